@@ -1,0 +1,1 @@
+//! Command-line flags and the validated configuration.

@@ -1,0 +1,22 @@
+//! ferrocache: a memcached-compatible, multithreaded cache daemon.
+//!
+//! The crate is layered; each layer may only `use` the ones listed after its arrow:
+//!
+//! ```text
+//!   main.rs  ──► config, server, store
+//!   server/  ──► protocol, store, config     (threads, mio polls, sockets, buffers: the only I/O)
+//!   protocol/──► (none)                      (pure: bytes -> Command, Reply -> bytes)
+//!   store/   ──► (none)                      (items, slabs, LRU, expiry, CAS; no sockets, no protocol types)
+//!   config.rs──► (none)                      (flags -> validated Config)
+//! ```
+//!
+//! Request flow: the listener thread accepts sockets and hands them round-robin to worker
+//! threads (crossbeam channel + `mio::Waker`). A worker reads into the connection's buffer,
+//! calls `protocol::text::parse` until it needs more bytes, runs each command through
+//! `server::execute` (the one place that maps protocol commands to store calls) which encodes
+//! replies into the connection's write buffer, and flushes that buffer once per read batch.
+
+pub mod config;
+pub mod protocol;
+pub mod server;
+pub mod store;

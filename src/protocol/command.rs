@@ -1,0 +1,124 @@
+//! Protocol-neutral commands, borrowing their keys and data from the read buffer.
+
+/// Which of the retrieval verbs was used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetKind {
+    /// `get`: values without CAS.
+    Get,
+    /// `gets`: values with CAS.
+    Gets,
+    /// `gat <exptime>`: get and touch.
+    Gat,
+    /// `gats <exptime>`: get and touch, with CAS.
+    Gats,
+}
+
+impl GetKind {
+    /// Whether the reply carries the CAS unique.
+    pub fn with_cas(self) -> bool {
+        matches!(self, GetKind::Gets | GetKind::Gats)
+    }
+}
+
+/// Which storage verb was used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    Cas,
+}
+
+/// `incr` or `decr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    Incr,
+    Decr,
+}
+
+/// The keys of a multi-key retrieval, kept as the raw space-separated slice of the command
+/// line so that parsing a `get` with many keys allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keys<'a>(pub &'a [u8]);
+
+impl<'a> Keys<'a> {
+    /// Iterates over the keys (separated by one or more spaces).
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
+    }
+}
+
+/// The argument of `stats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsArg<'a> {
+    /// Plain `stats`.
+    General,
+    /// `stats settings`.
+    Settings,
+    /// `stats items`.
+    Items,
+    /// `stats slabs`.
+    Slabs,
+    /// `stats sizes`.
+    Sizes,
+    /// `stats reset`.
+    Reset,
+    /// `stats conns`.
+    Conns,
+    /// Any other sub-command, verbatim (the rest of the line, trimmed).
+    Other(&'a [u8]),
+}
+
+/// One parsed request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// `get|gets <key>*` and `gat|gats <exptime> <key>*`.
+    Get {
+        kind: GetKind,
+        /// Only for `gat`/`gats`.
+        exptime: i64,
+        keys: Keys<'a>,
+    },
+    /// `set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]` and
+    /// `cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]`, with the data block.
+    Store {
+        mode: StoreMode,
+        key: &'a [u8],
+        flags: u32,
+        exptime: i64,
+        /// The data block without its trailing `\r\n`.
+        data: &'a [u8],
+        /// Only meaningful for `cas`.
+        cas: u64,
+        noreply: bool,
+    },
+    /// `delete <key> [0] [noreply]`.
+    Delete { key: &'a [u8], noreply: bool },
+    /// `incr|decr <key> <value> [noreply]`.
+    Arith {
+        op: ArithOp,
+        key: &'a [u8],
+        delta: u64,
+        noreply: bool,
+    },
+    /// `touch <key> <exptime> [noreply]`.
+    Touch {
+        key: &'a [u8],
+        exptime: i64,
+        noreply: bool,
+    },
+    /// `flush_all [delay] [noreply]`.
+    FlushAll { delay: i64, noreply: bool },
+    /// `stats [arg]`.
+    Stats(StatsArg<'a>),
+    /// `version`.
+    Version,
+    /// `verbosity <level> [noreply]`.
+    Verbosity { level: u32, noreply: bool },
+    /// `quit`.
+    Quit,
+    /// `shutdown [graceful]`.
+    Shutdown { graceful: bool },
+}

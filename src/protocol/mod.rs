@@ -1,0 +1,35 @@
+//! Wire protocols: bytes in, [`Command`] out; replies in, bytes out.
+//!
+//! Owns: parsing and encoding of memcached's text protocol (and later binary and meta).
+//! Must not touch: sockets, threads, the store, clocks. Every function here is pure and
+//! unit-tested on byte slices; "need more bytes" is `Ok(None)`, never an error.
+
+pub mod command;
+pub mod reply;
+pub mod text;
+
+pub use command::{ArithOp, Command, GetKind, Keys, StatsArg, StoreMode};
+pub use reply::Reply;
+
+/// Limits the parser enforces; passed in so the protocol layer needs no global config.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest key in bytes (memcached: 250).
+    pub max_key: usize,
+    /// Largest value a storage command may carry (`-I`); larger ones are swallowed and
+    /// answered `SERVER_ERROR object too large for cache`.
+    pub max_value: usize,
+    /// Longest `get`/`gets`/`gat`/`gats` line we buffer while waiting for its newline.
+    /// Other commands are cut off after 2048 bytes without a newline (memcached closes them).
+    pub max_get_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key: 250,
+            max_value: 1024 * 1024,
+            max_get_line: 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Threads, mio polls, connections and buffers.
