@@ -1,1 +1,168 @@
-//! Threads, mio polls, connections and buffers.
+//! The network server: threads, `mio` polls, connections and buffers. The only layer that
+//! does I/O; it drives parse -> execute -> encode.
+//!
+//! ```text
+//!                 ┌──────────────┐  crossbeam channel + Waker   ┌──────────────────────┐
+//!  sockets ─────► │ listener.rs  │ ───────── round robin ──────►│ worker.rs × -t       │
+//!   (-l, -p)      │ own Poll,    │                              │ own Poll, Slab<Conn> │
+//!                 │ enforces -c  │                              │ read → parse → exec  │
+//!                 └──────────────┘                              │ → encode → flush     │
+//!                                                               └──────────┬───────────┘
+//!                                                                          │ execute.rs
+//!                                                                    protocol ◄┴► store
+//! ```
+//!
+//! Owns: threads and their lifecycle, sockets, per-connection buffers, server counters.
+//! Must not: parse bytes itself (that is `protocol`) or touch item memory (that is `store`).
+
+mod connection;
+mod execute;
+mod listener;
+pub mod stats;
+mod worker;
+
+use crate::config::Config;
+use crate::store::Store;
+use mio::Waker;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+pub use stats::ThreadStats;
+
+/// State shared by the listener, all workers and the `stats` command.
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    /// Client connections open now.
+    pub curr_conns: AtomicUsize,
+    /// Connection structures ever allocated at once (high-water mark).
+    pub max_conns_seen: AtomicUsize,
+    /// Set once: stop accepting, flush, exit.
+    pub shutting_down: AtomicBool,
+    /// Live verbosity (`verbosity N` changes it).
+    pub verbosity: AtomicU32,
+    /// One counter block per worker thread.
+    pub thread_stats: Vec<Arc<ThreadStats>>,
+    /// Listener counters.
+    pub listener_stats: Arc<stats::ListenerStats>,
+    /// Wakers of the listener and every worker, to deliver shutdown.
+    wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
+    /// The addresses actually bound (port 0 resolved).
+    pub bound: parking_lot::Mutex<Vec<SocketAddr>>,
+}
+
+impl Shared {
+    /// Starts an orderly shutdown: the listener stops accepting, workers flush and exit.
+    pub fn begin_shutdown(&self) {
+        if self.shutting_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for w in self.wakers.lock().iter() {
+            if let Err(e) = w.wake() {
+                log::warn!("waking a thread for shutdown failed: {e}");
+            }
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Addresses the server listens on.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.shared.bound.lock().clone()
+    }
+
+    /// Shared state (for signal handlers and tests).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Asks every thread to stop; returns at once.
+    pub fn shutdown(&self) {
+        self.shared.begin_shutdown();
+    }
+
+    /// Waits for the listener and all workers to finish.
+    pub fn join(self) {
+        for t in self.threads {
+            if t.join().is_err() {
+                log::error!("a server thread panicked");
+            }
+        }
+        self.shared.store.stop_sweeper();
+    }
+}
+
+/// Binds the configured addresses (with the configured backlog).
+pub fn bind_all(config: &Config) -> io::Result<Vec<std::net::TcpListener>> {
+    config
+        .listen
+        .iter()
+        .map(|addr| listener::bind(*addr, config.backlog))
+        .collect()
+}
+
+/// Starts the listener and worker threads on already-bound listeners.
+pub fn start(
+    config: Config,
+    store: Store,
+    listeners: Vec<std::net::TcpListener>,
+) -> io::Result<ServerHandle> {
+    let thread_stats: Vec<Arc<ThreadStats>> = (0..config.threads)
+        .map(|_| Arc::new(ThreadStats::default()))
+        .collect();
+    let bound = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<io::Result<Vec<_>>>()?;
+    let shared = Arc::new(Shared {
+        verbosity: AtomicU32::new(u32::from(config.verbose)),
+        config,
+        store,
+        curr_conns: AtomicUsize::new(0),
+        max_conns_seen: AtomicUsize::new(0),
+        shutting_down: AtomicBool::new(false),
+        thread_stats,
+        listener_stats: Arc::new(stats::ListenerStats::default()),
+        wakers: parking_lot::Mutex::new(Vec::new()),
+        bound: parking_lot::Mutex::new(bound),
+    });
+
+    let mut threads = Vec::new();
+    let mut handoffs = Vec::new();
+    for i in 0..shared.config.threads {
+        let (w, handoff) = worker::Worker::new(i, shared.clone())?;
+        shared.wakers.lock().push(handoff.waker.clone());
+        handoffs.push(handoff);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || w.run())?,
+        );
+    }
+    let l = listener::Listener::new(shared.clone(), listeners, handoffs)?;
+    shared.wakers.lock().push(l.waker());
+    threads.push(
+        std::thread::Builder::new()
+            .name("listener".into())
+            .spawn(move || l.run())?,
+    );
+    // A shutdown requested before the wakers were registered must not be lost.
+    if shared.is_shutting_down() {
+        shared.shutting_down.store(false, Ordering::SeqCst);
+        shared.begin_shutdown();
+    }
+    Ok(ServerHandle { shared, threads })
+}

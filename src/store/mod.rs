@@ -5,9 +5,59 @@
 //! Must not touch: sockets, threads other than its own sweeper, protocol types or words.
 //! It returns outcome enums; the protocol layer picks the words.
 //!
-//! (API skeleton: the implementation fills in the bodies.)
+//! # Design
+//!
+//! ```text
+//!            key ──ahash──► shard (64, parking_lot::Mutex each)
+//!                           ├─ index: open addressing, 8-byte slots (tag:32 | Ref:32)
+//!                           ├─ LRU head/tail per class (links live in the item header)
+//!                           └─ per-class counters
+//!   Ref ──► page table ──► 1 MiB slab page (one size class) ──► chunk: header|key|value
+//!      └──► large allocation (items bigger than half a page, exactly sized)
+//!   one global budget: pages × 1 MiB + large bytes <= mem_limit (hard)
+//! ```
+//!
+//! - `mem.rs`: pages, classes, free lists, the budget and the item byte layout. All `unsafe`
+//!   of the store is there, with the ownership protocol it relies on.
+//! - `index.rs`: a shard's hash table. `shard.rs`: a shard (index + LRU + counters) and the
+//!   **lock order**. `engine.rs`: the operations. `clock.rs`: time and exptime rules.
+//!   `arith.rs`: incr/decr number rules. `tests.rs`: model, memory and stress tests.
+//!
+//! **Per-item overhead**: a 34-byte header (LRU links 2×4, CAS/sequence 8, exptime 4,
+//! access time 4, flags 4, value length 4, key length 1, bits 1) plus one 8-byte index slot
+//! at 40–80% load, i.e. 10–20 bytes (about 13 on average): **≈ 44–54 bytes per item**, before
+//! rounding up to the class chunk size (memcached: 56-byte header + 3 bytes of NUL/CRLF, plus
+//! an 8-byte hash bucket pointer share). Index memory lives outside `mem_limit` and is bounded
+//! by the number of items that fit in it.
+//!
+//! Eviction is CLOCK per shard and class: a fetch sets a reference bit; the LRU tail moves
+//! referenced items to the head once and evicts the first unreferenced one. Expired and
+//! flushed items at the tail are reclaimed before anything is evicted. A background sweeper
+//! (`start_sweeper`) reclaims expired/flushed items in bounded steps.
+//!
+//! Flush: every successful store takes the next value of one global sequence counter (the
+//! CAS unique, kept even with `-C`). `flush_all` records the current counter; items with a
+//! sequence at or below it are invisible. A delayed flush records a deadline that the first
+//! operation to observe it turns into such a sequence.
+//!
+//! Limits: pages are never moved between classes (no slab rebalancing yet), so a class that
+//! got no page before the budget ran out answers `NoMemory` (counted as `outofmemory`), and
+//! large items can only use budget not already held by slab pages.
 
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+mod arith;
+mod clock;
+mod engine;
+mod index;
+mod mem;
+mod shard;
+#[cfg(test)]
+mod tests;
+
+use engine::Inner;
 
 /// Store settings, already validated by `config`.
 #[derive(Clone, Debug)]
@@ -122,8 +172,169 @@ pub struct ClassStats {
     pub crawler_reclaimed: u64,
 }
 
-/// Cheap to clone: a handle to shared state.
+/// Cheap to clone: a handle to shared state. `Send + Sync`; every method may be called from
+/// any number of threads at once.
 #[derive(Clone)]
 pub struct Store {
-    _inner: Arc<()>,
+    inner: Arc<Inner>,
+}
+
+/// Slots the background sweeper looks at per step, and the pause between steps.
+const SWEEP_STEP_ITEMS: usize = 10_000;
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Store {
+    /// An empty store. Allocates no item memory yet (pages come on demand) and starts no
+    /// thread; see `start_sweeper`.
+    pub fn new(cfg: StoreConfig) -> Store {
+        Store {
+            inner: Arc::new(Inner::new(cfg)),
+        }
+    }
+
+    /// Look `key` up; on a hit, mark it fetched and recently used and call `f` with a view
+    /// of it (under the shard lock: keep `f` short).
+    pub fn get<R>(&self, key: &[u8], f: impl FnOnce(ItemView<'_>) -> R) -> Lookup<R> {
+        self.inner.get(key, None, f)
+    }
+
+    /// `gat`: like `get`, but first give the live item a new exptime.
+    pub fn get_and_touch<R>(
+        &self,
+        key: &[u8],
+        exptime: i64,
+        f: impl FnOnce(ItemView<'_>) -> R,
+    ) -> Lookup<R> {
+        self.inner.get(key, Some(exptime), f)
+    }
+
+    /// The CAS unique of a live item, without marking it used.
+    pub fn peek_cas(&self, key: &[u8]) -> Option<u64> {
+        self.inner.peek_cas(key)
+    }
+
+    /// set / add / replace / append / prepend / cas, with memcached's rules. Like memcached,
+    /// a `Set` that fails with `TooLarge` or `NoMemory` deletes the key's old item (a caller
+    /// that rejects an oversized `set` without calling `store` should call `delete`).
+    pub fn store(
+        &self,
+        mode: SetMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        data: &[u8],
+    ) -> StoreOutcome {
+        self.inner.store(mode, key, flags, exptime, data)
+    }
+
+    /// `true` if a live item was deleted.
+    pub fn delete(&self, key: &[u8]) -> bool {
+        self.inner.delete(key)
+    }
+
+    /// incr (`incr = true`) or decr by `delta`.
+    pub fn arith(&self, key: &[u8], incr: bool, delta: u64) -> ArithOutcome {
+        self.inner.arith(key, incr, delta)
+    }
+
+    /// Give a live item a new exptime; `false` if there is none.
+    pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
+        self.inner.touch(key, exptime)
+    }
+
+    /// Invalidate every item stored so far (`delay <= 0`), or at `delay` (an exptime: relative
+    /// seconds or absolute unix time) everything stored before then.
+    pub fn flush_all(&self, delay: i64) {
+        self.inner.flush_all(delay)
+    }
+
+    /// Could an item with this key and value length ever be stored? (memcached's rule for
+    /// `-I`: its own 56-byte header + key + 1 + value + 2 must fit; keys are at most 250.)
+    pub fn item_size_ok(&self, key_len: usize, value_len: usize) -> bool {
+        self.inner.item_size_ok(key_len, value_len)
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        self.inner.stats()
+    }
+
+    /// Figures of the slab classes that have pages (and the large class if it holds items).
+    pub fn class_stats(&self) -> Vec<ClassStats> {
+        self.inner.class_stats()
+    }
+
+    /// Zero the event counters (not `curr_items` / `bytes`).
+    pub fn reset_stats(&self) {
+        self.inner.reset_stats()
+    }
+
+    /// One bounded sweeper step: look at up to `max_items` items, reclaim the expired and
+    /// flushed ones, return how many were reclaimed.
+    pub fn crawl_expired(&self, max_items: usize) -> usize {
+        self.inner.crawl_expired(max_items)
+    }
+
+    /// Start the background sweeper: every 100 ms one `crawl_expired` step of 10,000 items.
+    /// It stops after `stop_sweeper`, or once every `Store` handle is dropped.
+    pub fn start_sweeper(&self) -> JoinHandle<()> {
+        use std::sync::atomic::Ordering;
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.sweeper_stop.store(false, Ordering::SeqCst);
+        let handle = std::thread::Builder::new()
+            .name("ferrocache-sweeper".into())
+            .spawn(move || {
+                loop {
+                    {
+                        let Some(inner) = weak.upgrade() else { return };
+                        if inner.sweeper_stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        while inner.crawl_expired(SWEEP_STEP_ITEMS) > SWEEP_STEP_ITEMS / 2 {
+                            // Lots to reclaim: keep going (each step is still bounded).
+                            if inner.sweeper_stop.load(Ordering::SeqCst) {
+                                return;
+                            }
+                        }
+                    }
+                    std::thread::park_timeout(SWEEP_INTERVAL);
+                }
+            });
+        let handle = match handle {
+            Ok(h) => h,
+            // Out of threads at startup: run without a sweeper (lazy expiry still works).
+            Err(e) => {
+                log::error!("cannot start the expiry sweeper: {e}");
+                std::thread::spawn(|| {})
+            }
+        };
+        self.inner.sweepers.lock().push(handle.thread().clone());
+        handle
+    }
+
+    /// Ask the sweeper(s) to exit; they do within one step.
+    pub fn stop_sweeper(&self) {
+        self.inner
+            .sweeper_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.inner.sweepers.lock().drain(..) {
+            t.unpark();
+        }
+    }
+
+    /// Seconds since the store started.
+    pub fn uptime(&self) -> u64 {
+        self.inner.clock.uptime()
+    }
+
+    /// Unix time in seconds as the store sees it.
+    pub fn unix_time(&self) -> u64 {
+        self.inner.clock.unix_time()
+    }
+
+    /// Test hook: move the store's clock forward by `secs` (there is no way back). Expiry and
+    /// delayed flushes behave as if that much time had passed.
+    #[doc(hidden)]
+    pub fn advance_clock_for_test(&self, secs: u64) {
+        self.inner.clock.advance(secs)
+    }
 }

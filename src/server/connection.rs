@@ -1,0 +1,171 @@
+//! One client connection: its socket, read buffer, write buffer and framing state.
+//!
+//! Owns: buffer management (fill, compact, flush, shrink), the `swallow` count of bytes to
+//! drop (data block of a rejected `set`), and the decision to stop reading while replies
+//! are queued. Must not: parse commands or touch the store.
+
+use mio::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+/// Bytes read per `read(2)` call at most.
+const READ_CHUNK: usize = 16 * 1024;
+/// Stop executing commands while this much output is queued (back-pressure).
+pub const WBUF_HIGH_WATER: usize = 256 * 1024;
+/// Buffers larger than this are released when they empty, so idle connections stay small.
+const SHRINK_ABOVE: usize = 64 * 1024;
+
+/// Outcome of one attempt to read.
+pub enum Fill {
+    /// Got this many bytes; the socket may have more.
+    More(usize),
+    /// Got this many bytes (maybe 0) and the socket is drained until the next event.
+    Drained(usize),
+    /// Peer closed its side.
+    Eof,
+}
+
+pub struct Connection {
+    pub stream: TcpStream,
+    pub peer: Option<SocketAddr>,
+    /// Read buffer; its whole length is usable space (zeroed once when it grows), the
+    /// filled part is `rpos..rend`.
+    rbuf: Vec<u8>,
+    /// Start of unparsed input in `rbuf`.
+    rpos: usize,
+    /// End of filled input in `rbuf`.
+    rend: usize,
+    wbuf: Vec<u8>,
+    /// Start of unsent output in `wbuf`.
+    wpos: usize,
+    /// Input bytes still to discard (data block of a rejected storage command).
+    pub swallow: usize,
+    /// The socket may hold unread bytes (edge-triggered readiness not yet drained).
+    pub may_read: bool,
+    /// Peer half-closed or we decided to close once output is flushed.
+    pub closing: bool,
+    /// Registered for WRITABLE.
+    pub want_write: bool,
+    /// Queued in the worker's pending list (yielded because of `-R`).
+    pub pending: bool,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream) -> Connection {
+        let peer = stream.peer_addr().ok();
+        Connection {
+            stream,
+            peer,
+            rbuf: Vec::new(),
+            rpos: 0,
+            rend: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            swallow: 0,
+            may_read: true,
+            closing: false,
+            want_write: false,
+            pending: false,
+        }
+    }
+
+    /// Unparsed input.
+    pub fn input(&self) -> &[u8] {
+        &self.rbuf[self.rpos..self.rend]
+    }
+
+    /// Unparsed input and the output buffer, borrowed together.
+    pub fn io(&mut self) -> (&[u8], &mut Vec<u8>) {
+        (&self.rbuf[self.rpos..self.rend], &mut self.wbuf)
+    }
+
+    /// Marks `n` input bytes as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.rpos = (self.rpos + n).min(self.rend);
+        if self.rpos == self.rend {
+            self.rpos = 0;
+            self.rend = 0;
+            if self.rbuf.len() > SHRINK_ABOVE {
+                self.rbuf = Vec::new();
+            }
+        }
+    }
+
+    /// Drops buffered input owed to `swallow`. Returns true when nothing is left to swallow.
+    pub fn swallow_buffered(&mut self) -> bool {
+        if self.swallow > 0 {
+            let n = self.swallow.min(self.input().len());
+            self.consume(n);
+            self.swallow -= n;
+        }
+        self.swallow == 0
+    }
+
+    /// Output queued and not yet sent.
+    pub fn pending_output(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    pub fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.wbuf
+    }
+
+    /// Reads once (up to a chunk, or more if a large frame is being assembled).
+    /// Returns bytes read; a short read means the socket is drained for now.
+    pub fn fill(&mut self) -> io::Result<Fill> {
+        // Make room: move unparsed bytes to the front, then grow if the buffer is still
+        // nearly full (a large frame is being assembled).
+        if self.rpos > 0 && self.rbuf.len() - self.rend < READ_CHUNK {
+            self.rbuf.copy_within(self.rpos..self.rend, 0);
+            self.rend -= self.rpos;
+            self.rpos = 0;
+        }
+        if self.rbuf.len() - self.rend < READ_CHUNK {
+            let grown = (self.rbuf.len() * 2).max(READ_CHUNK).max(self.rend + READ_CHUNK);
+            self.rbuf.resize(grown, 0);
+        }
+        let start = self.rend;
+        let want = self.rbuf.len() - start;
+        loop {
+            match self.stream.read(&mut self.rbuf[start..]) {
+                Ok(0) => return Ok(Fill::Eof),
+                Ok(n) => {
+                    self.rend += n;
+                    return Ok(if n < want {
+                        Fill::Drained(n)
+                    } else {
+                        Fill::More(n)
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Fill::Drained(0)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes queued output until done or the socket would block. Returns bytes written.
+    pub fn flush(&mut self) -> io::Result<usize> {
+        let mut total = 0;
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+            if self.wbuf.capacity() > SHRINK_ABOVE {
+                self.wbuf = Vec::new();
+            }
+        }
+        Ok(total)
+    }
+}

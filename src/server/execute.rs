@@ -1,0 +1,240 @@
+//! THE seam between protocol and store: runs one parsed [`Command`] against the store,
+//! counts it, and encodes the reply into the connection's output buffer.
+//!
+//! The one file that imports both `protocol` and `store`. No I/O here: replies go into
+//! `out`, and the caller decides when to send them.
+
+use super::Shared;
+use super::stats::{self, ThreadStats};
+use crate::protocol::text::{ParseError, encode};
+use crate::protocol::{ArithOp, Command, GetKind, Limits, Reply, StatsArg, StoreMode};
+use crate::store::{ArithOutcome, Lookup, SetMode, StoreOutcome};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a worker needs to execute commands.
+pub struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub stats: &'a ThreadStats,
+    pub limits: &'a Limits,
+}
+
+/// What the connection does after the command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    Close,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn say(out: &mut Vec<u8>, noreply: bool, r: Reply<'_>) {
+    if !noreply {
+        encode::reply(out, &r);
+    }
+}
+
+/// Executes `cmd`, appending its reply to `out`.
+pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
+    let store = &ctx.shared.store;
+    let st = ctx.stats;
+    match cmd {
+        Command::Get {
+            kind,
+            exptime,
+            keys,
+        } => {
+            let with_cas = kind.with_cas();
+            let touch = matches!(kind, GetKind::Gat | GetKind::Gats);
+            for key in keys.iter() {
+                let emit = |item: crate::store::ItemView<'_>| {
+                    encode::value(
+                        out,
+                        item.key,
+                        item.flags,
+                        item.value,
+                        with_cas.then_some(item.cas),
+                    );
+                };
+                let found = if touch {
+                    store.get_and_touch(key, exptime, emit)
+                } else {
+                    store.get(key, emit)
+                };
+                bump(&st.cmd_get);
+                if touch {
+                    bump(&st.cmd_touch);
+                }
+                match found {
+                    Lookup::Hit(()) => bump(if touch { &st.touch_hits } else { &st.get_hits }),
+                    other => {
+                        bump(if touch {
+                            &st.touch_misses
+                        } else {
+                            &st.get_misses
+                        });
+                        match other {
+                            Lookup::Expired => bump(&st.get_expired),
+                            Lookup::Flushed => bump(&st.get_flushed),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            encode::end(out);
+            Next::Continue
+        }
+        Command::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            data,
+            cas,
+            noreply,
+        } => {
+            bump(&st.cmd_set);
+            let set_mode = match mode {
+                StoreMode::Set => SetMode::Set,
+                StoreMode::Add => SetMode::Add,
+                StoreMode::Replace => SetMode::Replace,
+                StoreMode::Append => SetMode::Append,
+                StoreMode::Prepend => SetMode::Prepend,
+                StoreMode::Cas => SetMode::Cas(cas),
+            };
+            let outcome = store.store(set_mode, key, flags, exptime, data);
+            let is_cas = mode == StoreMode::Cas;
+            let reply = match outcome {
+                StoreOutcome::Stored => {
+                    if is_cas {
+                        bump(&st.cas_hits);
+                    }
+                    Reply::Stored
+                }
+                StoreOutcome::NotStored => Reply::NotStored,
+                StoreOutcome::Exists => {
+                    bump(&st.cas_badval);
+                    Reply::Exists
+                }
+                StoreOutcome::NotFound => {
+                    bump(&st.cas_misses);
+                    Reply::NotFound
+                }
+                StoreOutcome::TooLarge => {
+                    bump(&st.store_too_large);
+                    Reply::ServerError("object too large for cache")
+                }
+                StoreOutcome::NoMemory => {
+                    bump(&st.store_no_memory);
+                    Reply::ServerError("out of memory storing object")
+                }
+            };
+            say(out, noreply, reply);
+            Next::Continue
+        }
+        Command::Delete { key, noreply } => {
+            if store.delete(key) {
+                bump(&st.delete_hits);
+                say(out, noreply, Reply::Deleted);
+            } else {
+                bump(&st.delete_misses);
+                say(out, noreply, Reply::NotFound);
+            }
+            Next::Continue
+        }
+        Command::Arith {
+            op,
+            key,
+            delta,
+            noreply,
+        } => {
+            let incr = op == ArithOp::Incr;
+            let (hits, misses) = if incr {
+                (&st.incr_hits, &st.incr_misses)
+            } else {
+                (&st.decr_hits, &st.decr_misses)
+            };
+            let reply = match store.arith(key, incr, delta) {
+                ArithOutcome::Value(v) => {
+                    bump(hits);
+                    Reply::Number(v)
+                }
+                ArithOutcome::NotFound => {
+                    bump(misses);
+                    Reply::NotFound
+                }
+                ArithOutcome::NonNumeric => {
+                    Reply::ClientError("cannot increment or decrement non-numeric value")
+                }
+                ArithOutcome::NoMemory => Reply::ServerError("out of memory"),
+            };
+            say(out, noreply, reply);
+            Next::Continue
+        }
+        Command::Touch {
+            key,
+            exptime,
+            noreply,
+        } => {
+            bump(&st.cmd_touch);
+            if store.touch(key, exptime) {
+                bump(&st.touch_hits);
+                say(out, noreply, Reply::Touched);
+            } else {
+                bump(&st.touch_misses);
+                say(out, noreply, Reply::NotFound);
+            }
+            Next::Continue
+        }
+        Command::FlushAll { delay, noreply } => {
+            bump(&st.cmd_flush);
+            store.flush_all(delay);
+            say(out, noreply, Reply::Ok);
+            Next::Continue
+        }
+        Command::Stats(arg) => {
+            let shared = ctx.shared;
+            match arg {
+                StatsArg::General => stats::general(shared, out),
+                StatsArg::Settings => stats::settings(shared, out),
+                StatsArg::Items => stats::items(shared, out),
+                StatsArg::Slabs => stats::slabs(shared, out),
+                StatsArg::Sizes => stats::sizes(out),
+                StatsArg::Reset => {
+                    stats::reset(shared);
+                    encode::reply(out, &Reply::Reset);
+                }
+                StatsArg::Conns | StatsArg::Other(_) => encode::reply(out, &Reply::Error),
+            }
+            Next::Continue
+        }
+        Command::Version => {
+            encode::reply(out, &Reply::Version(env!("CARGO_PKG_VERSION")));
+            Next::Continue
+        }
+        Command::Verbosity { level, noreply } => {
+            ctx.shared.verbosity.store(level, Ordering::Relaxed);
+            say(out, noreply, Reply::Ok);
+            Next::Continue
+        }
+        Command::Quit => Next::Close,
+        Command::Shutdown { graceful: _ } => {
+            if ctx.shared.config.enable_shutdown {
+                log::info!("shutdown requested by a client");
+                ctx.shared.begin_shutdown();
+                Next::Close
+            } else {
+                encode::reply(out, &Reply::ErrorMsg(": shutdown not enabled"));
+                Next::Continue
+            }
+        }
+    }
+}
+
+/// Answers a request the parser rejected.
+pub fn parse_error(e: &ParseError, _input: &[u8], _ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+    if let Some(r) = &e.reply {
+        encode::reply(out, r);
+    }
+}

@@ -1,0 +1,339 @@
+//! A worker thread: one `mio::Poll`, a `Slab` of connections keyed by token, and the
+//! read -> parse -> execute -> flush loop.
+//!
+//! Each readable event drains the socket (a short read means drained), parses and executes
+//! at most `-R` requests before yielding to other connections (the connection goes on the
+//! `pending` list and is resumed after the next zero-timeout poll), and flushes all replies
+//! of the batch with one write. While more than `WBUF_HIGH_WATER` bytes of replies are
+//! queued the connection stops executing, so a client that does not read cannot grow our
+//! memory. Must not: touch item memory or parse bytes itself.
+
+use super::Shared;
+use super::connection::{Connection, Fill, WBUF_HIGH_WATER};
+use super::execute::{self, Ctx, Next};
+use super::listener::Handoff;
+use super::stats::ThreadStats;
+use crate::protocol::Limits;
+use crate::protocol::text;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const WAKE: Token = Token(usize::MAX);
+/// Output queued by a connection that yields (`-R`) is sent at once past this size.
+const YIELD_FLUSH_AT: usize = 64 * 1024;
+
+pub struct Worker {
+    id: usize,
+    shared: Arc<Shared>,
+    poll: Poll,
+    rx: crossbeam_channel::Receiver<TcpStream>,
+    conns: Slab<Connection>,
+    pending: Vec<usize>,
+    stats: Arc<ThreadStats>,
+    limits: Limits,
+}
+
+/// What to do with a connection after driving it.
+enum Fate {
+    Keep,
+    Close,
+}
+
+impl Worker {
+    pub fn new(id: usize, shared: Arc<Shared>) -> io::Result<(Worker, Handoff)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let stats = shared.thread_stats[id].clone();
+        let limits = Limits {
+            max_key: 250,
+            max_value: shared.config.item_size_max,
+            max_get_line: shared.config.item_size_max.max(64 * 1024),
+        };
+        Ok((
+            Worker {
+                id,
+                shared,
+                poll,
+                rx,
+                conns: Slab::new(),
+                pending: Vec::new(),
+                stats,
+                limits,
+            },
+            Handoff { tx, waker },
+        ))
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = if self.pending.is_empty() {
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("worker {} poll failed: {e}", self.id);
+                break;
+            }
+            if self.shared.is_shutting_down() {
+                break;
+            }
+            for ev in events.iter() {
+                let token = ev.token();
+                if token == WAKE {
+                    self.adopt_new();
+                    continue;
+                }
+                let key = token.0;
+                if let Some(c) = self.conns.get_mut(key) {
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        c.may_read = true;
+                    }
+                    self.drive(key);
+                }
+            }
+            // Resume connections that yielded because of -R.
+            let pending = std::mem::take(&mut self.pending);
+            for key in pending {
+                if let Some(c) = self.conns.get_mut(key) {
+                    c.pending = false;
+                    self.stats.conn_yields.fetch_add(1, Ordering::Relaxed);
+                    self.drive(key);
+                }
+            }
+        }
+        self.shutdown();
+    }
+
+    /// Takes connections handed over by the listener.
+    fn adopt_new(&mut self) {
+        while let Ok(stream) = self.rx.try_recv() {
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            let mut conn = Connection::new(stream);
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut conn.stream, Token(key), Interest::READABLE)
+            {
+                log::warn!("registering a connection failed: {e}");
+                self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            entry.insert(conn);
+            // Data may have arrived before registration; edge-triggered polls only report
+            // new readiness, so try reading now.
+            self.drive(key);
+        }
+    }
+
+    fn drive(&mut self, key: usize) {
+        let fate = match self.conns.get_mut(key) {
+            Some(conn) => {
+                let ctx = Ctx {
+                    shared: &self.shared,
+                    stats: &self.stats,
+                    limits: &self.limits,
+                };
+                drive_conn(conn, &ctx, &mut self.pending, key)
+            }
+            None => return,
+        };
+        match fate {
+            Fate::Keep => {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    update_interest(&self.poll, key, conn);
+                }
+            }
+            Fate::Close => self.close(key),
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if self.conns.contains(key) {
+            let mut conn = self.conns.remove(key);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
+            log::debug!("closed connection {:?}", conn.peer);
+        }
+    }
+
+    /// Flushes what each connection has queued (bounded), then closes them all.
+    fn shutdown(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                while conn.pending_output() > 0 && std::time::Instant::now() < deadline {
+                    match conn.flush() {
+                        Ok(0) => std::thread::sleep(Duration::from_millis(1)),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            self.close(key);
+        }
+        log::debug!("worker {} stopped", self.id);
+    }
+}
+
+/// Asks for WRITABLE events only while output is queued.
+fn update_interest(poll: &Poll, key: usize, conn: &mut Connection) {
+    let want_write = conn.pending_output() > 0;
+    if want_write != conn.want_write {
+        let interest = if want_write {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if let Err(e) = poll
+            .registry()
+            .reregister(&mut conn.stream, Token(key), interest)
+        {
+            log::warn!("reregister failed: {e}");
+        }
+        conn.want_write = want_write;
+    }
+}
+
+/// Reads, executes and flushes one connection as far as it can go now.
+fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, key: usize) -> Fate {
+    // Queued output first: a client that was not reading may be now.
+    if conn.pending_output() > 0 {
+        match conn.flush() {
+            Ok(n) => ctx.stats.bytes_written.fetch_add(n as u64, Ordering::Relaxed),
+            Err(_) => return Fate::Close,
+        };
+        if conn.pending_output() > WBUF_HIGH_WATER {
+            return Fate::Keep;
+        }
+    }
+    let mut budget = ctx.shared.config.reqs_per_event;
+    let mut yielded = false;
+    loop {
+        // Execute what is buffered.
+        match process(conn, ctx, &mut budget) {
+            Step::NeedInput => {}
+            Step::Yield => {
+                if !conn.pending {
+                    conn.pending = true;
+                    pending.push(key);
+                }
+                yielded = true;
+                break;
+            }
+            Step::OutputFull => {
+                match conn.flush() {
+                    Ok(n) => ctx.stats.bytes_written.fetch_add(n as u64, Ordering::Relaxed),
+                    Err(_) => return Fate::Close,
+                };
+                if conn.pending_output() > WBUF_HIGH_WATER {
+                    // Resumed by the WRITABLE event.
+                    break;
+                }
+                continue;
+            }
+            Step::Close => {
+                conn.closing = true;
+                break;
+            }
+        }
+        if conn.closing || !conn.may_read {
+            break;
+        }
+        match conn.fill() {
+            Ok(Fill::More(n)) => {
+                ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Ok(Fill::Drained(n)) => {
+                ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+                conn.may_read = false;
+                if n == 0 {
+                    break;
+                }
+            }
+            Ok(Fill::Eof) => {
+                conn.closing = true;
+                conn.may_read = false;
+            }
+            Err(_) => return Fate::Close,
+        }
+    }
+    // A yielding connection comes back after one poll round; its replies leave together
+    // then, unless many are queued already.
+    if !yielded || conn.pending_output() >= YIELD_FLUSH_AT {
+        match conn.flush() {
+            Ok(n) => {
+                ctx.stats.bytes_written.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(_) => return Fate::Close,
+        }
+    }
+    if conn.closing && conn.pending_output() == 0 {
+        return Fate::Close;
+    }
+    Fate::Keep
+}
+
+enum Step {
+    /// Everything buffered is consumed or incomplete.
+    NeedInput,
+    /// `-R` requests done; resume later.
+    Yield,
+    /// Too much output queued; flush before going on.
+    OutputFull,
+    /// `quit`, a fatal framing error, or shutdown.
+    Close,
+}
+
+/// Parses and executes buffered requests.
+fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
+    loop {
+        if !conn.swallow_buffered() {
+            return Step::NeedInput;
+        }
+        if conn.input().is_empty() {
+            return Step::NeedInput;
+        }
+        if *budget == 0 {
+            return Step::Yield;
+        }
+        if conn.pending_output() > WBUF_HIGH_WATER {
+            return Step::OutputFull;
+        }
+        let (input, out) = conn.io();
+        match text::parse(input, ctx.limits) {
+            Ok(None) => return Step::NeedInput,
+            Ok(Some((cmd, consumed))) => {
+                *budget -= 1;
+                let next = execute::execute(cmd, ctx, out);
+                conn.consume(consumed);
+                match next {
+                    Next::Continue => {}
+                    Next::Close => return Step::Close,
+                }
+            }
+            Err(e) => {
+                *budget -= 1;
+                execute::parse_error(&e, input, ctx, out);
+                let (consumed, swallow, close) = (e.consumed, e.swallow, e.close);
+                conn.consume(consumed);
+                conn.swallow = swallow;
+                if close {
+                    return Step::Close;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! One shard's key index: an open-addressing hash table (linear probing, backward-shift
+//! deletion, no tombstones) of 8-byte slots `tag << 32 | Ref`.
+//!
+//! Owns: slot placement and growth. Must not touch: item memory. Key comparison is the
+//! caller's closure, so the table never reads slab memory itself; the 32-bit tag (high half of
+//! the key hash) filters almost all mismatches without touching the item.
+//!
+//! The home slot is `tag & mask`, so growing rehashes from the slots alone. The table doubles
+//! when it would pass 80% load, so it holds between 0.4 and 0.8 items per slot after the first
+//! growth: 10–20 bytes per item. It never shrinks; its size is bounded by the number of items
+//! that fit in `mem_limit`.
+
+use super::mem::Ref;
+
+const EMPTY: u64 = u64::MAX;
+
+pub(super) struct Index {
+    slots: Box<[u64]>,
+    mask: usize,
+    len: usize,
+}
+
+#[inline]
+fn pack(tag: u32, r: Ref) -> u64 {
+    ((tag as u64) << 32) | r as u64
+}
+
+#[inline]
+fn tag_of(slot: u64) -> u32 {
+    (slot >> 32) as u32
+}
+
+#[inline]
+fn ref_of(slot: u64) -> Ref {
+    slot as u32
+}
+
+impl Index {
+    /// `cap` is rounded up to a power of two (at least 8).
+    pub(super) fn new(cap: usize) -> Index {
+        let cap = cap.max(8).next_power_of_two();
+        Index {
+            slots: vec![EMPTY; cap].into_boxed_slice(),
+            mask: cap - 1,
+            len: 0,
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Position and ref of the entry with `tag` for which `is_key` holds.
+    #[inline]
+    pub(super) fn find(
+        &self,
+        tag: u32,
+        mut is_key: impl FnMut(Ref) -> bool,
+    ) -> Option<(usize, Ref)> {
+        let mut i = tag as usize & self.mask;
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                return None;
+            }
+            if tag_of(s) == tag && is_key(ref_of(s)) {
+                return Some((i, ref_of(s)));
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Insert an entry that is not present yet.
+    pub(super) fn insert(&mut self, tag: u32, r: Ref) {
+        if (self.len + 1) * 5 > self.slots.len() * 4 {
+            self.grow();
+        }
+        self.place(pack(tag, r));
+        self.len += 1;
+    }
+
+    fn place(&mut self, slot: u64) {
+        let mut i = tag_of(slot) as usize & self.mask;
+        while self.slots[i] != EMPTY {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = slot;
+    }
+
+    fn grow(&mut self) {
+        let cap = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; cap].into_boxed_slice());
+        self.mask = cap - 1;
+        for s in old.iter().copied().filter(|&s| s != EMPTY) {
+            self.place(s);
+        }
+    }
+
+    /// Point the entry at `pos` (found by `find`, same tag) at another ref.
+    pub(super) fn set_at(&mut self, pos: usize, r: Ref) {
+        let tag = tag_of(self.slots[pos]);
+        self.slots[pos] = pack(tag, r);
+    }
+
+    /// Remove the entry at `pos`, shifting later entries of the probe run back.
+    pub(super) fn remove_at(&mut self, pos: usize) {
+        let mask = self.mask;
+        let mut hole = pos;
+        let mut i = (pos + 1) & mask;
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                break;
+            }
+            let home = tag_of(s) as usize & mask;
+            // `s` may fill the hole if its home is not cyclically inside (hole, i].
+            if (i.wrapping_sub(home) & mask) >= (i.wrapping_sub(hole) & mask) {
+                self.slots[hole] = s;
+                hole = i;
+            }
+            i = (i + 1) & mask;
+        }
+        self.slots[hole] = EMPTY;
+        self.len -= 1;
+    }
+
+    /// The ref stored at `pos`, if any (for the sweeper's scan).
+    pub(super) fn at(&self, pos: usize) -> Option<Ref> {
+        match self.slots.get(pos) {
+            Some(&s) if s != EMPTY => Some(ref_of(s)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn insert_find_remove_against_map() {
+        // Deterministic pseudo-random ops with deliberately colliding tags.
+        let mut idx = Index::new(8);
+        let mut model: HashMap<u32, u32> = HashMap::new(); // ref -> tag
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..50_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let r = (x % 3000) as u32;
+            let tag = ((x >> 20) % 64) as u32 * 0x0101_0101; // few distinct tags, many collisions
+            let tag = model.get(&r).copied().unwrap_or(tag);
+            let found = idx.find(tag, |c| c == r);
+            assert_eq!(found.is_some(), model.contains_key(&r), "step {step}");
+            match found {
+                Some((pos, _)) if x & 1 == 0 => {
+                    idx.remove_at(pos);
+                    model.remove(&r);
+                }
+                Some(_) => {}
+                None => {
+                    idx.insert(tag, r);
+                    model.insert(r, tag);
+                }
+            }
+            assert_eq!(idx.len(), model.len());
+        }
+        for (&r, &tag) in &model {
+            assert!(idx.find(tag, |c| c == r).is_some());
+        }
+        assert!(idx.len() * 5 <= idx.capacity() * 4);
+        let scanned = (0..idx.capacity()).filter(|&p| idx.at(p).is_some()).count();
+        assert_eq!(scanned, model.len());
+    }
+
+    #[test]
+    fn wraparound_probe_and_remove() {
+        let mut idx = Index::new(8);
+        // All home at slot 7: they wrap to 0, 1, 2.
+        for r in 0..4 {
+            idx.insert(7, r);
+        }
+        let (pos, _) = idx.find(7, |c| c == 0).expect("present");
+        assert_eq!(pos, 7);
+        idx.remove_at(pos);
+        for r in 1..4 {
+            assert!(idx.find(7, |c| c == r).is_some());
+        }
+        let (pos, _) = idx.find(7, |c| c == 2).expect("present");
+        idx.set_at(pos, 9);
+        assert!(idx.find(7, |c| c == 9).is_some());
+        assert!(idx.find(7, |c| c == 2).is_none());
+    }
+}

@@ -1,0 +1,363 @@
+//! A lock shard: its slice of the key index, its per-class LRU lists and its per-class
+//! counters, all behind one `parking_lot::Mutex`.
+//!
+//! # Locking contract
+//!
+//! ```text
+//!   sweep cursor ──► shard mutex (one at a time!) ──► class allocator mutex ──► id pool mutex
+//!   flush mutex: taken alone (never while holding another lock, nothing taken under it)
+//! ```
+//! - An item's bytes (header, key, value) are read and written only under the mutex of the
+//!   shard that links it. A chunk on a class free list belongs to nobody but that class'
+//!   allocator mutex; a chunk between `alloc` and link, or between unlink and free, belongs
+//!   to one thread alone (see `mem.rs`).
+//! - A thread holds at most one shard mutex at a time. Allocation, which may evict from any
+//!   shard, happens before the target shard is locked.
+//! - The class allocator and id pool mutexes are leaves: freeing a chunk while holding a shard
+//!   mutex is allowed, taking a shard mutex while holding them is not.
+//!
+//! Methods here take `&mut self` (i.e. the locked guard), so the contract is: whoever calls
+//! them holds this shard's mutex, and every `Ref` passed in is linked in this shard (or
+//! private to the caller, for `link_*`).
+//!
+//! LRU: one doubly linked list per class (links inside the item header), head = newest.
+//! Fetches only set the CLOCK reference bit; the tail gives referenced items a second chance
+//! by moving them to the head. Goals: no relinking on the read path, approximate LRU.
+
+use ahash::RandomState;
+use parking_lot::Mutex;
+
+use super::clock::is_expired;
+use super::index::Index;
+use super::mem::{BIT_FETCHED, BIT_REFERENCED, Mem, NIL, Ref};
+
+/// Items inspected at an LRU tail before giving up (memcached looks at 5; a CLOCK pass may
+/// need to skip referenced items).
+const TAIL_SCAN: usize = 32;
+const INITIAL_SLOTS: usize = 256;
+
+/// Per-class counters of one shard (the store sums them over shards).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ClassCounters {
+    pub number: u64,
+    pub bytes: u64,
+    pub total_items: u64,
+    pub evicted: u64,
+    pub evicted_nonzero: u64,
+    /// Seconds since last access of the most recently evicted item.
+    pub evicted_time: u64,
+    pub reclaimed: u64,
+    pub expired_unfetched: u64,
+    pub evicted_unfetched: u64,
+    pub crawler_reclaimed: u64,
+}
+
+impl ClassCounters {
+    /// Zero the event counters, keep the gauges (`number`, `bytes`).
+    pub(super) fn reset(&mut self) {
+        *self = ClassCounters {
+            number: self.number,
+            bytes: self.bytes,
+            ..ClassCounters::default()
+        };
+    }
+}
+
+/// Visibility of a found item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Liveness {
+    Live,
+    Expired,
+    Flushed,
+}
+
+/// What `pull_tail` did to free a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pulled {
+    Reclaimed,
+    Evicted,
+}
+
+/// The state guarded by a shard mutex.
+pub(super) struct ShardCore {
+    index: Index,
+    heads: Box<[Ref]>,
+    tails: Box<[Ref]>,
+    pub(super) counters: Box<[ClassCounters]>,
+}
+
+/// A shard, padded to its own cache lines.
+#[repr(align(128))]
+pub(super) struct Shard(pub(super) Mutex<ShardCore>);
+
+/// Liveness of linked item `r` at `now` given the flush sequence (flushed wins, like memcached).
+#[inline]
+pub(super) fn liveness(mem: &Mem, r: Ref, now: u32, flush_seq: u64) -> Liveness {
+    if mem.cas(r) <= flush_seq {
+        Liveness::Flushed
+    } else if is_expired(mem.exptime(r), now) {
+        Liveness::Expired
+    } else {
+        Liveness::Live
+    }
+}
+
+impl ShardCore {
+    pub(super) fn new(n_classes: usize) -> ShardCore {
+        ShardCore {
+            index: Index::new(INITIAL_SLOTS),
+            heads: vec![NIL; n_classes].into_boxed_slice(),
+            tails: vec![NIL; n_classes].into_boxed_slice(),
+            counters: vec![ClassCounters::default(); n_classes].into_boxed_slice(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub(super) fn slots(&self) -> usize {
+        self.index.capacity()
+    }
+
+    /// The LRU tail (oldest) of `class`.
+    pub(super) fn tail(&self, class: usize) -> Ref {
+        self.tails[class]
+    }
+
+    /// Index position and ref of `key`.
+    #[inline]
+    pub(super) fn lookup(&self, mem: &Mem, tag: u32, key: &[u8]) -> Option<(usize, Ref)> {
+        self.index.find(tag, |r| mem.key_eq(r, key))
+    }
+
+    fn lru_push_head(&mut self, mem: &Mem, class: usize, r: Ref) {
+        let head = self.heads[class];
+        mem.set_prev(r, NIL);
+        mem.set_next(r, head);
+        if head != NIL {
+            mem.set_prev(head, r);
+        } else {
+            self.tails[class] = r;
+        }
+        self.heads[class] = r;
+    }
+
+    fn lru_unlink(&mut self, mem: &Mem, class: usize, r: Ref) {
+        let (p, n) = (mem.prev(r), mem.next(r));
+        if p != NIL {
+            mem.set_next(p, n);
+        } else {
+            self.heads[class] = n;
+        }
+        if n != NIL {
+            mem.set_prev(n, p);
+        } else {
+            self.tails[class] = p;
+        }
+        mem.set_prev(r, NIL);
+        mem.set_next(r, NIL);
+    }
+
+    fn count_in(&mut self, mem: &Mem, class: usize, r: Ref) {
+        let c = &mut self.counters[class];
+        c.number += 1;
+        c.total_items += 1;
+        c.bytes += mem.item_size(r) as u64;
+    }
+
+    fn count_out(&mut self, mem: &Mem, class: usize, r: Ref) {
+        let c = &mut self.counters[class];
+        c.number -= 1;
+        c.bytes -= mem.item_size(r) as u64;
+    }
+
+    /// Link private item `r` (not in the index yet) under `tag`.
+    pub(super) fn link_new(&mut self, mem: &Mem, tag: u32, r: Ref) {
+        let class = mem.class_of(r);
+        self.index.insert(tag, r);
+        self.lru_push_head(mem, class, r);
+        self.count_in(mem, class, r);
+    }
+
+    /// Replace linked item `old` at index position `pos` by private item `new`; `old` becomes
+    /// private to the caller.
+    pub(super) fn replace(&mut self, mem: &Mem, pos: usize, old: Ref, new: Ref) {
+        let oc = mem.class_of(old);
+        self.lru_unlink(mem, oc, old);
+        self.count_out(mem, oc, old);
+        self.index.set_at(pos, new);
+        let nc = mem.class_of(new);
+        self.lru_push_head(mem, nc, new);
+        self.count_in(mem, nc, new);
+    }
+
+    /// Unlink item `r` found at index position `pos`; it becomes private to the caller.
+    pub(super) fn unlink_at(&mut self, mem: &Mem, pos: usize, r: Ref) {
+        let class = mem.class_of(r);
+        self.index.remove_at(pos);
+        self.lru_unlink(mem, class, r);
+        self.count_out(mem, class, r);
+    }
+
+    /// Unlink linked item `r` found through the LRU (re-hashes its key to find its slot).
+    fn unlink_ref(&mut self, mem: &Mem, hasher: &RandomState, r: Ref) {
+        let tag = {
+            let key = mem.key(r, self);
+            (hasher.hash_one(key) >> 32) as u32
+        };
+        match self.index.find(tag, |c| c == r) {
+            Some((pos, _)) => self.unlink_at(mem, pos, r),
+            None => unreachable!("LRU item {r:#x} missing from its shard index"),
+        }
+    }
+
+    /// Free a chunk of `class` from this shard's LRU tail: reclaim an expired or flushed item,
+    /// or (if `evict`) evict the least recently used unreferenced one. The returned chunk is
+    /// private to the caller.
+    pub(super) fn pull_tail(
+        &mut self,
+        mem: &Mem,
+        hasher: &RandomState,
+        class: usize,
+        now: u32,
+        flush_seq: u64,
+        evict: bool,
+    ) -> Option<(Ref, Pulled)> {
+        let mut r = self.tails[class];
+        let mut steps = 0;
+        while r != NIL && steps < TAIL_SCAN {
+            steps += 1;
+            let prev = mem.prev(r);
+            let bits = mem.bits(r);
+            match liveness(mem, r, now, flush_seq) {
+                Liveness::Live => {}
+                state => {
+                    let c = &mut self.counters[class];
+                    c.reclaimed += 1;
+                    if state == Liveness::Expired && bits & BIT_FETCHED == 0 {
+                        c.expired_unfetched += 1;
+                    }
+                    self.unlink_ref(mem, hasher, r);
+                    return Some((r, Pulled::Reclaimed));
+                }
+            }
+            if !evict {
+                r = prev;
+                continue;
+            }
+            if bits & BIT_REFERENCED != 0 && steps < TAIL_SCAN {
+                // Second chance.
+                mem.set_bits(r, bits & !BIT_REFERENCED);
+                self.lru_unlink(mem, class, r);
+                self.lru_push_head(mem, class, r);
+                r = if prev == NIL { self.tails[class] } else { prev };
+                continue;
+            }
+            let c = &mut self.counters[class];
+            c.evicted += 1;
+            if mem.exptime(r) != 0 {
+                c.evicted_nonzero += 1;
+            }
+            c.evicted_time = now.saturating_sub(mem.atime(r)) as u64;
+            if bits & BIT_FETCHED == 0 {
+                c.evicted_unfetched += 1;
+            }
+            self.unlink_ref(mem, hasher, r);
+            return Some((r, Pulled::Evicted));
+        }
+        None
+    }
+
+    /// Scan up to `max` index slots from `pos`, unlinking expired and flushed items into
+    /// `out`. Returns the position to continue from (`>= slots()` when the table is done)
+    /// and the number of slots looked at.
+    pub(super) fn sweep(
+        &mut self,
+        mem: &Mem,
+        mut pos: usize,
+        max: usize,
+        now: u32,
+        flush_seq: u64,
+        out: &mut Vec<Ref>,
+    ) -> (usize, usize) {
+        let mut looked = 0;
+        while looked < max && pos < self.index.capacity() {
+            looked += 1;
+            let Some(r) = self.index.at(pos) else {
+                pos += 1;
+                continue;
+            };
+            let state = liveness(mem, r, now, flush_seq);
+            if state == Liveness::Live {
+                pos += 1;
+                continue;
+            }
+            let class = mem.class_of(r);
+            let c = &mut self.counters[class];
+            c.reclaimed += 1;
+            c.crawler_reclaimed += 1;
+            if state == Liveness::Expired && mem.bits(r) & BIT_FETCHED == 0 {
+                c.expired_unfetched += 1;
+            }
+            // Backward shift may move a later entry into `pos`: look at `pos` again.
+            self.unlink_at(mem, pos, r);
+            out.push(r);
+        }
+        (pos, looked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::mem::HEADER;
+
+    fn item(mem: &Mem, key: &[u8], cas: u64) -> Ref {
+        let r = mem.alloc(0).expect("chunk");
+        mem.write_item(r, key, 0, 0, 2, &[b"v"]);
+        mem.set_cas(r, cas);
+        r
+    }
+
+    #[test]
+    fn lru_order_second_chance_and_sweep() {
+        let mem = Mem::new(1 << 20, 48, 1.25);
+        let h = RandomState::with_seeds(1, 2, 3, 4);
+        let mut s = ShardCore::new(mem.geo.n_slab() + 1);
+        let keys: Vec<Vec<u8>> = (0..5).map(|i| format!("k{i}").into_bytes()).collect();
+        let mut refs = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let r = item(&mem, k, i as u64 + 10);
+            s.link_new(&mem, (h.hash_one(k) >> 32) as u32, r);
+            refs.push(r);
+        }
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.counters[0].bytes, 5 * (HEADER + 2 + 1) as u64);
+        // k0 is the tail; mark it referenced: k1 is evicted instead.
+        mem.set_bits(refs[0], BIT_REFERENCED | BIT_FETCHED);
+        let (r, how) = s.pull_tail(&mem, &h, 0, 3, 0, true).expect("evict");
+        assert_eq!((r, how), (refs[1], Pulled::Evicted));
+        assert_eq!(s.counters[0].evicted_unfetched, 1);
+        assert_eq!(s.tail(0), refs[2]);
+        mem.free(r);
+        // Without evictions nothing live is taken.
+        assert!(s.pull_tail(&mem, &h, 0, 3, 0, false).is_none());
+        // Flush everything with cas <= 12: k2 is reclaimed from the tail.
+        let (r, how) = s.pull_tail(&mem, &h, 0, 3, 12, false).expect("reclaim");
+        assert_eq!((r, how), (refs[2], Pulled::Reclaimed));
+        mem.free(r);
+        // Sweep with flush_seq covering all: everything left goes.
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < s.slots() {
+            pos = s.sweep(&mem, pos, 7, 3, u64::MAX - 1, &mut out).0;
+        }
+        assert_eq!(out.len(), 3);
+        assert_eq!(s.len(), 0);
+        assert_eq!(s.tail(0), NIL);
+        assert_eq!(s.counters[0].number, 0);
+        assert_eq!(s.counters[0].crawler_reclaimed, 3);
+    }
+}

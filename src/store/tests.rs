@@ -1,0 +1,960 @@
+//! Store-level tests: every mode and outcome, exptime and flush rules, incr/decr edges,
+//! memory bound and eviction order, the sweeper, a `HashMap` model test (proptest) and a
+//! multi-threaded stress test.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn cfg(mem_mb: usize) -> StoreConfig {
+    StoreConfig {
+        mem_limit: mem_mb << 20,
+        item_size_max: 1 << 20,
+        growth_factor: 1.25,
+        min_chunk: 48,
+        evictions: true,
+        cas: true,
+    }
+}
+
+fn store(mem_mb: usize) -> Store {
+    Store::new(cfg(mem_mb))
+}
+
+type Got = (Vec<u8>, u32, u64);
+
+fn get(s: &Store, k: &[u8]) -> Lookup<Got> {
+    s.get(k, |v| (v.value.to_vec(), v.flags, v.cas))
+}
+
+fn value(s: &Store, k: &[u8]) -> Option<Vec<u8>> {
+    match get(s, k) {
+        Lookup::Hit((v, _, _)) => Some(v),
+        _ => None,
+    }
+}
+
+fn set(s: &Store, k: &[u8], v: &[u8]) -> StoreOutcome {
+    s.store(SetMode::Set, k, 0, 0, v)
+}
+
+#[test]
+fn store_is_clone_send_sync() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<Store>();
+}
+
+#[test]
+fn set_get_overwrite_and_cas_changes() {
+    let s = store(4);
+    assert!(matches!(get(&s, b"a"), Lookup::Miss));
+    assert_eq!(
+        s.store(SetMode::Set, b"a", 7, 0, b"one"),
+        StoreOutcome::Stored
+    );
+    let Lookup::Hit((v, f, c1)) = get(&s, b"a") else {
+        panic!("miss")
+    };
+    assert_eq!((v.as_slice(), f), (&b"one"[..], 7));
+    assert!(c1 > 0);
+    assert_eq!(s.peek_cas(b"a"), Some(c1));
+    assert_eq!(s.store(SetMode::Set, b"a", 8, 0, b""), StoreOutcome::Stored);
+    let Lookup::Hit((v, f, c2)) = get(&s, b"a") else {
+        panic!("miss")
+    };
+    assert_eq!((v.len(), f), (0, 8));
+    assert!(c2 > c1);
+    // Binary-safe keys and values.
+    let k = [0u8, 255, b' ', b'\n'];
+    assert_eq!(set(&s, &k, &[0, 13, 10]), StoreOutcome::Stored);
+    assert_eq!(value(&s, &k), Some(vec![0, 13, 10]));
+}
+
+#[test]
+fn add_replace_modes() {
+    let s = store(4);
+    assert_eq!(
+        s.store(SetMode::Replace, b"k", 0, 0, b"x"),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        s.store(SetMode::Add, b"k", 1, 0, b"x"),
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        s.store(SetMode::Add, b"k", 2, 0, b"y"),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(value(&s, b"k"), Some(b"x".to_vec()));
+    assert_eq!(
+        s.store(SetMode::Replace, b"k", 3, 0, b"z"),
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        get(&s, b"k"),
+        Lookup::Hit((b"z".to_vec(), 3, s.peek_cas(b"k").unwrap_or(0)))
+    );
+    // add succeeds over an expired item, replace fails on one.
+    assert_eq!(
+        s.store(SetMode::Set, b"e", 0, 5, b"old"),
+        StoreOutcome::Stored
+    );
+    s.advance_clock_for_test(5);
+    assert_eq!(
+        s.store(SetMode::Replace, b"e", 0, 0, b"r"),
+        StoreOutcome::NotStored
+    );
+    assert!(matches!(get(&s, b"e"), Lookup::Miss));
+    assert_eq!(
+        s.store(SetMode::Set, b"e", 0, -1, b"old"),
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        s.store(SetMode::Add, b"e", 0, 0, b"new"),
+        StoreOutcome::Stored
+    );
+    assert_eq!(value(&s, b"e"), Some(b"new".to_vec()));
+}
+
+#[test]
+fn append_prepend_keep_flags_and_exptime() {
+    // Enough memory for every class the growing value passes through to get a page.
+    let s = store(64);
+    assert_eq!(
+        s.store(SetMode::Append, b"k", 0, 0, b"x"),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        s.store(SetMode::Prepend, b"k", 0, 0, b"x"),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        s.store(SetMode::Set, b"k", 42, 10, b"mid"),
+        StoreOutcome::Stored
+    );
+    let c0 = s.peek_cas(b"k");
+    assert_eq!(
+        s.store(SetMode::Append, b"k", 1, 0, b"-end"),
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        s.store(SetMode::Prepend, b"k", 2, 0, b"start-"),
+        StoreOutcome::Stored
+    );
+    let Lookup::Hit((v, f, c)) = get(&s, b"k") else {
+        panic!("miss")
+    };
+    assert_eq!((v.as_slice(), f), (&b"start-mid-end"[..], 42));
+    assert!(Some(c) > c0);
+    // Exptime kept: still expires at 10 s.
+    s.advance_clock_for_test(10);
+    assert_eq!(get(&s, b"k"), Lookup::Expired);
+    assert_eq!(
+        s.store(SetMode::Append, b"k", 0, 0, b"x"),
+        StoreOutcome::NotStored
+    );
+    // Growing across classes, and past the size limit.
+    assert_eq!(set(&s, b"g", b""), StoreOutcome::Stored);
+    for _ in 0..100 {
+        assert_eq!(
+            s.store(SetMode::Append, b"g", 0, 0, &[b'a'; 1000]),
+            StoreOutcome::Stored
+        );
+    }
+    assert_eq!(value(&s, b"g").map(|v| v.len()), Some(100_000));
+    let big = vec![b'b'; 1_000_000];
+    assert_eq!(
+        s.store(SetMode::Append, b"g", 0, 0, &big),
+        StoreOutcome::NotStored
+    );
+}
+
+#[test]
+fn cas_mode() {
+    let s = store(4);
+    assert_eq!(
+        s.store(SetMode::Cas(1), b"k", 0, 0, b"x"),
+        StoreOutcome::NotFound
+    );
+    set(&s, b"k", b"v1");
+    let c = s.peek_cas(b"k").unwrap_or(0);
+    assert_eq!(
+        s.store(SetMode::Cas(c + 1), b"k", 0, 0, b"x"),
+        StoreOutcome::Exists
+    );
+    assert_eq!(
+        s.store(SetMode::Cas(0), b"k", 0, 0, b"x"),
+        StoreOutcome::Exists
+    );
+    assert_eq!(
+        s.store(SetMode::Cas(c), b"k", 5, 0, b"v2"),
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        s.store(SetMode::Cas(c), b"k", 5, 0, b"v3"),
+        StoreOutcome::Exists
+    );
+    assert_eq!(value(&s, b"k"), Some(b"v2".to_vec()));
+    s.flush_all(0);
+    assert_eq!(
+        s.store(SetMode::Cas(c), b"k", 0, 0, b"x"),
+        StoreOutcome::NotFound
+    );
+}
+
+#[test]
+fn cas_disabled_reads_zero() {
+    let s = Store::new(StoreConfig {
+        cas: false,
+        ..cfg(4)
+    });
+    set(&s, b"k", b"v");
+    assert_eq!(get(&s, b"k"), Lookup::Hit((b"v".to_vec(), 0, 0)));
+    assert_eq!(s.peek_cas(b"k"), Some(0));
+    // memcached -C: every unique is 0, so cas 0 matches.
+    assert_eq!(
+        s.store(SetMode::Cas(5), b"k", 0, 0, b"x"),
+        StoreOutcome::Exists
+    );
+    assert_eq!(
+        s.store(SetMode::Cas(0), b"k", 0, 0, b"y"),
+        StoreOutcome::Stored
+    );
+    // Flush still works without CAS (it uses the internal sequence).
+    s.flush_all(0);
+    assert_eq!(get(&s, b"k"), Lookup::Flushed);
+    // -C shrinks memcached's header by 8 bytes, so the size limit moves too.
+    assert!(s.item_size_ok(1, 1_048_524));
+    assert!(!s.item_size_ok(1, 1_048_525));
+}
+
+#[test]
+fn delete_rules() {
+    let s = store(4);
+    assert!(!s.delete(b"k"));
+    set(&s, b"k", b"v");
+    assert!(s.delete(b"k"));
+    assert!(!s.delete(b"k"));
+    assert!(matches!(get(&s, b"k"), Lookup::Miss));
+    s.store(SetMode::Set, b"e", 0, -1, b"v");
+    assert!(!s.delete(b"e"));
+    assert_eq!(s.stats().curr_items, 0);
+}
+
+#[test]
+fn exptime_rules() {
+    let s = store(4);
+    // Negative: stored (replacing the old item) but invisible.
+    set(&s, b"n", b"old");
+    assert_eq!(
+        s.store(SetMode::Set, b"n", 0, -1, b"v"),
+        StoreOutcome::Stored
+    );
+    assert_eq!(get(&s, b"n"), Lookup::Expired);
+    assert_eq!(get(&s, b"n"), Lookup::Miss);
+    // Relative.
+    s.store(SetMode::Set, b"r", 0, 10, b"v");
+    s.advance_clock_for_test(9);
+    assert!(matches!(get(&s, b"r"), Lookup::Hit(_)));
+    s.advance_clock_for_test(1);
+    assert_eq!(get(&s, b"r"), Lookup::Expired);
+    // Absolute past (anything above 30 days before our start) and future.
+    s.store(SetMode::Set, b"ap", 0, 2_592_001, b"v");
+    assert_eq!(get(&s, b"ap"), Lookup::Expired);
+    let fut = s.unix_time() as i64 + 100;
+    s.store(SetMode::Set, b"af", 0, fut, b"v");
+    assert!(matches!(get(&s, b"af"), Lookup::Hit(_)));
+    s.advance_clock_for_test(101);
+    assert_eq!(get(&s, b"af"), Lookup::Expired);
+    // Zero: never.
+    s.store(SetMode::Set, b"z", 0, 0, b"v");
+    s.advance_clock_for_test(100_000_000);
+    assert!(matches!(get(&s, b"z"), Lookup::Hit(_)));
+}
+
+#[test]
+fn exptime_one_expires_in_real_time() {
+    let s = store(2);
+    s.store(SetMode::Set, b"k", 0, 1, b"v");
+    assert!(matches!(get(&s, b"k"), Lookup::Hit(_)));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(get(&s, b"k"), Lookup::Expired);
+}
+
+#[test]
+fn touch_and_gat() {
+    let s = store(4);
+    assert!(!s.touch(b"k", 10));
+    assert!(matches!(s.get_and_touch(b"k", 10, |_| ()), Lookup::Miss));
+    s.store(SetMode::Set, b"k", 3, 5, b"v");
+    let c = s.peek_cas(b"k");
+    assert!(s.touch(b"k", 100));
+    s.advance_clock_for_test(50);
+    assert_eq!(
+        s.get_and_touch(b"k", 10, |v| (v.value.to_vec(), v.flags, Some(v.cas))),
+        Lookup::Hit((b"v".to_vec(), 3, c))
+    );
+    s.advance_clock_for_test(10);
+    assert_eq!(get(&s, b"k"), Lookup::Expired);
+    s.store(SetMode::Set, b"k", 0, 0, b"v");
+    assert!(matches!(s.get_and_touch(b"k", -1, |_| ()), Lookup::Hit(())));
+    assert_eq!(get(&s, b"k"), Lookup::Expired);
+}
+
+#[test]
+fn flush_now_and_delayed() {
+    let s = store(4);
+    set(&s, b"a", b"1");
+    s.flush_all(0);
+    set(&s, b"b", b"2");
+    assert_eq!(get(&s, b"a"), Lookup::Flushed);
+    assert_eq!(get(&s, b"a"), Lookup::Miss);
+    assert_eq!(value(&s, b"b"), Some(b"2".to_vec()));
+
+    s.flush_all(10);
+    set(&s, b"c", b"3");
+    s.advance_clock_for_test(9);
+    assert_eq!(value(&s, b"b"), Some(b"2".to_vec()));
+    assert_eq!(value(&s, b"c"), Some(b"3".to_vec()));
+    s.advance_clock_for_test(1);
+    set(&s, b"d", b"4");
+    assert_eq!(get(&s, b"b"), Lookup::Flushed);
+    assert_eq!(get(&s, b"c"), Lookup::Flushed);
+    assert_eq!(value(&s, b"d"), Some(b"4".to_vec()));
+    // A later immediate flush replaces a pending delayed one.
+    s.flush_all(5);
+    s.flush_all(0);
+    set(&s, b"e", b"5");
+    s.advance_clock_for_test(10);
+    assert_eq!(get(&s, b"d"), Lookup::Flushed);
+    assert_eq!(value(&s, b"e"), Some(b"5".to_vec()));
+    // Flushed items are reclaimed by the sweeper too.
+    set(&s, b"f", b"6");
+    s.flush_all(0);
+    assert_eq!(s.crawl_expired(1 << 20), 2);
+    assert_eq!(s.stats().curr_items, 0);
+}
+
+#[test]
+fn incr_decr_rules() {
+    let s = store(4);
+    assert_eq!(s.arith(b"k", true, 1), ArithOutcome::NotFound);
+    s.store(SetMode::Set, b"k", 5, 0, b"100");
+    let c0 = s.peek_cas(b"k");
+    assert_eq!(s.arith(b"k", false, 1), ArithOutcome::Value(99));
+    assert_eq!(value(&s, b"k"), Some(b"99 ".to_vec()));
+    let c1 = s.peek_cas(b"k");
+    assert!(c1 > c0);
+    assert_eq!(s.arith(b"k", true, 5), ArithOutcome::Value(104));
+    assert_eq!(value(&s, b"k"), Some(b"104".to_vec()));
+    assert_eq!(s.arith(b"k", false, 200), ArithOutcome::Value(0));
+    assert_eq!(
+        get(&s, b"k"),
+        Lookup::Hit((b"0  ".to_vec(), 5, s.peek_cas(b"k").unwrap_or(0)))
+    );
+    // Longer result: a new item, flags and exptime kept.
+    s.store(SetMode::Set, b"h", 9, 20, b"99");
+    assert_eq!(s.arith(b"h", true, 1), ArithOutcome::Value(100));
+    assert_eq!(
+        get(&s, b"h"),
+        Lookup::Hit((b"100".to_vec(), 9, s.peek_cas(b"h").unwrap_or(0)))
+    );
+    s.advance_clock_for_test(20);
+    assert_eq!(s.arith(b"h", true, 1), ArithOutcome::NotFound);
+    // Wrap and floor.
+    set(&s, b"m", b"18446744073709551615");
+    assert_eq!(s.arith(b"m", true, 1), ArithOutcome::Value(0));
+    assert_eq!(
+        value(&s, b"m"),
+        Some(format!("0{}", " ".repeat(19)).into_bytes())
+    );
+    assert_eq!(s.arith(b"m", false, 5), ArithOutcome::Value(0));
+    assert_eq!(s.arith(b"m", true, u64::MAX), ArithOutcome::Value(u64::MAX));
+    // Non-numeric.
+    for bad in [&b""[..], b"abc", b"12a", b"-1", b"99999999999999999999"] {
+        set(&s, b"n", bad);
+        assert_eq!(s.arith(b"n", true, 1), ArithOutcome::NonNumeric, "{bad:?}");
+        assert_eq!(value(&s, b"n"), Some(bad.to_vec()));
+    }
+    set(&s, b"sp", b" 12 ");
+    assert_eq!(s.arith(b"sp", true, 1), ArithOutcome::Value(13));
+    assert_eq!(value(&s, b"sp"), Some(b"13  ".to_vec()));
+    assert_eq!(s.stats().curr_items, 4);
+}
+
+#[test]
+fn too_large_and_key_limits() {
+    let s = store(4);
+    // memcached -I 1m with a 1-byte key: 1048516 fits, one more does not.
+    assert!(s.item_size_ok(1, 1_048_516));
+    assert!(!s.item_size_ok(1, 1_048_517));
+    assert!(s.item_size_ok(250, 10));
+    assert!(!s.item_size_ok(251, 10));
+    let v = vec![b'x'; 1_048_517];
+    assert_eq!(set(&s, b"k", b"old"), StoreOutcome::Stored);
+    assert_eq!(set(&s, b"k2", b"old"), StoreOutcome::Stored);
+    assert_eq!(
+        s.store(SetMode::Replace, b"k2", 0, 0, &v),
+        StoreOutcome::TooLarge
+    );
+    assert_eq!(value(&s, b"k2"), Some(b"old".to_vec()));
+    // A failed set removes the stale item (memcached 1.6.18 does the same).
+    assert_eq!(set(&s, b"k", &v), StoreOutcome::TooLarge);
+    assert!(matches!(get(&s, b"k"), Lookup::Miss));
+    assert_eq!(set(&s, b"k", &v[1..]), StoreOutcome::Stored);
+    assert_eq!(value(&s, b"k").map(|v| v.len()), Some(1_048_516));
+    assert_eq!(set(&s, &[b'k'; 251], b"v"), StoreOutcome::TooLarge);
+    assert_eq!(set(&s, &[b'k'; 250], b"v"), StoreOutcome::Stored);
+}
+
+#[test]
+fn large_items_use_exact_allocations_and_evict() {
+    let s = store(4);
+    let mut stored = Vec::new();
+    for i in 0..20u8 {
+        let v = vec![i; 600_000 + i as usize];
+        let k = [b'L', i];
+        assert_eq!(set(&s, &k, &v), StoreOutcome::Stored, "item {i}");
+        stored.push(k);
+        let (used, large) = s.inner.mem_used();
+        assert!(used <= 4 << 20 && large <= used);
+    }
+    // Only the newest few fit; the newest is intact.
+    assert_eq!(value(&s, &[b'L', 19]), Some(vec![19; 600_019]));
+    assert!(matches!(get(&s, &[b'L', 0]), Lookup::Miss));
+    let st = s.stats();
+    assert!(st.evictions >= 14, "{st:?}");
+    assert!(st.total_malloced <= st.limit_maxbytes);
+    let classes = s.class_stats();
+    let large = classes.last().expect("large class");
+    assert_eq!((large.chunk_size, large.total_pages), (0, 0));
+    assert_eq!(large.number, st.curr_items);
+    // Small items still find memory: a page comes from evicting large items.
+    assert_eq!(set(&s, b"small", b"v"), StoreOutcome::Stored);
+    assert!(s.stats().total_malloced <= 4 << 20);
+}
+
+#[test]
+fn memory_bound_and_lru_order() {
+    let s = store(4);
+    let hot: Vec<Vec<u8>> = (0..200).map(|i| format!("hot{i}").into_bytes()).collect();
+    for k in &hot {
+        assert_eq!(set(&s, k, b"hot-value"), StoreOutcome::Stored);
+    }
+    let mut x: u32 = 12345;
+    for i in 0..100_000u32 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let vlen = 1 + (x >> 16) as usize % 70;
+        let k = format!("key{i}");
+        assert_eq!(
+            set(&s, k.as_bytes(), &vec![b'v'; vlen]),
+            StoreOutcome::Stored
+        );
+        if i % 100 == 0 {
+            for k in &hot {
+                assert!(value(&s, k).is_some(), "hot key {k:?} lost at {i}");
+            }
+        }
+        if i % 10_000 == 0 {
+            let st = s.stats();
+            assert!(st.total_malloced <= 4 << 20, "{st:?}");
+        }
+    }
+    let st = s.stats();
+    assert!(st.total_malloced <= st.limit_maxbytes);
+    assert!(st.evictions > 50_000, "{st:?}");
+    assert_eq!(st.total_items, 100_200);
+    // Old cold keys went first, recent ones are there.
+    let old = (0..1000)
+        .filter(|i| value(&s, format!("key{i}").as_bytes()).is_some())
+        .count();
+    let new = (99_000..100_000)
+        .filter(|i| value(&s, format!("key{i}").as_bytes()).is_some())
+        .count();
+    assert_eq!(old, 0);
+    assert!(new > 950, "{new}");
+    // Items held: about 4 MiB / chunk size.
+    assert!(st.curr_items > 35_000, "{st:?}");
+    let classes = s.class_stats();
+    assert!(classes.iter().map(|c| c.total_pages).sum::<usize>() <= 4);
+    assert_eq!(classes.iter().map(|c| c.number).sum::<u64>(), st.curr_items);
+    assert!(classes.iter().all(|c| c.used_chunks as u64 == c.number));
+}
+
+#[test]
+fn no_evictions_gives_no_memory_but_reclaims_expired() {
+    let s = Store::new(StoreConfig {
+        evictions: false,
+        ..cfg(1)
+    });
+    let mut n = 0;
+    while set(&s, format!("k{n}").as_bytes(), b"value") == StoreOutcome::Stored {
+        n += 1;
+    }
+    assert!(n > 10_000);
+    assert_eq!(set(&s, b"another", b"value"), StoreOutcome::NoMemory);
+    assert_eq!(set(&s, b"k1", b"value2"), StoreOutcome::NoMemory);
+    assert!(matches!(get(&s, b"k1"), Lookup::Miss));
+    n -= 1;
+    let st = s.stats();
+    assert_eq!((st.evictions, st.curr_items), (0, n));
+    assert!(s.class_stats()[0].outofmemory >= 2);
+    assert_eq!(value(&s, b"k0"), Some(b"value".to_vec()));
+    // Expired items at the LRU tail are reclaimed even with -M.
+    let s = Store::new(StoreConfig {
+        evictions: false,
+        ..cfg(1)
+    });
+    let mut n = 0;
+    while s.store(SetMode::Set, format!("k{n}").as_bytes(), 0, 5, b"value") == StoreOutcome::Stored
+    {
+        n += 1;
+    }
+    s.advance_clock_for_test(5);
+    assert_eq!(set(&s, b"fresh", b"value"), StoreOutcome::Stored);
+    let st = s.stats();
+    assert_eq!(
+        (st.evictions, st.reclaimed, st.expired_unfetched),
+        (0, 1, 1)
+    );
+}
+
+#[test]
+fn crawler_and_stats() {
+    let s = store(8);
+    for i in 0..1000 {
+        s.store(SetMode::Set, format!("e{i}").as_bytes(), 0, 5, b"v");
+        s.store(SetMode::Set, format!("p{i}").as_bytes(), 0, 0, b"v");
+    }
+    assert!(matches!(get(&s, b"e0"), Lookup::Hit(_)));
+    let st = s.stats();
+    assert_eq!((st.curr_items, st.total_items), (2000, 2000));
+    let item_bytes = |k: usize| (mem::HEADER + k + 1) as u64;
+    let expect_bytes: u64 = (0..1000)
+        .map(|i: usize| 2 * item_bytes(1 + i.to_string().len()))
+        .sum();
+    assert_eq!(st.bytes, expect_bytes);
+    s.advance_clock_for_test(5);
+    let mut got = 0;
+    for _ in 0..100 {
+        got += s.crawl_expired(500);
+    }
+    assert_eq!(got, 1000);
+    let st = s.stats();
+    assert_eq!(
+        (st.curr_items, st.reclaimed, st.expired_unfetched),
+        (1000, 1000, 999)
+    );
+    let cs = s.class_stats();
+    assert_eq!(cs[0].crawler_reclaimed, 1000);
+    assert_eq!((cs[0].id, cs[0].chunk_size, cs[0].total_pages), (1, 88, 1));
+    s.reset_stats();
+    let st = s.stats();
+    assert_eq!((st.curr_items, st.total_items, st.reclaimed), (1000, 0, 0));
+    assert!(st.bytes > 0);
+}
+
+#[test]
+fn sweeper_thread_runs_and_stops() {
+    let s = store(2);
+    for i in 0..100 {
+        s.store(SetMode::Set, format!("e{i}").as_bytes(), 0, 1, b"v");
+    }
+    s.advance_clock_for_test(2);
+    let h = s.start_sweeper();
+    let t0 = std::time::Instant::now();
+    while s.stats().curr_items > 0 && t0.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(s.stats().curr_items, 0);
+    s.stop_sweeper();
+    h.join().expect("sweeper");
+    // Dropping the last handle also ends it.
+    let s2 = store(1);
+    let h = s2.start_sweeper();
+    drop(s2);
+    h.join().expect("sweeper");
+}
+
+#[test]
+fn cas_unique_across_threads() {
+    let s = store(16);
+    let hs: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                (0..5000)
+                    .map(|i| {
+                        let k = format!("t{t}-{}", i % 500);
+                        assert_eq!(set(&s, k.as_bytes(), b"v"), StoreOutcome::Stored);
+                        s.peek_cas(k.as_bytes()).unwrap_or(0)
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut all = HashSet::new();
+    for h in hs {
+        for c in h.join().expect("thread") {
+            assert!(c > 0 && all.insert(c), "duplicate cas {c}");
+        }
+    }
+    assert_eq!(all.len(), 20_000);
+}
+
+#[test]
+fn stress_threads_consistent_counts() {
+    // Small memory so that eviction runs concurrently with everything else.
+    let s = store(4);
+    // STORE_STRESS_OPS=1000000 for a longer run (release).
+    let ops: u32 = std::env::var("STORE_STRESS_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000);
+    let hs: Vec<_> = (0..4u64)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                for _ in 0..ops {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let k = format!("k{}", x % 20_000);
+                    let k = k.as_bytes();
+                    let vlen = (x >> 40) as usize % 300;
+                    match (x >> 20) % 10 {
+                        0..=3 => {
+                            let v = vec![b'0' + (x % 10) as u8; vlen];
+                            // A class that got no page before memory ran out says NoMemory.
+                            let r = set(&s, k, &v);
+                            assert!(matches!(r, StoreOutcome::Stored | StoreOutcome::NoMemory));
+                        }
+                        4 => {
+                            s.store(SetMode::Append, k, 0, 0, b"12");
+                        }
+                        5 => {
+                            s.arith(k, x & 1 == 0, x >> 60);
+                        }
+                        6 => {
+                            s.delete(k);
+                        }
+                        7 => {
+                            if let Some(c) = s.peek_cas(k) {
+                                s.store(SetMode::Cas(c), k, 1, 0, b"cas");
+                            }
+                        }
+                        8 => {
+                            s.touch(k, 0);
+                        }
+                        _ => {
+                            if let Lookup::Hit(v) = get(&s, k) {
+                                assert!(v.0.len() < 100_000);
+                            }
+                        }
+                    }
+                    if x % 5000 == 0 {
+                        s.crawl_expired(1000);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().expect("stress thread");
+    }
+    let st = s.stats();
+    assert!(st.total_malloced <= st.limit_maxbytes);
+    let visible = (0..20_000)
+        .filter(|i| value(&s, format!("k{i}").as_bytes()).is_some())
+        .count() as u64;
+    assert_eq!(visible, st.curr_items);
+    let cs = s.class_stats();
+    assert_eq!(cs.iter().map(|c| c.number).sum::<u64>(), st.curr_items);
+    assert_eq!(cs.iter().map(|c| c.mem_requested).sum::<u64>(), st.bytes);
+    for c in &cs {
+        assert_eq!(c.used_chunks as u64, c.number, "class {}", c.id);
+    }
+    // Everything can be deleted and memory reused.
+    for i in 0..20_000 {
+        s.delete(format!("k{i}").as_bytes());
+    }
+    assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
+    assert!(s.class_stats().iter().all(|c| c.used_chunks == 0));
+}
+
+// ---- model test ----------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum Op {
+    Set(u8, Vec<u8>, u32),
+    Add(u8, Vec<u8>),
+    Replace(u8, Vec<u8>),
+    Append(u8, Vec<u8>),
+    Prepend(u8, Vec<u8>),
+    Cas(u8, Vec<u8>, bool),
+    Delete(u8),
+    Arith(u8, bool, u64),
+    Get(u8),
+    Touch(u8),
+    FlushAll,
+}
+
+fn value_strategy() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..40),
+        (0u64..u64::MAX).prop_map(|n| n.to_string().into_bytes()),
+        (0u64..1000).prop_map(|n| n.to_string().into_bytes()),
+        Just(b"18446744073709551615".to_vec()),
+        proptest::collection::vec(any::<u8>(), 500..3000),
+    ]
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let k = 0u8..8;
+    prop_oneof![
+        4 => (k.clone(), value_strategy(), any::<u32>()).prop_map(|(k, v, f)| Op::Set(k, v, f)),
+        1 => (k.clone(), value_strategy()).prop_map(|(k, v)| Op::Add(k, v)),
+        1 => (k.clone(), value_strategy()).prop_map(|(k, v)| Op::Replace(k, v)),
+        1 => (k.clone(), value_strategy()).prop_map(|(k, v)| Op::Append(k, v)),
+        1 => (k.clone(), value_strategy()).prop_map(|(k, v)| Op::Prepend(k, v)),
+        2 => (k.clone(), value_strategy(), any::<bool>()).prop_map(|(k, v, ok)| Op::Cas(k, v, ok)),
+        1 => k.clone().prop_map(Op::Delete),
+        3 => (k.clone(), any::<bool>(), prop_oneof![0u64..10, any::<u64>()])
+            .prop_map(|(k, i, d)| Op::Arith(k, i, d)),
+        4 => k.clone().prop_map(Op::Get),
+        1 => k.prop_map(Op::Touch),
+        1 => Just(Op::FlushAll),
+    ]
+}
+
+#[derive(Default)]
+struct Model {
+    items: HashMap<u8, (Vec<u8>, u32, u64)>,
+    seq: u64,
+}
+
+impl Model {
+    fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+fn key(k: u8) -> Vec<u8> {
+    format!("key-{k}").into_bytes()
+}
+
+fn run_model(ops: &[Op]) {
+    let s = store(64);
+    let mut m = Model::default();
+    for op in ops {
+        match op.clone() {
+            Op::Set(k, v, f) => {
+                assert_eq!(
+                    s.store(SetMode::Set, &key(k), f, 0, &v),
+                    StoreOutcome::Stored
+                );
+                let c = m.next();
+                m.items.insert(k, (v, f, c));
+            }
+            Op::Add(k, v) => {
+                let want = if m.items.contains_key(&k) {
+                    StoreOutcome::NotStored
+                } else {
+                    let c = m.next();
+                    m.items.insert(k, (v.clone(), 0, c));
+                    StoreOutcome::Stored
+                };
+                assert_eq!(s.store(SetMode::Add, &key(k), 0, 0, &v), want);
+            }
+            Op::Replace(k, v) => {
+                let want = if m.items.contains_key(&k) {
+                    let c = m.next();
+                    m.items.insert(k, (v.clone(), 0, c));
+                    StoreOutcome::Stored
+                } else {
+                    StoreOutcome::NotStored
+                };
+                assert_eq!(s.store(SetMode::Replace, &key(k), 0, 0, &v), want);
+            }
+            Op::Append(k, v) | Op::Prepend(k, v) => {
+                let append = matches!(op, Op::Append(..));
+                let mode = if append {
+                    SetMode::Append
+                } else {
+                    SetMode::Prepend
+                };
+                let c = m.seq + 1;
+                let want = match m.items.get_mut(&k) {
+                    Some(it) => {
+                        it.0 = if append {
+                            [it.0.as_slice(), &v].concat()
+                        } else {
+                            [v.as_slice(), &it.0].concat()
+                        };
+                        it.2 = c;
+                        StoreOutcome::Stored
+                    }
+                    None => StoreOutcome::NotStored,
+                };
+                if want == StoreOutcome::Stored {
+                    m.seq += 1;
+                }
+                assert_eq!(s.store(mode, &key(k), 9, 0, &v), want);
+            }
+            Op::Cas(k, v, matching) => {
+                let (unique, want) = match m.items.get(&k) {
+                    Some(it) if matching => (it.2, StoreOutcome::Stored),
+                    Some(it) => (it.2 + 1, StoreOutcome::Exists),
+                    None => (1, StoreOutcome::NotFound),
+                };
+                if want == StoreOutcome::Stored {
+                    let c = m.next();
+                    m.items.insert(k, (v.clone(), 7, c));
+                }
+                assert_eq!(s.store(SetMode::Cas(unique), &key(k), 7, 0, &v), want);
+            }
+            Op::Delete(k) => {
+                assert_eq!(s.delete(&key(k)), m.items.remove(&k).is_some());
+            }
+            Op::Arith(k, incr, d) => {
+                let want = match m.items.get(&k) {
+                    None => ArithOutcome::NotFound,
+                    Some(it) => match arith::parse_value(&it.0) {
+                        None => ArithOutcome::NonNumeric,
+                        Some(old) => {
+                            let n = arith::apply(old, incr, d);
+                            let digits = n.to_string().into_bytes();
+                            let len = it.0.len();
+                            let newv = if digits.len() <= len {
+                                let mut p = digits;
+                                p.resize(len, b' ');
+                                p
+                            } else {
+                                digits
+                            };
+                            let flags = it.1;
+                            let c = m.next();
+                            m.items.insert(k, (newv, flags, c));
+                            ArithOutcome::Value(n)
+                        }
+                    },
+                };
+                assert_eq!(s.arith(&key(k), incr, d), want);
+            }
+            Op::Get(k) => {
+                let want = match m.items.get(&k) {
+                    Some(it) => Lookup::Hit(it.clone()),
+                    None => Lookup::Miss,
+                };
+                assert_eq!(get(&s, &key(k)), want);
+            }
+            Op::Touch(k) => {
+                assert_eq!(s.touch(&key(k), 0), m.items.contains_key(&k));
+            }
+            Op::FlushAll => {
+                s.flush_all(0);
+                for k in std::mem::take(&mut m.items).into_keys() {
+                    assert_eq!(get(&s, &key(k)), Lookup::Flushed);
+                }
+            }
+        }
+        let st = s.stats();
+        assert!(st.curr_items as usize >= m.items.len());
+    }
+    for k in 0..8 {
+        let want = m.items.get(&k).cloned();
+        assert_eq!(value(&s, &key(k)), want.map(|w| w.0));
+    }
+    assert_eq!(s.stats().curr_items as usize, m.items.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn model_matches_hashmap(ops in proptest::collection::vec(op_strategy(), 1..200)) {
+        run_model(&ops);
+    }
+}
+
+#[test]
+fn shared_store_across_arc() {
+    // A `Store` inside an `Arc` or cloned behaves the same: one set of items.
+    let s = Arc::new(store(2));
+    let s2 = (*s).clone();
+    set(&s, b"k", b"v");
+    assert_eq!(value(&s2, b"k"), Some(b"v".to_vec()));
+}
+
+/// Rough throughput figures: `cargo test --release --lib store::tests::perf -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn perf_single_and_multi_thread() {
+    let s = store(64);
+    let keys: Vec<Vec<u8>> = (0..200_000)
+        .map(|i| format!("key:{i:08}").into_bytes())
+        .collect();
+    let v = vec![b'x'; 100];
+    let t = std::time::Instant::now();
+    for k in &keys {
+        set(&s, k, &v);
+    }
+    let set_ns = t.elapsed().as_nanos() / keys.len() as u128;
+    let t = std::time::Instant::now();
+    let mut hits = 0;
+    for _ in 0..5 {
+        for k in &keys {
+            if let Lookup::Hit(n) = s.get(k, |it| it.value.len()) {
+                hits += n;
+            }
+        }
+    }
+    let get_ns = t.elapsed().as_nanos() / (5 * keys.len()) as u128;
+    println!("1 thread: set {set_ns} ns/op, get {get_ns} ns/op ({hits})");
+    let st = s.stats();
+    println!(
+        "items {} in {} bytes of pages: {:.1} bytes/item",
+        st.curr_items,
+        st.total_malloced,
+        st.total_malloced as f64 / st.curr_items as f64
+    );
+    // Fill a 64 MiB store with 100-byte values and ~10-byte keys (store.md's comparison).
+    let s = store(64);
+    for i in 0..1_000_000u32 {
+        set(&s, format!("k{i}").as_bytes(), &v);
+    }
+    println!(
+        "64 MiB, 100-byte values: {} items held",
+        s.stats().curr_items
+    );
+    let t = std::time::Instant::now();
+    let hs: Vec<_> = (0..2)
+        .map(|th| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let v = vec![b'y'; 100];
+                for i in 0..500_000u32 {
+                    let k = format!("k{}", (i * 7 + th) % 1_000_000);
+                    if i % 10 == 0 {
+                        set(&s, k.as_bytes(), &v);
+                    } else {
+                        s.get(k.as_bytes(), |it| it.value.len());
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().expect("thread");
+    }
+    println!(
+        "2 threads, 90% get: {} ns/op per thread",
+        t.elapsed().as_nanos() / 500_000
+    );
+}
