@@ -184,7 +184,11 @@ pub fn parse_size(s: &str) -> Option<u64> {
 /// Parses one `-l` entry. `default_port` applies when the entry carries none.
 pub fn parse_listen(entry: &str, default_port: u16) -> Result<SocketAddr, ConfigError> {
     let e = entry.trim();
-    let bad = || ConfigError(format!("-l {entry}: not an IP address (expected e.g. 127.0.0.1, ::1, [::1]:11211, localhost or *)"));
+    let bad = || {
+        ConfigError(format!(
+            "-l {entry}: not an IP address (expected e.g. 127.0.0.1, ::1, [::1]:11211, localhost or *)"
+        ))
+    };
     if e.is_empty() {
         return Err(bad());
     }
@@ -286,10 +290,10 @@ impl Config {
             None => None,
         };
         let memory_limit = match mem_mb {
-            Some(b) if b >= (1 << 20) && b <= (1u64 << 46) => b as usize,
+            Some(b) if ((1 << 20)..=(128u64 << 30)).contains(&b) => b as usize,
             _ => {
                 return err(format!(
-                    "-m {}: memory limit must be a number of megabytes (1 or more)",
+                    "-m {}: memory limit must be a number of megabytes (1 to 131072)",
                     a.memory_limit
                 ));
             }
@@ -403,7 +407,13 @@ mod tests {
 
     #[test]
     fn listen_lists() {
-        let c = cfg(&["-l", "127.0.0.1,::1,[::1]:9999,localhost:7000", "-p", "1234"]).unwrap();
+        let c = cfg(&[
+            "-l",
+            "127.0.0.1,::1,[::1]:9999,localhost:7000",
+            "-p",
+            "1234",
+        ])
+        .unwrap();
         assert_eq!(
             c.listen,
             vec![

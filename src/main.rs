@@ -51,7 +51,10 @@ fn run(config: Config) -> std::io::Result<()> {
     privileges::drop_if_root(config.user.as_deref())?;
     if let Some(path) = &config.pid_file {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot write pid file {}: {e}", path.display()))
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot write pid file {}: {e}", path.display()),
+            )
         })?;
     }
     let store = Store::new(StoreConfig {

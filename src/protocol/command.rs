@@ -120,5 +120,9 @@ pub enum Command<'a> {
     /// `quit`.
     Quit,
     /// `shutdown [graceful]`.
-    Shutdown { graceful: bool },
+    ///
+    /// Without `-A` memcached refuses every form with `ERROR: shutdown not enabled`; with it,
+    /// anything but plain `shutdown` or `shutdown graceful` is answered
+    /// `CLIENT_ERROR invalid shutdown mode` (`invalid_mode`, `graceful` then false).
+    Shutdown { graceful: bool, invalid_mode: bool },
 }

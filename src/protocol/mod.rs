@@ -4,6 +4,7 @@
 //! Must not touch: sockets, threads, the store, clocks. Every function here is pure and
 //! unit-tested on byte slices; "need more bytes" is `Ok(None)`, never an error.
 
+pub mod binary;
 pub mod command;
 pub mod reply;
 pub mod text;

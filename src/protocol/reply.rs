@@ -17,6 +17,8 @@ pub enum Reply<'a> {
     Error,
     /// `ERROR <msg>` (e.g. memcached's `ERROR Too many open connections`).
     ErrorMsg(&'a str),
+    /// memcached's `ERROR: shutdown not enabled` (no space after `ERROR`).
+    ShutdownNotEnabled,
     /// The new value after `incr`/`decr`.
     Number(u64),
     /// `CLIENT_ERROR <msg>`.

@@ -106,10 +106,6 @@ impl Connection {
         self.wbuf.len() - self.wpos
     }
 
-    pub fn out(&mut self) -> &mut Vec<u8> {
-        &mut self.wbuf
-    }
-
     /// Reads once (up to a chunk, or more if a large frame is being assembled).
     /// Returns bytes read; a short read means the socket is drained for now.
     pub fn fill(&mut self) -> io::Result<Fill> {
@@ -121,7 +117,9 @@ impl Connection {
             self.rpos = 0;
         }
         if self.rbuf.len() - self.rend < READ_CHUNK {
-            let grown = (self.rbuf.len() * 2).max(READ_CHUNK).max(self.rend + READ_CHUNK);
+            let grown = (self.rbuf.len() * 2)
+                .max(READ_CHUNK)
+                .max(self.rend + READ_CHUNK);
             self.rbuf.resize(grown, 0);
         }
         let start = self.rend;

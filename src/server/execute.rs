@@ -219,21 +219,35 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
             Next::Continue
         }
         Command::Quit => Next::Close,
-        Command::Shutdown { graceful: _ } => {
-            if ctx.shared.config.enable_shutdown {
-                log::info!("shutdown requested by a client");
+        Command::Shutdown {
+            graceful,
+            invalid_mode,
+        } => {
+            if !ctx.shared.config.enable_shutdown {
+                encode::reply(out, &Reply::ShutdownNotEnabled);
+                Next::Continue
+            } else if invalid_mode {
+                encode::reply(out, &Reply::ClientError("invalid shutdown mode"));
+                Next::Continue
+            } else {
+                // Both forms drain: stop accepting, flush queued replies, exit 0.
+                log::info!("shutdown requested by a client (graceful: {graceful})");
                 ctx.shared.begin_shutdown();
                 Next::Close
-            } else {
-                encode::reply(out, &Reply::ErrorMsg(": shutdown not enabled"));
-                Next::Continue
             }
         }
     }
 }
 
 /// Answers a request the parser rejected.
-pub fn parse_error(e: &ParseError, _input: &[u8], _ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+pub fn parse_error(e: &ParseError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+    // memcached unlinks the old item when a `set` is too large, so a stale value cannot
+    // outlive a failed overwrite.
+    if let Some(key) = e.unlink_key.clone().and_then(|r| input.get(r)) {
+        bump(&ctx.stats.cmd_set);
+        bump(&ctx.stats.store_too_large);
+        ctx.shared.store.delete(key);
+    }
     if let Some(r) = &e.reply {
         encode::reply(out, r);
     }

@@ -139,13 +139,17 @@ impl Listener {
         let curr = self.shared.curr_conns.fetch_add(1, Ordering::AcqRel) + 1;
         if curr > limit {
             self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
-            self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
             // Best effort: a fresh socket's send buffer takes these few bytes at once.
             let _ = stream.write(TOO_MANY);
             log::info!("refused connection from {peer}: -c {limit} reached");
             return;
         }
-        self.shared.max_conns_seen.fetch_max(curr, Ordering::Relaxed);
+        self.shared
+            .max_conns_seen
+            .fetch_max(curr, Ordering::Relaxed);
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let n = self.workers.len();

@@ -87,7 +87,11 @@ pub fn general(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "rusage_user", format_args!("{user:.6}"));
     stat(out, "rusage_system", format_args!("{system:.6}"));
     stat(out, "max_connections", shared.config.conn_limit);
-    stat(out, "curr_connections", shared.curr_conns.load(Ordering::Relaxed));
+    stat(
+        out,
+        "curr_connections",
+        shared.curr_conns.load(Ordering::Relaxed),
+    );
     stat(out, "total_connections", get(&l.total_connections));
     stat(out, "rejected_connections", get(&l.rejected_connections));
     stat(
@@ -119,11 +123,7 @@ pub fn general(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "bytes_read", get(&t.bytes_read));
     stat(out, "bytes_written", get(&t.bytes_written));
     stat(out, "limit_maxbytes", s.limit_maxbytes);
-    stat(
-        out,
-        "accepting_conns",
-        u8::from(!shared.is_shutting_down()),
-    );
+    stat(out, "accepting_conns", u8::from(!shared.is_shutting_down()));
     stat(out, "threads", shared.config.threads);
     stat(out, "conn_yields", get(&t.conn_yields));
     stat(out, "bytes", s.bytes);
@@ -189,7 +189,11 @@ pub fn slabs(shared: &Shared, out: &mut Vec<u8>) {
     }
     let active = classes.iter().filter(|c| c.total_pages > 0).count();
     stat(out, "active_slabs", active);
-    stat(out, "total_malloced", shared.store.stats().total_malloced.max(malloced));
+    stat(
+        out,
+        "total_malloced",
+        shared.store.stats().total_malloced.max(malloced),
+    );
     end(out);
 }
 

@@ -212,7 +212,10 @@ fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, ke
     // Queued output first: a client that was not reading may be now.
     if conn.pending_output() > 0 {
         match conn.flush() {
-            Ok(n) => ctx.stats.bytes_written.fetch_add(n as u64, Ordering::Relaxed),
+            Ok(n) => ctx
+                .stats
+                .bytes_written
+                .fetch_add(n as u64, Ordering::Relaxed),
             Err(_) => return Fate::Close,
         };
         if conn.pending_output() > WBUF_HIGH_WATER {
@@ -235,7 +238,10 @@ fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, ke
             }
             Step::OutputFull => {
                 match conn.flush() {
-                    Ok(n) => ctx.stats.bytes_written.fetch_add(n as u64, Ordering::Relaxed),
+                    Ok(n) => ctx
+                        .stats
+                        .bytes_written
+                        .fetch_add(n as u64, Ordering::Relaxed),
                     Err(_) => return Fate::Close,
                 };
                 if conn.pending_output() > WBUF_HIGH_WATER {
@@ -275,7 +281,9 @@ fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, ke
     if !yielded || conn.pending_output() >= YIELD_FLUSH_AT {
         match conn.flush() {
             Ok(n) => {
-                ctx.stats.bytes_written.fetch_add(n as u64, Ordering::Relaxed);
+                ctx.stats
+                    .bytes_written
+                    .fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(_) => return Fate::Close,
         }

@@ -1,17 +1,58 @@
-//! Encoders for text-protocol replies. Each appends to `out`.
+//! Encoders for text-protocol replies. Each appends to `out`; the hot paths (`reply`,
+//! `value`) format integers by hand into a stack buffer, without `format!` or `fmt`.
 
 use crate::protocol::Reply;
 
 /// Appends a one-line reply with its `\r\n`.
+///
+/// `ErrorMsg(m)`, `ClientError(m)`, `ServerError(m)` and `Version(v)` put one space between
+/// the word and the text (`ERROR <m>`); `Number(n)` is just the digits.
 pub fn reply(out: &mut Vec<u8>, r: &Reply<'_>) {
-    let _ = (out, r);
-    todo!()
+    let (word, text): (&[u8], &str) = match *r {
+        Reply::Stored => (b"STORED", ""),
+        Reply::NotStored => (b"NOT_STORED", ""),
+        Reply::Exists => (b"EXISTS", ""),
+        Reply::NotFound => (b"NOT_FOUND", ""),
+        Reply::Deleted => (b"DELETED", ""),
+        Reply::Touched => (b"TOUCHED", ""),
+        Reply::Ok => (b"OK", ""),
+        Reply::End => (b"END", ""),
+        Reply::Reset => (b"RESET", ""),
+        Reply::Error => (b"ERROR", ""),
+        Reply::ShutdownNotEnabled => (b"ERROR: shutdown not enabled", ""),
+        Reply::ErrorMsg(m) => (b"ERROR ", m),
+        Reply::Number(n) => {
+            put_u64(out, n);
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+        Reply::ClientError(m) => (b"CLIENT_ERROR ", m),
+        Reply::ServerError(m) => (b"SERVER_ERROR ", m),
+        Reply::Version(v) => (b"VERSION ", v),
+    };
+    out.reserve(word.len() + text.len() + 2);
+    out.extend_from_slice(word);
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`.
 pub fn value(out: &mut Vec<u8>, key: &[u8], flags: u32, data: &[u8], cas: Option<u64>) {
-    let _ = (out, key, flags, data, cas);
-    todo!()
+    // "VALUE " + key + 3 separators + up to 10 + 20 + 20 digits + 2 CRLFs.
+    out.reserve(6 + key.len() + 3 + 50 + 4 + data.len());
+    out.extend_from_slice(b"VALUE ");
+    out.extend_from_slice(key);
+    out.push(b' ');
+    put_u64(out, u64::from(flags));
+    out.push(b' ');
+    put_u64(out, data.len() as u64);
+    if let Some(cas) = cas {
+        out.push(b' ');
+        put_u64(out, cas);
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends `END\r\n`.
@@ -23,4 +64,141 @@ pub fn end(out: &mut Vec<u8>) {
 pub fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
     use std::io::Write;
     let _ = write!(out, "STAT {name} {value}\r\n");
+}
+
+/// "00" "01" .. "99", for two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends the decimal digits of `n`.
+pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn r(x: Reply<'_>) -> Vec<u8> {
+        let mut out = b"prefix:".to_vec();
+        reply(&mut out, &x);
+        out.split_off(7)
+    }
+
+    #[test]
+    fn fixed_words() {
+        assert_eq!(r(Reply::Stored), b"STORED\r\n");
+        assert_eq!(r(Reply::NotStored), b"NOT_STORED\r\n");
+        assert_eq!(r(Reply::Exists), b"EXISTS\r\n");
+        assert_eq!(r(Reply::NotFound), b"NOT_FOUND\r\n");
+        assert_eq!(r(Reply::Deleted), b"DELETED\r\n");
+        assert_eq!(r(Reply::Touched), b"TOUCHED\r\n");
+        assert_eq!(r(Reply::Ok), b"OK\r\n");
+        assert_eq!(r(Reply::End), b"END\r\n");
+        assert_eq!(r(Reply::Reset), b"RESET\r\n");
+        assert_eq!(r(Reply::Error), b"ERROR\r\n");
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            r(Reply::ErrorMsg("Too many open connections")),
+            b"ERROR Too many open connections\r\n"
+        );
+        assert_eq!(
+            r(Reply::ClientError("bad data chunk")),
+            b"CLIENT_ERROR bad data chunk\r\n"
+        );
+        assert_eq!(
+            r(Reply::ServerError("object too large for cache")),
+            b"SERVER_ERROR object too large for cache\r\n"
+        );
+        assert_eq!(r(Reply::Version("1.6.18")), b"VERSION 1.6.18\r\n");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(r(Reply::Number(0)), b"0\r\n");
+        assert_eq!(r(Reply::Number(9)), b"9\r\n");
+        assert_eq!(r(Reply::Number(10)), b"10\r\n");
+        assert_eq!(r(Reply::Number(99)), b"99\r\n");
+        assert_eq!(r(Reply::Number(100)), b"100\r\n");
+        assert_eq!(r(Reply::Number(4)), b"4\r\n");
+        assert_eq!(r(Reply::Number(u64::MAX)), b"18446744073709551615\r\n");
+    }
+
+    #[test]
+    fn values() {
+        let mut out = Vec::new();
+        value(&mut out, b"a", 0, b"x", None);
+        assert_eq!(out, b"VALUE a 0 1\r\nx\r\n");
+        out.clear();
+        value(&mut out, b"k1", u32::MAX, b"", Some(u64::MAX));
+        assert_eq!(out, b"VALUE k1 4294967295 0 18446744073709551615\r\n\r\n");
+        out.clear();
+        value(&mut out, b"k", 5, b"a\r\nb", Some(0));
+        assert_eq!(out, b"VALUE k 5 4 0\r\na\r\nb\r\n");
+        // Appends.
+        end(&mut out);
+        assert!(out.ends_with(b"b\r\nEND\r\n"));
+    }
+
+    #[test]
+    fn stat_line() {
+        let mut out = Vec::new();
+        stat(&mut out, "pid", 42);
+        assert_eq!(out, b"STAT pid 42\r\n");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn put_u64_matches_display(n in any::<u64>()) {
+            let mut out = Vec::new();
+            put_u64(&mut out, n);
+            prop_assert_eq!(out, n.to_string().into_bytes());
+        }
+
+        #[test]
+        fn value_matches_format(
+            key in proptest::collection::vec(33u8..127, 1..20),
+            flags in any::<u32>(),
+            data in proptest::collection::vec(any::<u8>(), 0..50),
+            cas in proptest::option::of(any::<u64>()),
+        ) {
+            let mut out = Vec::new();
+            value(&mut out, &key, flags, &data, cas);
+            let mut want = format!("VALUE {} {flags} {}", String::from_utf8_lossy(&key), data.len());
+            if let Some(c) = cas {
+                want.push_str(&format!(" {c}"));
+            }
+            want.push_str("\r\n");
+            let mut want = want.into_bytes();
+            want.extend_from_slice(&data);
+            want.extend_from_slice(b"\r\n");
+            prop_assert_eq!(out, want);
+        }
+    }
 }

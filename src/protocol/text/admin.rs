@@ -1,0 +1,222 @@
+//! Administrative verbs: `flush_all [delay] [noreply]`, `stats [args]`, `version`,
+//! `verbosity <level> [noreply]`, `quit`, `shutdown [graceful]`.
+//!
+//! memcached's rules: `version` and `quit` ignore any further tokens; `stats` picks its
+//! sub-command from the first argument and ignores the rest for the fixed ones (`stats reset
+//! foo` resets); `shutdown` never honours `noreply`; `flush_all` and `verbosity` take an
+//! optional `noreply` last and a number (C `int32` delay, `u32` level), ignoring one extra
+//! token.
+
+use super::num::{strtol, strtoul};
+use super::{BAD_FORMAT, Line, ParseError};
+use crate::protocol::{Command, StatsArg};
+
+/// `stats [sub-command ...]`; any token count.
+pub(super) fn stats<'a>(line: &Line<'a>) -> Command<'a> {
+    if line.n < 2 {
+        return Command::Stats(StatsArg::General);
+    }
+    Command::Stats(match line.tok(1) {
+        b"settings" => StatsArg::Settings,
+        b"items" => StatsArg::Items,
+        b"slabs" => StatsArg::Slabs,
+        b"sizes" => StatsArg::Sizes,
+        b"reset" => StatsArg::Reset,
+        b"conns" => StatsArg::Conns,
+        _ => StatsArg::Other(trim_end(line.rest(1))),
+    })
+}
+
+fn trim_end(s: &[u8]) -> &[u8] {
+    let n = s.iter().rev().take_while(|&&b| b == b' ').count();
+    &s[..s.len() - n]
+}
+
+/// `shutdown [graceful]`; any token count.
+///
+/// memcached checks `-A` first: without it every form, valid or not, is refused with
+/// `ERROR: shutdown not enabled` (the executor's call). With `-A`, anything but `shutdown` or
+/// `shutdown graceful` is `CLIENT_ERROR invalid shutdown mode` (never silenced): the parser
+/// marks those `invalid_mode` and the executor answers after its `-A` check.
+pub(super) fn shutdown<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
+    Ok(match (line.n, line.tok(1)) {
+        (1, _) => Command::Shutdown {
+            graceful: false,
+            invalid_mode: false,
+        },
+        (2, b"graceful") => Command::Shutdown {
+            graceful: true,
+            invalid_mode: false,
+        },
+        _ => Command::Shutdown {
+            graceful: false,
+            invalid_mode: true,
+        },
+    })
+}
+
+/// `flush_all [delay] [noreply]`; the dispatcher has checked there are 1 to 3 tokens.
+pub(super) fn flush_all<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
+    let noreply = line.noreply();
+    // memcached: `if (ntokens != (c->noreply ? 3 : 2))` parse tokens[1] as the delay.
+    let delay = if line.n != if noreply { 2 } else { 1 } {
+        match strtol(line.tok(1)) {
+            Some(d) => i64::from(d),
+            None => return Err(line.client_error("invalid exptime argument", noreply)),
+        }
+    } else {
+        0
+    };
+    Ok(Command::FlushAll { delay, noreply })
+}
+
+/// `verbosity <level> [noreply]`; the dispatcher has checked there are 2 or 3 tokens.
+pub(super) fn verbosity<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
+    let noreply = line.noreply();
+    match strtoul(line.tok(1)) {
+        Some(level) => Ok(Command::Verbosity { level, noreply }),
+        None => Err(line.client_error(BAD_FORMAT, noreply)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{client, cmd, err, error, line_err};
+    use crate::protocol::{Command, StatsArg};
+
+    #[test]
+    fn version_and_quit_ignore_arguments() {
+        // memcached: `version foo bar` -> VERSION 1.6.18; `quit foo` closes silently.
+        assert_eq!(cmd(b"version\r\n"), Command::Version);
+        assert_eq!(cmd(b"version foo bar\r\n"), Command::Version);
+        assert_eq!(cmd(b"quit\r\n"), Command::Quit);
+        assert_eq!(cmd(b"quit foo\n"), Command::Quit);
+    }
+
+    #[test]
+    fn stats() {
+        let s = |b: &'static [u8]| match cmd(b) {
+            Command::Stats(a) => a,
+            c => panic!("{c:?}"),
+        };
+        assert_eq!(s(b"stats\r\n"), StatsArg::General);
+        // memcached: `stats  ` -> general stats.
+        assert_eq!(s(b"stats  \r\n"), StatsArg::General);
+        assert_eq!(s(b"stats settings\r\n"), StatsArg::Settings);
+        assert_eq!(s(b"stats items\r\n"), StatsArg::Items);
+        assert_eq!(s(b"stats slabs\r\n"), StatsArg::Slabs);
+        assert_eq!(s(b"stats sizes\r\n"), StatsArg::Sizes);
+        assert_eq!(s(b"stats reset\r\n"), StatsArg::Reset);
+        assert_eq!(s(b"stats conns\r\n"), StatsArg::Conns);
+        // memcached ignores further tokens: `stats reset foo` -> RESET, `stats items foo`
+        // -> item stats, etc.
+        assert_eq!(s(b"stats reset foo\r\n"), StatsArg::Reset);
+        assert_eq!(s(b"stats items foo\r\n"), StatsArg::Items);
+        assert_eq!(s(b"stats settings foo\r\n"), StatsArg::Settings);
+        assert_eq!(s(b"stats conns foo\r\n"), StatsArg::Conns);
+        assert_eq!(s(b"stats slabs foo\r\n"), StatsArg::Slabs);
+        assert_eq!(s(b"stats sizes foo\r\n"), StatsArg::Sizes);
+        // Everything else goes verbatim to the executor. memcached: `stats foo` -> ERROR;
+        // `stats detail` / `stats detail foo` -> CLIENT_ERROR usage: stats detail
+        // on|off|dump; `stats detail on x` -> OK; `stats cachedump` -> CLIENT_ERROR bad
+        // command line; `stats cachedump 1 1` -> END; `stats sizes_enable` -> STAT
+        // sizes_status enabled (no END!).
+        assert_eq!(s(b"stats foo\r\n"), StatsArg::Other(b"foo"));
+        assert_eq!(
+            s(b"stats  detail  on x  \r\n"),
+            StatsArg::Other(b"detail  on x")
+        );
+        assert_eq!(
+            s(b"stats cachedump 1 1\r\n"),
+            StatsArg::Other(b"cachedump 1 1")
+        );
+        // Case-sensitive: `stats RESET` is not `reset`.
+        assert_eq!(s(b"stats RESET\r\n"), StatsArg::Other(b"RESET"));
+    }
+
+    #[test]
+    fn shutdown() {
+        // memcached without -A: all of these -> `ERROR: shutdown not enabled\r\n`.
+        // With -A: `shutdown` / `shutdown graceful` shut down (closing this connection
+        // without a reply); anything else -> `CLIENT_ERROR invalid shutdown mode\r\n`
+        // (`shutdown noreply` too).
+        let sd = |graceful, invalid_mode| Command::Shutdown {
+            graceful,
+            invalid_mode,
+        };
+        assert_eq!(cmd(b"shutdown\r\n"), sd(false, false));
+        assert_eq!(cmd(b"shutdown graceful\r\n"), sd(true, false));
+        for l in [
+            &b"shutdown foo\r\n"[..],
+            b"shutdown graceful x\r\n",
+            b"shutdown noreply\r\n",
+        ] {
+            assert_eq!(cmd(l), sd(false, true));
+        }
+    }
+
+    #[test]
+    fn flush_all() {
+        let f = |delay, noreply| Command::FlushAll { delay, noreply };
+        assert_eq!(cmd(b"flush_all\r\n"), f(0, false));
+        assert_eq!(cmd(b"flush_all 0\r\n"), f(0, false));
+        assert_eq!(cmd(b"flush_all 10\r\n"), f(10, false));
+        // memcached: `flush_all -1` -> OK (a delay <= 0 flushes now).
+        assert_eq!(cmd(b"flush_all -1\r\n"), f(-1, false));
+        assert_eq!(cmd(b"flush_all noreply\r\n"), f(0, true));
+        assert_eq!(cmd(b"flush_all 10 noreply\r\n"), f(10, true));
+        // memcached: `flush_all 1 2` -> OK (the 2 is ignored); `flush_all 99999999999` ->
+        // OK (wraps like a C int32).
+        assert_eq!(cmd(b"flush_all 1 2\r\n"), f(1, false));
+        assert_eq!(cmd(b"flush_all 0 0\r\n"), f(0, false));
+        assert_eq!(
+            cmd(b"flush_all 99999999999\r\n"),
+            f(i64::from(99999999999_i64 as i32), false)
+        );
+    }
+
+    #[test]
+    fn flush_all_errors() {
+        // memcached: `flush_all 1 2 3` -> ERROR; `flush_all\tnoreply` is an unknown verb.
+        for l in [&b"flush_all 1 2 3\r\n"[..], b"flush_all\tnoreply\r\n"] {
+            assert_eq!(err(l), error(l));
+        }
+        // memcached: `flush_all x` and `flush_all noreply x` -> CLIENT_ERROR invalid
+        // exptime argument; `flush_all x noreply` and `flush_all noreply noreply` -> silent.
+        for l in [&b"flush_all x\r\n"[..], b"flush_all noreply x\r\n"] {
+            assert_eq!(err(l), client("invalid exptime argument", l.len()));
+        }
+        for l in [
+            &b"flush_all x noreply\r\n"[..],
+            b"flush_all noreply noreply\r\n",
+        ] {
+            assert_eq!(err(l), line_err(None, l.len()));
+        }
+    }
+
+    #[test]
+    fn verbosity() {
+        let v = |level, noreply| Command::Verbosity { level, noreply };
+        assert_eq!(cmd(b"verbosity 1\r\n"), v(1, false));
+        assert_eq!(cmd(b"verbosity 0 noreply\r\n"), v(0, true));
+        // memcached: `verbosity 1 2` -> OK; `verbosity 1\tx` -> OK.
+        assert_eq!(cmd(b"verbosity 1 2\r\n"), v(1, false));
+        assert_eq!(cmd(b"verbosity 1\tx\r\n"), v(1, false));
+        // memcached: `verbosity`, `verbosity 1 2 3` -> ERROR.
+        for l in [&b"verbosity\r\n"[..], b"verbosity 1 2 3\r\n"] {
+            assert_eq!(err(l), error(l));
+        }
+        // memcached: `verbosity x`, `verbosity -1`, `verbosity HTTP/1.1` -> CLIENT_ERROR bad
+        // command line format; `verbosity noreply`, `verbosity x noreply` -> silent.
+        for l in [
+            &b"verbosity x\r\n"[..],
+            b"verbosity -1\r\n",
+            b"verbosity HTTP/1.1\r\n",
+        ] {
+            assert_eq!(err(l), client("bad command line format", l.len()));
+        }
+        for l in [&b"verbosity noreply\r\n"[..], b"verbosity x noreply\r\n"] {
+            assert_eq!(err(l), line_err(None, l.len()));
+        }
+    }
+}
