@@ -25,7 +25,16 @@ pub enum Fill {
     Eof,
 }
 
+/// Wire protocol of a connection, fixed by its first byte (0x80: binary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Unknown,
+    Text,
+    Binary,
+}
+
 pub struct Connection {
+    pub proto: Proto,
     pub stream: TcpStream,
     pub peer: Option<SocketAddr>,
     /// Read buffer; its whole length is usable space (zeroed once when it grows), the
@@ -54,6 +63,7 @@ impl Connection {
     pub fn new(stream: TcpStream) -> Connection {
         let peer = stream.peer_addr().ok();
         Connection {
+            proto: Proto::Unknown,
             stream,
             peer,
             rbuf: Vec::new(),

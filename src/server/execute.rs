@@ -195,22 +195,30 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
         }
         Command::Stats(arg) => {
             let shared = ctx.shared;
-            match arg {
-                StatsArg::General => stats::general(shared, out),
-                StatsArg::Settings => stats::settings(shared, out),
-                StatsArg::Items => stats::items(shared, out),
-                StatsArg::Slabs => stats::slabs(shared, out),
-                StatsArg::Sizes => stats::sizes(out),
+            let list = match arg {
+                StatsArg::General => stats::general(shared),
+                StatsArg::Settings => stats::settings(shared),
+                StatsArg::Items => stats::items(shared),
+                StatsArg::Slabs => stats::slabs(shared),
+                StatsArg::Sizes => stats::sizes(),
                 StatsArg::Reset => {
                     stats::reset(shared);
                     encode::reply(out, &Reply::Reset);
+                    return Next::Continue;
                 }
-                StatsArg::Conns | StatsArg::Other(_) => encode::reply(out, &Reply::Error),
+                StatsArg::Conns | StatsArg::Other(_) => {
+                    encode::reply(out, &Reply::Error);
+                    return Next::Continue;
+                }
+            };
+            for (name, value) in &list.0 {
+                encode::stat(out, name, value);
             }
+            encode::end(out);
             Next::Continue
         }
         Command::Version => {
-            encode::reply(out, &Reply::Version(env!("CARGO_PKG_VERSION")));
+            encode::reply(out, &Reply::Version(super::VERSION));
             Next::Continue
         }
         Command::Verbosity { level, noreply } => {

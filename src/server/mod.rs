@@ -17,6 +17,7 @@
 
 mod connection;
 mod execute;
+mod execute_bin;
 mod listener;
 pub mod stats;
 mod worker;
@@ -31,6 +32,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 pub use stats::ThreadStats;
+
+/// The version `version` and `stats` report: the memcached release whose protocol we
+/// speak, then ours. Clients and tools (libmemcached's memcapable, pymemcache users, the
+/// meta-protocol probes) parse the leading `major.minor.patch` to decide what the server
+/// supports, so it must start with a memcached version.
+pub const VERSION: &str = concat!("1.6.18-ferrocache-", env!("CARGO_PKG_VERSION"));
 
 /// State shared by the listener, all workers and the `stats` command.
 pub struct Shared {

@@ -5,9 +5,19 @@
 //! field is only reported when ferrocache really measures it.
 
 use super::Shared;
-use crate::protocol::text::encode::{end, stat};
 use crate::store::ClassStats;
+use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A stats reply as `(name, value)` pairs, encoded by the protocol in use.
+#[derive(Default)]
+pub struct StatList(pub Vec<(String, String)>);
+
+impl StatList {
+    fn add(&mut self, name: impl Into<String>, value: impl Display) {
+        self.0.push((name.into(), value.to_string()));
+    }
+}
 
 macro_rules! counters {
     ($(#[$m:meta])* $name:ident { $($field:ident),* $(,)? }) => {
@@ -73,71 +83,73 @@ fn rusage() -> (f64, f64) {
 }
 
 /// `stats`.
-pub fn general(shared: &Shared, out: &mut Vec<u8>) {
+pub fn general(shared: &Shared) -> StatList {
+    let mut out = StatList::default();
+    let out = &mut out;
     let store = &shared.store;
     let t = totals(shared);
     let s = store.stats();
     let (user, system) = rusage();
     let l = &shared.listener_stats;
-    stat(out, "pid", std::process::id());
-    stat(out, "uptime", store.uptime());
-    stat(out, "time", store.unix_time());
-    stat(out, "version", env!("CARGO_PKG_VERSION"));
-    stat(out, "pointer_size", usize::BITS);
-    stat(out, "rusage_user", format_args!("{user:.6}"));
-    stat(out, "rusage_system", format_args!("{system:.6}"));
-    stat(out, "max_connections", shared.config.conn_limit);
-    stat(
-        out,
+    out.add("pid", std::process::id());
+    out.add("uptime", store.uptime());
+    out.add("time", store.unix_time());
+    out.add("version", super::VERSION);
+    out.add("pointer_size", usize::BITS);
+    out.add("rusage_user", format_args!("{user:.6}"));
+    out.add("rusage_system", format_args!("{system:.6}"));
+    out.add("max_connections", shared.config.conn_limit);
+    out.add(
         "curr_connections",
         shared.curr_conns.load(Ordering::Relaxed),
     );
-    stat(out, "total_connections", get(&l.total_connections));
-    stat(out, "rejected_connections", get(&l.rejected_connections));
-    stat(
-        out,
+    out.add("total_connections", get(&l.total_connections));
+    out.add("rejected_connections", get(&l.rejected_connections));
+    out.add(
         "connection_structures",
         shared.max_conns_seen.load(Ordering::Relaxed),
     );
-    stat(out, "cmd_get", get(&t.cmd_get));
-    stat(out, "cmd_set", get(&t.cmd_set));
-    stat(out, "cmd_flush", get(&t.cmd_flush));
-    stat(out, "cmd_touch", get(&t.cmd_touch));
-    stat(out, "get_hits", get(&t.get_hits));
-    stat(out, "get_misses", get(&t.get_misses));
-    stat(out, "get_expired", get(&t.get_expired));
-    stat(out, "get_flushed", get(&t.get_flushed));
-    stat(out, "delete_misses", get(&t.delete_misses));
-    stat(out, "delete_hits", get(&t.delete_hits));
-    stat(out, "incr_misses", get(&t.incr_misses));
-    stat(out, "incr_hits", get(&t.incr_hits));
-    stat(out, "decr_misses", get(&t.decr_misses));
-    stat(out, "decr_hits", get(&t.decr_hits));
-    stat(out, "cas_misses", get(&t.cas_misses));
-    stat(out, "cas_hits", get(&t.cas_hits));
-    stat(out, "cas_badval", get(&t.cas_badval));
-    stat(out, "touch_hits", get(&t.touch_hits));
-    stat(out, "touch_misses", get(&t.touch_misses));
-    stat(out, "store_too_large", get(&t.store_too_large));
-    stat(out, "store_no_memory", get(&t.store_no_memory));
-    stat(out, "bytes_read", get(&t.bytes_read));
-    stat(out, "bytes_written", get(&t.bytes_written));
-    stat(out, "limit_maxbytes", s.limit_maxbytes);
-    stat(out, "accepting_conns", u8::from(!shared.is_shutting_down()));
-    stat(out, "threads", shared.config.threads);
-    stat(out, "conn_yields", get(&t.conn_yields));
-    stat(out, "bytes", s.bytes);
-    stat(out, "curr_items", s.curr_items);
-    stat(out, "total_items", s.total_items);
-    stat(out, "expired_unfetched", s.expired_unfetched);
-    stat(out, "evicted_unfetched", s.evicted_unfetched);
-    stat(out, "evictions", s.evictions);
-    stat(out, "reclaimed", s.reclaimed);
-    end(out);
+    out.add("cmd_get", get(&t.cmd_get));
+    out.add("cmd_set", get(&t.cmd_set));
+    out.add("cmd_flush", get(&t.cmd_flush));
+    out.add("cmd_touch", get(&t.cmd_touch));
+    out.add("get_hits", get(&t.get_hits));
+    out.add("get_misses", get(&t.get_misses));
+    out.add("get_expired", get(&t.get_expired));
+    out.add("get_flushed", get(&t.get_flushed));
+    out.add("delete_misses", get(&t.delete_misses));
+    out.add("delete_hits", get(&t.delete_hits));
+    out.add("incr_misses", get(&t.incr_misses));
+    out.add("incr_hits", get(&t.incr_hits));
+    out.add("decr_misses", get(&t.decr_misses));
+    out.add("decr_hits", get(&t.decr_hits));
+    out.add("cas_misses", get(&t.cas_misses));
+    out.add("cas_hits", get(&t.cas_hits));
+    out.add("cas_badval", get(&t.cas_badval));
+    out.add("touch_hits", get(&t.touch_hits));
+    out.add("touch_misses", get(&t.touch_misses));
+    out.add("store_too_large", get(&t.store_too_large));
+    out.add("store_no_memory", get(&t.store_no_memory));
+    out.add("bytes_read", get(&t.bytes_read));
+    out.add("bytes_written", get(&t.bytes_written));
+    out.add("limit_maxbytes", s.limit_maxbytes);
+    out.add("accepting_conns", u8::from(!shared.is_shutting_down()));
+    out.add("threads", shared.config.threads);
+    out.add("conn_yields", get(&t.conn_yields));
+    out.add("bytes", s.bytes);
+    out.add("curr_items", s.curr_items);
+    out.add("total_items", s.total_items);
+    out.add("expired_unfetched", s.expired_unfetched);
+    out.add("evicted_unfetched", s.evicted_unfetched);
+    out.add("evictions", s.evictions);
+    out.add("reclaimed", s.reclaimed);
+    std::mem::take(out)
 }
 
 /// `stats settings`.
-pub fn settings(shared: &Shared, out: &mut Vec<u8>) {
+pub fn settings(shared: &Shared) -> StatList {
+    let mut out = StatList::default();
+    let out = &mut out;
     let c = &shared.config;
     let inter = c
         .listen
@@ -145,72 +157,74 @@ pub fn settings(shared: &Shared, out: &mut Vec<u8>) {
         .map(|a| a.ip().to_string())
         .collect::<Vec<_>>()
         .join(",");
-    stat(out, "maxbytes", c.memory_limit);
-    stat(out, "maxconns", c.conn_limit);
-    stat(out, "tcpport", c.port);
-    stat(out, "udpport", 0);
-    stat(out, "inter", inter);
-    stat(out, "verbosity", shared.verbosity.load(Ordering::Relaxed));
-    stat(out, "evictions", if c.evictions { "on" } else { "off" });
-    stat(out, "domain_socket", "NULL");
-    stat(
-        out,
+    out.add("maxbytes", c.memory_limit);
+    out.add("maxconns", c.conn_limit);
+    out.add("tcpport", c.port);
+    out.add("udpport", 0);
+    out.add("inter", inter);
+    out.add("verbosity", shared.verbosity.load(Ordering::Relaxed));
+    out.add("evictions", if c.evictions { "on" } else { "off" });
+    out.add("domain_socket", "NULL");
+    out.add(
         "shutdown_command",
         if c.enable_shutdown { "yes" } else { "no" },
     );
-    stat(out, "growth_factor", format_args!("{:.2}", c.growth_factor));
-    stat(out, "chunk_size", c.min_chunk);
-    stat(out, "num_threads", c.threads);
-    stat(out, "reqs_per_event", c.reqs_per_event);
-    stat(out, "cas_enabled", if c.cas { "yes" } else { "no" });
-    stat(out, "tcp_backlog", c.backlog);
-    stat(out, "binding_protocol", "ascii");
-    stat(out, "auth_enabled_sasl", "no");
-    stat(out, "auth_enabled_ascii", "no");
-    stat(out, "item_size_max", c.item_size_max);
-    stat(out, "lru_crawler", "yes");
-    stat(out, "flush_enabled", "yes");
-    end(out);
+    out.add("growth_factor", format_args!("{:.2}", c.growth_factor));
+    out.add("chunk_size", c.min_chunk);
+    out.add("num_threads", c.threads);
+    out.add("reqs_per_event", c.reqs_per_event);
+    out.add("cas_enabled", if c.cas { "yes" } else { "no" });
+    out.add("tcp_backlog", c.backlog);
+    out.add("binding_protocol", "ascii");
+    out.add("auth_enabled_sasl", "no");
+    out.add("auth_enabled_ascii", "no");
+    out.add("item_size_max", c.item_size_max);
+    out.add("lru_crawler", "yes");
+    out.add("flush_enabled", "yes");
+    std::mem::take(out)
 }
 
 /// `stats slabs`.
-pub fn slabs(shared: &Shared, out: &mut Vec<u8>) {
+pub fn slabs(shared: &Shared) -> StatList {
+    let mut out = StatList::default();
+    let out = &mut out;
     let classes = shared.store.class_stats();
     let mut malloced = 0u64;
     for c in &classes {
         let id = c.id;
-        stat(out, &format!("{id}:chunk_size"), c.chunk_size);
-        stat(out, &format!("{id}:chunks_per_page"), c.chunks_per_page);
-        stat(out, &format!("{id}:total_pages"), c.total_pages);
-        stat(out, &format!("{id}:total_chunks"), c.total_chunks);
-        stat(out, &format!("{id}:used_chunks"), c.used_chunks);
-        stat(out, &format!("{id}:free_chunks"), c.free_chunks);
+        out.add(format!("{id}:chunk_size"), c.chunk_size);
+        out.add(format!("{id}:chunks_per_page"), c.chunks_per_page);
+        out.add(format!("{id}:total_pages"), c.total_pages);
+        out.add(format!("{id}:total_chunks"), c.total_chunks);
+        out.add(format!("{id}:used_chunks"), c.used_chunks);
+        out.add(format!("{id}:free_chunks"), c.free_chunks);
         malloced += (c.total_pages * c.chunks_per_page * c.chunk_size) as u64;
     }
     let active = classes.iter().filter(|c| c.total_pages > 0).count();
-    stat(out, "active_slabs", active);
-    stat(
-        out,
+    out.add("active_slabs", active);
+    out.add(
         "total_malloced",
         shared.store.stats().total_malloced.max(malloced),
     );
-    end(out);
+    std::mem::take(out)
 }
 
 /// `stats items`.
-pub fn items(shared: &Shared, out: &mut Vec<u8>) {
+pub fn items(shared: &Shared) -> StatList {
+    let mut out = StatList::default();
+    let out = &mut out;
     for c in shared.store.class_stats() {
         if c.number == 0 {
             continue;
         }
         item_class(&c, out);
     }
-    end(out);
+    std::mem::take(out)
 }
 
-fn item_class(c: &ClassStats, out: &mut Vec<u8>) {
+fn item_class(c: &ClassStats, out: &mut StatList) {
     let id = c.id;
-    let mut f = |name: &str, v: u64| stat(out, &format!("items:{id}:{name}"), v);
+    let mut f = |name: &str, v: u64| out.add(format!("items:{id}:{name}"), v);
     f("number", c.number);
     f("age", c.age);
     f("mem_requested", c.mem_requested);
@@ -225,9 +239,10 @@ fn item_class(c: &ClassStats, out: &mut Vec<u8>) {
 }
 
 /// `stats sizes`: ferrocache does not track item sizes (memcached's default, too).
-pub fn sizes(out: &mut Vec<u8>) {
-    stat(out, "sizes_status", "disabled");
-    end(out);
+pub fn sizes() -> StatList {
+    let mut out = StatList::default();
+    out.add("sizes_status", "disabled");
+    out
 }
 
 /// `stats reset`.

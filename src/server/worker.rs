@@ -9,12 +9,13 @@
 //! memory. Must not: touch item memory or parse bytes itself.
 
 use super::Shared;
-use super::connection::{Connection, Fill, WBUF_HIGH_WATER};
+use super::connection::{Connection, Fill, Proto, WBUF_HIGH_WATER};
 use super::execute::{self, Ctx, Next};
+use super::execute_bin;
 use super::listener::Handoff;
 use super::stats::ThreadStats;
 use crate::protocol::Limits;
-use crate::protocol::text;
+use crate::protocol::{binary, text};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -320,6 +321,18 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
         if conn.pending_output() > WBUF_HIGH_WATER {
             return Step::OutputFull;
         }
+        if conn.proto == Proto::Unknown {
+            conn.proto = match conn.input().first() {
+                Some(&binary::REQUEST_MAGIC) => Proto::Binary,
+                _ => Proto::Text,
+            };
+        }
+        if conn.proto == Proto::Binary {
+            match process_binary(conn, ctx, budget) {
+                Some(step) => return step,
+                None => continue,
+            }
+        }
         let (input, out) = conn.io();
         match text::parse(input, ctx.limits) {
             Ok(None) => return Step::NeedInput,
@@ -342,6 +355,36 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
                     return Step::Close;
                 }
             }
+        }
+    }
+}
+
+/// Parses and executes one buffered binary request. `None`: go on with the next one.
+fn process_binary(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Option<Step> {
+    let (input, out) = conn.io();
+    match binary::parse(input, ctx.limits.max_value) {
+        Ok(None) => Some(Step::NeedInput),
+        Ok(Some((req, consumed))) => {
+            *budget -= 1;
+            let next = execute_bin::execute(req, ctx, out);
+            conn.consume(consumed);
+            match next {
+                Next::Continue => None,
+                Next::Close => Some(Step::Close),
+            }
+        }
+        Err(e) => {
+            *budget -= 1;
+            execute_bin::parse_error(&e, input, ctx, out);
+            if e.close {
+                return Some(Step::Close);
+            }
+            // `swallow` counts from the frame start; drop what is buffered, owe the rest.
+            let buffered = conn.input().len();
+            let now = e.swallow.min(buffered);
+            conn.consume(now);
+            conn.swallow = e.swallow - now;
+            None
         }
     }
 }

@@ -49,6 +49,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 mod arith;
+mod cas_ops;
 mod clock;
 mod engine;
 mod index;
@@ -102,6 +103,15 @@ pub enum StoreOutcome {
     TooLarge,
     /// No memory could be found (evictions disabled, or nothing evictable).
     NoMemory,
+}
+
+/// Result of a delete that may carry a CAS unique to compare (binary protocol).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    NotFound,
+    /// The item's CAS unique differs from the one given.
+    Exists,
 }
 
 /// Result of `incr`/`decr`.

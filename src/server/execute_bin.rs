@@ -1,0 +1,285 @@
+//! The binary-protocol side of the seam: runs one parsed [`BinRequest`] against the store,
+//! counts it, and encodes memcached's binary response (quiet rules included) into `out`.
+//!
+//! No I/O here. Shares the counters and stats builders with the text executor.
+
+use super::execute::{Ctx, Next};
+use super::stats;
+use crate::protocol::binary::{
+    BinCommand, BinError, BinRequest, NO_AUTOCREATE, Opcode, Status, StoreOp, encode, should_reply,
+};
+use crate::store::{ArithOutcome, DeleteOutcome, Lookup, SetMode, StoreOutcome};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Writes an error (or a bare success) unless the quiet rules silence it.
+fn status(out: &mut Vec<u8>, req: &BinRequest<'_>, st: Status, cas: u64) {
+    if !should_reply(req.opcode, st) {
+        return;
+    }
+    if st == Status::Success {
+        encode::status_only(out, req.opcode.as_u8(), st, req.opaque, cas);
+    } else {
+        encode::error(out, req.opcode.as_u8(), st, req.opaque);
+    }
+}
+
+/// Executes one binary request.
+pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
+    let store = &ctx.shared.store;
+    let st = ctx.stats;
+    let op = req.opcode.as_u8();
+    match req.command {
+        BinCommand::Get { key } | BinCommand::Gat { key, .. } => {
+            let touch = match req.command {
+                BinCommand::Gat { exptime, .. } => Some(i64::from(exptime)),
+                _ => None,
+            };
+            let with_key = req.with_key.then_some(key);
+            let emit = |item: crate::store::ItemView<'_>| {
+                encode::get_hit(
+                    out, op, req.opaque, item.cas, item.flags, with_key, item.value,
+                );
+            };
+            let found = match touch {
+                Some(exptime) => store.get_and_touch(key, exptime, emit),
+                None => store.get(key, emit),
+            };
+            bump(&st.cmd_get);
+            if touch.is_some() {
+                bump(&st.cmd_touch);
+            }
+            match found {
+                Lookup::Hit(()) => bump(if touch.is_some() {
+                    &st.touch_hits
+                } else {
+                    &st.get_hits
+                }),
+                other => {
+                    bump(if touch.is_some() {
+                        &st.touch_misses
+                    } else {
+                        &st.get_misses
+                    });
+                    match other {
+                        Lookup::Expired => bump(&st.get_expired),
+                        Lookup::Flushed => bump(&st.get_flushed),
+                        _ => {}
+                    }
+                    if should_reply(req.opcode, Status::KeyNotFound) {
+                        encode::get_miss(out, op, req.opaque, with_key);
+                    }
+                }
+            }
+        }
+        BinCommand::Touch { key, exptime } => {
+            bump(&st.cmd_touch);
+            let found = store.get_and_touch(key, i64::from(exptime), |item| (item.flags, item.cas));
+            match found {
+                Lookup::Hit((flags, cas)) => {
+                    bump(&st.touch_hits);
+                    encode::touch_hit(out, op, req.opaque, cas, flags);
+                }
+                _ => {
+                    bump(&st.touch_misses);
+                    status(out, &req, Status::KeyNotFound, 0);
+                }
+            }
+        }
+        BinCommand::Store {
+            op: sop,
+            key,
+            flags,
+            exptime,
+            value,
+        } => {
+            bump(&st.cmd_set);
+            let mode = match (sop, req.cas) {
+                (StoreOp::Add, _) => SetMode::Add,
+                (StoreOp::Set, 0) => SetMode::Set,
+                (StoreOp::Replace, 0) => SetMode::Replace,
+                (StoreOp::Set | StoreOp::Replace, cas) => SetMode::Cas(cas),
+            };
+            let (outcome, cas) = store.store_cas(mode, key, flags, i64::from(exptime), value);
+            let s = store_status(ctx, sop, mode, outcome);
+            status(out, &req, s, cas);
+        }
+        BinCommand::Concat { append, key, value } => {
+            bump(&st.cmd_set);
+            let mode = if append {
+                SetMode::Append
+            } else {
+                SetMode::Prepend
+            };
+            // A non-zero cas must match the current item (checked just before the append;
+            // the store has no compare-and-append).
+            let outcome = match (req.cas, store.peek_cas(key)) {
+                (0, _) => store.store_cas(mode, key, 0, 0, value),
+                (want, Some(have)) if want == have => store.store_cas(mode, key, 0, 0, value),
+                (_, Some(_)) => (StoreOutcome::Exists, 0),
+                (_, None) => (StoreOutcome::NotFound, 0),
+            };
+            let s = store_status(ctx, StoreOp::Set, mode, outcome.0);
+            status(out, &req, s, outcome.1);
+        }
+        BinCommand::Delete { key } => match store.delete_cas(key, req.cas) {
+            DeleteOutcome::Deleted => {
+                bump(&st.delete_hits);
+                status(out, &req, Status::Success, 0);
+            }
+            DeleteOutcome::NotFound => {
+                bump(&st.delete_misses);
+                status(out, &req, Status::KeyNotFound, 0);
+            }
+            DeleteOutcome::Exists => status(out, &req, Status::KeyExists, 0),
+        },
+        BinCommand::Arith {
+            incr,
+            key,
+            delta,
+            initial,
+            exptime,
+        } => {
+            let (hits, misses) = if incr {
+                (&st.incr_hits, &st.incr_misses)
+            } else {
+                (&st.decr_hits, &st.decr_misses)
+            };
+            // Bounded: a concurrent delete between the miss and the add is retried once.
+            let mut result = None;
+            for _ in 0..2 {
+                match store.arith_cas(key, incr, delta) {
+                    (ArithOutcome::Value(v), cas) => {
+                        bump(hits);
+                        result = Some(Ok((v, cas)));
+                    }
+                    (ArithOutcome::NotFound, _) => {
+                        bump(misses);
+                        if exptime == NO_AUTOCREATE {
+                            result = Some(Err(Status::KeyNotFound));
+                        } else {
+                            let text = initial.to_string();
+                            match store.store_cas(
+                                SetMode::Add,
+                                key,
+                                0,
+                                i64::from(exptime),
+                                text.as_bytes(),
+                            ) {
+                                (StoreOutcome::Stored, cas) => result = Some(Ok((initial, cas))),
+                                (StoreOutcome::NotStored, _) => continue,
+                                (StoreOutcome::NoMemory, _) => {
+                                    result = Some(Err(Status::OutOfMemory))
+                                }
+                                _ => result = Some(Err(Status::NotStored)),
+                            }
+                        }
+                    }
+                    (ArithOutcome::NonNumeric, _) => result = Some(Err(Status::NonNumeric)),
+                    (ArithOutcome::NoMemory, _) => result = Some(Err(Status::OutOfMemory)),
+                }
+                break;
+            }
+            match result.unwrap_or(Err(Status::NotStored)) {
+                Ok((v, cas)) => {
+                    if should_reply(req.opcode, Status::Success) {
+                        encode::incr_result(out, op, req.opaque, cas, v);
+                    }
+                }
+                Err(s) => status(out, &req, s, 0),
+            }
+        }
+        BinCommand::Flush { exptime } => {
+            bump(&st.cmd_flush);
+            store.flush_all(i64::from(exptime));
+            status(out, &req, Status::Success, 0);
+        }
+        BinCommand::Stat { key } => {
+            let shared = ctx.shared;
+            let list = match key {
+                b"" => stats::general(shared),
+                b"settings" => stats::settings(shared),
+                b"items" => stats::items(shared),
+                b"slabs" => stats::slabs(shared),
+                b"sizes" => stats::sizes(),
+                b"reset" => {
+                    stats::reset(shared);
+                    stats::StatList::default()
+                }
+                _ => {
+                    encode::error(out, op, Status::KeyNotFound, req.opaque);
+                    return Next::Continue;
+                }
+            };
+            for (name, value) in &list.0 {
+                encode::stat(out, req.opaque, name.as_bytes(), value.as_bytes());
+            }
+            encode::stat_end(out, req.opaque);
+        }
+        BinCommand::Version => {
+            encode::version(out, req.opaque, super::VERSION.as_bytes());
+        }
+        BinCommand::NoOp => status(out, &req, Status::Success, 0),
+        BinCommand::Quit => {
+            if req.opcode == Opcode::Quit {
+                encode::status_only(out, op, Status::Success, req.opaque, 0);
+            }
+            return Next::Close;
+        }
+    }
+    Next::Continue
+}
+
+/// memcached's binary status for a storage outcome, counting CAS and failures.
+fn store_status(ctx: &Ctx<'_>, sop: StoreOp, mode: SetMode, outcome: StoreOutcome) -> Status {
+    let st = ctx.stats;
+    let is_cas = matches!(mode, SetMode::Cas(_));
+    match outcome {
+        StoreOutcome::Stored => {
+            if is_cas {
+                bump(&st.cas_hits);
+            }
+            Status::Success
+        }
+        // memcached: a failed add is "exists", a failed replace "not found".
+        StoreOutcome::NotStored => match (sop, mode) {
+            (StoreOp::Add, _) => Status::KeyExists,
+            (StoreOp::Replace, SetMode::Replace) => Status::KeyNotFound,
+            _ => Status::NotStored,
+        },
+        StoreOutcome::Exists => {
+            bump(&st.cas_badval);
+            Status::KeyExists
+        }
+        StoreOutcome::NotFound => {
+            if is_cas {
+                bump(&st.cas_misses);
+            }
+            Status::KeyNotFound
+        }
+        StoreOutcome::TooLarge => {
+            bump(&st.store_too_large);
+            Status::ValueTooLarge
+        }
+        StoreOutcome::NoMemory => {
+            bump(&st.store_no_memory);
+            Status::OutOfMemory
+        }
+    }
+}
+
+/// Answers a binary request the codec rejected (unlinking the key of a too-large Set).
+pub fn parse_error(e: &BinError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+    if e.unlinks_key() {
+        let key = e.key(input);
+        if !key.is_empty() {
+            ctx.shared.store.delete(key);
+        }
+        bump(&ctx.stats.cmd_set);
+        bump(&ctx.stats.store_too_large);
+    }
+    e.write_reply(out);
+}
