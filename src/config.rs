@@ -115,10 +115,16 @@ pub struct Args {
     pub disable_watch: bool,
     #[arg(short = 'B', long = "protocol", hide = true)]
     pub protocol: Option<String>,
-    #[arg(short = 'S', long = "enable-sasl", hide = true)]
+    /// Require SASL PLAIN authentication (binary protocol) against `--sasl-pwdb`.
+    #[arg(short = 'S', long = "enable-sasl")]
     pub enable_sasl: bool,
-    #[arg(short = 'Y', long = "auth-file", hide = true)]
-    pub auth_file: Option<String>,
+    /// SASL password file, `user:password` per line (default: $MEMCACHED_SASL_PWDB).
+    #[arg(long = "sasl-pwdb")]
+    pub sasl_pwdb: Option<PathBuf>,
+    /// Require ascii authentication (the first `set` carries `user password`) against this
+    /// `user:password` file.
+    #[arg(short = 'Y', long = "auth-file")]
+    pub auth_file: Option<PathBuf>,
     #[arg(short = 'o', long = "extended", hide = true)]
     pub extended: Vec<String>,
     #[arg(short = 'e', long = "memory-file", hide = true)]
@@ -148,6 +154,20 @@ pub struct Config {
     pub enable_shutdown: bool,
     pub user: Option<String>,
     pub backlog: i32,
+    /// `-S`: binary connections must authenticate with SASL PLAIN; text ones are refused
+    /// unless `-Y` is also given.
+    pub sasl: bool,
+    /// `-Y`: text connections must authenticate with their first `set`.
+    pub ascii_auth: bool,
+    /// Users for `-S` and `-Y` (both files merged when both are given).
+    pub credentials: Option<std::sync::Arc<crate::auth::Credentials>>,
+}
+
+impl Config {
+    /// Whether connections must authenticate before anything else.
+    pub fn auth_required(&self) -> bool {
+        self.sasl || self.ascii_auth
+    }
 }
 
 /// A flag whose value cannot be used; the message names the flag.
@@ -217,7 +237,7 @@ pub fn parse_listen(entry: &str, default_port: u16) -> Result<SocketAddr, Config
 
 /// memcached flags we recognise but do not implement yet.
 fn unsupported(a: &Args) -> Option<&'static str> {
-    let checks: [(bool, &'static str); 17] = [
+    let checks: [(bool, &'static str); 15] = [
         (a.unix_socket.is_some(), "-s/--unix-socket"),
         (a.unix_mask.is_some(), "-a/--unix-mask"),
         (a.daemon, "-d/--daemon"),
@@ -229,14 +249,20 @@ fn unsupported(a: &Args) -> Option<&'static str> {
         (a.disable_dumping, "-X/--disable-dumping"),
         (a.disable_watch, "-W/--disable-watch"),
         (a.protocol.is_some(), "-B/--protocol"),
-        (a.enable_sasl, "-S/--enable-sasl"),
-        (a.auth_file.is_some(), "-Y/--auth-file"),
         (!a.extended.is_empty(), "-o/--extended"),
         (a.memory_file.is_some(), "-e/--memory-file"),
         (a.napi_ids.is_some(), "-N/--napi-ids"),
         (a.enable_ssl, "-Z/--enable-ssl"),
     ];
     checks.iter().find(|(set, _)| *set).map(|(_, name)| *name)
+}
+
+fn read_credentials(path: &std::path::Path, flag: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("{flag} {}: {e}", path.display())))?;
+    crate::auth::Credentials::parse(&text)
+        .map_err(|e| ConfigError(format!("{flag} {}: {e}", path.display())))?;
+    Ok(text)
 }
 
 impl Config {
@@ -332,7 +358,35 @@ impl Config {
                 listen.push(sa);
             }
         }
+        let mut text = String::new();
+        let sasl_pwdb = a.sasl_pwdb.clone().or_else(|| {
+            std::env::var_os("MEMCACHED_SASL_PWDB")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        if a.enable_sasl {
+            let Some(path) = &sasl_pwdb else {
+                return err(
+                    "-S: SASL needs a password file: --sasl-pwdb FILE (or MEMCACHED_SASL_PWDB)",
+                );
+            };
+            text.push_str(&read_credentials(path, "--sasl-pwdb")?);
+            text.push('\n');
+        }
+        if let Some(path) = &a.auth_file {
+            text.push_str(&read_credentials(path, "-Y")?);
+        }
+        let credentials = if a.enable_sasl || a.auth_file.is_some() {
+            let c = crate::auth::Credentials::parse(&text)
+                .map_err(|e| ConfigError(format!("credentials: {e}")))?;
+            Some(std::sync::Arc::new(c))
+        } else {
+            None
+        };
         Ok(Config {
+            sasl: a.enable_sasl,
+            ascii_auth: a.auth_file.is_some(),
+            credentials,
             listen,
             port: a.port,
             memory_limit,
@@ -428,7 +482,13 @@ mod tests {
     #[test]
     fn unsupported_flags_fail_by_name() {
         assert!(cfg(&["-s", "/tmp/x.sock"]).unwrap_err().0.contains("-s"));
-        assert!(cfg(&["-S"]).unwrap_err().0.contains("-S"));
+        assert!(
+            cfg(&["-S", "--sasl-pwdb", "/nonexistent"])
+                .unwrap_err()
+                .0
+                .contains("--sasl-pwdb")
+        );
+        assert!(cfg(&["-D", ":"]).unwrap_err().0.contains("-D"));
         assert!(cfg(&["-o", "modern"]).unwrap_err().0.contains("-o"));
         assert!(cfg(&["-U", "11211"]).unwrap_err().0.contains("-U"));
         assert!(cfg(&["-U", "0"]).is_ok());

@@ -16,6 +16,7 @@
 //! `server::execute` (the one place that maps protocol commands to store calls) which encodes
 //! replies into the connection's write buffer, and flushes that buffer once per read batch.
 
+pub mod auth;
 pub mod config;
 pub mod protocol;
 pub mod server;

@@ -57,10 +57,12 @@ pub struct Connection {
     pub want_write: bool,
     /// Queued in the worker's pending list (yielded because of `-R`).
     pub pending: bool,
+    /// Authenticated, or no authentication configured.
+    pub authenticated: bool,
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream) -> Connection {
+    pub fn new(stream: TcpStream, authenticated: bool) -> Connection {
         let peer = stream.peer_addr().ok();
         Connection {
             proto: Proto::Unknown,
@@ -76,6 +78,7 @@ impl Connection {
             closing: false,
             want_write: false,
             pending: false,
+            authenticated,
         }
     }
 
@@ -84,9 +87,13 @@ impl Connection {
         &self.rbuf[self.rpos..self.rend]
     }
 
-    /// Unparsed input and the output buffer, borrowed together.
-    pub fn io(&mut self) -> (&[u8], &mut Vec<u8>) {
-        (&self.rbuf[self.rpos..self.rend], &mut self.wbuf)
+    /// Unparsed input, the output buffer and the authentication state, borrowed together.
+    pub fn io(&mut self) -> (&[u8], &mut Vec<u8>, &mut bool) {
+        (
+            &self.rbuf[self.rpos..self.rend],
+            &mut self.wbuf,
+            &mut self.authenticated,
+        )
     }
 
     /// Marks `n` input bytes as consumed.

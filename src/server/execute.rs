@@ -35,8 +35,44 @@ fn say(out: &mut Vec<u8>, noreply: bool, r: Reply<'_>) {
     }
 }
 
-/// Executes `cmd`, appending its reply to `out`.
-pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
+/// Before authentication (`-S`, `-Y`): only the ascii-auth `set` gets through.
+fn unauthenticated(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8>) -> Next {
+    let config = &ctx.shared.config;
+    let Some(creds) = config.credentials.as_deref().filter(|_| config.ascii_auth) else {
+        // SASL only: memcached closes text connections without a word.
+        return Next::Close;
+    };
+    match cmd {
+        Command::Store {
+            mode: StoreMode::Set,
+            data,
+            ..
+        } => {
+            bump(&ctx.stats.auth_cmds);
+            if creds.check_ascii(data) {
+                *authed = true;
+                // Even with noreply, as memcached does.
+                encode::reply(out, &Reply::Stored);
+            } else {
+                bump(&ctx.stats.auth_errors);
+                log::info!("ascii authentication failed");
+                encode::reply(out, &Reply::ClientError("authentication failure"));
+            }
+            Next::Continue
+        }
+        _ => {
+            encode::reply(out, &Reply::ClientError("unauthenticated"));
+            Next::Close
+        }
+    }
+}
+
+/// Executes `cmd`, appending its reply to `out`. `authed` is the connection's
+/// authentication state (always true when no authentication is configured).
+pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8>) -> Next {
+    if !*authed {
+        return unauthenticated(cmd, ctx, authed, out);
+    }
     let store = &ctx.shared.store;
     let st = ctx.stats;
     match cmd {

@@ -27,12 +27,62 @@ fn status(out: &mut Vec<u8>, req: &BinRequest<'_>, st: Status, cas: u64) {
     }
 }
 
-/// Executes one binary request.
-pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
+/// SASL list/auth/step. Without `-S`, memcached answers `Unknown command`.
+fn sasl(req: &BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8>) {
+    let op = req.opcode.as_u8();
+    let config = &ctx.shared.config;
+    let Some(creds) = config
+        .credentials
+        .as_deref()
+        .filter(|_| config.auth_required())
+    else {
+        encode::error(out, op, Status::UnknownCommand, req.opaque);
+        return;
+    };
+    if matches!(req.command, BinCommand::SaslAuth { .. }) {
+        ctx.stats.auth_cmds.fetch_add(1, Ordering::Relaxed);
+    }
+    match req.command {
+        BinCommand::SaslListMechs => {
+            encode::value_only(out, op, Status::Success, req.opaque, b"PLAIN");
+        }
+        BinCommand::SaslAuth {
+            step: false,
+            mech: b"PLAIN",
+            data,
+        } if creds.check_plain(data) => {
+            *authed = true;
+            encode::value_only(out, op, Status::Success, req.opaque, b"Authenticated");
+        }
+        _ => {
+            ctx.stats.auth_errors.fetch_add(1, Ordering::Relaxed);
+            log::info!("SASL authentication failed");
+            encode::error(out, op, Status::AuthError, req.opaque);
+        }
+    }
+}
+
+/// Executes one binary request. `authed` is the connection's authentication state (always
+/// true when no authentication is configured).
+pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8>) -> Next {
+    if matches!(
+        req.command,
+        BinCommand::SaslListMechs | BinCommand::SaslAuth { .. }
+    ) {
+        sasl(&req, ctx, authed, out);
+        return Next::Continue;
+    }
+    // memcached answers Version before authentication; everything else is refused and the
+    // connection closed.
+    if !*authed && req.command != BinCommand::Version {
+        encode::error(out, req.opcode.as_u8(), Status::AuthError, req.opaque);
+        return Next::Close;
+    }
     let store = &ctx.shared.store;
     let st = ctx.stats;
     let op = req.opcode.as_u8();
     match req.command {
+        BinCommand::SaslListMechs | BinCommand::SaslAuth { .. } => {}
         BinCommand::Get { key } | BinCommand::Gat { key, .. } => {
             let touch = match req.command {
                 BinCommand::Gat { exptime, .. } => Some(i64::from(exptime)),

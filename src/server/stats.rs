@@ -45,7 +45,7 @@ counters!(
         get_hits, get_misses, get_expired, get_flushed,
         delete_misses, delete_hits, incr_misses, incr_hits, decr_misses, decr_hits,
         cas_misses, cas_hits, cas_badval, touch_hits, touch_misses,
-        store_too_large, store_no_memory,
+        store_too_large, store_no_memory, auth_cmds, auth_errors,
         bytes_read, bytes_written, conn_yields,
     }
 );
@@ -130,12 +130,22 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("touch_misses", get(&t.touch_misses));
     out.add("store_too_large", get(&t.store_too_large));
     out.add("store_no_memory", get(&t.store_no_memory));
+    out.add("auth_cmds", get(&t.auth_cmds));
+    out.add("auth_errors", get(&t.auth_errors));
     out.add("bytes_read", get(&t.bytes_read));
     out.add("bytes_written", get(&t.bytes_written));
     out.add("limit_maxbytes", s.limit_maxbytes);
     out.add("accepting_conns", u8::from(!shared.is_shutting_down()));
     out.add("threads", shared.config.threads);
     out.add("conn_yields", get(&t.conn_yields));
+    out.add("slab_reassign_rescues", s.slab_reassign_rescues);
+    out.add(
+        "slab_reassign_evictions_nomem",
+        s.slab_reassign_evictions_nomem,
+    );
+    out.add("slab_reassign_busy_items", s.slab_reassign_busy_items);
+    out.add("slab_reassign_running", u8::from(s.slab_reassign_running));
+    out.add("slabs_moved", s.slabs_moved);
     out.add("bytes", s.bytes);
     out.add("curr_items", s.curr_items);
     out.add("total_items", s.total_items);
@@ -143,6 +153,12 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("evicted_unfetched", s.evicted_unfetched);
     out.add("evictions", s.evictions);
     out.add("reclaimed", s.reclaimed);
+    let crawled: u64 = store
+        .class_stats()
+        .iter()
+        .map(|c| c.crawler_reclaimed)
+        .sum();
+    out.add("crawler_reclaimed", crawled);
     std::mem::take(out)
 }
 
@@ -175,12 +191,26 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("reqs_per_event", c.reqs_per_event);
     out.add("cas_enabled", if c.cas { "yes" } else { "no" });
     out.add("tcp_backlog", c.backlog);
-    out.add("binding_protocol", "ascii");
-    out.add("auth_enabled_sasl", "no");
-    out.add("auth_enabled_ascii", "no");
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    out.add("binding_protocol", "auto-negotiate");
+    out.add("auth_enabled_sasl", yes_no(c.sasl));
+    out.add("auth_enabled_ascii", yes_no(c.ascii_auth));
     out.add("item_size_max", c.item_size_max);
+    // Over -c a connection is refused at once with memcached's words.
+    out.add("maxconns_fast", "yes");
+    out.add("slab_reassign", "yes");
+    out.add(
+        "slab_automove",
+        u8::from(shared.store.stats().slab_automove),
+    );
+    out.add("slab_chunk_max", shared.store.slab_chunk_max());
     out.add("lru_crawler", "yes");
     out.add("flush_enabled", "yes");
+    // CLOCK per class, not memcached's hot/warm/cold queues.
+    out.add("lru_segmented", "no");
+    out.add("idle_timeout", 0);
+    out.add("track_sizes", "no");
+    out.add("ssl_enabled", "no");
     std::mem::take(out)
 }
 

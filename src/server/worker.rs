@@ -121,7 +121,7 @@ impl Worker {
         while let Ok(stream) = self.rx.try_recv() {
             let entry = self.conns.vacant_entry();
             let key = entry.key();
-            let mut conn = Connection::new(stream);
+            let mut conn = Connection::new(stream, !self.shared.config.auth_required());
             if let Err(e) =
                 self.poll
                     .registry()
@@ -333,12 +333,12 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
                 None => continue,
             }
         }
-        let (input, out) = conn.io();
+        let (input, out, authed) = conn.io();
         match text::parse(input, ctx.limits) {
             Ok(None) => return Step::NeedInput,
             Ok(Some((cmd, consumed))) => {
                 *budget -= 1;
-                let next = execute::execute(cmd, ctx, out);
+                let next = execute::execute(cmd, ctx, authed, out);
                 conn.consume(consumed);
                 match next {
                     Next::Continue => {}
@@ -361,12 +361,12 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
 
 /// Parses and executes one buffered binary request. `None`: go on with the next one.
 fn process_binary(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Option<Step> {
-    let (input, out) = conn.io();
+    let (input, out, authed) = conn.io();
     match binary::parse(input, ctx.limits.max_value) {
         Ok(None) => Some(Step::NeedInput),
         Ok(Some((req, consumed))) => {
             *budget -= 1;
-            let next = execute_bin::execute(req, ctx, out);
+            let next = execute_bin::execute(req, ctx, authed, out);
             conn.consume(consumed);
             match next {
                 Next::Continue => None,

@@ -40,24 +40,45 @@
 //! # Ownership protocol (the invariant every `// SAFETY:` below relies on)
 //!
 //! Every chunk is, at any moment, in exactly one of three states:
-//! - **free**: on its class' free list, or not yet carved from the class' current page.
-//!   Owned by that class' allocator mutex (`Mem::classes[c]`).
-//! - **private**: returned by `alloc`/`alloc_large`, or unlinked from a shard and not yet
-//!   freed or reused. Owned by exactly one thread, which alone may read or write it.
+//! - **free**: on its page's free list, or not yet carved from its page. Owned by the
+//!   allocator mutex of the page's class (`Mem::classes[c]`).
+//! - **private**: returned by `alloc`/`alloc_spare`/`alloc_large`, or unlinked from a shard
+//!   and not yet freed or reused. Owned by exactly one thread, which alone may read or write it.
 //! - **linked**: in exactly one shard's index and LRU list. Its bytes are read and written
 //!   only while holding that shard's mutex.
 //!
 //! Transitions happen under the mutex that owns the destination or source state, so each new
 //! owner's accesses happen-after the previous owner's (mutex release/acquire). Callers in
 //! `shard.rs`/`engine.rs` uphold this; slices handed out here borrow the caller's shard guard
-//! (`&ShardCore`) so they cannot outlive the lock. Page memory is never returned to the
-//! allocator while the `Mem` lives; large allocations are freed only by their (private) owner.
+//! (`&ShardCore`) so they cannot outlive the lock. Large allocations are freed only by their
+//! (private) owner.
 //!
-//! Lock order: shard mutex → class allocator mutex → id pool mutex. The class and id mutexes
-//! are leaves: nothing takes a shard mutex while holding them.
+//! The state of every slab chunk is also mirrored in a per-page side table of atomic bytes
+//! (`PageMeta::states`: free / private / linked in shard `s`), written by the thread making the
+//! transition (under the class mutex for free ↔ private, under the shard mutex for private ↔
+//! linked). It is only metadata: nobody reads chunk *bytes* because of it. It lets the page
+//! mover find the live items of a page and the shard that owns each one.
+//!
+//! # Page moves (slab reassign)
+//!
+//! A page changes class (or is given back to the budget) only when **no chunk of it is owned
+//! by anyone**: `begin_move` marks the page `moving` and takes it off its class' list of pages
+//! with free chunks, so the allocator never hands out one of its chunks again; the mover
+//! (`engine.rs`) unlinks (or rescues) its linked items one shard lock at a time and waits a
+//! bounded time for private ("in flight") chunks to be linked or freed; `finish_move` then
+//! checks, under the class mutex, that every carved chunk is back on the page's free list and
+//! re-carves the page for its new class (or drops its memory). Page memory is therefore only
+//! returned to the system when no thread can hold a reference into it.
+//!
+//! Lock order: (mover mutex →) shard mutex → class allocator mutex → id pool mutex. The class
+//! and id mutexes are leaves: nothing takes a shard mutex while holding them, and no two class
+//! mutexes are ever held at once.
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 use parking_lot::Mutex;
 
@@ -101,6 +122,13 @@ const O_BITS: usize = 33;
 
 /// Marker in `kinds` for a large allocation.
 const KIND_LARGE: u8 = u8::MAX;
+
+/// Chunk states in `PageMeta::states`; `ST_LINKED + s` = linked in shard `s`.
+const ST_FREE: u8 = 0;
+const ST_PRIVATE: u8 = 1;
+const ST_LINKED: u8 = 2;
+/// Shard ids must fit in a state byte.
+pub(super) const MAX_SHARD_IDS: usize = (u8::MAX - ST_LINKED) as usize;
 
 fn align8(n: usize) -> usize {
     (n + 7) & !7
@@ -151,13 +179,48 @@ impl Geometry {
     }
 }
 
-/// A class allocator: free list plus the page being carved. Guarded by `Mem::classes[c]`.
+/// A class allocator: its pages and the pages that have a free chunk. Guarded by
+/// `Mem::classes[c]`, which also guards the `PageMeta` free-list fields of its pages.
 struct ClassAlloc {
-    free_head: Ref,
-    free_count: usize,
-    carve_pid: u32,
-    carve_next: usize,
-    pages: usize,
+    /// Every page of the class (including one being moved out).
+    pages: Vec<u32>,
+    /// Pages with at least one free (listed or uncarved) chunk and not being moved.
+    partial: Vec<u32>,
+    /// Free chunks over all pages of the class.
+    avail: usize,
+}
+
+/// Per page id: the page's own free list and carving point (guarded by the mutex of the
+/// page's class; atomics only so that no `unsafe` is needed) and its chunk state table.
+struct PageMeta {
+    /// Chunk index of the first free chunk (`NIL` = none); links are chunk indexes too.
+    free_head: AtomicU32,
+    free_count: AtomicU32,
+    /// Chunks handed out at least once since the page got its class; the rest are uncarved.
+    carved: AtomicU32,
+    /// Set while the mover empties the page: the allocator skips it, frees do not relist it.
+    moving: AtomicBool,
+    /// One state byte per chunk (`ST_*`), sized for the smallest class; allocated the first
+    /// time the id becomes a slab page and kept for the life of the store.
+    states: OnceLock<Box<[AtomicU8]>>,
+}
+
+/// Where `finish_move` puts an emptied page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MoveDest {
+    /// Re-carve it for this slab class; `true`: hand its first chunk to the caller.
+    Class(usize, bool),
+    /// Drop its memory; its `PAGE_SIZE` bytes of budget stay reserved for the caller, who
+    /// passes them to `alloc_large_held` or gives them back with `unreserve_held`.
+    Release,
+}
+
+/// The page of a class the mover should take (fewest chunks in use), for victim choice.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PagePick {
+    pub pid: u32,
+    pub in_use: usize,
+    pub pages: usize,
 }
 
 /// Figures of one class allocator for `stats slabs`.
@@ -195,12 +258,16 @@ pub(super) struct Mem {
     /// Bytes charged to the budget: slab pages × PAGE_SIZE + large allocation sizes.
     used: AtomicUsize,
     large_bytes: AtomicUsize,
+    /// Slab pages allocated (counted after their budget is reserved, uncounted before it is
+    /// given back, so `slab_pages × PAGE_SIZE + large_bytes <= used` at every instant).
+    slab_pages: AtomicUsize,
     /// Base pointer by page id; null when the id is unused.
     ptrs: Box<[AtomicPtr<u8>]>,
     /// Allocation length by page id (PAGE_SIZE or the large item's size).
     lens: Box<[AtomicUsize]>,
     /// Class id by page id, `KIND_LARGE` for large allocations.
     kinds: Box<[AtomicU8]>,
+    meta: Box<[PageMeta]>,
     ids: Mutex<IdPool>,
     classes: Box<[Mutex<ClassAlloc>]>,
     outofmemory: Box<[AtomicU64]>,
@@ -223,11 +290,21 @@ impl Mem {
             limit,
             used: AtomicUsize::new(0),
             large_bytes: AtomicUsize::new(0),
+            slab_pages: AtomicUsize::new(0),
             ptrs: (0..n_ids)
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
             lens: (0..n_ids).map(|_| AtomicUsize::new(0)).collect(),
             kinds: (0..n_ids).map(|_| AtomicU8::new(0)).collect(),
+            meta: (0..n_ids)
+                .map(|_| PageMeta {
+                    free_head: AtomicU32::new(NIL),
+                    free_count: AtomicU32::new(0),
+                    carved: AtomicU32::new(0),
+                    moving: AtomicBool::new(false),
+                    states: OnceLock::new(),
+                })
+                .collect(),
             ids: Mutex::new(IdPool {
                 free: Vec::new(),
                 next: 0,
@@ -236,11 +313,9 @@ impl Mem {
             classes: (0..n_classes)
                 .map(|_| {
                     Mutex::new(ClassAlloc {
-                        free_head: NIL,
-                        free_count: 0,
-                        carve_pid: NIL,
-                        carve_next: 0,
-                        pages: 0,
+                        pages: Vec::new(),
+                        partial: Vec::new(),
+                        avail: 0,
                     })
                 })
                 .collect(),
@@ -263,6 +338,11 @@ impl Mem {
         self.large_bytes.load(Ordering::Relaxed)
     }
 
+    #[cfg(test)]
+    pub(super) fn slab_pages(&self) -> usize {
+        self.slab_pages.load(Ordering::Relaxed)
+    }
+
     fn reserve(&self, n: usize) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
@@ -275,24 +355,11 @@ impl Mem {
         self.used.fetch_sub(n, Ordering::AcqRel);
     }
 
-    /// A private chunk of slab class `class` (< `geo.n_slab()`), from the free list, the page
-    /// being carved, or a new page if the budget allows. `None` when the budget is exhausted.
+    /// A private chunk of slab class `class` (< `geo.n_slab()`), from a page with a free
+    /// chunk, or a new page if the budget allows. `None` when the budget is exhausted.
     pub(super) fn alloc(&self, class: usize) -> Option<Ref> {
         let mut c = self.classes[class].lock();
-        if c.free_head != NIL {
-            let r = c.free_head;
-            // The free-list link lives in the first 4 bytes of a free chunk, owned by this
-            // class mutex which we hold.
-            c.free_head = self.rd_u32(r, 0);
-            c.free_count -= 1;
-            return Some(r);
-        }
-        if c.carve_pid != NIL {
-            let r = (c.carve_pid << IDX_BITS) | c.carve_next as u32;
-            c.carve_next += 1;
-            if c.carve_next == self.geo.per_page(class) {
-                c.carve_pid = NIL;
-            }
+        if let Some(r) = self.take_chunk(class, &mut c) {
             return Some(r);
         }
         if !self.reserve(PAGE_SIZE) {
@@ -309,19 +376,110 @@ impl Mem {
         self.kinds[i].store(class as u8, Ordering::Release);
         self.lens[i].store(PAGE_SIZE, Ordering::Release);
         self.ptrs[i].store(base, Ordering::Release);
-        c.pages += 1;
-        if self.geo.per_page(class) > 1 {
-            c.carve_pid = pid;
-            c.carve_next = 1;
+        self.slab_pages.fetch_add(1, Ordering::Relaxed);
+        self.add_page(class, &mut c, pid, true)
+    }
+
+    /// A private chunk of `class` from its existing pages only (never a new page, never a
+    /// page being moved): where the mover rescues live items.
+    pub(super) fn alloc_spare(&self, class: usize) -> Option<Ref> {
+        let mut c = self.classes[class].lock();
+        self.take_chunk(class, &mut c)
+    }
+
+    fn page_avail(&self, class: usize, m: &PageMeta) -> usize {
+        let carved = m.carved.load(Ordering::Relaxed) as usize;
+        m.free_count.load(Ordering::Relaxed) as usize + self.geo.per_page(class) - carved
+    }
+
+    fn states(&self, pid: u32) -> &[AtomicU8] {
+        self.meta[pid as usize].states.get_or_init(|| {
+            (0..self.geo.per_page(0))
+                .map(|_| AtomicU8::new(ST_FREE))
+                .collect()
+        })
+    }
+
+    /// The state byte of slab chunk `r`, `None` for a large allocation.
+    fn state(&self, r: Ref) -> Option<&AtomicU8> {
+        let pid = (r >> IDX_BITS) as usize;
+        if self.kinds[pid].load(Ordering::Acquire) == KIND_LARGE {
+            return None;
         }
-        Some(pid << IDX_BITS)
+        let states = self.meta[pid].states.get()?;
+        Some(&states[(r & IDX_MASK) as usize])
+    }
+
+    /// Take a free chunk from the newest page with one. Caller holds `classes[class]`.
+    fn take_chunk(&self, class: usize, c: &mut ClassAlloc) -> Option<Ref> {
+        let &pid = c.partial.last()?;
+        let m = &self.meta[pid as usize];
+        let head = m.free_head.load(Ordering::Relaxed);
+        let idx = if head != NIL {
+            let r = (pid << IDX_BITS) | head;
+            // The free-list link lives in the first 4 bytes of a free chunk, owned by this
+            // class mutex which we hold.
+            m.free_head.store(self.rd_u32(r, 0), Ordering::Relaxed);
+            m.free_count.fetch_sub(1, Ordering::Relaxed);
+            head
+        } else {
+            let n = m.carved.load(Ordering::Relaxed);
+            debug_assert!((n as usize) < self.geo.per_page(class));
+            m.carved.store(n + 1, Ordering::Relaxed);
+            n
+        };
+        if self.page_avail(class, m) == 0 {
+            c.partial.pop();
+        }
+        c.avail -= 1;
+        self.states(pid)[idx as usize].store(ST_PRIVATE, Ordering::Release);
+        Some((pid << IDX_BITS) | idx)
+    }
+
+    /// Give page `pid` (memory installed, `kinds` already `class`, no chunk in use) to
+    /// `class`; with `take_first` its first chunk is returned, private to the caller.
+    fn add_page(
+        &self,
+        class: usize,
+        c: &mut ClassAlloc,
+        pid: u32,
+        take_first: bool,
+    ) -> Option<Ref> {
+        let m = &self.meta[pid as usize];
+        let states = self.states(pid);
+        m.free_head.store(NIL, Ordering::Relaxed);
+        m.free_count.store(0, Ordering::Relaxed);
+        m.carved.store(take_first as u32, Ordering::Relaxed);
+        m.moving.store(false, Ordering::Relaxed);
+        c.pages.push(pid);
+        let avail = self.page_avail(class, m);
+        c.avail += avail;
+        if avail > 0 {
+            c.partial.push(pid);
+        }
+        take_first.then(|| {
+            states[0].store(ST_PRIVATE, Ordering::Release);
+            pid << IDX_BITS
+        })
     }
 
     /// A private, exactly sized allocation of `total` bytes for a large item.
+    #[cfg(test)]
     pub(super) fn alloc_large(&self, total: usize) -> Option<Ref> {
-        if !self.reserve(total) {
+        self.alloc_large_held(total, &mut 0)
+    }
+
+    /// `alloc_large`, counting `*held` bytes the caller already reserved (from released
+    /// pages) towards the allocation. On success `*held` is consumed (any excess given back);
+    /// on failure it is left to the caller.
+    pub(super) fn alloc_large_held(&self, total: usize, held: &mut usize) -> Option<Ref> {
+        if *held < total && !self.reserve(total - *held) {
             return None;
         }
+        if *held > total {
+            self.unreserve(*held - total);
+        }
+        *held = 0;
         let Some(pid) = self.ids.lock().take() else {
             self.unreserve(total);
             return None;
@@ -336,7 +494,14 @@ impl Mem {
         Some(pid << IDX_BITS)
     }
 
-    /// Give a private chunk back: onto its class' free list, or to the system for a large one.
+    /// Give back budget reserved by `finish_move(.., Release)` and not used.
+    pub(super) fn unreserve_held(&self, n: usize) {
+        if n > 0 {
+            self.unreserve(n);
+        }
+    }
+
+    /// Give a private chunk back: onto its page's free list, or to the system for a large one.
     pub(super) fn free(&self, r: Ref) {
         let pid = (r >> IDX_BITS) as usize;
         let kind = self.kinds[pid].load(Ordering::Acquire);
@@ -345,20 +510,217 @@ impl Mem {
             let len = self.lens[pid].swap(0, Ordering::AcqRel);
             assert!(!base.is_null(), "double free of large item {r:#x}");
             // SAFETY: `base`/`len` came from `Box::into_raw` of a `Box<[u8]>` of exactly `len`
-            // bytes in `alloc_large`; the caller owns the chunk privately (nobody else holds a
-            // reference to it) and we just removed the pointer from the table, so it is
+            // bytes in `alloc_large_held`; the caller owns the chunk privately (nobody else
+            // holds a reference to it) and we just removed the pointer from the table, so it is
             // reconstructed and dropped exactly once.
             unsafe { drop(Box::from_raw(ptr::slice_from_raw_parts_mut(base, len))) };
             self.large_bytes.fetch_sub(len, Ordering::Relaxed);
             self.unreserve(len);
             self.ids.lock().free.push(pid as u32);
         } else {
-            let mut c = self.classes[kind as usize].lock();
-            let head = c.free_head;
-            self.wr_u32(r, 0, head);
-            c.free_head = r;
-            c.free_count += 1;
+            // The caller owns `r`, so its page cannot change class before we lock.
+            let class = kind as usize;
+            let mut c = self.classes[class].lock();
+            let m = &self.meta[pid];
+            let idx = r & IDX_MASK;
+            let prev = self.states(pid as u32)[idx as usize].swap(ST_FREE, Ordering::Release);
+            assert_eq!(
+                prev, ST_PRIVATE,
+                "free of a chunk that is not private {r:#x}"
+            );
+            self.wr_u32(r, 0, m.free_head.load(Ordering::Relaxed));
+            m.free_head.store(idx, Ordering::Relaxed);
+            m.free_count.fetch_add(1, Ordering::Relaxed);
+            c.avail += 1;
+            if !m.moving.load(Ordering::Relaxed) && self.page_avail(class, m) == 1 {
+                c.partial.push(pid as u32);
+            }
         }
+    }
+
+    /// Record that private chunk `r` is now linked in shard `shard` (caller holds that shard's
+    /// mutex). No-op for large allocations.
+    pub(super) fn set_linked(&self, r: Ref, shard: usize) {
+        debug_assert!(shard < MAX_SHARD_IDS);
+        if let Some(st) = self.state(r) {
+            let v = ST_LINKED + shard as u8;
+            if cfg!(debug_assertions) {
+                let prev = st.swap(v, Ordering::Release);
+                assert_eq!(prev, ST_PRIVATE, "link of a non-private chunk {r:#x}");
+            } else {
+                st.store(v, Ordering::Release);
+            }
+        }
+    }
+
+    /// Record that linked chunk `r` was unlinked and is now private (caller holds its shard).
+    pub(super) fn set_unlinked(&self, r: Ref) {
+        if let Some(st) = self.state(r) {
+            if cfg!(debug_assertions) {
+                let prev = st.swap(ST_PRIVATE, Ordering::Release);
+                assert!(prev >= ST_LINKED, "unlink of a non-linked chunk {r:#x}");
+            } else {
+                st.store(ST_PRIVATE, Ordering::Release);
+            }
+        }
+    }
+
+    /// The shard chunk `r` is linked in, if any. Only stable while holding that shard's mutex
+    /// (moves in and out of "linked in s" happen under it).
+    pub(super) fn linked_shard(&self, r: Ref) -> Option<usize> {
+        let s = self.state(r)?.load(Ordering::Acquire);
+        (s >= ST_LINKED).then(|| (s - ST_LINKED) as usize)
+    }
+
+    /// Is slab chunk `r`'s page being moved? (A hint: read without the class mutex.)
+    pub(super) fn is_moving(&self, r: Ref) -> bool {
+        let pid = (r >> IDX_BITS) as usize;
+        self.kinds[pid].load(Ordering::Acquire) != KIND_LARGE
+            && self.meta[pid].moving.load(Ordering::Relaxed)
+    }
+
+    /// The page of `class` with the fewest chunks in use (not already moving), with the
+    /// class' page count.
+    pub(super) fn pick_page(&self, class: usize) -> Option<PagePick> {
+        let c = self.classes[class].lock();
+        let per = self.geo.per_page(class);
+        c.pages
+            .iter()
+            .filter(|&&p| !self.meta[p as usize].moving.load(Ordering::Relaxed))
+            .map(|&p| (per - self.page_avail(class, &self.meta[p as usize]), p))
+            .min()
+            .map(|(in_use, pid)| PagePick {
+                pid,
+                in_use,
+                pages: c.pages.len(),
+            })
+    }
+
+    /// Start moving page `pid` out of `class`: from now on no chunk of it is handed out.
+    /// `false` if the page is not (or no longer) a page of `class`, or already moving.
+    pub(super) fn begin_move(&self, class: usize, pid: u32) -> bool {
+        let mut c = self.classes[class].lock();
+        let m = &self.meta[pid as usize];
+        if !c.pages.contains(&pid) || m.moving.load(Ordering::Relaxed) {
+            return false;
+        }
+        m.moving.store(true, Ordering::Relaxed);
+        if let Some(i) = c.partial.iter().position(|&p| p == pid) {
+            c.partial.swap_remove(i);
+        }
+        true
+    }
+
+    /// Give up moving page `pid` of `class`: it serves allocations again.
+    pub(super) fn cancel_move(&self, class: usize, pid: u32) {
+        let mut c = self.classes[class].lock();
+        let m = &self.meta[pid as usize];
+        debug_assert!(m.moving.load(Ordering::Relaxed));
+        m.moving.store(false, Ordering::Relaxed);
+        if self.page_avail(class, m) > 0 {
+            c.partial.push(pid);
+        }
+    }
+
+    /// Collect the chunks of moving page `pid` (of `class`) that are linked, as
+    /// `(shard, ref)`, into `linked`; return how many are private (in flight). Reads only the
+    /// state table, without locks: linked entries must be re-checked under their shard lock.
+    pub(super) fn scan_page(
+        &self,
+        class: usize,
+        pid: u32,
+        linked: &mut Vec<(usize, Ref)>,
+    ) -> usize {
+        let mut private = 0;
+        let states = self.states(pid);
+        // `carved` cannot grow while the page is moving (no chunk of it is handed out), and
+        // its last change happened under the class mutex before our `begin_move` took it.
+        let carved = self.meta[pid as usize].carved.load(Ordering::Relaxed) as usize;
+        debug_assert!(carved <= self.geo.per_page(class));
+        for (idx, st) in states[..carved].iter().enumerate() {
+            match st.load(Ordering::Acquire) {
+                ST_FREE => {}
+                ST_PRIVATE => private += 1,
+                s => linked.push(((s - ST_LINKED) as usize, (pid << IDX_BITS) | idx as u32)),
+            }
+        }
+        private
+    }
+
+    /// Finish moving page `pid` out of `class` to `dest`, if every chunk of it is free.
+    /// `Err(())`: some chunk is still in use (the page stays moving). `Ok(Some(r))` for
+    /// `MoveDest::Class(_, true)`: the first chunk of the re-carved page, private.
+    pub(super) fn finish_move(
+        &self,
+        class: usize,
+        pid: u32,
+        dest: MoveDest,
+    ) -> Result<Option<Ref>, ()> {
+        let i = pid as usize;
+        let m = &self.meta[i];
+        {
+            let mut c = self.classes[class].lock();
+            debug_assert!(m.moving.load(Ordering::Relaxed));
+            let carved = m.carved.load(Ordering::Relaxed);
+            if m.free_count.load(Ordering::Relaxed) != carved {
+                return Err(());
+            }
+            debug_assert!(
+                self.states(pid)[..carved as usize]
+                    .iter()
+                    .all(|s| s.load(Ordering::Relaxed) == ST_FREE)
+            );
+            let Some(at) = c.pages.iter().position(|&p| p == pid) else {
+                return Err(());
+            };
+            c.pages.swap_remove(at);
+            c.avail -= self.page_avail(class, m);
+            m.free_head.store(NIL, Ordering::Relaxed);
+            m.free_count.store(0, Ordering::Relaxed);
+            m.carved.store(0, Ordering::Relaxed);
+        }
+        // From here the page belongs to no class and no chunk of it is owned by anyone: it
+        // is off every partial list and all its carved chunks were free.
+        match dest {
+            MoveDest::Class(to, take_first) => {
+                self.kinds[i].store(to as u8, Ordering::Release);
+                let mut c = self.classes[to].lock();
+                Ok(self.add_page(to, &mut c, pid, take_first))
+            }
+            MoveDest::Release => {
+                let base = self.ptrs[i].swap(ptr::null_mut(), Ordering::AcqRel);
+                let len = self.lens[i].swap(0, Ordering::AcqRel);
+                assert!(
+                    !base.is_null() && len == PAGE_SIZE,
+                    "release of a missing page"
+                );
+                // SAFETY: `base` came from `Box::into_raw` of a `Box<[u8]>` of `PAGE_SIZE`
+                // bytes in `alloc`. No thread owns a chunk of this page (all carved chunks were
+                // on its free list, checked under the class mutex, and the page was off the
+                // partial list so none could be handed out since), so nothing points into it;
+                // we removed the pointer from the table, so it is dropped exactly once.
+                unsafe { drop(Box::from_raw(ptr::slice_from_raw_parts_mut(base, len))) };
+                self.slab_pages.fetch_sub(1, Ordering::Relaxed);
+                m.moving.store(false, Ordering::Relaxed);
+                self.ids.lock().free.push(pid);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Copy linked item `from` (caller holds its shard mutex) into private chunk `to` of the
+    /// same class, header included.
+    pub(super) fn copy_item(&self, from: Ref, to: Ref) {
+        assert_ne!(from, to);
+        let (src, klen, vlen) = self.body(from);
+        let (dst, cap) = self.chunk(to);
+        let n = HEADER + klen + vlen;
+        assert!(n <= cap, "item does not fit its rescue chunk");
+        // SAFETY: `[src, src + n)` is inside chunk `from` (checked in `body`) and
+        // `[dst, dst + n)` inside chunk `to` (checked above). The caller holds `from`'s shard
+        // mutex (nobody writes it) and owns `to` privately (nobody reads or writes it);
+        // distinct chunks never overlap.
+        unsafe { ptr::copy_nonoverlapping(src, dst, n) };
     }
 
     /// Count an allocation that failed for good.
@@ -381,14 +743,9 @@ impl Mem {
             };
         }
         let c = self.classes[class].lock();
-        let uncarved = if c.carve_pid == NIL {
-            0
-        } else {
-            self.geo.per_page(class) - c.carve_next
-        };
         ClassMem {
-            pages: c.pages,
-            free_chunks: c.free_count + uncarved,
+            pages: c.pages.len(),
+            free_chunks: c.avail,
             outofmemory,
         }
     }
@@ -416,9 +773,9 @@ impl Mem {
         }
         let size = self.geo.chunk_size(kind as usize);
         assert!((idx + 1) * size <= PAGE_SIZE, "chunk index out of page");
-        // SAFETY: `base` points to a live PAGE_SIZE allocation (pages are never freed while
-        // `self` lives) and `idx * size + size <= PAGE_SIZE` was just checked, so the offset
-        // stays inside the allocation.
+        // SAFETY: `base` points to a live PAGE_SIZE allocation (a page is only freed by
+        // `finish_move` when no chunk of it is owned, and the caller owns chunk `r`) and
+        // `idx * size + size <= PAGE_SIZE` was just checked, so the offset stays inside it.
         (unsafe { base.add(idx * size) }, size)
     }
 
@@ -675,7 +1032,7 @@ mod tests {
     #[test]
     fn write_read_item_and_large() {
         let m = Mem::new(4 * PAGE_SIZE, 48, 1.25);
-        let dummy = ShardCore::new(m.geo.n_slab() + 1);
+        let dummy = ShardCore::new(0, m.geo.n_slab() + 1);
         let r = m.alloc(m.geo.class_for(HEADER + 3 + 5)).expect("chunk");
         m.write_item(r, b"key", 7, 9, 11, &[b"he", b"llo"]);
         m.set_cas(r, 42);
@@ -700,6 +1057,71 @@ mod tests {
         m.free(l);
         assert_eq!(m.used(), PAGE_SIZE);
         assert_eq!(m.large_bytes(), 0);
+    }
+
+    #[test]
+    fn page_move_waits_for_owned_chunks_then_recarves_or_releases() {
+        let m = Mem::new(3 * PAGE_SIZE, 48, 1.25);
+        let per0 = m.geo.per_page(0);
+        let a: Vec<Ref> = (0..per0 + 5).map(|_| m.alloc(0).expect("chunk")).collect();
+        let p0 = a[0] >> IDX_BITS;
+        let p1 = a[per0] >> IDX_BITS;
+        assert_ne!(p0, p1);
+        // Free all but two chunks of the first page: it is the emptiest.
+        for &r in &a[2..per0] {
+            m.free(r);
+        }
+        let pick = m.pick_page(0).expect("pages");
+        assert_eq!((pick.pid, pick.in_use, pick.pages), (p0, 2, 2));
+        assert!(m.begin_move(0, p0));
+        assert!(!m.begin_move(0, p0), "already moving");
+        assert!(m.is_moving(a[0]) && !m.is_moving(a[per0]));
+        // Its free chunks are not handed out any more; the other page's are.
+        for _ in 0..10 {
+            let r = m.alloc_spare(0).expect("spare");
+            assert_eq!(r >> IDX_BITS, p1);
+            m.free(r);
+        }
+        let mut linked = Vec::new();
+        assert_eq!(m.scan_page(0, p0, &mut linked), 2);
+        assert!(linked.is_empty());
+        m.set_linked(a[1], 7);
+        assert_eq!(m.scan_page(0, p0, &mut linked), 1);
+        assert_eq!(linked, vec![(7, a[1])]);
+        assert_eq!(m.linked_shard(a[1]), Some(7));
+        assert!(m.finish_move(0, p0, MoveDest::Class(3, true)).is_err());
+        m.set_unlinked(a[1]);
+        m.free(a[0]);
+        m.free(a[1]);
+        let r = m
+            .finish_move(0, p0, MoveDest::Class(3, true))
+            .expect("moved");
+        assert_eq!(r, Some(p0 << IDX_BITS));
+        assert_eq!(m.class_of(p0 << IDX_BITS), 3);
+        assert_eq!(m.class_mem(0).pages, 1);
+        assert_eq!(m.class_mem(3).pages, 1);
+        assert_eq!(m.class_mem(3).free_chunks, m.geo.per_page(3) - 1);
+        assert_eq!(m.used(), 2 * PAGE_SIZE);
+        m.write_item(p0 << IDX_BITS, b"k", 1, 2, 3, &[&[b'v'; 100]]);
+        m.free(p0 << IDX_BITS);
+        // A page with an in-use chunk stays where it is if the move is cancelled.
+        assert!(m.begin_move(0, p1));
+        m.cancel_move(0, p1);
+        assert_eq!(m.alloc(0).map(|r| r >> IDX_BITS), Some(p1));
+        // Release: memory dropped, its budget held by the caller, the id reusable.
+        let b = m.alloc(3).expect("chunk");
+        m.free(b);
+        assert!(m.begin_move(3, p0));
+        assert_eq!(m.finish_move(3, p0, MoveDest::Release), Ok(None));
+        assert_eq!((m.class_mem(3).pages, m.used()), (0, 2 * PAGE_SIZE));
+        let mut held = PAGE_SIZE;
+        let l = m
+            .alloc_large_held(PAGE_SIZE / 2 + 100, &mut held)
+            .expect("large");
+        assert_eq!(held, 0);
+        assert_eq!(m.used(), PAGE_SIZE + PAGE_SIZE / 2 + 100);
+        m.free(l);
+        assert_eq!(m.used(), PAGE_SIZE);
     }
 
     #[test]

@@ -40,9 +40,36 @@
 //! sequence at or below it are invisible. A delayed flush records a deadline that the first
 //! operation to observe it turns into such a sequence.
 //!
-//! Limits: pages are never moved between classes (no slab rebalancing yet), so a class that
-//! got no page before the budget ran out answers `NoMemory` (counted as `outofmemory`), and
-//! large items can only use budget not already held by slab pages.
+//! **Page moves** (memcached's `slab_reassign`, always available, and `slab_automove=1`, on by
+//! default): a 1 MiB page can leave its class. Its chunk state table (`mem.rs`) tells the
+//! mover which chunks hold linked items and in which shard; the page is marked "moving" so
+//! the allocator stops handing out its chunks, each live item is copied into a free chunk of
+//! the same class if there is one (a rescue) or unlinked (an eviction; dead items count as
+//! `reclaimed`), chunks still being written (allocated, not linked yet) are waited for a
+//! bounded time (about 20 ms, then the move is abandoned with `Busy`), and once every chunk
+//! is free the page is re-carved for its new class or its memory is dropped so the budget
+//! can hold large items. Moves are serialised by one mover mutex and never hold a class
+//! mutex while taking a shard mutex (`shard.rs`). Three users:
+//! - **allocation**: with evictions on, when a class has no free chunk, no budget for a page
+//!   and nothing to reclaim or evict at its own LRU tails, it takes memory elsewhere: a
+//!   completely free page if any class has one; else a page less than a quarter used (the
+//!   emptiest: few items lost); else whichever holds the oldest least recently used item:
+//!   that class' emptiest page, or the oldest large item, whose budget becomes a page
+//!   (memcached's age criterion; at page granularity it approximates one LRU over all
+//!   classes). A large item without budget evicts older large items, then takes pages the
+//!   same way, their memory dropped to the budget. Bounded by the allocation rounds. With
+//!   `-M` nothing is moved or evicted and the answer stays `NoMemory`.
+//! - **automove** (sweeper, every 100 ms, `set_automove`): if a class evicted since the last
+//!   step while another class has more than 2.5 pages' worth of free chunks, one page of the
+//!   latter moves to the former (to the budget for large items).
+//! - **`reassign(from, to)`**: the admin command, memcached's rules and errors.
+//!
+//! The chunk state table costs one byte per chunk of the smallest class per page (about 1.1%
+//! of `mem_limit` with the default classes), outside `mem_limit` like the index.
+//!
+//! Limits: automove does not balance classes by LRU age the way memcached's does (only
+//! "evicting while another class has free pages"); a move evicts the items it cannot rescue
+//! (memcached does the same when the source class has no free chunk).
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -156,6 +183,36 @@ pub struct StoreStats {
     pub evicted_unfetched: u64,
     pub limit_maxbytes: u64,
     pub total_malloced: u64,
+    /// Pages moved between slab classes or given back to the budget.
+    pub slabs_moved: u64,
+    /// Live items copied to a free chunk of their class because their page was moved.
+    pub slab_reassign_rescues: u64,
+    /// Live items evicted because their page was moved and no free chunk could take them
+    /// (also counted in `evictions`).
+    pub slab_reassign_evictions_nomem: u64,
+    /// Chunks the mover found being written (allocated, not linked yet) and had to wait for.
+    pub slab_reassign_busy_items: u64,
+    /// A page move is in progress.
+    pub slab_reassign_running: bool,
+    /// Background page balancing is on (`slab_automove`).
+    pub slab_automove: bool,
+}
+
+/// Why `Store::reassign` moved no page (memcached's `slabs reassign` errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReassignError {
+    /// Another page move is in progress (memcached `BUSY currently processing reassign
+    /// request`).
+    Running,
+    /// A class id out of range (memcached `BADCLASS`).
+    BadClass,
+    /// The source class has fewer than two pages (memcached `NOSPARE`).
+    NoSpare,
+    /// Source and destination are the same class (memcached `SAME`).
+    Same,
+    /// Items being written into the chosen page kept it busy past the mover's bounded wait;
+    /// the page stays in its class (items already evicted from it stay evicted). Retry.
+    Busy,
 }
 
 /// Per slab class figures for `stats slabs` and `stats items`.
@@ -264,6 +321,11 @@ impl Store {
         self.inner.item_size_ok(key_len, value_len)
     }
 
+    /// Largest chunk of a slab class (half a page); bigger items get their own allocation.
+    pub fn slab_chunk_max(&self) -> usize {
+        mem::PAGE_SIZE / 2
+    }
+
     pub fn stats(&self) -> StoreStats {
         self.inner.stats()
     }
@@ -271,6 +333,21 @@ impl Store {
     /// Figures of the slab classes that have pages (and the large class if it holds items).
     pub fn class_stats(&self) -> Vec<ClassStats> {
         self.inner.class_stats()
+    }
+
+    /// Move one page from slab class `from_class` to `to_class` (ids as in `class_stats`,
+    /// 1-based), like memcached's `slabs reassign`: the items on it are rescued into free
+    /// chunks of `from_class` or evicted. `from_class` 0 picks a class (memcached's -1);
+    /// `to_class` 0 (memcached's global page pool) or the large class id gives the page back
+    /// to the memory budget. The source needs at least two pages. Synchronous: when it
+    /// returns `Ok` the page has moved.
+    pub fn reassign(&self, from_class: usize, to_class: usize) -> Result<(), ReassignError> {
+        self.inner.reassign(from_class, to_class)
+    }
+
+    /// Turn background page balancing (memcached `slab_automove=1`, the default) on or off.
+    pub fn set_automove(&self, on: bool) {
+        self.inner.set_automove(on)
     }
 
     /// Zero the event counters (not `curr_items` / `bytes`).
@@ -284,7 +361,8 @@ impl Store {
         self.inner.crawl_expired(max_items)
     }
 
-    /// Start the background sweeper: every 100 ms one `crawl_expired` step of 10,000 items.
+    /// Start the background sweeper: every 100 ms one `crawl_expired` step of 10,000 items
+    /// and one automove step (at most one page move).
     /// It stops after `stop_sweeper`, or once every `Store` handle is dropped.
     pub fn start_sweeper(&self) -> JoinHandle<()> {
         use std::sync::atomic::Ordering;
@@ -305,6 +383,7 @@ impl Store {
                                 return;
                             }
                         }
+                        inner.automove_step();
                     }
                     std::thread::park_timeout(SWEEP_INTERVAL);
                 }

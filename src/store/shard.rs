@@ -4,9 +4,15 @@
 //! # Locking contract
 //!
 //! ```text
-//!   sweep cursor ──► shard mutex (one at a time!) ──► class allocator mutex ──► id pool mutex
-//!   flush mutex: taken alone (never while holding another lock, nothing taken under it)
+//!   page mover mutex ──► shard mutex (one at a time!) ──► class allocator mutex ──► ids
+//!   sweep cursor ─────┘
+//!   flush mutex: a leaf (nothing is taken under it). Automove state: taken alone.
 //! ```
+//! - The page mover mutex (`Inner::mover`) serialises page moves. The mover holds it while it
+//!   takes shard mutexes one at a time; it never holds a class mutex while taking a shard
+//!   mutex (it marks the page "moving" under the class mutex, releases it, then unlinks).
+//!   Nobody takes the mover mutex while holding a shard or class mutex, or while owning a
+//!   private chunk (so the mover's bounded wait for in-flight chunks cannot deadlock).
 //! - An item's bytes (header, key, value) are read and written only under the mutex of the
 //!   shard that links it. A chunk on a class free list belongs to nobody but that class'
 //!   allocator mutex; a chunk between `alloc` and link, or between unlink and free, belongs
@@ -80,6 +86,8 @@ pub(super) enum Pulled {
 
 /// The state guarded by a shard mutex.
 pub(super) struct ShardCore {
+    /// This shard's number (recorded in the chunk state table when linking).
+    id: usize,
     index: Index,
     heads: Box<[Ref]>,
     tails: Box<[Ref]>,
@@ -103,8 +111,9 @@ pub(super) fn liveness(mem: &Mem, r: Ref, now: u32, flush_seq: u64) -> Liveness 
 }
 
 impl ShardCore {
-    pub(super) fn new(n_classes: usize) -> ShardCore {
+    pub(super) fn new(id: usize, n_classes: usize) -> ShardCore {
         ShardCore {
+            id,
             index: Index::new(INITIAL_SLOTS),
             heads: vec![NIL; n_classes].into_boxed_slice(),
             tails: vec![NIL; n_classes].into_boxed_slice(),
@@ -179,6 +188,7 @@ impl ShardCore {
         self.index.insert(tag, r);
         self.lru_push_head(mem, class, r);
         self.count_in(mem, class, r);
+        mem.set_linked(r, self.id);
     }
 
     /// Replace linked item `old` at index position `pos` by private item `new`; `old` becomes
@@ -191,6 +201,8 @@ impl ShardCore {
         let nc = mem.class_of(new);
         self.lru_push_head(mem, nc, new);
         self.count_in(mem, nc, new);
+        mem.set_unlinked(old);
+        mem.set_linked(new, self.id);
     }
 
     /// Unlink item `r` found at index position `pos`; it becomes private to the caller.
@@ -199,18 +211,90 @@ impl ShardCore {
         self.index.remove_at(pos);
         self.lru_unlink(mem, class, r);
         self.count_out(mem, class, r);
+        mem.set_unlinked(r);
     }
 
-    /// Unlink linked item `r` found through the LRU (re-hashes its key to find its slot).
-    fn unlink_ref(&mut self, mem: &Mem, hasher: &RandomState, r: Ref) {
+    /// Is `r` linked in this shard? (Authoritative while the caller holds this shard.)
+    pub(super) fn holds(&self, mem: &Mem, r: Ref) -> bool {
+        mem.linked_shard(r) == Some(self.id)
+    }
+
+    /// Index position of linked item `r`, found by re-hashing its key.
+    fn pos_of(&self, mem: &Mem, hasher: &RandomState, r: Ref) -> usize {
         let tag = {
             let key = mem.key(r, self);
             (hasher.hash_one(key) >> 32) as u32
         };
         match self.index.find(tag, |c| c == r) {
-            Some((pos, _)) => self.unlink_at(mem, pos, r),
+            Some((pos, _)) => pos,
             None => unreachable!("LRU item {r:#x} missing from its shard index"),
         }
+    }
+
+    /// Page move: copy linked item `old` into private chunk `new` of the same class and put
+    /// `new` in its place (same index slot, same LRU position, same counters). `old` becomes
+    /// private to the caller.
+    pub(super) fn relocate(&mut self, mem: &Mem, hasher: &RandomState, old: Ref, new: Ref) {
+        let class = mem.class_of(old);
+        debug_assert_eq!(class, mem.class_of(new));
+        let pos = self.pos_of(mem, hasher, old);
+        mem.copy_item(old, new);
+        let (p, n) = (mem.prev(old), mem.next(old));
+        if p != NIL {
+            mem.set_next(p, new);
+        } else {
+            self.heads[class] = new;
+        }
+        if n != NIL {
+            mem.set_prev(n, new);
+        } else {
+            self.tails[class] = new;
+        }
+        self.index.set_at(pos, new);
+        mem.set_unlinked(old);
+        mem.set_linked(new, self.id);
+    }
+
+    /// Page move: unlink linked item `r` because its page is taken away. Counted as an
+    /// eviction, or as reclaimed if it was expired or flushed anyway. `r` becomes private.
+    pub(super) fn unlink_moved(
+        &mut self,
+        mem: &Mem,
+        hasher: &RandomState,
+        r: Ref,
+        now: u32,
+        flush_seq: u64,
+    ) -> Pulled {
+        let class = mem.class_of(r);
+        let bits = mem.bits(r);
+        let state = liveness(mem, r, now, flush_seq);
+        let c = &mut self.counters[class];
+        let how = if state == Liveness::Live {
+            c.evicted += 1;
+            if mem.exptime(r) != 0 {
+                c.evicted_nonzero += 1;
+            }
+            c.evicted_time = now.saturating_sub(mem.atime(r)) as u64;
+            if bits & BIT_FETCHED == 0 {
+                c.evicted_unfetched += 1;
+            }
+            Pulled::Evicted
+        } else {
+            c.reclaimed += 1;
+            if state == Liveness::Expired && bits & BIT_FETCHED == 0 {
+                c.expired_unfetched += 1;
+            }
+            Pulled::Reclaimed
+        };
+        let pos = self.pos_of(mem, hasher, r);
+        self.unlink_at(mem, pos, r);
+        how
+    }
+
+    /// Unlink linked item `r` found through the LRU (re-hashes its key to find its slot).
+    fn unlink_ref(&mut self, mem: &Mem, hasher: &RandomState, r: Ref) {
+        let pos = self.pos_of(mem, hasher, r);
+        self.unlink_at(mem, pos, r);
     }
 
     /// Free a chunk of `class` from this shard's LRU tail: reclaim an expired or flushed item,
@@ -325,7 +409,7 @@ mod tests {
     fn lru_order_second_chance_and_sweep() {
         let mem = Mem::new(1 << 20, 48, 1.25);
         let h = RandomState::with_seeds(1, 2, 3, 4);
-        let mut s = ShardCore::new(mem.geo.n_slab() + 1);
+        let mut s = ShardCore::new(0, mem.geo.n_slab() + 1);
         let keys: Vec<Vec<u8>> = (0..5).map(|i| format!("k{i}").into_bytes()).collect();
         let mut refs = Vec::new();
         for (i, k) in keys.iter().enumerate() {

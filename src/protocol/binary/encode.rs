@@ -52,6 +52,12 @@ pub fn status_only(out: &mut Vec<u8>, opcode: u8, status: Status, opaque: u32, c
     header(out, opcode, status, 0, 0, 0, opaque, cas);
 }
 
+/// A reply whose body is just `value` (SASL mechanisms list, "Authenticated"), cas 0.
+pub fn value_only(out: &mut Vec<u8>, opcode: u8, status: Status, opaque: u32, value: &[u8]) {
+    header(out, opcode, status, 0, 0, len32(value.len()), opaque, 0);
+    out.extend_from_slice(value);
+}
+
 /// An error: `status` with memcached's message as body, cas 0.
 pub fn error(out: &mut Vec<u8>, opcode: u8, status: Status, opaque: u32) {
     let msg = status.message().as_bytes();

@@ -87,6 +87,14 @@ pub enum BinCommand<'a> {
     NoOp,
     /// Quit (answered, then close) and QuitQ (close silently).
     Quit,
+    /// SASL list mechanisms.
+    SaslListMechs,
+    /// SASL auth (`step: false`) or step: `mech` is the key, `data` the body.
+    SaslAuth {
+        step: bool,
+        mech: &'a [u8],
+        data: &'a [u8],
+    },
 }
 
 /// A complete, valid request borrowing from the input buffer.
@@ -293,9 +301,24 @@ pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(BinRequest<'_>, usiz
             let append = opcode.loud() == Opcode::Append;
             (BinCommand::Concat { append, key, value }, frame, value)
         }
-        // No SASL in this server: answered like memcached started without -S.
-        Opcode::SaslListMechs if no_body => return unknown(),
-        Opcode::SaslAuth | Opcode::SaslStep if ext_len == 0 && key_len > 0 => return unknown(),
+        // The executor answers these `Unknown command` when SASL is off (as memcached
+        // started without -S does).
+        Opcode::SaslListMechs if no_body => (BinCommand::SaslListMechs, fixed, &[]),
+        Opcode::SaslAuth | Opcode::SaslStep if ext_len == 0 && key_len > 0 => {
+            let Some(data) = value_part(buf, fixed, value_len, max_body, frame, &fail)? else {
+                return Ok(None);
+            };
+            let step = opcode.loud() == Opcode::SaslStep;
+            (
+                BinCommand::SaslAuth {
+                    step,
+                    mech: key,
+                    data,
+                },
+                frame,
+                data,
+            )
+        }
         // Shape checks failed for an implemented opcode.
         Opcode::Version
         | Opcode::NoOp

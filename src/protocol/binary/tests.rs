@@ -414,17 +414,24 @@ fn unknown_opcodes_swallow_the_frame_and_stay_open() {
 }
 
 #[test]
-fn sasl_is_unknown_command_like_memcached_without_sasl() {
-    let e = err(&frame(0x20, b"", b"", b"", 3, 0));
-    assert_eq!(
-        (e.status, e.close, e.swallow),
-        (Some(Status::UnknownCommand), false, 24)
-    );
-    for op in [0x21, 0x22] {
+fn sasl_requests_are_surfaced_whole() {
+    let buf = frame(0x20, b"", b"", b"", 3, 0);
+    let (req, n) = parse(&buf, 1 << 20).expect("ok").expect("complete");
+    assert_eq!((req.command, n), (BinCommand::SaslListMechs, 24));
+    for (op, step) in [(0x21, false), (0x22, true)] {
         let buf = frame(op, b"PLAIN", b"", b"\0u\0p", 3, 0);
-        let e = err(&buf);
-        assert_eq!((e.status, e.close), (Some(Status::UnknownCommand), false));
-        assert_eq!(e.swallow, buf.len());
+        let (req, n) = parse(&buf, 1 << 20).expect("ok").expect("complete");
+        assert_eq!(n, buf.len());
+        assert_eq!(
+            req.command,
+            BinCommand::SaslAuth {
+                step,
+                mech: b"PLAIN",
+                data: b"\0u\0p"
+            }
+        );
+        // Incomplete data waits.
+        assert_eq!(parse(&buf[..buf.len() - 1], 1 << 20), Ok(None));
     }
 }
 

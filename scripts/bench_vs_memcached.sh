@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Throughput and server CPU per request: ferrocache vs memcached, same flags, same load.
+#
+# For each scenario, runs memcached and ferrocache alternately (A B A B ...), each server
+# started fresh on its own free port with `-t THREADS -m 1024`, prefilled, then loaded by the
+# closed-loop generator (benches/loadgen.rs) for DURATION seconds. Server CPU time
+# (utime+stime from /proc/PID/stat) is read around the timed run only.
+#
+# usage: scripts/bench_vs_memcached.sh [-t SERVER_THREADS] [-d SECS] [-r ROUNDS]
+#            [--lg-threads N] [--conns N] [--scenarios "unpiped piped setonly"]
+#            [--servers "memcached ferrocache"] [--no-build]
+#
+# Scenarios: unpiped  = 1:10 set:get, pipeline 1, CONNS connections
+#            piped    = 1:10 set:get, pipeline 32
+#            setonly  = sets only, pipeline 1
+# Keys key:0..99999, 100-byte values. The load generator shares the machine's cores with the
+# server, so absolute numbers are machine-bound; compare the ratios.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/bench_lib.sh
+source "$ROOT/scripts/bench_lib.sh"
+
+THREADS=4
+DURATION=8
+ROUNDS=2
+LG_THREADS=2
+CONNS=50
+KEY_MAX=100000
+VALUE_SIZE=100
+SCENARIOS="unpiped piped setonly"
+SERVERS="memcached ferrocache"
+BUILD=1
+
+while (($#)); do
+  case $1 in
+    -t) THREADS=$2; shift 2 ;;
+    -d) DURATION=$2; shift 2 ;;
+    -r) ROUNDS=$2; shift 2 ;;
+    --lg-threads) LG_THREADS=$2; shift 2 ;;
+    --conns) CONNS=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    --servers) SERVERS=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) bl_die "unknown argument $1 (see --help)" ;;
+  esac
+done
+
+if ((BUILD)) && [[ " $SERVERS " == *" ferrocache "* ]]; then
+  echo "== cargo build --release" >&2
+  (cd "$ROOT" && cargo build --release) || bl_die "cargo build --release failed"
+fi
+bl_build_loadgen
+for s in $SERVERS; do
+  case $s in
+    memcached) [[ -x "$MEMCACHED_BIN" ]] || bl_die "$MEMCACHED_BIN not found" ;;
+    ferrocache) [[ -x "$FERRO_BIN" ]] || bl_die "$FERRO_BIN not found (cargo build --release)" ;;
+    *) bl_die "unknown server $s" ;;
+  esac
+done
+
+scenario_args() {
+  case $1 in
+    unpiped) echo "--ratio 1:10 --pipeline 1" ;;
+    piped) echo "--ratio 1:10 --pipeline 32" ;;
+    setonly) echo "--ratio 1:0 --pipeline 1" ;;
+    *) bl_die "unknown scenario $1" ;;
+  esac
+}
+
+RESULTS=$(mktemp /tmp/bench-results.XXXXXX)
+trap 'rm -f "$RESULTS"; bl_cleanup' EXIT
+
+echo "server flags: -t $THREADS -m 1024 | load: $CONNS conns, $LG_THREADS loadgen threads," \
+  "${DURATION}s per run, $ROUNDS rounds, keys $KEY_MAX, values $VALUE_SIZE B"
+printf '%-9s %-10s %5s %12s %10s %9s %9s %9s\n' \
+  scenario server round ops/s cpu_us/req srv_cpu% p50_us p99_us
+for scen in $SCENARIOS; do
+  read -r -a sargs <<<"$(scenario_args "$scen")"
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for server in $SERVERS; do
+      bl_start_server "$server" -t "$THREADS" -m 1024
+      addr=127.0.0.1:$SERVER_PORT
+      common=(--addr "$addr" --conns "$CONNS" --threads "$LG_THREADS" --key-max "$KEY_MAX"
+        --value-size "$VALUE_SIZE" --seed "$round")
+      out=$("$LOADGEN" "${common[@]}" --prefill-only --timeout 60 2>&1) ||
+        bl_die "$scen: prefill of $server failed: $out"
+      t0=$(bl_cpu_ticks "$SERVER_PID")
+      line=$("$LOADGEN" "${common[@]}" "${sargs[@]}" --duration "$DURATION" \
+        --timeout $((${DURATION%.*} + 60))) || bl_die "$scen: loadgen against $server failed: $line"
+      t1=$(bl_cpu_ticks "$SERVER_PID")
+      bl_stop_server
+      ops=$(bl_kv "$line" ops)
+      secs=$(bl_kv "$line" secs)
+      read -r ops_s cpu_us cpu_pct < <(awk -v o="$ops" -v s="$secs" -v d=$((t1 - t0)) -v hz="$CLK_TCK" \
+        'BEGIN { c = d / hz; printf "%.0f %.3f %.0f\n", o / s, c * 1e6 / o, 100 * c / s }')
+      printf '%-9s %-10s %5s %12s %10s %9s %9s %9s\n' "$scen" "$server" "$round" "$ops_s" \
+        "$cpu_us" "$cpu_pct" "$(bl_kv "$line" p50_us)" "$(bl_kv "$line" p99_us)"
+      echo "$scen $server $ops_s $cpu_us" >>"$RESULTS"
+    done
+  done
+done
+
+echo
+echo "medians over $ROUNDS rounds (ratio = ferrocache / memcached; higher ops/s and lower cpu/req are better)"
+printf '%-9s %14s %14s %8s %15s %15s %8s\n' scenario mc_ops/s ferro_ops/s ratio \
+  mc_cpu_us/req ferro_cpu_us/req ratio
+for scen in $SCENARIOS; do
+  med() { bl_median $(awk -v s="$scen" -v v="$1" -v c="$2" '$1 == s && $2 == v { print $c }' "$RESULTS"); }
+  mo=$(med memcached 3) fo=$(med ferrocache 3) mc=$(med memcached 4) fc=$(med ferrocache 4)
+  awk -v s="$scen" -v mo="$mo" -v fo="$fo" -v mc="$mc" -v fc="$fc" 'BEGIN {
+    r1 = (mo != "nan" && fo != "nan" && mo > 0) ? sprintf("%.3f", fo / mo) : "-"
+    r2 = (mc != "nan" && fc != "nan" && mc > 0) ? sprintf("%.3f", fc / mc) : "-"
+    printf "%-9s %14s %14s %8s %15s %15s %8s\n", s, mo, fo, r1, mc, fc, r2 }'
+done

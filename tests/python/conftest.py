@@ -1,0 +1,77 @@
+"""pytest fixtures: start a ferrocache (or memcached) on a free loopback port.
+
+FERROCACHE_BIN picks the binary (default target/release/ferrocache, then
+target/debug/ferrocache). FERROCACHE_BIN=/usr/bin/memcached runs the same tests against
+the real memcached.
+"""
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def server_bin() -> str:
+    env = os.environ.get("FERROCACHE_BIN")
+    if env:
+        return env
+    for p in (ROOT / "target/release/ferrocache", ROOT / "target/debug/ferrocache"):
+        if p.exists():
+            return str(p)
+    pytest.fail("no ferrocache binary: run `cargo build --release` or set FERROCACHE_BIN")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, binary: str, args=()):
+        self.binary = binary
+        self.proc = None
+        self.port = None
+        self.log = tempfile.TemporaryFile()
+        for _ in range(8):
+            port = free_port()
+            cmd = [binary, "-p", str(port), "-l", "127.0.0.1", *args]
+            if "memcached" in os.path.basename(binary) and os.geteuid() == 0:
+                cmd += ["-u", "root"]
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT
+            )
+            for _ in range(300):
+                if proc.poll() is not None:
+                    break
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    self.proc, self.port = proc, port
+                    return
+                except OSError:
+                    time.sleep(0.01)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(f"{cmd} did not accept connections within 3 s")
+        self.log.seek(0)
+        raise RuntimeError(f"{binary} failed to start: {self.log.read().decode(errors='replace')}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server(server_bin())
+    yield s
+    s.stop()

@@ -1,0 +1,327 @@
+//! stats: general counters, settings, items, slabs, sizes, reset.
+
+mod common;
+use common::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn st(c: &mut Client, name: &str) -> u64 {
+    parse_stat(&c.stats(), name)
+}
+
+const GENERAL_FIELDS: &[&str] = &[
+    "pid",
+    "uptime",
+    "time",
+    "version",
+    "pointer_size",
+    "rusage_user",
+    "rusage_system",
+    "max_connections",
+    "curr_connections",
+    "total_connections",
+    "rejected_connections",
+    "connection_structures",
+    "cmd_get",
+    "cmd_set",
+    "cmd_flush",
+    "cmd_touch",
+    "get_hits",
+    "get_misses",
+    "get_expired",
+    "get_flushed",
+    "delete_misses",
+    "delete_hits",
+    "incr_misses",
+    "incr_hits",
+    "decr_misses",
+    "decr_hits",
+    "cas_misses",
+    "cas_hits",
+    "cas_badval",
+    "touch_hits",
+    "touch_misses",
+    "threads",
+    "bytes_read",
+    "bytes_written",
+    "limit_maxbytes",
+    "curr_items",
+    "total_items",
+    "bytes",
+    "evictions",
+    "reclaimed",
+];
+
+#[test]
+fn general_fields_present() {
+    let s = Server::start(&["-m", "32", "-t", "3", "-c", "100"]);
+    let mut c = s.connect();
+    let m = c.stats();
+    for f in GENERAL_FIELDS {
+        assert!(m.contains_key(*f), "stats lacks {f}");
+    }
+    assert_eq!(m["pid"], s.pid().to_string());
+    assert_eq!(m["limit_maxbytes"], (32u64 << 20).to_string());
+    assert_eq!(m["threads"], "3");
+    assert_eq!(m["max_connections"], "100");
+    assert_eq!(m["pointer_size"], "64");
+    let t: i64 = m["time"].parse().unwrap();
+    assert!((t - unix_now()).abs() <= 2, "time {t}");
+    assert!(m["uptime"].parse::<u64>().unwrap() < 100);
+    assert_eq!(m["curr_items"], "0");
+    assert_eq!(m["bytes"], "0");
+}
+
+#[test]
+fn counters() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    let steps: &[(&str, &str)] = &[
+        ("set a 0 0 1\r\n1\r\n", "STORED\r\n"),
+        ("set b 0 0 1\r\nx\r\n", "STORED\r\n"),
+        ("add a 0 0 1\r\n1\r\n", "NOT_STORED\r\n"),
+        (
+            "get a b nope\r\n",
+            "VALUE a 0 1\r\n1\r\nVALUE b 0 1\r\nx\r\nEND\r\n",
+        ),
+        ("get nope\r\n", "END\r\n"),
+        ("delete b\r\n", "DELETED\r\n"),
+        ("delete b\r\n", "NOT_FOUND\r\n"),
+        ("incr a 1\r\n", "2\r\n"),
+        ("incr nope 1\r\n", "NOT_FOUND\r\n"),
+        ("decr a 1\r\n", "1\r\n"),
+        ("decr a 1\r\n", "0\r\n"),
+        ("decr nope 1\r\n", "NOT_FOUND\r\n"),
+        ("cas nope 0 0 1 1\r\nx\r\n", "NOT_FOUND\r\n"),
+        ("cas a 0 0 1 999999\r\nx\r\n", "EXISTS\r\n"),
+        ("touch a 100\r\n", "TOUCHED\r\n"),
+        ("touch nope 100\r\n", "NOT_FOUND\r\n"),
+    ];
+    run_script(&mut c, steps);
+    let (_, cas) = c.gets("a").unwrap();
+    c.roundtrip(
+        format!("cas a 0 0 1 {cas}\r\n5\r\n").as_bytes(),
+        b"STORED\r\n",
+    );
+    let m = c.stats();
+    let want: HashMap<&str, u64> = [
+        ("cmd_get", 5),
+        ("get_hits", 3),
+        ("get_misses", 2),
+        ("cmd_set", 6),
+        ("delete_hits", 1),
+        ("delete_misses", 1),
+        ("incr_hits", 1),
+        ("incr_misses", 1),
+        ("decr_hits", 2),
+        ("decr_misses", 1),
+        ("cas_misses", 1),
+        ("cas_badval", 1),
+        ("cas_hits", 1),
+        ("cmd_touch", 2),
+        ("touch_hits", 1),
+        ("touch_misses", 1),
+        ("curr_items", 1),
+        ("total_items", 3), // set a, set b, cas a: in-place incr/decr do not count
+        ("get_expired", 0),
+        ("get_flushed", 0),
+        ("evictions", 0),
+    ]
+    .into_iter()
+    .collect();
+    let mut bad = Vec::new();
+    for (k, v) in &want {
+        let got = parse_stat(&m, k);
+        if got != *v {
+            bad.push(format!("{k}: want {v} got {got}"));
+        }
+    }
+    bad.sort();
+    assert!(bad.is_empty(), "wrong counters:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn curr_items_and_bytes_follow_stores() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    for i in 0..10 {
+        c.set(&format!("k{i}"), b"0123456789");
+    }
+    assert_eq!(st(&mut c, "curr_items"), 10);
+    assert_eq!(st(&mut c, "total_items"), 10);
+    let b10 = st(&mut c, "bytes");
+    assert!(b10 >= 100, "bytes {b10} less than the values stored");
+    c.roundtrip(b"delete k0\r\n", b"DELETED\r\n");
+    assert_eq!(st(&mut c, "curr_items"), 9);
+    assert!(st(&mut c, "bytes") < b10);
+    c.roundtrip(b"flush_all\r\n", b"OK\r\n");
+    // flushed items are reclaimed lazily: only require they are not readable
+    assert_eq!(c.get("k1"), None);
+}
+
+#[test]
+fn bytes_read_and_written_increase() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    let m1 = c.stats();
+    c.set("k", &[b'x'; 1000]);
+    assert_eq!(c.get("k").unwrap().len(), 1000);
+    let m2 = c.stats();
+    let r1 = parse_stat(&m1, "bytes_read");
+    let r2 = parse_stat(&m2, "bytes_read");
+    let w1 = parse_stat(&m1, "bytes_written");
+    let w2 = parse_stat(&m2, "bytes_written");
+    assert!(r2 >= r1 + 1000, "bytes_read {r1} -> {r2}");
+    assert!(w2 >= w1 + 1000, "bytes_written {w1} -> {w2}");
+}
+
+#[test]
+fn connection_counters() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    // let the harness's start-up probe connection be counted and closed first
+    std::thread::sleep(Duration::from_millis(300));
+    let m1 = c.stats();
+    let cur1 = parse_stat(&m1, "curr_connections");
+    let tot1 = parse_stat(&m1, "total_connections");
+    let mut extra: Vec<Client> = (0..3).map(|_| s.connect()).collect();
+    for e in extra.iter_mut() {
+        e.roundtrip(b"get x\r\n", b"END\r\n");
+    }
+    let m2 = c.stats();
+    assert_eq!(parse_stat(&m2, "curr_connections"), cur1 + 3);
+    assert_eq!(parse_stat(&m2, "total_connections"), tot1 + 3);
+    drop(extra);
+    let back = wait_until(Duration::from_secs(5), || {
+        st(&mut c, "curr_connections") == cur1
+    });
+    assert!(back, "curr_connections did not drop back to {cur1}");
+}
+
+#[test]
+fn stats_reset() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.set("a", b"1");
+    assert_eq!(c.get("a").unwrap(), b"1");
+    assert_eq!(c.get("b"), None);
+    c.roundtrip(b"stats reset\r\n", b"RESET\r\n");
+    let m = c.stats();
+    for k in [
+        "cmd_get",
+        "get_hits",
+        "get_misses",
+        "cmd_set",
+        "total_items",
+        "evictions",
+    ] {
+        assert_eq!(parse_stat(&m, k), 0, "{k} after reset");
+    }
+    // reset keeps the items
+    assert_eq!(parse_stat(&m, "curr_items"), 1);
+    assert_eq!(c.get("a").unwrap(), b"1");
+}
+
+#[test]
+fn stats_settings() {
+    let s = Server::start(&["-m", "16", "-c", "200", "-t", "2", "-I", "2m", "-M", "-C"]);
+    let mut c = s.connect();
+    let m = c.stats_arg("settings");
+    let want = [
+        ("maxbytes", (16u64 << 20).to_string()),
+        ("maxconns", "200".to_string()),
+        ("tcpport", s.port.to_string()),
+        ("udpport", "0".to_string()),
+        ("evictions", "off".to_string()),
+        ("cas_enabled", "no".to_string()),
+        ("num_threads", "2".to_string()),
+        ("item_size_max", (2u64 << 20).to_string()),
+        ("growth_factor", "1.25".to_string()),
+        ("chunk_size", "48".to_string()),
+        ("shutdown_command", "no".to_string()),
+        ("reqs_per_event", "20".to_string()),
+        ("tcp_backlog", "1024".to_string()),
+        ("verbosity", "0".to_string()),
+    ];
+    for (k, v) in want {
+        assert_eq!(m.get(k), Some(&v), "stats settings {k}");
+    }
+    let d = Server::start(&["-A"]);
+    let m = d.connect().stats_arg("settings");
+    assert_eq!(m["evictions"], "on");
+    assert_eq!(m["cas_enabled"], "yes");
+    assert_eq!(m["shutdown_command"], "yes");
+    assert_eq!(m["maxconns"], "1024");
+    assert_eq!(m["maxbytes"], (64u64 << 20).to_string());
+    assert_eq!(m["item_size_max"], (1u64 << 20).to_string());
+}
+
+#[test]
+fn stats_items_and_slabs() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    assert!(
+        c.stats_arg("items").is_empty(),
+        "stats items on an empty cache"
+    );
+    c.set("a", b"x");
+    c.set("b", b"y");
+    c.set("big", &[b'z'; 5000]);
+    let items = c.stats_arg("items");
+    let numbers: u64 = items
+        .iter()
+        .filter(|(k, _)| k.starts_with("items:") && k.ends_with(":number"))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(numbers, 3, "items:*:number in {items:?}");
+    for k in items.keys() {
+        let p: Vec<&str> = k.split(':').collect();
+        assert!(
+            p.len() == 3 && p[0] == "items" && p[1].parse::<u32>().is_ok(),
+            "{k}"
+        );
+    }
+    let classes: Vec<&String> = items.keys().filter(|k| k.ends_with(":age")).collect();
+    assert_eq!(classes.len(), 2, "two slab classes in use: {items:?}");
+    for f in ["number", "age", "evicted", "outofmemory"] {
+        assert!(
+            items.keys().any(|k| k.ends_with(&format!(":{f}"))),
+            "stats items lacks *:{f}"
+        );
+    }
+    let slabs = c.stats_arg("slabs");
+    assert_eq!(slabs.get("active_slabs").map(String::as_str), Some("2"));
+    assert!(slabs.contains_key("total_malloced"));
+    let used: u64 = slabs
+        .iter()
+        .filter(|(k, _)| k.ends_with(":used_chunks"))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(used, 3);
+    for f in [
+        "chunk_size",
+        "chunks_per_page",
+        "total_pages",
+        "total_chunks",
+        "free_chunks",
+    ] {
+        assert!(
+            slabs.keys().any(|k| k.ends_with(&format!(":{f}"))),
+            "stats slabs lacks *:{f}"
+        );
+    }
+}
+
+#[test]
+fn stats_sizes() {
+    script(&[("stats sizes\r\n", "STAT sizes_status disabled\r\nEND\r\n")]);
+}
+
+#[test]
+fn stats_after_unknown_subcommand_still_works() {
+    script(&[
+        ("stats bogus\r\n", "ERROR\r\n"),
+        ("stats reset\r\n", "RESET\r\n"),
+        ("get x\r\n", "END\r\n"),
+    ]);
+}
