@@ -113,8 +113,9 @@ pub struct Args {
     pub disable_dumping: bool,
     #[arg(short = 'W', long = "disable-watch", hide = true)]
     pub disable_watch: bool,
-    #[arg(short = 'B', long = "protocol", hide = true)]
-    pub protocol: Option<String>,
+    /// Protocol: auto (sniff the first byte), ascii or binary.
+    #[arg(short = 'B', long = "protocol", default_value = "auto")]
+    pub protocol: String,
     /// Require SASL PLAIN authentication (binary protocol) against `--sasl-pwdb`.
     #[arg(short = 'S', long = "enable-sasl")]
     pub enable_sasl: bool,
@@ -135,9 +136,19 @@ pub struct Args {
     pub enable_ssl: bool,
 }
 
+/// Which protocols connections may speak (`-B`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolMode {
+    /// Decided per connection by its first byte (0x80: binary), memcached's default.
+    Auto,
+    Ascii,
+    Binary,
+}
+
 /// Validated settings.
 #[derive(Clone, Debug)]
 pub struct Config {
+    pub protocol: ProtocolMode,
     pub listen: Vec<SocketAddr>,
     pub port: u16,
     pub memory_limit: usize,
@@ -237,7 +248,7 @@ pub fn parse_listen(entry: &str, default_port: u16) -> Result<SocketAddr, Config
 
 /// memcached flags we recognise but do not implement yet.
 fn unsupported(a: &Args) -> Option<&'static str> {
-    let checks: [(bool, &'static str); 15] = [
+    let checks: [(bool, &'static str); 14] = [
         (a.unix_socket.is_some(), "-s/--unix-socket"),
         (a.unix_mask.is_some(), "-a/--unix-mask"),
         (a.daemon, "-d/--daemon"),
@@ -248,7 +259,6 @@ fn unsupported(a: &Args) -> Option<&'static str> {
         (a.disable_flush_all, "-F/--disable-flush-all"),
         (a.disable_dumping, "-X/--disable-dumping"),
         (a.disable_watch, "-W/--disable-watch"),
-        (a.protocol.is_some(), "-B/--protocol"),
         (!a.extended.is_empty(), "-o/--extended"),
         (a.memory_file.is_some(), "-e/--memory-file"),
         (a.napi_ids.is_some(), "-N/--napi-ids"),
@@ -383,7 +393,18 @@ impl Config {
         } else {
             None
         };
+        let protocol = match a.protocol.as_str() {
+            "auto" => ProtocolMode::Auto,
+            "ascii" => ProtocolMode::Ascii,
+            "binary" => ProtocolMode::Binary,
+            other => {
+                return err(format!(
+                    "-B {other}: protocol must be auto, ascii or binary"
+                ));
+            }
+        };
         Ok(Config {
+            protocol,
             sasl: a.enable_sasl,
             ascii_auth: a.auth_file.is_some(),
             credentials,
@@ -432,6 +453,17 @@ mod tests {
         assert!(c.evictions && c.cas && !c.enable_shutdown);
         assert_eq!(c.reqs_per_event, 20);
         assert_eq!(c.backlog, 1024);
+        assert_eq!(c.protocol, ProtocolMode::Auto);
+    }
+
+    #[test]
+    fn protocol_modes() {
+        assert_eq!(cfg(&["-B", "ascii"]).unwrap().protocol, ProtocolMode::Ascii);
+        assert_eq!(
+            cfg(&["-B", "binary"]).unwrap().protocol,
+            ProtocolMode::Binary
+        );
+        assert!(cfg(&["-B", "udp"]).unwrap_err().0.starts_with("-B udp"));
     }
 
     #[test]

@@ -192,7 +192,12 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("cas_enabled", if c.cas { "yes" } else { "no" });
     out.add("tcp_backlog", c.backlog);
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    out.add("binding_protocol", "auto-negotiate");
+    let proto = match c.protocol {
+        crate::config::ProtocolMode::Auto => "auto-negotiate",
+        crate::config::ProtocolMode::Ascii => "ascii",
+        crate::config::ProtocolMode::Binary => "binary",
+    };
+    out.add("binding_protocol", proto);
     out.add("auth_enabled_sasl", yes_no(c.sasl));
     out.add("auth_enabled_ascii", yes_no(c.ascii_auth));
     out.add("item_size_max", c.item_size_max);

@@ -14,6 +14,7 @@ use super::execute::{self, Ctx, Next};
 use super::execute_bin;
 use super::listener::Handoff;
 use super::stats::ThreadStats;
+use crate::config::ProtocolMode;
 use crate::protocol::Limits;
 use crate::protocol::{binary, text};
 use mio::net::TcpStream;
@@ -322,9 +323,11 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
             return Step::OutputFull;
         }
         if conn.proto == Proto::Unknown {
-            conn.proto = match conn.input().first() {
-                Some(&binary::REQUEST_MAGIC) => Proto::Binary,
-                _ => Proto::Text,
+            conn.proto = match (ctx.shared.config.protocol, conn.input().first()) {
+                (ProtocolMode::Ascii, _) => Proto::Text,
+                (ProtocolMode::Binary, _) => Proto::Binary,
+                (ProtocolMode::Auto, Some(&binary::REQUEST_MAGIC)) => Proto::Binary,
+                (ProtocolMode::Auto, _) => Proto::Text,
             };
         }
         if conn.proto == Proto::Binary {
