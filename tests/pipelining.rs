@@ -188,3 +188,23 @@ fn client_closing_mid_value_is_harmless() {
     assert_eq!(c.get("half"), None);
     c.set("ok", b"1");
 }
+
+/// Regression: a client that writes a deep pipeline and then half-closes (as `nc` does)
+/// gets every reply, even when `-R` makes the server yield many times after seeing EOF.
+#[test]
+fn half_close_after_pipeline_gets_every_reply() {
+    let s = Server::start(&["-R", "1"]);
+    let mut c = s.connect();
+    let n = 2000;
+    let mut req = Vec::new();
+    for i in 0..n {
+        req.extend_from_slice(format!("set k{i} 0 0 1\r\nx\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"get k1999\r\n");
+    c.send(&req);
+    c.shutdown_write();
+    let mut expected = b"STORED\r\n".repeat(n);
+    expected.extend_from_slice(b"VALUE k1999 0 1\r\nx\r\nEND\r\n");
+    c.expect(&expected);
+    c.expect_closed();
+}

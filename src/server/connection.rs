@@ -51,8 +51,10 @@ pub struct Connection {
     pub swallow: usize,
     /// The socket may hold unread bytes (edge-triggered readiness not yet drained).
     pub may_read: bool,
-    /// Peer half-closed or we decided to close once output is flushed.
+    /// We decided to close once output is flushed (`quit`, fatal framing error).
     pub closing: bool,
+    /// The peer closed its sending side; close once buffered requests are answered.
+    pub eof: bool,
     /// Registered for WRITABLE.
     pub want_write: bool,
     /// Queued in the worker's pending list (yielded because of `-R`).
@@ -76,6 +78,7 @@ impl Connection {
             swallow: 0,
             may_read: true,
             closing: false,
+            eof: false,
             want_write: false,
             pending: false,
             authenticated,

@@ -272,7 +272,9 @@ fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, ke
                 }
             }
             Ok(Fill::Eof) => {
-                conn.closing = true;
+                // Half-closed: finish what is buffered (possibly over several -R rounds),
+                // flush, then close.
+                conn.eof = true;
                 conn.may_read = false;
             }
             Err(_) => return Fate::Close,
@@ -290,7 +292,8 @@ fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, ke
             Err(_) => return Fate::Close,
         }
     }
-    if conn.closing && conn.pending_output() == 0 {
+    let done = conn.closing || (conn.eof && !yielded);
+    if done && conn.pending_output() == 0 {
         return Fate::Close;
     }
     Fate::Keep
