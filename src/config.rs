@@ -91,6 +91,36 @@ pub struct Args {
     #[arg(short = 'U', long = "udp-port")]
     pub udp_port: Option<u16>,
 
+    /// Cluster node list file (`host|ip|port` lines, optional `version N`), served by
+    /// `config get cluster`; re-read on SIGHUP and when it changes.
+    #[arg(long = "cluster-file")]
+    pub cluster_file: Option<PathBuf>,
+
+    /// Allow `config set cluster` / `config delete cluster` (authenticated connections
+    /// only when -S or -Y is on).
+    #[arg(long = "cluster-admin")]
+    pub cluster_admin: bool,
+
+    /// Seconds between polls of the peers' `config get cluster`.
+    #[arg(long = "cluster-sync-interval", default_value_t = 5)]
+    pub cluster_sync_interval: u64,
+
+    /// Join the pool that HOST:PORT belongs to at start-up.
+    #[arg(long = "cluster-join")]
+    pub cluster_join: Option<String>,
+
+    /// This node's entry in the node list, `host|ip|port` (default: from -l and -p).
+    #[arg(long = "cluster-advertise")]
+    pub cluster_advertise: Option<String>,
+
+    /// On SIGTERM, remove this node from the pool and wait for the pool to converge first.
+    #[arg(long = "cluster-leave-on-shutdown")]
+    pub cluster_leave_on_shutdown: bool,
+
+    /// Longest wait for convergence when leaving, in seconds.
+    #[arg(long = "cluster-leave-timeout", default_value_t = 10)]
+    pub cluster_leave_timeout: u64,
+
     // memcached flags not implemented yet: accepted by the parser only so that start-up can
     // fail with a message naming them (see `UNSUPPORTED`).
     #[arg(short = 's', long = "unix-socket", hide = true)]
@@ -136,6 +166,19 @@ pub struct Args {
     pub enable_ssl: bool,
 }
 
+/// Auto-discovery settings, validated.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterSettings {
+    pub file: Option<PathBuf>,
+    pub admin: bool,
+    pub sync_interval: std::time::Duration,
+    pub join: Option<String>,
+    /// `host|ip|port` as given, or derived from the first `-l` address and `-p`.
+    pub advertise: String,
+    pub leave_on_shutdown: bool,
+    pub leave_timeout: std::time::Duration,
+}
+
 /// Which protocols connections may speak (`-B`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolMode {
@@ -170,6 +213,8 @@ pub struct Config {
     pub sasl: bool,
     /// `-Y`: text connections must authenticate with their first `set`.
     pub ascii_auth: bool,
+    /// Cluster settings (auto discovery).
+    pub cluster: ClusterSettings,
     /// Users for `-S` and `-Y` (both files merged when both are given).
     pub credentials: Option<std::sync::Arc<crate::auth::Credentials>>,
 }
@@ -403,7 +448,46 @@ impl Config {
                 ));
             }
         };
+        if a.cluster_sync_interval == 0 {
+            return err("--cluster-sync-interval 0: must be at least 1 second");
+        }
+        if let Some(j) = &a.cluster_join
+            && !j.contains(':')
+        {
+            return err(format!("--cluster-join {j}: expected HOST:PORT"));
+        }
+        let advertise = match &a.cluster_advertise {
+            Some(s) => {
+                let parts: Vec<&str> = s.split('|').collect();
+                let ok = parts.len() == 3
+                    && !parts[0].is_empty()
+                    && parts[2].parse::<u16>().is_ok_and(|p| p > 0)
+                    && (parts[1].is_empty() || parts[1].parse::<IpAddr>().is_ok());
+                if !ok {
+                    return err(format!("--cluster-advertise {s}: expected host|ip|port"));
+                }
+                s.clone()
+            }
+            None => {
+                let ip = listen
+                    .first()
+                    .map(|a| a.ip())
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                let port = listen.first().map(|a| a.port()).unwrap_or(a.port);
+                format!("{ip}|{ip}|{port}")
+            }
+        };
+        let cluster = ClusterSettings {
+            file: a.cluster_file.clone(),
+            admin: a.cluster_admin,
+            sync_interval: std::time::Duration::from_secs(a.cluster_sync_interval),
+            join: a.cluster_join.clone(),
+            advertise,
+            leave_on_shutdown: a.cluster_leave_on_shutdown,
+            leave_timeout: std::time::Duration::from_secs(a.cluster_leave_timeout),
+        };
         Ok(Config {
+            cluster,
             protocol,
             sasl: a.enable_sasl,
             ascii_auth: a.auth_file.is_some(),

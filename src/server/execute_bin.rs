@@ -83,6 +83,12 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
     let op = req.opcode.as_u8();
     match req.command {
         BinCommand::SaslListMechs | BinCommand::SaslAuth { .. } => {}
+        // Auto discovery is not wired yet: answered as memcached does.
+        BinCommand::ConfigGet { .. }
+        | BinCommand::ConfigSet { .. }
+        | BinCommand::ConfigDelete { .. } => {
+            encode::error(out, op, Status::UnknownCommand, req.opaque);
+        }
         BinCommand::Get { key } | BinCommand::Gat { key, .. } => {
             let touch = match req.command {
                 BinCommand::Gat { exptime, .. } => Some(i64::from(exptime)),

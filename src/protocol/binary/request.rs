@@ -87,6 +87,19 @@ pub enum BinCommand<'a> {
     NoOp,
     /// Quit (answered, then close) and QuitQ (close silently).
     Quit,
+    /// ElastiCache `config get <key>` (0x60); answered like a Get.
+    ConfigGet {
+        key: &'a [u8],
+    },
+    /// ElastiCache `config set <key>` (0x64): the value is the new configuration.
+    ConfigSet {
+        key: &'a [u8],
+        value: &'a [u8],
+    },
+    /// ElastiCache `config delete <key>` (0x66).
+    ConfigDelete {
+        key: &'a [u8],
+    },
     /// SASL list mechanisms.
     SaslListMechs,
     /// SASL auth (`step: false`) or step: `mech` is the key, `data` the body.
@@ -341,7 +354,17 @@ pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(BinRequest<'_>, usiz
         | Opcode::SaslListMechs
         | Opcode::SaslAuth
         | Opcode::SaslStep => return invalid(),
-        // Verbosity, range ops, config ops: not implemented by memcached 1.6.18.
+        // ElastiCache auto discovery (not in memcached): config get/set/delete. The
+        // executor answers `Unknown command` unless cluster discovery applies.
+        Opcode::ConfigGet if key_only => (BinCommand::ConfigGet { key }, fixed, &[]),
+        Opcode::ConfigDelete if key_only => (BinCommand::ConfigDelete { key }, fixed, &[]),
+        Opcode::ConfigSet if key_len > 0 && (ext_len == 0 || ext_len == 8) => {
+            let Some(value) = value_part(buf, fixed, value_len, max_body, frame, &fail)? else {
+                return Ok(None);
+            };
+            (BinCommand::ConfigSet { key, value }, frame, value)
+        }
+        // Verbosity, range ops, malformed config ops: not implemented by memcached 1.6.18.
         _ => return unknown(),
     };
 

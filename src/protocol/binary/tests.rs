@@ -812,3 +812,28 @@ proptest! {
         prop_assert_eq!(at + n, buf.len());
     }
 }
+
+#[test]
+fn elasticache_config_opcodes_parse() {
+    let buf = frame(0x60, b"cluster", b"", b"", 3, 0);
+    let (req, n) = parse(&buf, 1 << 20).expect("ok").expect("complete");
+    assert_eq!(
+        (req.command, n),
+        (BinCommand::ConfigGet { key: b"cluster" }, buf.len())
+    );
+    let buf = frame(0x66, b"cluster", b"", b"", 3, 0);
+    let (req, _) = parse(&buf, 1 << 20).expect("ok").expect("complete");
+    assert_eq!(req.command, BinCommand::ConfigDelete { key: b"cluster" });
+    for extras in [&b""[..], &[0u8; 8][..]] {
+        let buf = frame(0x64, b"cluster", extras, b"2\nh|1.2.3.4|11211\n", 3, 0);
+        let (req, n) = parse(&buf, 1 << 20).expect("ok").expect("complete");
+        assert_eq!(n, buf.len());
+        assert_eq!(
+            req.command,
+            BinCommand::ConfigSet {
+                key: b"cluster",
+                value: b"2\nh|1.2.3.4|11211\n"
+            }
+        );
+    }
+}
