@@ -17,6 +17,8 @@
 //! replies into the connection's write buffer, and flushes that buffer once per read batch.
 
 pub mod auth;
+pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod protocol;
 pub mod server;

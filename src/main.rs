@@ -5,8 +5,10 @@ use clap::Parser;
 use ferrocache::config::{Args, Config};
 use ferrocache::server;
 use ferrocache::store::{Store, StoreConfig};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 mod privileges;
 
@@ -47,6 +49,9 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> std::io::Result<()> {
+    let cluster = server::cluster::Cluster::new(config.cluster.clone())
+        .map(Arc::new)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listeners = server::bind_all(&config)?;
     privileges::drop_if_root(config.user.as_deref())?;
     if let Some(path) = &config.pid_file {
@@ -67,24 +72,48 @@ fn run(config: Config) -> std::io::Result<()> {
     });
     let _sweeper = store.start_sweeper();
     let pid_file = config.pid_file.clone();
-    let handle = server::start(config, store, listeners)?;
+    let leave_on_shutdown = config.cluster.leave_on_shutdown;
+    let handle = server::start(config, store, cluster.clone(), listeners)?;
     for a in handle.addrs() {
         log::info!("listening on {a}");
     }
 
-    // Signals: stop accepting, flush replies, exit 0.
+    // Cluster sync: poll peers and the cluster file; join a pool if asked.
+    let sync_stop = Arc::new(AtomicBool::new(false));
+    let sync = {
+        let (c, stop) = (cluster.clone(), sync_stop.clone());
+        std::thread::Builder::new()
+            .name("cluster-sync".into())
+            .spawn(move || c.run_sync(stop))?
+    };
+
+    // Signals: SIGHUP re-reads the cluster file; SIGTERM/SIGINT leave the pool if asked,
+    // then stop accepting, flush replies, exit 0.
     let shared = handle.shared();
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let signal_handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    log::info!("SIGHUP: re-reading the cluster file");
+                    cluster.reload_file();
+                    continue;
+                }
                 log::info!("signal {sig} received, shutting down");
+                if leave_on_shutdown {
+                    cluster.leave();
+                }
                 shared.begin_shutdown();
+                break;
             }
         })?;
     handle.join();
+    sync_stop.store(true, Ordering::Release);
+    if sync.join().is_err() {
+        log::error!("the cluster sync thread panicked");
+    }
     signal_handle.close();
     if let Some(path) = pid_file {
         let _ = std::fs::remove_file(path);

@@ -702,3 +702,192 @@ fn diff_flags() {
         )],
     );
 }
+
+/// `mask`, plus what meta replies may legitimately print differently: CAS values (` c<n>`
+/// return flags, `cas=` of `me`), and `me`'s slab class and item size (`cls=`, `size=`),
+/// which depend on each server's item layout.
+fn mask_meta(raw: &[u8]) -> String {
+    let masked = mask(raw);
+    let mut out = String::with_capacity(masked.len());
+    for line in masked.split_inclusive("\r\n") {
+        let is_meta = ["VA ", "HD", "NS", "EX", "NF", "EN", "ME "]
+            .iter()
+            .any(|p| line.starts_with(p));
+        if !is_meta {
+            out.push_str(line);
+            continue;
+        }
+        let body = line.trim_end_matches("\r\n");
+        let toks: Vec<String> = body
+            .split(' ')
+            .map(|t| {
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                if t.len() > 1 && t.starts_with('c') && digits(&t[1..]) {
+                    "c<CAS>".to_string()
+                } else if let Some(v) = ["cas=", "cls=", "size="]
+                    .iter()
+                    .find(|p| t.starts_with(**p))
+                {
+                    format!("{v}<V>")
+                } else {
+                    t.to_string()
+                }
+            })
+            .collect();
+        out.push_str(&toks.join(" "));
+        out.push_str(&line[body.len()..]);
+    }
+    out
+}
+
+/// `compare` with `mask_meta`.
+fn compare_meta(scripts: Vec<Script>) {
+    let mc = memcached_path();
+    let fc = ferrocache_path();
+    let mut failures = Vec::new();
+    for s in &scripts {
+        let m = Server::start_with(mc, &[]);
+        let f = Server::start_with(&fc, &[]);
+        let (mp, fp) = (m.port, f.port);
+        let steps = s.steps.clone();
+        let th = std::thread::spawn(move || play(mp, &steps));
+        let got_f = play(fp, &s.steps);
+        let got_m = th.join().unwrap();
+        let (mm, mf) = (mask_meta(&got_m), mask_meta(&got_f));
+        if mm != mf {
+            failures.push(format!(
+                "=== script {:?} ===\n{}--- memcached ---\n{}\n--- ferrocache ---\n{}",
+                s.name,
+                line_diff(&mm, &mf),
+                esc(mm.as_bytes()),
+                esc(mf.as_bytes())
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scripts differ:\n{}",
+        failures.len(),
+        scripts.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn mask_meta_hides_cas_only() {
+    assert_eq!(
+        mask_meta(b"HD c5 kfoo Oc1\r\n"),
+        mask_meta(b"HD c77 kfoo Oc1\r\n")
+    );
+    assert_ne!(mask_meta(b"HD kfoo\r\n"), mask_meta(b"HD kbar\r\n"));
+    assert_eq!(
+        mask_meta(b"ME a exp=-1 la=0 cas=3 fetch=no cls=1 size=60\r\n"),
+        mask_meta(b"ME a exp=-1 la=0 cas=9 fetch=no cls=2 size=41\r\n")
+    );
+}
+
+#[test]
+fn diff_meta_get_set() {
+    compare_meta(vec![
+        sc(
+            "mg flags",
+            &[
+                "ms foo 2 T0 F5\r\nhi\r\n",
+                "mg foo v k f s t c h l O123 q\r\nmg foo v\r\nmg foo h\r\nmg foo\r\n",
+                "mg miss v\r\nmg miss v q k Oab\r\nmn\r\nmg miss Oab k\r\n",
+                "mg foo s v u\r\nmg foo h t T100\r\nmg foo t\r\nmg foo T-1\r\nmg foo v\r\n",
+            ],
+        ),
+        sc(
+            "ms modes",
+            &[
+                "ms a 1 MA\r\nx\r\nms a 1 MR\r\nx\r\nms a 1 ME c\r\nx\r\nms a 1 ME c\r\ny\r\n",
+                "ms a 1 MA c\r\nz\r\nms a 1 MP\r\nw\r\nmg a v c f t s\r\n",
+                "ms a 1 C1\r\nq\r\nms a 1 C999 MR\r\nq\r\nms nx 1 C5\r\nq\r\nms nx 1 C5 MR\r\nq\r\n",
+                "ms nx 1 C5 ME\r\nq\r\nms a 1 q\r\nq\r\nms a 1 ME q Oxx k\r\nq\r\nmn\r\n",
+                "ms x 1 c\r\na\r\nms x 1 C0\r\nb\r\nms x 1 MA C1\r\nb\r\nms x 1 MA C0 c\r\nb\r\n",
+                "mg x v\r\nms x 1 MP I C1\r\nc\r\nms x 1 MS I C999999\r\nc\r\n",
+                "ms b 2 T100 F4294967295\r\nbb\r\nmg b t f v\r\nms b 2 F4294967296\r\nbb\r\n",
+                "mg b f\r\nms b 2 T-1\r\nbb\r\nmg b v\r\nms e 0\r\n\r\nmg e v s\r\n",
+            ],
+        ),
+        sc(
+            "base64 keys",
+            &[
+                "mg foo k b\r\nms Zm9v 2 b k c\r\nxy\r\nmg Zm9v b k v\r\nmg foo k v\r\n",
+                "mg !!!! b\r\nms YQ== 1 b\r\nz\r\nmg Y!Q== b k v\r\nmg YQ==YQ== b k\r\n",
+                "mg YQ=a b k\r\nmg Y=== b k\r\nmg ==== b k\r\nmg YR== b k\r\n",
+                "mg bm9uZQ== b q\r\nmg bm9uZQ== b k\r\nmd bm9uZQ== b k\r\nma bm9uZQ== b k\r\nmn\r\n",
+                "ms a 1 k b\r\nx\r\nmd YQ== b k q\r\nmg YQ== b k\r\n",
+            ],
+        ),
+    ]);
+}
+
+#[test]
+fn diff_meta_errors() {
+    let long_key = "k".repeat(251);
+    let l1 = format!("ms {long_key} 1\r\nx\r\nmg {long_key} v\r\nmd {long_key}\r\n");
+    let l2 = format!("ma {long_key}\r\nme {long_key}\r\n");
+    let steps: Vec<&str> = vec![
+        "mg\r\nms\r\nmd\r\nma\r\nmx\r\nmgg a\r\nmn x y\r\n",
+        "mg foo Q\r\nmg foo v v\r\nmg foo E5\r\nmg foo Tx\r\nmg foo N\r\nmg foo R1x\r\n",
+        "mg foo O012345678901234567890123456789012\r\nmg foo O0123456789012345678901234567890\r\n",
+        "mg a O1 a b c d e f g h i j k l m n o p q\r\nmg a s t c f h l k v O1 q u P L N0 R0\r\n",
+        "ms foo\r\nms foo x\r\nxx\r\nms foo 2 Z\r\nxx\r\nms foo 2 MX\r\nxx\r\nms foo 2 MSS\r\nxx\r\n",
+        "ms a 1 q q\r\nx\r\nms b -1\r\nbb\r\nms b 2 Tx\r\nbb\r\nms b 2 Fx\r\nbb\r\nms b 2 S\r\nbb\r\n",
+        "ms b 2 O01234567890123456789012345678901\r\nbb\r\nms b 2 O01234567890123456789012345678901 MX\r\nbb\r\n",
+        "ms kk 3 c k Oo\r\nabcde\r\nmg kk v\r\nms kk 3\r\nab\r\n\r\nms kk 3 q\r\nabcde\r\n",
+        "md s x\r\nmd s E5\r\nmd s b\r\nmd s q q\r\nma n Dx\r\nma n Jx N0\r\nma n Mxx\r\nma n MX\r\n",
+        "md a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18\r\nme\r\nme a b\r\nme nokey\r\n",
+        &l1,
+        &l2,
+    ];
+    compare_meta(vec![sc("meta errors", &steps)]);
+}
+
+#[test]
+fn diff_meta_stale_while_revalidate() {
+    compare_meta(vec![
+        sc(
+            "invalidate and recache",
+            &[
+                "ms s 3 T100\r\nabc\r\nmd s I T30 Oz k\r\nmg s v c t\r\nmg s v c t\r\nmg s\r\n",
+                "mg s c\r\n",
+                "ms s 3 I C1\r\nnew\r\nmg s v t\r\nms s 3\r\nxyz\r\nmg s v\r\n",
+                "md s q\r\nmd s q\r\nmd s C1\r\nms s 1\r\na\r\nmd s C1 k\r\nmd s I\r\nmg s\r\nmn\r\n",
+            ],
+        ),
+        sc(
+            "vivify and recache",
+            &[
+                "mg v N30 v t s\r\nmg v N30 v t s\r\nmg v s v\r\nmg r R30 v\r\n",
+                "ms r 1 T10\r\nr\r\nmg r R30\r\nmg r R30\r\nmg r R5\r\nmg r T0 t\r\n",
+                "mg r R30\r\nmg r h t T50\r\nmg r t\r\nmg w T10 R30 N5 t\r\nmg w t\r\n",
+            ],
+        ),
+    ]);
+}
+
+#[test]
+fn diff_meta_arith_and_debug() {
+    compare_meta(vec![
+        sc(
+            "ma",
+            &[
+                "ma n\r\nma n q\r\nma n N0 J10 v\r\nma n v\r\nma n D5 MD v t\r\nma n MI D3\r\n",
+                "ma n M- D100 v\r\nma n M+ v k Oq\r\nma n C1\r\nma n q D2\r\nmg n v\r\n",
+                "ms t 3\r\nabc\r\nma t\r\nma t q\r\nma n N0 T100 t v\r\nma nn N0 T100 t v\r\n",
+                "ma nn2 T100 N50 t v\r\nma cc q v N0 J5\r\nma cc q v\r\nma dd q N0 J5\r\nmn\r\n",
+                "ms big9 20\r\n18446744073709551615\r\nma big9 v\r\nmg big9 v\r\nma n D99999999999 v\r\n",
+            ],
+        ),
+        sc(
+            "me",
+            &[
+                "ms foo 2\r\nhi\r\nme foo\r\nme foo q\r\nme nokey\r\nmg foo\r\nme foo\r\n",
+                "ms YQ== 1 b T100\r\nz\r\nme YQ== b\r\nme YQ==\r\n",
+            ],
+        ),
+    ]);
+}

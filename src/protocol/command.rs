@@ -1,5 +1,7 @@
 //! Protocol-neutral commands, borrowing their keys and data from the read buffer.
 
+use std::borrow::Cow;
+
 /// Which of the retrieval verbs was used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GetKind {
@@ -119,10 +121,100 @@ pub enum Command<'a> {
     Verbosity { level: u32, noreply: bool },
     /// `quit`.
     Quit,
+    /// ElastiCache `config get <key>`.
+    ConfigGet { key: &'a [u8] },
+    /// ElastiCache `config set <key> <flags> <bytes> [noreply]` with its data block.
+    ConfigSet {
+        key: &'a [u8],
+        data: &'a [u8],
+        noreply: bool,
+    },
+    /// ElastiCache `config delete <key>`.
+    ConfigDelete { key: &'a [u8] },
     /// `shutdown [graceful]`.
     ///
     /// Without `-A` memcached refuses every form with `ERROR: shutdown not enabled`; with it,
     /// anything but plain `shutdown` or `shutdown graceful` is answered
     /// `CLIENT_ERROR invalid shutdown mode` (`invalid_mode`, `graceful` then false).
     Shutdown { graceful: bool, invalid_mode: bool },
+    /// `mg`, `ms`, `md`, `ma`, `me`.
+    Meta(MetaCmd<'a>),
+    /// `mn`: answered `MN` (end of a quiet pipeline).
+    MetaNoop,
+}
+
+/// Which meta command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaVerb {
+    Get,
+    Set,
+    Delete,
+    Arith,
+    /// `me`: debug information about an item.
+    Debug,
+}
+
+/// The storage mode of `ms` (`M` flag).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetaSetMode {
+    #[default]
+    Set,
+    /// `ME`.
+    Add,
+    Append,
+    Prepend,
+    Replace,
+}
+
+/// The parsed flags of a meta command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetaFlags<'a> {
+    /// All flag tokens, space separated, in request order.
+    pub tokens: &'a [u8],
+    /// `b`: the key was base64 encoded (and is decoded in [`MetaCmd::key`]).
+    pub base64: bool,
+    /// `q`: quiet mode.
+    pub quiet: bool,
+    /// `v`: return the value.
+    pub value: bool,
+    /// `u`: do not bump the item in the LRU.
+    pub no_update: bool,
+    /// `I`: invalidate (md: mark stale; ms with CAS: a lower CAS stores a stale value).
+    pub invalidate: bool,
+    /// `N<ttl>`: vivify on miss with this exptime.
+    pub vivify: Option<i64>,
+    /// `R<ttl>`: win the recache token if the TTL is below this.
+    pub recache: Option<i64>,
+    /// `T<ttl>`: new exptime.
+    pub ttl: Option<i64>,
+    /// `F<flags>`.
+    pub client_flags: u32,
+    /// `C<cas>`: compare CAS.
+    pub cas: Option<u64>,
+    /// `M<mode>` for ms.
+    pub set_mode: MetaSetMode,
+    /// `M<mode>` for ma: `false` for decrement.
+    pub incr: bool,
+    /// `J<initial>` for ma (default 0).
+    pub initial: u64,
+    /// `D<delta>` for ma (default 1).
+    pub delta: u64,
+}
+
+impl<'a> MetaFlags<'a> {
+    /// The flag tokens in request order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        self.tokens.split(|&b| b == b' ').filter(|t| !t.is_empty())
+    }
+}
+
+/// One meta command (other than `mn`), parsed by `text::meta`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaCmd<'a> {
+    pub verb: MetaVerb,
+    /// The key, base64-decoded when `flags.base64`.
+    pub key: Cow<'a, [u8]>,
+    pub flags: MetaFlags<'a>,
+    /// `ms` only: the data block without its `\r\n`.
+    pub data: &'a [u8],
 }

@@ -9,7 +9,9 @@ pub mod command;
 pub mod reply;
 pub mod text;
 
-pub use command::{ArithOp, Command, GetKind, Keys, StatsArg, StoreMode};
+pub use command::{
+    ArithOp, Command, GetKind, Keys, MetaCmd, MetaFlags, MetaSetMode, MetaVerb, StatsArg, StoreMode,
+};
 pub use reply::Reply;
 
 /// Limits the parser enforces; passed in so the protocol layer needs no global config.

@@ -11,6 +11,10 @@ use crate::protocol::{ArithOp, Command, GetKind, Limits, Reply, StatsArg, StoreM
 use crate::store::{ArithOutcome, Lookup, SetMode, StoreOutcome};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+// Declared here rather than in `server/mod.rs`: the meta executor is part of this seam.
+#[path = "execute_meta.rs"]
+mod execute_meta;
+
 /// What a worker needs to execute commands.
 pub struct Ctx<'a> {
     pub shared: &'a Shared,
@@ -93,6 +97,12 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                         with_cas.then_some(item.cas),
                     );
                 };
+                if key == crate::cluster::discovery::LEGACY_KEY.as_bytes() {
+                    // Older ElastiCache clients read the discovery payload as an item.
+                    let payload = ctx.shared.cluster.membership.with(|c| c.payload());
+                    encode::value(out, key, 0, &payload, with_cas.then_some(0));
+                    continue;
+                }
                 let found = if touch {
                     store.get_and_touch(key, exptime, emit)
                 } else {
@@ -262,7 +272,47 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             say(out, noreply, Reply::Ok);
             Next::Continue
         }
+        Command::Meta(m) => {
+            execute_meta::execute(m, ctx, out);
+            Next::Continue
+        }
+        Command::MetaNoop => {
+            out.extend_from_slice(b"MN\r\n");
+            Next::Continue
+        }
         Command::Quit => Next::Close,
+        Command::ConfigGet { key } => {
+            if key == b"cluster" {
+                ctx.shared
+                    .cluster
+                    .membership
+                    .with(|c| crate::cluster::discovery::text_reply(c, out));
+            } else {
+                encode::reply(out, &Reply::Error);
+            }
+            Next::Continue
+        }
+        Command::ConfigSet { key, data, noreply } => {
+            match config_set(ctx, key, data) {
+                ConfigAnswer::Done => say(out, noreply, Reply::Stored),
+                ConfigAnswer::Disabled | ConfigAnswer::NotFound => {
+                    encode::reply(out, &Reply::Error)
+                }
+                ConfigAnswer::Bad(e) => {
+                    log::info!("config set cluster rejected: {e}");
+                    say(out, noreply, Reply::ClientError("bad data chunk"));
+                }
+            }
+            Next::Continue
+        }
+        Command::ConfigDelete { key } => {
+            match config_delete(ctx, key) {
+                ConfigAnswer::Done => encode::reply(out, &Reply::Deleted),
+                ConfigAnswer::NotFound => encode::reply(out, &Reply::NotFound),
+                ConfigAnswer::Disabled | ConfigAnswer::Bad(_) => encode::reply(out, &Reply::Error),
+            }
+            Next::Continue
+        }
         Command::Shutdown {
             graceful,
             invalid_mode,
@@ -295,4 +345,61 @@ pub fn parse_error(e: &ParseError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8
     if let Some(r) = &e.reply {
         encode::reply(out, r);
     }
+}
+
+/// Outcome of an auto-discovery admin command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigAnswer {
+    /// Applied (or, for `set`, ignored because its version is not newer: see below).
+    Done,
+    /// `--cluster-admin` is off: answered as an unknown command.
+    Disabled,
+    /// Not the `cluster` key, or nothing to delete.
+    NotFound,
+    /// A malformed payload; the running list is kept.
+    Bad(String),
+}
+
+/// `config set cluster`: adopt the payload if it supersedes the running list. A version
+/// not newer than the running one is ignored but still answered as stored, as ElastiCache
+/// does for a config it already has: the pool converges on the highest version anyway.
+pub fn config_set(ctx: &Ctx<'_>, key: &[u8], payload: &[u8]) -> ConfigAnswer {
+    let cluster = &ctx.shared.cluster;
+    if !cluster.settings.admin {
+        return ConfigAnswer::Disabled;
+    }
+    if key != b"cluster" {
+        return ConfigAnswer::NotFound;
+    }
+    match crate::cluster::discovery::parse_payload(payload) {
+        Ok(cfg) => {
+            let v = cfg.version;
+            if cluster.membership.adopt(cfg) {
+                log::info!("cluster: config set to version {v}");
+            } else {
+                log::info!("cluster: config set with version {v} ignored (not newer)");
+            }
+            ConfigAnswer::Done
+        }
+        Err(e) => ConfigAnswer::Bad(e),
+    }
+}
+
+/// `config delete cluster`: the list becomes empty at the next version.
+pub fn config_delete(ctx: &Ctx<'_>, key: &[u8]) -> ConfigAnswer {
+    let cluster = &ctx.shared.cluster;
+    if !cluster.settings.admin {
+        return ConfigAnswer::Disabled;
+    }
+    if key != b"cluster" {
+        return ConfigAnswer::NotFound;
+    }
+    let cur = cluster.membership.get();
+    if cur.nodes.is_empty() {
+        return ConfigAnswer::NotFound;
+    }
+    let empty =
+        crate::cluster::ClusterConfig::new(cur.version + 1, crate::cluster::NodeList::empty());
+    cluster.membership.adopt(empty);
+    ConfigAnswer::Done
 }

@@ -3,7 +3,7 @@
 //!
 //! No I/O here. Shares the counters and stats builders with the text executor.
 
-use super::execute::{Ctx, Next};
+use super::execute::{ConfigAnswer, Ctx, Next};
 use super::stats;
 use crate::protocol::binary::{
     BinCommand, BinError, BinRequest, NO_AUTOCREATE, Opcode, Status, StoreOp, encode, should_reply,
@@ -83,11 +83,30 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
     let op = req.opcode.as_u8();
     match req.command {
         BinCommand::SaslListMechs | BinCommand::SaslAuth { .. } => {}
-        // Auto discovery is not wired yet: answered as memcached does.
-        BinCommand::ConfigGet { .. }
-        | BinCommand::ConfigSet { .. }
-        | BinCommand::ConfigDelete { .. } => {
-            encode::error(out, op, Status::UnknownCommand, req.opaque);
+        BinCommand::ConfigGet { key } => {
+            if key == b"cluster" {
+                let payload = ctx.shared.cluster.membership.with(|c| c.payload());
+                encode::get_hit(out, op, req.opaque, 0, 0, None, &payload);
+            } else {
+                status(out, &req, Status::KeyNotFound, 0);
+            }
+        }
+        BinCommand::ConfigSet { key, value } => {
+            let s = match super::execute::config_set(ctx, key, value) {
+                ConfigAnswer::Done => Status::Success,
+                ConfigAnswer::Disabled => Status::UnknownCommand,
+                ConfigAnswer::NotFound => Status::KeyNotFound,
+                ConfigAnswer::Bad(_) => Status::InvalidArguments,
+            };
+            status(out, &req, s, 0);
+        }
+        BinCommand::ConfigDelete { key } => {
+            let s = match super::execute::config_delete(ctx, key) {
+                ConfigAnswer::Done => Status::Success,
+                ConfigAnswer::Disabled => Status::UnknownCommand,
+                ConfigAnswer::NotFound | ConfigAnswer::Bad(_) => Status::KeyNotFound,
+            };
+            status(out, &req, s, 0);
         }
         BinCommand::Get { key } | BinCommand::Gat { key, .. } => {
             let touch = match req.command {

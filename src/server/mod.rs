@@ -15,6 +15,7 @@
 //! Owns: threads and their lifecycle, sockets, per-connection buffers, server counters.
 //! Must not: parse bytes itself (that is `protocol`) or touch item memory (that is `store`).
 
+pub mod cluster;
 mod connection;
 mod execute;
 mod execute_bin;
@@ -43,6 +44,8 @@ pub const VERSION: &str = concat!("1.6.18-ferrocache-", env!("CARGO_PKG_VERSION"
 pub struct Shared {
     pub config: Config,
     pub store: Store,
+    /// Auto-discovery state (`config get cluster`).
+    pub cluster: Arc<cluster::Cluster>,
     /// Client connections open now.
     pub curr_conns: AtomicUsize,
     /// Connection structures ever allocated at once (high-water mark).
@@ -125,6 +128,7 @@ pub fn bind_all(config: &Config) -> io::Result<Vec<std::net::TcpListener>> {
 pub fn start(
     config: Config,
     store: Store,
+    cluster: Arc<cluster::Cluster>,
     listeners: Vec<std::net::TcpListener>,
 ) -> io::Result<ServerHandle> {
     let thread_stats: Vec<Arc<ThreadStats>> = (0..config.threads)
@@ -138,6 +142,7 @@ pub fn start(
         verbosity: AtomicU32::new(u32::from(config.verbose)),
         config,
         store,
+        cluster,
         curr_conns: AtomicUsize::new(0),
         max_conns_seen: AtomicUsize::new(0),
         shutting_down: AtomicBool::new(false),

@@ -41,7 +41,7 @@ macro_rules! counters {
 counters!(
     /// One worker thread's command counters.
     ThreadStats {
-        cmd_get, cmd_set, cmd_flush, cmd_touch,
+        cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta,
         get_hits, get_misses, get_expired, get_flushed,
         delete_misses, delete_hits, incr_misses, incr_hits, decr_misses, decr_hits,
         cas_misses, cas_hits, cas_badval, touch_hits, touch_misses,
@@ -113,6 +113,7 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("cmd_set", get(&t.cmd_set));
     out.add("cmd_flush", get(&t.cmd_flush));
     out.add("cmd_touch", get(&t.cmd_touch));
+    out.add("cmd_meta", get(&t.cmd_meta));
     out.add("get_hits", get(&t.get_hits));
     out.add("get_misses", get(&t.get_misses));
     out.add("get_expired", get(&t.get_expired));

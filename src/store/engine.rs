@@ -79,7 +79,7 @@ enum Room {
 pub(super) struct Inner {
     pub(super) cfg: StoreConfig,
     pub(super) clock: Clock,
-    mem: Mem,
+    pub(super) mem: Mem,
     shards: Box<[Shard]>,
     hasher: RandomState,
     /// Last issued store sequence = CAS unique (one global counter).
@@ -101,9 +101,9 @@ pub(super) struct Inner {
 }
 
 /// Where a key lives.
-struct Slot {
-    shard: usize,
-    tag: u32,
+pub(super) struct Slot {
+    pub(super) shard: usize,
+    pub(super) tag: u32,
 }
 
 impl Inner {
@@ -134,7 +134,7 @@ impl Inner {
     }
 
     #[inline]
-    fn slot(&self, key: &[u8]) -> Slot {
+    pub(super) fn slot(&self, key: &[u8]) -> Slot {
         let h = self.hasher.hash_one(key);
         Slot {
             shard: h as usize & (SHARDS - 1),
@@ -143,23 +143,23 @@ impl Inner {
     }
 
     #[inline]
-    fn lock(&self, shard: usize) -> parking_lot::MutexGuard<'_, ShardCore> {
+    pub(super) fn lock(&self, shard: usize) -> parking_lot::MutexGuard<'_, ShardCore> {
         self.shards[shard].0.lock()
     }
 
-    fn next_seq(&self) -> u64 {
+    pub(super) fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// CAS as clients see it.
     #[inline]
-    fn shown_cas(&self, seq: u64) -> u64 {
+    pub(super) fn shown_cas(&self, seq: u64) -> u64 {
         if self.cfg.cas { seq } else { 0 }
     }
 
     /// The flush sequence in force at `now`, turning a due delayed flush into one.
     #[inline]
-    fn flush_seq(&self, now: u32) -> u64 {
+    pub(super) fn flush_seq(&self, now: u32) -> u64 {
         let d = self.flush_deadline.load(Ordering::SeqCst);
         if d != 0 && now >= d {
             let _g = self.flush_lock.lock();
@@ -198,7 +198,7 @@ impl Inner {
     /// with `hint`; then, with evictions on, memory taken elsewhere (`make_room`: a page of
     /// another class, or the budget of an old large item). With `-M` only expired large
     /// items give their budget. Holds no lock when called.
-    fn alloc(&self, total: usize, hint: usize) -> Option<Ref> {
+    pub(super) fn alloc(&self, total: usize, hint: usize) -> Option<Ref> {
         let geo = &self.mem.geo;
         let class = geo.class_for(total);
         let large = class == geo.large();

@@ -22,7 +22,7 @@
 //!   24    4   flags      client flags
 //!   28    4   value_len
 //!   32    1   key_len    (keys are at most 250 bytes)
-//!   33    1   bits       FETCHED | REFERENCED
+//!   33    1   bits       FETCHED | REFERENCED | STALE | TOKEN_SENT | KEY_BINARY
 //!   34   ..   key bytes, then value bytes (no terminator, no CRLF)
 //! ```
 //!
@@ -109,6 +109,12 @@ const MAX_IDS: usize = (1 << (32 - IDX_BITS)) - 1;
 pub(super) const BIT_FETCHED: u8 = 1;
 /// CLOCK reference bit: set on fetch, cleared when the LRU tail gives a second chance.
 pub(super) const BIT_REFERENCED: u8 = 2;
+/// Meta commands: invalidated by `md I` (or stored stale by `ms I`).
+pub(super) const BIT_STALE: u8 = 4;
+/// Meta commands: a client already won the right to recache the item (`W` was sent).
+pub(super) const BIT_TOKEN_SENT: u8 = 8;
+/// Meta commands: the key was given base64-encoded (`b`) and is echoed that way.
+pub(super) const BIT_KEY_BINARY: u8 = 16;
 
 const O_PREV: usize = 0;
 const O_NEXT: usize = 4;

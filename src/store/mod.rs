@@ -81,11 +81,13 @@ mod clock;
 mod engine;
 mod index;
 mod mem;
+mod meta;
 mod shard;
 #[cfg(test)]
 mod tests;
 
 use engine::Inner;
+pub use meta::{MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts};
 
 /// Store settings, already validated by `config`.
 #[derive(Clone, Debug)]

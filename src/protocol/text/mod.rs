@@ -4,7 +4,7 @@
 //! the real binary. Each verb family parses its own arguments in a sibling module:
 //! `retrieval` (get/gets/gat/gats/bget), `storage` (set/add/replace/append/prepend/cas),
 //! `delete`, `arith` (incr/decr), `touch`, `admin` (flush_all/stats/version/verbosity/quit/
-//! shutdown); `num` emulates memcached's `safe_strto*` number parsing.
+//! shutdown), `meta` (mg/ms/md/ma/mn/me); `num` emulates memcached's `safe_strto*` number parsing.
 //!
 //! Framing, as memcached does it:
 //! - a line ends at the first `\n`; one `\r` before it is dropped (if the line is longer than
@@ -18,8 +18,10 @@
 
 mod admin;
 mod arith;
+mod config;
 mod delete;
 pub mod encode;
+pub mod meta;
 mod num;
 mod retrieval;
 mod storage;
@@ -262,8 +264,8 @@ fn dispatch<'a>(line: &Line<'a>, buf: &'a [u8], limits: &Limits) -> Result<Parse
     let get = |kind: GetKind| retrieval::parse(kind, line, limits).map(Parsed::Line);
     let line_cmd = |r: Result<Command<'a>, ParseError>| r.map(Parsed::Line);
     match verb {
-        // Meta commands (mg, ms, md, mn, ma, me) are not implemented yet.
-        [b'm', _] => Err(line.error()),
+        // Meta commands (mg, ms, md, ma, mn, me): every 2-byte verb starting with `m`.
+        [b'm', _] => meta::parse(line, buf, limits).map(Parsed::Frame),
         [b'g', ..] => {
             arity(n >= 2)?;
             match verb {
@@ -280,6 +282,7 @@ fn dispatch<'a>(line: &Line<'a>, buf: &'a [u8], limits: &Limits) -> Result<Parse
         b"append" => store(StoreMode::Append),
         b"prepend" => store(StoreMode::Prepend),
         b"cas" => store(StoreMode::Cas),
+        b"config" => config::parse(line, buf, limits).map(Parsed::Frame),
         b"stats" => line_cmd(Ok(admin::stats(line))),
         b"shutdown" => line_cmd(admin::shutdown(line)),
         b"incr" | b"decr" => {
@@ -476,13 +479,11 @@ pub(crate) mod tests {
 
     #[test]
     fn unsupported_verbs_answer_error() {
-        // Divergences from memcached, which answers these (mn -> MN, mg a v -> EN,
-        // watch -> OK, cache_memlimit 100 -> OK, lru mode flat -> OK,
+        // Divergences from memcached, which answers these (watch -> OK,
+        // cache_memlimit 100 -> OK, lru mode flat -> OK,
         // refresh_certs -> `Error TLS not enabled`). Not implemented yet: ERROR.
         for l in [
-            &b"mn\r\n"[..],
-            b"mg a v\r\n",
-            b"watch\r\n",
+            &b"watch\r\n"[..],
             b"cache_memlimit 100\r\n",
             b"lru mode flat\r\n",
             b"refresh_certs\r\n",
@@ -516,10 +517,12 @@ pub(crate) mod tests {
             b"replace HTTP/1.1\r\n",
             b"watch x HTTP/1.1\r\n",
             b"lru_crawler x HTTP/1.1\r\n",
-            b"mn HTTP/1.1\r\n",
+            b"mx HTTP/1.1\r\n",
         ] {
             assert_eq!(err(l), error(l));
         }
+        // `mn HTTP/1.1` is a meta no-op (memcached: MN).
+        assert_eq!(cmd(b"mn HTTP/1.1\r\n"), Command::MetaNoop);
         // `get / HTTP/1.1` is a get of two keys (memcached: END).
         assert!(matches!(cmd(b"get / HTTP/1.1\r\n"), Command::Get { .. }));
         // `Mn` is not a meta command (uppercase), so it gets the HTTP check.

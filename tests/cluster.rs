@@ -1,0 +1,303 @@
+//! Auto discovery and pool changes (ferrocache only: memcached has no `config` command).
+//!
+//! Byte-exact discovery replies (text, legacy key, binary 0x60), the admin commands on and
+//! off, and a multi-node pool on loopback ports driven through `ferrocache::client`.
+
+mod common;
+use common::*;
+use ferrocache::client::{Client as PoolClient, ClientOptions};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const SYNC: &str = "1"; // --cluster-sync-interval, seconds
+
+fn node_args(extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["--cluster-admin", "--cluster-sync-interval", SYNC]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn start(extra: &[&str]) -> Server {
+    let args = node_args(extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_with(&ferrocache_path(), &refs)
+}
+
+/// `(version, payload)` of a node's `config get cluster`, with the length checked.
+fn config_of(port: u16) -> (u64, String) {
+    let mut c = Client::connect(port);
+    c.send(b"config get cluster\r\n");
+    let header = c.read_line_str();
+    let parts: Vec<&str> = header.trim_end().split(' ').collect();
+    assert_eq!(&parts[..3], &["CONFIG", "cluster", "0"], "{header:?}");
+    let len: usize = parts[3].parse().expect("length");
+    let payload = c.read_exact_n(len);
+    c.expect(b"\r\nEND\r\n");
+    let text = String::from_utf8(payload).expect("utf-8");
+    assert!(text.ends_with('\n'), "payload ends with LF: {text:?}");
+    let version: u64 = text.lines().next().unwrap().parse().expect("version");
+    assert!(version >= 1);
+    (version, text)
+}
+
+fn nodes_in(payload: &str) -> Vec<String> {
+    payload
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Waits (bounded) until every port serves the same payload listing `want` nodes.
+fn converge(ports: &[u16], want: usize, limit: Duration) -> (u64, Duration) {
+    let t0 = Instant::now();
+    loop {
+        let all: Vec<(u64, String)> = ports.iter().map(|&p| config_of(p)).collect();
+        let same = all.iter().all(|c| c == &all[0]);
+        if same && nodes_in(&all[0].1).len() == want {
+            return (all[0].0, t0.elapsed());
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "no convergence on {want} nodes within {limit:?}: {all:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn discovery_reply_is_byte_exact() {
+    let s = start(&[]);
+    let me = format!("127.0.0.1|127.0.0.1|{}", s.port);
+    let payload = format!("1\n{me}\n");
+    let mut c = s.connect();
+    c.roundtrip(
+        b"config get cluster\r\n",
+        format!("CONFIG cluster 0 {}\r\n{payload}\r\nEND\r\n", payload.len()).as_bytes(),
+    );
+    // The legacy key, as a normal item (alone and among other keys).
+    c.roundtrip(
+        b"get AmazonElastiCache:cluster\r\n",
+        format!(
+            "VALUE AmazonElastiCache:cluster 0 {}\r\n{payload}\r\nEND\r\n",
+            payload.len()
+        )
+        .as_bytes(),
+    );
+    c.roundtrip(b"set a 0 0 1\r\nx\r\n", b"STORED\r\n");
+    c.roundtrip(
+        b"get a AmazonElastiCache:cluster\r\n",
+        format!(
+            "VALUE a 0 1\r\nx\r\nVALUE AmazonElastiCache:cluster 0 {}\r\n{payload}\r\nEND\r\n",
+            payload.len()
+        )
+        .as_bytes(),
+    );
+    // Unknown sub-commands and keys.
+    c.roundtrip(b"config get foo\r\n", b"ERROR\r\n");
+    c.roundtrip(b"config fetch cluster\r\n", b"ERROR\r\n");
+    c.roundtrip(b"config\r\n", b"ERROR\r\n");
+
+    // Binary 0x60: like a Get hit with 4 bytes of flags 0 and the payload.
+    let mut b = s.connect();
+    let key = b"cluster";
+    let mut req = vec![0x80, 0x60, 0, key.len() as u8, 0, 0, 0, 0];
+    req.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    req.extend_from_slice(&0xdead_beef_u32.to_be_bytes());
+    req.extend_from_slice(&[0; 8]);
+    req.extend_from_slice(key);
+    b.send(&req);
+    let h = b.read_exact_n(24);
+    assert_eq!(&h[..2], &[0x81, 0x60]);
+    assert_eq!(&h[6..8], &[0, 0], "status");
+    assert_eq!(h[4], 4, "extras");
+    let body = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
+    assert_eq!(&h[12..16], &0xdead_beef_u32.to_be_bytes(), "opaque");
+    let rest = b.read_exact_n(body);
+    assert_eq!(&rest[..4], &[0, 0, 0, 0]);
+    assert_eq!(&rest[4..], payload.as_bytes());
+}
+
+#[test]
+fn admin_commands_on_and_off() {
+    // Off by default: answered as unknown commands, list unchanged.
+    let plain = Server::start_with(&ferrocache_path(), &[]);
+    let mut c = plain.connect();
+    let p9 = "9\nh|1.2.3.4|11211\n";
+    c.roundtrip(
+        format!("config set cluster 0 {}\r\n{p9}\r\n", p9.len()).as_bytes(),
+        b"ERROR\r\n",
+    );
+    c.roundtrip(b"config delete cluster\r\n", b"ERROR\r\n");
+    assert_eq!(config_of(plain.port).0, 1);
+
+    let s = start(&[]);
+    let mut c = s.connect();
+    let p = "5\nb||11212 a|10.0.0.1|11211\n";
+    c.roundtrip(
+        format!("config set cluster 0 {}\r\n{p}\r\n", p.len()).as_bytes(),
+        b"STORED\r\n",
+    );
+    // Served sorted by host.
+    assert_eq!(config_of(s.port).1, "5\na|10.0.0.1|11211 b||11212\n");
+    // Older or equal versions are ignored (still answered STORED).
+    let old = "4\nz||1\n";
+    c.roundtrip(
+        format!("config set cluster 0 {}\r\n{old}\r\n", old.len()).as_bytes(),
+        b"STORED\r\n",
+    );
+    assert_eq!(config_of(s.port).0, 5);
+    // Bad payloads are rejected without changing the list.
+    for bad in [
+        "6\nno-port||\n",
+        "0\na||1\n",
+        "6\na||1",
+        "x\na||1\n",
+        "6\na|not-ip|1\n",
+    ] {
+        c.roundtrip(
+            format!("config set cluster 0 {}\r\n{bad}\r\n", bad.len()).as_bytes(),
+            b"CLIENT_ERROR bad data chunk\r\n",
+        );
+    }
+    assert_eq!(config_of(s.port).1, "5\na|10.0.0.1|11211 b||11212\n");
+    c.roundtrip(b"config delete cluster\r\n", b"DELETED\r\n");
+    assert_eq!(config_of(s.port).1, "6\n\n");
+    c.roundtrip(b"config delete cluster\r\n", b"NOT_FOUND\r\n");
+}
+
+#[test]
+fn cluster_file_and_sighup() {
+    let dir = std::env::temp_dir().join(format!("ferro-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("nodes");
+    std::fs::write(&file, "# pool\nversion 3\nb||11212\na|10.0.0.1|11211\n").unwrap();
+    let path = file.to_string_lossy().to_string();
+    let s = start(&["--cluster-file", &path]);
+    assert_eq!(config_of(s.port).1, "3\na|10.0.0.1|11211 b||11212\n");
+    // A malformed file is rejected and the running list kept.
+    std::fs::write(&file, "version 4\na|10.0.0.1|11211\nbroken line\n").unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(config_of(s.port).1, "3\na|10.0.0.1|11211 b||11212\n");
+    assert!(
+        s.log().contains("line 3"),
+        "log names the line: {}",
+        s.log()
+    );
+    // A good file is picked up (SIGHUP, or the mtime poll).
+    std::fs::write(&file, "version 4\na|10.0.0.1|11211\n").unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status();
+    let t0 = Instant::now();
+    while config_of(s.port).0 != 4 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "file not re-read");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(config_of(s.port).1, "4\na|10.0.0.1|11211\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pool_grows_and_shrinks() {
+    let interval = Duration::from_secs(1);
+    let a = start(&[]);
+    let join_a = format!("127.0.0.1:{}", a.port);
+    let b = start(&["--cluster-join", &join_a]);
+    let c = start(&["--cluster-join", &join_a]);
+    let ports3 = [a.port, b.port, c.port];
+    converge(&ports3, 3, Duration::from_secs(10));
+
+    let opts = ClientOptions {
+        poll_interval: None,
+        ..ClientOptions::default()
+    };
+    let client = PoolClient::new(&join_a, opts).expect("client");
+    assert_eq!(client.nodes().len(), 3);
+    let n = 30_000;
+    let keys: Vec<String> = (0..n).map(|i| format!("key:{i}")).collect();
+    let mut owner3 = HashMap::new();
+    for k in &keys {
+        assert!(client.set(k, k.as_bytes(), 0, 0).expect("set"));
+        owner3.insert(k.clone(), client.server_for(k).expect("owner").port);
+    }
+
+    // Grow to 4 by --cluster-join.
+    let t_join = Instant::now();
+    let d = start(&["--cluster-join", &join_a, "--cluster-leave-on-shutdown"]);
+    let ports4 = [a.port, b.port, c.port, d.port];
+    let (v4, _) = converge(&ports4, 4, interval * 2 + Duration::from_secs(3));
+    let took = t_join.elapsed();
+    assert!(
+        took <= interval * 2 + Duration::from_secs(3),
+        "converged in {took:?}"
+    );
+    assert!(client.refresh().expect("refresh"));
+    assert_eq!((client.version(), client.nodes().len()), (v4, 4));
+    let moved = keys
+        .iter()
+        .filter(|k| client.server_for(k).expect("owner").port != owner3[*k])
+        .count();
+    let hits = keys
+        .iter()
+        .filter(|k| client.get(k).expect("get").is_some())
+        .count();
+    let moved_f = moved as f64 / n as f64;
+    let hit_f = hits as f64 / n as f64;
+    println!("join: converged in {took:?}; moved {moved_f:.3}, still hit {hit_f:.3}");
+    assert!(moved_f <= 0.30, "moved {moved_f}");
+    assert!(hit_f >= 0.70, "hit {hit_f}");
+
+    // Fresh keys over 4 nodes, then D leaves: exactly D's keys miss.
+    let fresh: Vec<String> = (0..n).map(|i| format!("fresh:{i}")).collect();
+    let mut on_d = std::collections::HashSet::new();
+    for k in &fresh {
+        assert!(client.set(k, b"v", 0, 0).expect("set"));
+        if client.server_for(k).expect("owner").port == d.port {
+            on_d.insert(k.clone());
+        }
+    }
+    let mut d = d;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &d.pid().to_string()])
+        .status();
+    let st = d.wait_exit(Duration::from_secs(15)).expect("D exits");
+    assert!(st.success(), "D exit status {st:?}");
+    let (v3, _) = converge(&ports3, 3, interval * 2 + Duration::from_secs(3));
+    assert!(v3 > v4);
+    assert!(client.refresh().expect("refresh"));
+    assert_eq!(client.nodes().len(), 3);
+    let missed: std::collections::HashSet<String> = fresh
+        .iter()
+        .filter(|k| client.get(k).expect("get").is_none())
+        .cloned()
+        .collect();
+    println!(
+        "leave: {} of {n} fresh keys were on the leaving node; {} missed",
+        on_d.len(),
+        missed.len()
+    );
+    assert_eq!(missed, on_d, "only the leaving node's keys miss");
+    drop((a, b, c));
+}
+
+#[test]
+fn concurrent_joins_all_end_up_in() {
+    let a = start(&[]);
+    let join_a = format!("127.0.0.1:{}", a.port);
+    let joiners: Vec<Server> = (0..3)
+        .map(|_| start(&["--cluster-join", &join_a]))
+        .collect();
+    let mut ports = vec![a.port];
+    ports.extend(joiners.iter().map(|s| s.port));
+    converge(&ports, 4, Duration::from_secs(15));
+}
