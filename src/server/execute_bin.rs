@@ -172,11 +172,13 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             value,
         } => {
             bump(&st.cmd_set);
+            // memcached turns any storage command with a non-zero cas into a CAS
+            // (`process_bin_update`), Add included.
             let mode = match (sop, req.cas) {
+                (_, cas) if cas != 0 => SetMode::Cas(cas),
                 (StoreOp::Add, _) => SetMode::Add,
-                (StoreOp::Set, 0) => SetMode::Set,
-                (StoreOp::Replace, 0) => SetMode::Replace,
-                (StoreOp::Set | StoreOp::Replace, cas) => SetMode::Cas(cas),
+                (StoreOp::Set, _) => SetMode::Set,
+                (StoreOp::Replace, _) => SetMode::Replace,
             };
             let (outcome, cas) = store.store_cas(mode, key, flags, i64::from(exptime), value);
             let s = store_status(ctx, sop, mode, outcome);
@@ -195,7 +197,8 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 (0, _) => store.store_cas(mode, key, 0, 0, value),
                 (want, Some(have)) if want == have => store.store_cas(mode, key, 0, 0, value),
                 (_, Some(_)) => (StoreOutcome::Exists, 0),
-                (_, None) => (StoreOutcome::NotFound, 0),
+                // memcached: an append with a cas on a missing key is "Not stored".
+                (_, None) => (StoreOutcome::NotStored, 0),
             };
             let s = store_status(ctx, StoreOp::Set, mode, outcome.0);
             status(out, &req, s, outcome.1);
@@ -321,7 +324,7 @@ fn store_status(ctx: &Ctx<'_>, sop: StoreOp, mode: SetMode, outcome: StoreOutcom
         }
         // memcached: a failed add is "exists", a failed replace "not found".
         StoreOutcome::NotStored => match (sop, mode) {
-            (StoreOp::Add, _) => Status::KeyExists,
+            (StoreOp::Add, SetMode::Add) => Status::KeyExists,
             (StoreOp::Replace, SetMode::Replace) => Status::KeyNotFound,
             _ => Status::NotStored,
         },
