@@ -301,3 +301,33 @@ fn concurrent_joins_all_end_up_in() {
     ports.extend(joiners.iter().map(|s| s.port));
     converge(&ports, 4, Duration::from_secs(15));
 }
+
+#[test]
+fn a_list_pushed_to_one_node_reaches_the_whole_pool_within_two_intervals() {
+    let a = start(&[]);
+    let join_a = format!("127.0.0.1:{}", a.port);
+    let b = start(&["--cluster-join", &join_a]);
+    let c = start(&["--cluster-join", &join_a]);
+    let ports = [a.port, b.port, c.port];
+    let (v, _) = converge(&ports, 3, Duration::from_secs(10));
+    // An operator adds an (unstarted) fourth entry by pushing to C only.
+    let (_, payload) = config_of(c.port);
+    let mut nodes = nodes_in(&payload);
+    nodes.push("z-extra|127.0.0.1|1".into());
+    let new = format!("{}\n{}\n", v + 1, nodes.join(" "));
+    let t0 = Instant::now();
+    c.connect().roundtrip(
+        format!("config set cluster 0 {}\r\n{new}\r\n", new.len()).as_bytes(),
+        b"STORED\r\n",
+    );
+    let (v2, took) = converge(
+        &ports,
+        4,
+        Duration::from_secs(2) + Duration::from_millis(500),
+    );
+    assert_eq!(v2, v + 1);
+    println!(
+        "pushed to one node: pool converged in {:?}",
+        t0.elapsed().max(took)
+    );
+}
