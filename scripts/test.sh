@@ -21,14 +21,15 @@ if [ ! -x /usr/bin/memcached ]; then
 fi
 
 # Python venv with the client library under test.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pymemcache, pytest' 2>/dev/null; then
-    echo "== creating .venv with pymemcache and pytest"
+PY_PACKAGES="pymemcache pytest meta-memcache elasticache-auto-discovery python-binary-memcached"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pymemcache, pytest, meta_memcache, elasticache_auto_discovery, bmemcached' 2>/dev/null; then
+    echo "== creating .venv with $PY_PACKAGES"
     if ! python3 -m venv .venv 2>/dev/null; then
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y python3-venv python3-pip
         python3 -m venv .venv
     fi
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet pymemcache pytest
+    .venv/bin/python -m pip install --quiet $PY_PACKAGES
 fi
 
 echo "== cargo build --release"
@@ -38,7 +39,7 @@ echo "== cargo test (lib, bins, integration tests incl. the differential test ag
 # (not --all-targets: benches/loadgen.rs is a harness=false load generator)
 cargo test
 
-echo "== pytest tests/python (pymemcache against target/release/ferrocache)"
+echo "== pytest tests/python (pymemcache, meta-memcache, bmemcached, pool example against target/release/ferrocache)"
 FERROCACHE_BIN="$PWD/target/release/ferrocache" .venv/bin/python -m pytest -q tests/python
 
 echo "== all tests passed"
