@@ -1,4 +1,6 @@
-//! memtier-like closed-loop load generator for memcached's text protocol.
+//! memtier-like closed-loop load generator for memcached's text protocol (or, with
+//! `--protocol binary`, its binary protocol: plain Set and Get frames, a pipelined batch
+//! read back by count).
 //!
 //! Not a criterion benchmark: `harness = false`, run it by hand or from the scripts under
 //! `scripts/` against a running server (memcached or ferrocache):
@@ -36,7 +38,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 const USAGE: &str = "\
-loadgen: closed-loop load generator for memcached's text protocol
+loadgen: closed-loop load generator for memcached's text or binary protocol
 
 usage: cargo bench --bench loadgen -- --addr HOST:PORT [options]
 
@@ -46,6 +48,7 @@ usage: cargo bench --bench loadgen -- --addr HOST:PORT [options]
   --duration SECS      run time of the closed loop (default 10)
   --ratio S:G          set:get ratio (default 1:10)
   --pipeline N         requests sent per batch per connection (default 1)
+  --protocol P         text (default) or binary (Set/Get frames; --stats stays text)
   --key-max N          keys are key:0 .. key:(N-1) (default 100000)
   --value-size N       bytes per value (default 100)
   --prefill            set every key once before the timed run
@@ -87,6 +90,7 @@ struct Args {
     key_prefix: String,
     verify_last: u64,
     stats: bool,
+    binary: bool,
 }
 
 impl Default for Args {
@@ -111,6 +115,7 @@ impl Default for Args {
             key_prefix: "k".to_string(),
             verify_last: 0,
             stats: false,
+            binary: false,
         }
     }
 }
@@ -168,6 +173,15 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--key-prefix" => a.key_prefix = num(flag, it.next())?,
             "--verify-last" => a.verify_last = num(flag, it.next())?,
             "--stats" => a.stats = true,
+            "--protocol" => match num::<String>(flag, it.next())?.as_str() {
+                "text" | "ascii" => a.binary = false,
+                "binary" => a.binary = true,
+                other => {
+                    return Err(format!(
+                        "--protocol: expected text or binary, got {other:?}"
+                    ));
+                }
+            },
             // `cargo bench` passes `--bench` to harness-less bench targets.
             "--bench" => {}
             other => return Err(format!("unknown argument {other:?}")),
@@ -402,9 +416,7 @@ fn next_batch(
                     push_set(sh, KeyStyle::Bench, n, out);
                     expect.push_back(Expect::Stored);
                 } else {
-                    out.extend_from_slice(b"get ");
-                    push_key(out, KeyStyle::Bench, &a.key_prefix, n);
-                    out.extend_from_slice(b"\r\n");
+                    push_get(sh, KeyStyle::Bench, n, out);
                     expect.push_back(Expect::Value(None));
                 }
             }
@@ -420,9 +432,7 @@ fn next_batch(
                     push_set(sh, style, n, out);
                     expect.push_back(Expect::Stored);
                 } else {
-                    out.extend_from_slice(b"get ");
-                    push_key(out, style, &a.key_prefix, n);
-                    out.extend_from_slice(b"\r\n");
+                    push_get(sh, style, n, out);
                     expect.push_back(Expect::Value(Some(n)));
                 }
             }
@@ -431,8 +441,48 @@ fn next_batch(
     }
 }
 
+/// Binary request magic and the opcodes used.
+const BIN_REQ: u8 = 0x80;
+const BIN_RES: u8 = 0x81;
+const BIN_GET: u8 = 0x00;
+const BIN_SET: u8 = 0x01;
+
+/// A binary request header (vbucket, opaque and cas 0).
+fn push_bin_header(out: &mut Vec<u8>, op: u8, key_len: usize, extras_len: u8, body_len: usize) {
+    out.push(BIN_REQ);
+    out.push(op);
+    out.extend_from_slice(&(key_len as u16).to_be_bytes());
+    out.push(extras_len);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(body_len as u32).to_be_bytes());
+    out.extend_from_slice(&[0; 12]);
+}
+
+/// `get <key>` or a binary Get.
+fn push_get(sh: &Shared, style: KeyStyle, n: u64, out: &mut Vec<u8>) {
+    if sh.args.binary {
+        let mut key = Vec::with_capacity(32);
+        push_key(&mut key, style, &sh.args.key_prefix, n);
+        push_bin_header(out, BIN_GET, key.len(), 0, key.len());
+        out.extend_from_slice(&key);
+        return;
+    }
+    out.extend_from_slice(b"get ");
+    push_key(out, style, &sh.args.key_prefix, n);
+    out.extend_from_slice(b"\r\n");
+}
+
 fn push_set(sh: &Shared, style: KeyStyle, n: u64, out: &mut Vec<u8>) {
     let v = sh.values.value(n);
+    if sh.args.binary {
+        let mut key = Vec::with_capacity(32);
+        push_key(&mut key, style, &sh.args.key_prefix, n);
+        push_bin_header(out, BIN_SET, key.len(), 8, 8 + key.len() + v.len());
+        out.extend_from_slice(&[0; 8]); // flags, exptime
+        out.extend_from_slice(&key);
+        out.extend_from_slice(v);
+        return;
+    }
     out.extend_from_slice(b"set ");
     push_key(out, style, &sh.args.key_prefix, n);
     let _ = write!(out, " 0 0 {}\r\n", v.len());
@@ -495,8 +545,68 @@ enum Parsed {
     Broken(String),
 }
 
+/// Parses one binary response frame of kind `exp` from the front of `buf`.
+fn parse_bin_reply(buf: &[u8], exp: Expect, sh: &Shared, c: &mut Counts) -> Parsed {
+    if buf.len() < 24 {
+        return Parsed::Incomplete;
+    }
+    if buf[0] != BIN_RES {
+        return Parsed::Broken(format!("bad response magic 0x{:02x}", buf[0]));
+    }
+    let (op, status) = (buf[1], u16::from_be_bytes([buf[6], buf[7]]));
+    let key_len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+    let ext_len = usize::from(buf[4]);
+    let body = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+    let total = 24 + body;
+    if buf.len() < total {
+        return Parsed::Incomplete;
+    }
+    let err_text = || {
+        format!(
+            "binary status 0x{status:04x}: {}",
+            String::from_utf8_lossy(&buf[24..total])
+        )
+    };
+    match exp {
+        Expect::Stored => {
+            if op != BIN_SET {
+                return Parsed::Broken(format!("reply opcode 0x{op:02x} to a set"));
+            }
+            c.sets += 1;
+            match status {
+                0 => c.stored += 1,
+                1 | 2 | 5 => c.not_stored += 1,
+                _ => c.error(err_text()),
+            }
+        }
+        Expect::Value(check) => {
+            if op != BIN_GET {
+                return Parsed::Broken(format!("reply opcode 0x{op:02x} to a get"));
+            }
+            c.gets += 1;
+            match status {
+                0 => {
+                    c.hits += 1;
+                    let start = 24 + ext_len + key_len;
+                    if let Some(n) = check
+                        && buf.get(start..total) != Some(sh.values.value(n))
+                    {
+                        c.bad_values += 1;
+                    }
+                }
+                1 => {}
+                _ => c.error(err_text()),
+            }
+        }
+    }
+    Parsed::Done(total)
+}
+
 /// Parses one reply of kind `exp` from the front of `buf`.
 fn parse_reply(buf: &[u8], exp: Expect, sh: &Shared, c: &mut Counts) -> Parsed {
+    if sh.args.binary {
+        return parse_bin_reply(buf, exp, sh, c);
+    }
     let Some(eol) = find_crlf(buf) else {
         if buf.len() > 4096 {
             return Parsed::Broken("reply line longer than 4096 bytes".into());

@@ -8,11 +8,15 @@
 #
 # usage: scripts/bench_vs_memcached.sh [-t SERVER_THREADS] [-d SECS] [-r ROUNDS]
 #            [--lg-threads N] [--conns N] [--scenarios "unpiped piped setonly"]
-#            [--servers "memcached ferrocache"] [--no-build]
+#            [--servers "memcached ferrocache"] [--protocol text|binary] [--no-build]
 #
 # Scenarios: unpiped  = 1:10 set:get, pipeline 1, CONNS connections
 #            piped    = 1:10 set:get, pipeline 32
 #            setonly  = sets only, pipeline 1
+#            binunpiped = binary protocol (Set/Get frames), 1:10, pipeline 1
+#            binpiped   = binary protocol, 1:10, pipeline 32
+#            binary     = shorthand for "binunpiped binpiped"
+# --protocol binary runs unpiped/piped as binunpiped/binpiped (setonly stays text).
 # Keys key:0..99999, 100-byte values. The load generator shares the machine's cores with the
 # server, so absolute numbers are machine-bound; compare the ratios.
 set -euo pipefail
@@ -29,6 +33,7 @@ CONNS=50
 KEY_MAX=100000
 VALUE_SIZE=100
 SCENARIOS="unpiped piped setonly"
+PROTOCOL=""
 SERVERS="memcached ferrocache"
 BUILD=1
 
@@ -41,6 +46,7 @@ while (($#)); do
     --conns) CONNS=$2; shift 2 ;;
     --scenarios) SCENARIOS=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
+    --protocol) PROTOCOL=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) bl_die "unknown argument $1 (see --help)" ;;
@@ -65,16 +71,27 @@ scenario_args() {
     unpiped) echo "--ratio 1:10 --pipeline 1" ;;
     piped) echo "--ratio 1:10 --pipeline 32" ;;
     setonly) echo "--ratio 1:0 --pipeline 1" ;;
+    binunpiped) echo "--ratio 1:10 --pipeline 1 --protocol binary" ;;
+    binpiped) echo "--ratio 1:10 --pipeline 32 --protocol binary" ;;
     *) bl_die "unknown scenario $1" ;;
   esac
 }
+
+# `binary` expands to both binary scenarios; `--protocol binary` runs every scenario over
+# the binary protocol.
+SCENARIOS=${SCENARIOS//binary/binunpiped binpiped}
+if [[ "$PROTOCOL" == binary ]]; then
+  SCENARIOS=$(for s in $SCENARIOS; do case $s in unpiped | piped) echo "bin$s" ;; *) echo "$s" ;; esac; done | xargs)
+elif [[ -n "$PROTOCOL" && "$PROTOCOL" != text ]]; then
+  bl_die "--protocol: text or binary"
+fi
 
 RESULTS=$(mktemp /tmp/bench-results.XXXXXX)
 trap 'rm -f "$RESULTS"; bl_cleanup' EXIT
 
 echo "server flags: -t $THREADS -m 1024 | load: $CONNS conns, $LG_THREADS loadgen threads," \
   "${DURATION}s per run, $ROUNDS rounds, keys $KEY_MAX, values $VALUE_SIZE B"
-printf '%-9s %-10s %5s %12s %10s %9s %9s %9s\n' \
+printf '%-10s %-10s %5s %12s %10s %9s %9s %9s\n' \
   scenario server round ops/s cpu_us/req srv_cpu% p50_us p99_us
 for scen in $SCENARIOS; do
   read -r -a sargs <<<"$(scenario_args "$scen")"
@@ -95,7 +112,7 @@ for scen in $SCENARIOS; do
       secs=$(bl_kv "$line" secs)
       read -r ops_s cpu_us cpu_pct < <(awk -v o="$ops" -v s="$secs" -v d=$((t1 - t0)) -v hz="$CLK_TCK" \
         'BEGIN { c = d / hz; printf "%.0f %.3f %.0f\n", o / s, c * 1e6 / o, 100 * c / s }')
-      printf '%-9s %-10s %5s %12s %10s %9s %9s %9s\n' "$scen" "$server" "$round" "$ops_s" \
+      printf '%-10s %-10s %5s %12s %10s %9s %9s %9s\n' "$scen" "$server" "$round" "$ops_s" \
         "$cpu_us" "$cpu_pct" "$(bl_kv "$line" p50_us)" "$(bl_kv "$line" p99_us)"
       echo "$scen $server $ops_s $cpu_us" >>"$RESULTS"
     done
@@ -104,7 +121,7 @@ done
 
 echo
 echo "medians over $ROUNDS rounds (ratio = ferrocache / memcached; higher ops/s and lower cpu/req are better)"
-printf '%-9s %14s %14s %8s %15s %15s %8s\n' scenario mc_ops/s ferro_ops/s ratio \
+printf '%-10s %14s %14s %8s %15s %15s %8s\n' scenario mc_ops/s ferro_ops/s ratio \
   mc_cpu_us/req ferro_cpu_us/req ratio
 for scen in $SCENARIOS; do
   med() { bl_median $(awk -v s="$scen" -v v="$1" -v c="$2" '$1 == s && $2 == v { print $c }' "$RESULTS"); }
@@ -112,5 +129,5 @@ for scen in $SCENARIOS; do
   awk -v s="$scen" -v mo="$mo" -v fo="$fo" -v mc="$mc" -v fc="$fc" 'BEGIN {
     r1 = (mo != "nan" && fo != "nan" && mo > 0) ? sprintf("%.3f", fo / mo) : "-"
     r2 = (mc != "nan" && fc != "nan" && mc > 0) ? sprintf("%.3f", fc / mc) : "-"
-    printf "%-9s %14s %14s %8s %15s %15s %8s\n", s, mo, fo, r1, mc, fc, r2 }'
+    printf "%-10s %14s %14s %8s %15s %15s %8s\n", s, mo, fo, r1, mc, fc, r2 }'
 done

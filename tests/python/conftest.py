@@ -75,3 +75,27 @@ def server():
     s = Server(server_bin())
     yield s
     s.stop()
+
+
+SASL_USER = "alice"
+SASL_PASSWORD = "s3cret pass"
+
+
+def is_memcached(binary: str) -> bool:
+    return "memcached" in os.path.basename(binary)
+
+
+@pytest.fixture(scope="module")
+def sasl_server(tmp_path_factory):
+    """ferrocache with `-S --sasl-pwdb` (user SASL_USER, password SASL_PASSWORD).
+
+    Skipped against memcached: Debian's memcached -S needs Cyrus SASL configuration.
+    """
+    binary = server_bin()
+    if is_memcached(binary):
+        pytest.skip("memcached -S needs Cyrus SASL files; SASL is tested against ferrocache")
+    pwdb = tmp_path_factory.mktemp("sasl") / "pwdb"
+    pwdb.write_text(f"{SASL_USER}:{SASL_PASSWORD}\nbob:hunter2\n")
+    s = Server(binary, ["-S", "--sasl-pwdb", str(pwdb)])
+    yield s
+    s.stop()
