@@ -64,9 +64,10 @@ fn unauthenticated(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut
             }
             Next::Continue
         }
+        // memcached keeps the connection open after refusing.
         _ => {
             encode::reply(out, &Reply::ClientError("unauthenticated"));
-            Next::Close
+            Next::Continue
         }
     }
 }
