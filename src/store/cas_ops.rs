@@ -42,13 +42,8 @@ impl Store {
         }
     }
 
-    /// `arith`, plus the item's new CAS unique on success.
+    /// `arith`, plus the item's new CAS unique on success (read under the same lock).
     pub fn arith_cas(&self, key: &[u8], incr: bool, delta: u64) -> (ArithOutcome, u64) {
-        let outcome = self.arith(key, incr, delta);
-        let cas = match outcome {
-            ArithOutcome::Value(_) => self.peek_cas(key).unwrap_or(0),
-            _ => 0,
-        };
-        (outcome, cas)
+        self.inner.arith_with(key, incr, delta, |e| e.cas())
     }
 }

@@ -18,7 +18,6 @@ use std::time::Duration;
 use ahash::RandomState;
 use parking_lot::Mutex;
 
-use super::arith;
 use super::clock::Clock;
 use super::mem::{
     BIT_FETCHED, BIT_REFERENCED, HEADER, MAX_SHARD_IDS, Mem, MoveDest, NIL, PAGE_SIZE, PagePick,
@@ -798,63 +797,28 @@ impl Inner {
         matches!(self.get(key, Some(exptime), |_| ()), Lookup::Hit(()))
     }
 
+    /// incr/decr: the meta path without CAS check or auto-create (one implementation of
+    /// memcached's in-place, space-padded rewrite).
     pub(super) fn arith(&self, key: &[u8], incr: bool, delta: u64) -> ArithOutcome {
-        let at = self.slot(key);
-        let mem = &self.mem;
-        let mut buf = [0u8; 20];
-        loop {
-            let now = self.clock.now();
-            let fs = self.flush_seq(now);
-            let (old_ref, old_seq, flags, exp, value) = {
-                let mut g = self.lock(at.shard);
-                let Some((pos, r)) = g.lookup(mem, at.tag, key) else {
-                    return ArithOutcome::NotFound;
-                };
-                if liveness(mem, r, now, fs) != Liveness::Live {
-                    g.unlink_at(mem, pos, r);
-                    drop(g);
-                    mem.free(r);
-                    return ArithOutcome::NotFound;
-                }
-                let Some(old) = arith::parse_value(mem.value(r, &g)) else {
-                    return ArithOutcome::NonNumeric;
-                };
-                let value = arith::apply(old, incr, delta);
-                let digits = arith::format(value, &mut buf);
-                if digits.len() <= mem.value_len(r) {
-                    // memcached rewrites in place, space padded, with a new CAS.
-                    mem.overwrite_value_padded(r, digits);
-                    mem.set_cas(r, self.next_seq());
-                    mem.set_atime(r, now);
-                    return ArithOutcome::Value(value);
-                }
-                (r, mem.cas(r), mem.flags(r), mem.exptime(r), value)
-            };
-            let digits = arith::format(value, &mut buf);
-            let Some(new) = self.alloc(HEADER + key.len() + digits.len(), at.shard) else {
-                return ArithOutcome::NoMemory;
-            };
-            mem.write_item(new, key, flags, exp, now, &[digits]);
-            let now = self.clock.now();
-            let fs = self.flush_seq(now);
-            let mut g = self.lock(at.shard);
-            match g.lookup(mem, at.tag, key) {
-                Some((pos, r))
-                    if r == old_ref
-                        && mem.cas(r) == old_seq
-                        && liveness(mem, r, now, fs) == Liveness::Live =>
-                {
-                    mem.set_cas(new, self.next_seq());
-                    g.replace(mem, pos, r, new);
-                    drop(g);
-                    mem.free(r);
-                    return ArithOutcome::Value(value);
-                }
-                _ => {
-                    drop(g);
-                    mem.free(new);
-                }
-            }
+        self.arith_with(key, incr, delta, |_| ()).0
+    }
+
+    /// `arith` plus the item's new CAS unique, read under the same lock.
+    pub(super) fn arith_with<R: Default>(
+        &self,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        f: impl FnOnce(&mut super::meta::MetaEntry<'_>) -> R,
+    ) -> (ArithOutcome, R) {
+        use super::meta::MetaArithOutcome as M;
+        match self.meta_arith(key, incr, delta, None, None, f) {
+            M::Value(v, r) => (ArithOutcome::Value(v), r),
+            M::NotFound => (ArithOutcome::NotFound, R::default()),
+            M::NonNumeric => (ArithOutcome::NonNumeric, R::default()),
+            // Without a CAS or auto-create, Exists and NotStored cannot happen; a lost
+            // retry race is reported like an allocation failure.
+            M::NoMemory | M::Exists | M::NotStored => (ArithOutcome::NoMemory, R::default()),
         }
     }
 
