@@ -52,6 +52,24 @@ bl_build_loadgen() {
 }
 
 # A port nobody listens on, below the ephemeral range (so no client socket holds it).
+# bl_prepare "SERVERS" BUILD: build ferrocache (if BUILD=1 and it is listed) and the load
+# generator, and check that every listed server binary exists.
+bl_prepare() {
+  local servers=$1 build=$2 s
+  if ((build)) && [[ " $servers " == *" ferrocache "* ]]; then
+    echo "== cargo build --release" >&2
+    (cd "$ROOT" && cargo build --release) || bl_die "cargo build --release failed"
+  fi
+  bl_build_loadgen
+  for s in $servers; do
+    case $s in
+      memcached) [[ -x "$MEMCACHED_BIN" ]] || bl_die "$MEMCACHED_BIN not found" ;;
+      ferrocache) [[ -x "$FERRO_BIN" ]] || bl_die "$FERRO_BIN not found (cargo build --release)" ;;
+      *) bl_die "unknown server $s" ;;
+    esac
+  done
+}
+
 bl_free_port() {
   local lo hi i p
   read -r lo hi </proc/sys/net/ipv4/ip_local_port_range

@@ -50,18 +50,7 @@ while (($#)); do
   esac
 done
 
-if ((BUILD)) && [[ " $SERVERS " == *" ferrocache "* ]]; then
-  echo "== cargo build --release" >&2
-  (cd "$ROOT" && cargo build --release) || bl_die "cargo build --release failed"
-fi
-bl_build_loadgen
-for s in $SERVERS; do
-  case $s in
-    memcached) [[ -x "$MEMCACHED_BIN" ]] || bl_die "$MEMCACHED_BIN not found" ;;
-    ferrocache) [[ -x "$FERRO_BIN" ]] || bl_die "$FERRO_BIN not found (cargo build --release)" ;;
-    *) bl_die "unknown server $s" ;;
-  esac
-done
+bl_prepare "$SERVERS" "$BUILD"
 
 workload_args() {
   case $1 in
