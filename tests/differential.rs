@@ -891,3 +891,21 @@ fn diff_meta_arith_and_debug() {
         ),
     ]);
 }
+
+#[test]
+fn diff_slabs_runtime_commands() {
+    compare(
+        &[],
+        vec![sc(
+            "slabs automove / reassign",
+            &[
+                "slabs automove 0\r\nslabs automove 1\r\nslabs automove 2\r\n",
+                "slabs automove 3\r\nslabs automove x\r\nslabs automove\r\n",
+                "slabs reassign 1 2\r\nslabs reassign 99 2\r\nslabs reassign 1 1\r\n",
+                "slabs reassign x 2\r\nslabs reassign -1 0\r\nslabs reassign -5 2\r\n",
+                "set a 0 0 1\r\nx\r\nslabs reassign 1 2\r\n",
+                "slabs foo\r\nslabs\r\nslabs reassign 1\r\n",
+            ],
+        )],
+    );
+}

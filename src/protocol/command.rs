@@ -121,6 +121,11 @@ pub enum Command<'a> {
     Verbosity { level: u32, noreply: bool },
     /// `quit`.
     Quit,
+    /// `slabs automove <0|1|2>`.
+    SlabsAutomove { mode: u32 },
+    /// `slabs reassign <src> <dst>` (`-1` as source: any class; `0` as destination: the
+    /// global page pool).
+    SlabsReassign { src: i32, dst: i32 },
     /// ElastiCache `config get <key>`.
     ConfigGet { key: &'a [u8] },
     /// ElastiCache `config set <key> <flags> <bytes> [noreply]` with its data block.

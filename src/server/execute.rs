@@ -282,6 +282,37 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             Next::Continue
         }
         Command::Quit => Next::Close,
+        Command::SlabsAutomove { mode } => {
+            ctx.shared.store.set_automove(mode != 0);
+            ctx.shared.automove_mode.store(mode, Ordering::Relaxed);
+            encode::reply(out, &Reply::Ok);
+            Next::Continue
+        }
+        Command::SlabsReassign { src, dst } => {
+            use crate::store::ReassignError as R;
+            // memcached: -1 as source picks a class (ours: 0); 0 as destination is the
+            // global page pool (ours too). Other negatives are bad class ids.
+            let src = if src == -1 {
+                Some(0)
+            } else {
+                usize::try_from(src).ok().filter(|&c| c > 0)
+            };
+            let dst = usize::try_from(dst).ok();
+            let line: &[u8] = match (src, dst) {
+                (Some(src), Some(dst)) => match store.reassign(src, dst) {
+                    Ok(()) => b"OK\r\n",
+                    // memcached: no class to pick from is a bad source class.
+                    Err(R::NoSpare) if src == 0 => b"BADCLASS invalid src or dst class id\r\n",
+                    Err(R::Running | R::Busy) => b"BUSY currently processing reassign request\r\n",
+                    Err(R::BadClass) => b"BADCLASS invalid src or dst class id\r\n",
+                    Err(R::NoSpare) => b"NOSPARE source class has no spare pages\r\n",
+                    Err(R::Same) => b"SAME src and dst class are identical\r\n",
+                },
+                _ => b"BADCLASS invalid src or dst class id\r\n",
+            };
+            out.extend_from_slice(line);
+            Next::Continue
+        }
         Command::ConfigGet { key } => {
             if key == b"cluster" {
                 ctx.shared

@@ -54,6 +54,8 @@ pub struct Shared {
     pub shutting_down: AtomicBool,
     /// Live verbosity (`verbosity N` changes it).
     pub verbosity: AtomicU32,
+    /// `slabs automove` mode as last set (0 off, 1 and 2 on), for `stats settings`.
+    pub automove_mode: AtomicU32,
     /// One counter block per worker thread.
     pub thread_stats: Vec<Arc<ThreadStats>>,
     /// Listener counters.
@@ -140,6 +142,7 @@ pub fn start(
         .collect::<io::Result<Vec<_>>>()?;
     let shared = Arc::new(Shared {
         verbosity: AtomicU32::new(u32::from(config.verbose)),
+        automove_mode: AtomicU32::new(1),
         config,
         store,
         cluster,

@@ -205,10 +205,9 @@ pub fn settings(shared: &Shared) -> StatList {
     // Over -c a connection is refused at once with memcached's words.
     out.add("maxconns_fast", "yes");
     out.add("slab_reassign", "yes");
-    out.add(
-        "slab_automove",
-        u8::from(shared.store.stats().slab_automove),
-    );
+    let automove = shared.store.stats().slab_automove;
+    let mode = shared.automove_mode.load(Ordering::Relaxed);
+    out.add("slab_automove", if automove { mode.max(1) } else { 0 });
     out.add("slab_chunk_max", shared.store.slab_chunk_max());
     out.add("lru_crawler", "yes");
     out.add("flush_enabled", "yes");

@@ -79,10 +79,55 @@ pub(super) fn verbosity<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> 
     }
 }
 
+/// `slabs automove <0|1|2>` and `slabs reassign <src> <dst>` (memcached's runtime slab
+/// commands); any other form is `ERROR`.
+pub(super) fn slabs<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
+    let bad = || line.client_error(BAD_FORMAT, false);
+    match (line.tok(1), line.n) {
+        (b"automove", 3) => match strtoul(line.tok(2)) {
+            Some(mode @ 0..=2) => Ok(Command::SlabsAutomove { mode }),
+            Some(_) => Err(line.error()),
+            None => Err(bad()),
+        },
+        (b"reassign", 4) => match (strtol(line.tok(2)), strtol(line.tok(3))) {
+            (Some(src), Some(dst)) => Ok(Command::SlabsReassign { src, dst }),
+            _ => Err(bad()),
+        },
+        _ => Err(line.error()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{client, cmd, err, error, line_err};
     use crate::protocol::{Command, StatsArg};
+
+    #[test]
+    fn slabs_commands() {
+        // memcached 1.6.18: automove 0/1/2 OK, 3 ERROR, x CLIENT_ERROR, missing arg ERROR;
+        // reassign needs two numbers (x: CLIENT_ERROR), other forms ERROR.
+        assert_eq!(
+            cmd(b"slabs automove 2\r\n"),
+            Command::SlabsAutomove { mode: 2 }
+        );
+        assert_eq!(err(b"slabs automove 3\r\n"), error(b"slabs automove 3\r\n"));
+        assert_eq!(
+            err(b"slabs automove x\r\n"),
+            client("bad command line format", 18)
+        );
+        assert_eq!(err(b"slabs automove\r\n"), error(b"slabs automove\r\n"));
+        assert_eq!(
+            cmd(b"slabs reassign -1 0\r\n"),
+            Command::SlabsReassign { src: -1, dst: 0 }
+        );
+        assert_eq!(
+            err(b"slabs reassign x 2\r\n"),
+            client("bad command line format", 20)
+        );
+        assert_eq!(err(b"slabs reassign 1\r\n"), error(b"slabs reassign 1\r\n"));
+        assert_eq!(err(b"slabs foo\r\n"), error(b"slabs foo\r\n"));
+        assert_eq!(err(b"slabs\r\n"), error(b"slabs\r\n"));
+    }
 
     #[test]
     fn version_and_quit_ignore_arguments() {
