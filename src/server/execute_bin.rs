@@ -180,7 +180,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 (StoreOp::Set, _) => SetMode::Set,
                 (StoreOp::Replace, _) => SetMode::Replace,
             };
-            let (outcome, cas) = store.store_cas(mode, key, flags, i64::from(exptime), value);
+            let (outcome, cas) = store.store_cas(mode, key, flags, i64::from(exptime), value, 0);
             let s = store_status(ctx, sop, mode, outcome);
             status(out, &req, s, cas);
         }
@@ -191,15 +191,9 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             } else {
                 SetMode::Prepend
             };
-            // A non-zero cas must match the current item (checked just before the append;
-            // the store has no compare-and-append).
-            let outcome = match (req.cas, store.peek_cas(key)) {
-                (0, _) => store.store_cas(mode, key, 0, 0, value),
-                (want, Some(have)) if want == have => store.store_cas(mode, key, 0, 0, value),
-                (_, Some(_)) => (StoreOutcome::Exists, 0),
-                // memcached: an append with a cas on a missing key is "Not stored".
-                (_, None) => (StoreOutcome::NotStored, 0),
-            };
+            // A non-zero cas must match the current item (compared under the lock);
+            // memcached answers a cas on a missing key with "Not stored".
+            let outcome = store.store_cas(mode, key, 0, 0, value, req.cas);
             let s = store_status(ctx, StoreOp::Set, mode, outcome.0);
             status(out, &req, s, outcome.1);
         }
@@ -246,6 +240,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                                 0,
                                 i64::from(exptime),
                                 text.as_bytes(),
+                                0,
                             ) {
                                 (StoreOutcome::Stored, cas) => result = Some(Ok((initial, cas))),
                                 (StoreOutcome::NotStored, _) => continue,

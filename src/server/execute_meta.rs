@@ -182,6 +182,7 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         invalidate: f.invalidate && matches!(mode, SetMode::Cas(_)),
         key_binary: f.base64,
         concat_cas: f.cas.unwrap_or(0),
+        set_only_unlink: false,
     };
     let (outcome, cas) = ctx.shared.store.meta_store(
         mode,

@@ -25,8 +25,8 @@ use super::mem::{
 };
 use super::shard::{ClassCounters, Liveness, Pulled, Shard, ShardCore, liveness};
 use super::{
-    ArithOutcome, ClassStats, ItemView, Lookup, ReassignError, SetMode, StoreConfig, StoreOutcome,
-    StoreStats,
+    ArithOutcome, ClassStats, DeleteOutcome, ItemView, Lookup, ReassignError, SetMode, StoreConfig,
+    StoreOutcome, StoreStats,
 };
 
 /// Number of lock shards (power of two).
@@ -649,7 +649,9 @@ impl Inner {
         let (_, r) = g.lookup(&self.mem, at.tag, key)?;
         (liveness(&self.mem, r, now, fs) == Liveness::Live).then(|| self.shown_cas(self.mem.cas(r)))
     }
-
+    /// set/add/replace/append/prepend/cas with the classic text and binary rules: the meta
+    /// store path (one implementation of the mode rules) with memcached's
+    /// `process_update_command` failure rule (only a failed `set` unlinks the old item).
     pub(super) fn store(
         &self,
         mode: SetMode,
@@ -658,139 +660,41 @@ impl Inner {
         exptime: i64,
         data: &[u8],
     ) -> StoreOutcome {
-        if !self.item_size_ok(key.len(), data.len()) {
-            self.drop_stale(mode, key);
-            return StoreOutcome::TooLarge;
-        }
-        if let SetMode::Append | SetMode::Prepend = mode {
-            return self.concat(mode == SetMode::Append, key, data);
-        }
-        let at = self.slot(key);
-        let exp = self.clock.rel_exptime(exptime);
-        let Some(new) = self.alloc(HEADER + key.len() + data.len(), at.shard) else {
-            self.drop_stale(mode, key);
-            return StoreOutcome::NoMemory;
+        self.store_classic(mode, key, flags, exptime, data, 0).0
+    }
+
+    /// `store` returning the new CAS unique (0 unless stored); for append/prepend a
+    /// non-zero `concat_cas` must equal the item's (binary protocol).
+    pub(super) fn store_classic(
+        &self,
+        mode: SetMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        data: &[u8],
+        concat_cas: u64,
+    ) -> (StoreOutcome, u64) {
+        let opts = super::meta::MetaStoreOpts {
+            set_only_unlink: true,
+            concat_cas,
+            ..Default::default()
         };
-        let mem = &self.mem;
-        let now = self.clock.now();
-        mem.write_item(new, key, flags, exp, now, &[data]);
-        let fs = self.flush_seq(now);
-
-        let mut g = self.lock(at.shard);
-        let old = g.lookup(mem, at.tag, key);
-        let live = old.filter(|&(_, r)| liveness(mem, r, now, fs) == Liveness::Live);
-        let outcome = match mode {
-            SetMode::Set => StoreOutcome::Stored,
-            SetMode::Add if live.is_some() => StoreOutcome::NotStored,
-            SetMode::Replace if live.is_none() => StoreOutcome::NotStored,
-            SetMode::Cas(_) if live.is_none() => StoreOutcome::NotFound,
-            SetMode::Cas(u) if live.is_some_and(|(_, r)| self.shown_cas(mem.cas(r)) != u) => {
-                StoreOutcome::Exists
-            }
-            _ => StoreOutcome::Stored,
-        };
-        if outcome == StoreOutcome::Stored {
-            mem.set_cas(new, self.next_seq());
-            match old {
-                Some((pos, o)) => g.replace(mem, pos, o, new),
-                None => g.link_new(mem, at.tag, new),
-            }
-            drop(g);
-            self.free_all([old.map(|(_, o)| o)]);
-        } else {
-            // A dead item in the way is removed on the spot.
-            let dead = old.filter(|_| live.is_none());
-            if let Some((pos, o)) = dead {
-                g.unlink_at(mem, pos, o);
-            }
-            drop(g);
-            self.free_all([Some(new), dead.map(|(_, o)| o)]);
-        }
-        outcome
+        self.meta_store(mode, key, flags, exptime, data, opts)
     }
 
-    /// memcached: a `set` that cannot be stored removes the old item, so that a later get
-    /// does not return stale data.
-    fn drop_stale(&self, mode: SetMode, key: &[u8]) {
-        if mode == SetMode::Set {
-            self.delete(key);
-        }
-    }
-
-    /// append / prepend: the new item keeps the old flags and exptime.
-    fn concat(&self, append: bool, key: &[u8], data: &[u8]) -> StoreOutcome {
-        let at = self.slot(key);
-        let mem = &self.mem;
-        loop {
-            // 1. Look at the old item.
-            let now = self.clock.now();
-            let fs = self.flush_seq(now);
-            let (old_ref, old_seq, old_len) = {
-                let mut g = self.lock(at.shard);
-                let Some((pos, r)) = g.lookup(mem, at.tag, key) else {
-                    return StoreOutcome::NotStored;
-                };
-                if liveness(mem, r, now, fs) != Liveness::Live {
-                    g.unlink_at(mem, pos, r);
-                    drop(g);
-                    mem.free(r);
-                    return StoreOutcome::NotStored;
-                }
-                (r, mem.cas(r), mem.value_len(r))
-            };
-            let vlen = old_len + data.len();
-            if !self.item_size_ok(key.len(), vlen) {
-                // memcached answers NOT_STORED when the result cannot be allocated.
-                return StoreOutcome::NotStored;
-            }
-            // 2. Allocate without any lock.
-            let Some(new) = self.alloc(HEADER + key.len() + vlen, at.shard) else {
-                return StoreOutcome::NotStored;
-            };
-            // 3. Relock; link only if the old item is unchanged.
-            let now = self.clock.now();
-            let fs = self.flush_seq(now);
-            let mut g = self.lock(at.shard);
-            match g.lookup(mem, at.tag, key) {
-                Some((pos, r))
-                    if r == old_ref
-                        && mem.cas(r) == old_seq
-                        && liveness(mem, r, now, fs) == Liveness::Live =>
-                {
-                    let old_val = mem.value(r, &g);
-                    let parts: [&[u8]; 2] = if append {
-                        [old_val, data]
-                    } else {
-                        [data, old_val]
-                    };
-                    mem.write_item(new, key, mem.flags(r), mem.exptime(r), now, &parts);
-                    mem.set_cas(new, self.next_seq());
-                    g.replace(mem, pos, r, new);
-                    drop(g);
-                    mem.free(r);
-                    return StoreOutcome::Stored;
-                }
-                _ => {
-                    drop(g);
-                    mem.free(new);
-                }
-            }
-        }
-    }
-
+    /// Deletes a live item (a dead one in the way is reaped and reported missing).
     pub(super) fn delete(&self, key: &[u8]) -> bool {
-        let at = self.slot(key);
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        let mut g = self.lock(at.shard);
-        let Some((pos, r)) = g.lookup(&self.mem, at.tag, key) else {
-            return false;
-        };
-        let live = liveness(&self.mem, r, now, fs) == Liveness::Live;
-        g.unlink_at(&self.mem, pos, r);
-        drop(g);
-        self.mem.free(r);
-        live
+        self.delete_cas(key, None) == DeleteOutcome::Deleted
+    }
+
+    /// Delete only if `cas` is `None` or equals the item's CAS unique.
+    pub(super) fn delete_cas(&self, key: &[u8], cas: Option<u64>) -> DeleteOutcome {
+        use super::meta::MetaDeleteOutcome as M;
+        match self.meta_delete(key, cas, false, None) {
+            M::Deleted | M::Invalidated => DeleteOutcome::Deleted,
+            M::NotFound => DeleteOutcome::NotFound,
+            M::Exists => DeleteOutcome::Exists,
+        }
     }
 
     pub(super) fn touch(&self, key: &[u8], exptime: i64) -> bool {

@@ -145,6 +145,10 @@ pub struct MetaStoreOpts {
     pub key_binary: bool,
     /// For `Append`/`Prepend`: store only if this is 0 or the item's CAS unique.
     pub concat_cas: u64,
+    /// The classic text/binary rule for failures (memcached's `process_update_command`):
+    /// a store that is too large or finds no memory unlinks the old item only in `Set`
+    /// mode. Without it (meta `ms`), every mode unlinks.
+    pub set_only_unlink: bool,
 }
 
 impl Store {
@@ -307,7 +311,9 @@ impl Inner {
         opts: MetaStoreOpts,
     ) -> (StoreOutcome, u64) {
         let fail = |o: StoreOutcome| {
-            self.delete(key);
+            if !opts.set_only_unlink || mode == SetMode::Set {
+                self.delete(key);
+            }
             (o, 0)
         };
         if !self.item_size_ok(key.len(), data.len()) {

@@ -1360,3 +1360,62 @@ fn perf_single_and_multi_thread() {
         t.elapsed().as_nanos() / 500_000
     );
 }
+
+/// The classic failure rule (text/binary `store`): only a failed `set` unlinks the old item;
+/// meta `ms` (`set_only_unlink: false`) unlinks in every mode. Both go through one path.
+#[test]
+fn failed_store_unlinks_old_item_by_protocol_rule() {
+    let s = store(8);
+    let big = vec![b'x'; 1 << 20]; // over -I once the item header is added
+    for mode in [
+        SetMode::Add,
+        SetMode::Replace,
+        SetMode::Append,
+        SetMode::Prepend,
+    ] {
+        assert_eq!(set(&s, b"k", b"old"), StoreOutcome::Stored);
+        let o = s.store(mode, b"k", 0, 0, &big);
+        assert!(
+            matches!(o, StoreOutcome::TooLarge | StoreOutcome::NotStored),
+            "{mode:?}: {o:?}"
+        );
+        assert_eq!(value(&s, b"k"), Some(b"old".to_vec()), "{mode:?} kept it");
+    }
+    assert_eq!(
+        s.store(SetMode::Set, b"k", 0, 0, &big),
+        StoreOutcome::TooLarge
+    );
+    assert_eq!(value(&s, b"k"), None, "a failed set unlinks");
+
+    assert_eq!(set(&s, b"m", b"old"), StoreOutcome::Stored);
+    let meta = crate::store::MetaStoreOpts::default();
+    let (o, _) = s.meta_store(SetMode::Add, b"m", 0, 0, &big, meta);
+    assert_eq!(o, StoreOutcome::TooLarge);
+    assert_eq!(value(&s, b"m"), None, "ms unlinks in every mode");
+}
+
+#[test]
+fn binary_cas_operations_are_exact() {
+    let s = store(8);
+    let (o, cas) = s.store_cas(SetMode::Set, b"k", 0, 0, b"a", 0);
+    assert_eq!(o, StoreOutcome::Stored);
+    assert_eq!(s.peek_cas(b"k"), Some(cas));
+    // Append with a stale cas fails, with the current one succeeds and returns the new cas.
+    assert_eq!(
+        s.store_cas(SetMode::Append, b"k", 0, 0, b"b", cas + 1).0,
+        StoreOutcome::Exists
+    );
+    let (o, cas2) = s.store_cas(SetMode::Append, b"k", 0, 0, b"b", cas);
+    assert_eq!((o, Some(cas2)), (StoreOutcome::Stored, s.peek_cas(b"k")));
+    assert_eq!(value(&s, b"k"), Some(b"ab".to_vec()));
+    assert_eq!(
+        s.store_cas(SetMode::Prepend, b"nope", 0, 0, b"x", 5).0,
+        StoreOutcome::NotStored
+    );
+    assert_eq!(s.delete_cas(b"k", cas), DeleteOutcome::Exists);
+    assert_eq!(s.delete_cas(b"k", cas2), DeleteOutcome::Deleted);
+    assert_eq!(s.delete_cas(b"k", 0), DeleteOutcome::NotFound);
+    assert_eq!(set(&s, b"n", b"5"), StoreOutcome::Stored);
+    let (o, cas3) = s.arith_cas(b"n", true, 2);
+    assert_eq!((o, Some(cas3)), (ArithOutcome::Value(7), s.peek_cas(b"n")));
+}
