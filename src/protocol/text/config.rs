@@ -41,18 +41,9 @@ pub(super) fn parse<'a>(
                     unlink_key: None,
                 });
             }
-            let data_end = line.len + bytes;
-            let frame_end = data_end + 2;
-            let (Some(data), Some(trailer)) =
-                (buf.get(line.len..data_end), buf.get(data_end..frame_end))
-            else {
+            let Some((data, frame_end)) = line.data_block(buf, bytes, noreply)? else {
                 return Ok(None);
             };
-            if trailer != b"\r\n" {
-                let mut e = line.client_error("bad data chunk", noreply);
-                e.consumed = frame_end;
-                return Err(e);
-            }
             Ok(Some((Command::ConfigSet { key, data, noreply }, frame_end)))
         }
         _ => Err(line.error()),

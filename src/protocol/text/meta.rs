@@ -147,17 +147,10 @@ fn parse_set<'a>(
         e.unlink_key = (!flags.base64).then(|| line.range(1));
         return Err(e);
     }
-    let data_end = line.len + bytes;
-    let frame_end = data_end + 2;
-    let (Some(data), Some(trailer)) = (buf.get(line.len..data_end), buf.get(data_end..frame_end))
-    else {
+    // Meta errors are never silenced.
+    let Some((data, frame_end)) = line.data_block(buf, bytes, false)? else {
         return Ok(None);
     };
-    if trailer != b"\r\n" {
-        let mut e = line.client_error("bad data chunk", false);
-        e.consumed = frame_end;
-        return Err(e);
-    }
     let cmd = MetaCmd {
         verb: MetaVerb::Set,
         key,

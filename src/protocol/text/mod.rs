@@ -220,6 +220,30 @@ impl<'a> Line<'a> {
         e
     }
 
+    /// The data block of `bytes` bytes after this line plus its `\r\n`: `Ok(None)` until it
+    /// is all buffered, `CLIENT_ERROR bad data chunk` (consuming `bytes + 2`, silenced by
+    /// `noreply`) when the trailer is not `\r\n`, else the data and the frame's length.
+    fn data_block(
+        &self,
+        buf: &'a [u8],
+        bytes: usize,
+        noreply: bool,
+    ) -> Result<Option<(&'a [u8], usize)>, ParseError> {
+        let data_end = self.len + bytes;
+        let frame_end = data_end + 2;
+        let (Some(data), Some(trailer)) =
+            (buf.get(self.len..data_end), buf.get(data_end..frame_end))
+        else {
+            return Ok(None);
+        };
+        if trailer != b"\r\n" {
+            let mut e = self.client_error("bad data chunk", noreply);
+            e.consumed = frame_end;
+            return Err(e);
+        }
+        Ok(Some((data, frame_end)))
+    }
+
     /// Closes the connection without a reply (an HTTP request line).
     fn close(&self) -> ParseError {
         ParseError {
