@@ -3,11 +3,12 @@
 //! The crate is layered; each layer may only `use` the ones listed after its arrow:
 //!
 //! ```text
-//!   main.rs  ──► config, server, store
-//!   server/  ──► protocol, store, config     (threads, mio polls, sockets, buffers: the only I/O)
+//!   main.rs  ──► config, server, store, logging, process (main.rs's own OS helpers)
+//!   server/  ──► protocol, store, config, cluster, logging (threads, polls, sockets: the only I/O)
 //!   protocol/──► (none)                      (pure: bytes -> Command, Reply -> bytes)
 //!   store/   ──► (none)                      (items, slabs, LRU, expiry, CAS; no sockets, no protocol types)
-//!   config.rs──► (none)                      (flags -> validated Config)
+//!   config/  ──► (none)                      (flags, config file, -o -> validated Config)
+//!   logging  ──► (none)                      (log sink: stderr or --logfile, live level)
 //! ```
 //!
 //! Request flow: the listener thread accepts sockets and hands them round-robin to worker
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod logging;
 pub mod protocol;
 pub mod server;
 pub mod store;

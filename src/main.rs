@@ -1,59 +1,80 @@
-//! Entry point: parse flags, set up logging, bind, drop privileges, start the store and the
-//! server, wait for SIGTERM/SIGINT (or `shutdown`), exit 0.
+//! Entry point: read flags (and `--config-file`), set up logging, bind, daemonize, drop
+//! privileges, start the store and the server, handle signals (SIGHUP reloads, SIGTERM and
+//! SIGINT stop), exit 0.
 
 use clap::Parser;
-use ferrocache::config::{Args, Config};
+use ferrocache::config::{self, Args, Config};
 use ferrocache::server;
 use ferrocache::store::{Store, StoreConfig};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-mod privileges;
+mod process;
 
-/// sysexits.h EX_USAGE: bad command line.
+/// sysexits.h EX_USAGE: bad command line or config file.
 const EX_USAGE: u8 = 64;
 /// sysexits.h EX_OSERR: could not bind, spawn, ...
 const EX_OSERR: u8 = 71;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli: Vec<OsString> = std::env::args_os().collect();
+    // Help, --version and malformed command lines: clap's messages and exit codes.
+    let args = Args::parse_from(&cli);
     if args.version {
         println!("ferrocache {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let level = match args.verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp_millis()
-        .init();
-    let config = match Config::from_args(&args) {
+    let config = match config::load(&cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ferrocache: {e}");
             return ExitCode::from(EX_USAGE);
         }
     };
-    match run(config) {
+    let log = match ferrocache::logging::init(u32::from(config.verbose), config.logfile.as_deref())
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ferrocache: {e}");
+            return ExitCode::from(EX_OSERR);
+        }
+    };
+    match run(config, cli, log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            log::error!("{e}");
             eprintln!("ferrocache: {e}");
             ExitCode::from(EX_OSERR)
         }
     }
 }
 
-fn run(config: Config) -> std::io::Result<()> {
+fn run(
+    config: Config,
+    cli: Vec<OsString>,
+    log: ferrocache::logging::LogSink,
+) -> std::io::Result<()> {
+    for w in &config.warnings {
+        log::warn!("{w}");
+    }
     let cluster = server::cluster::Cluster::new(config.cluster.clone())
         .map(Arc::new)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listeners = server::bind_all(&config)?;
-    privileges::drop_if_root(config.user.as_deref())?;
+    if config.enable_coredumps {
+        process::enable_coredumps()?;
+    }
+    // Single-threaded until here: fork now, after binding (bind errors reach the terminal).
+    if config.daemonize {
+        process::daemonize()?;
+    }
+    if config.lock_memory {
+        process::lock_memory();
+    }
+    process::drop_if_root(config.user.as_deref())?;
     if let Some(path) = &config.pid_file {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
             std::io::Error::new(
@@ -70,9 +91,11 @@ fn run(config: Config) -> std::io::Result<()> {
         evictions: config.evictions,
         cas: config.cas,
     });
+    store.set_automove(config.ext.slab_reassign && config.ext.slab_automove != 0);
     let _sweeper = store.start_sweeper();
     let pid_file = config.pid_file.clone();
     let leave_on_shutdown = config.cluster.leave_on_shutdown;
+    let running = config.clone();
     let handle = server::start(config, store, cluster.clone(), listeners)?;
     for a in handle.addrs() {
         log::info!("listening on {a}");
@@ -87,18 +110,22 @@ fn run(config: Config) -> std::io::Result<()> {
             .spawn(move || c.run_sync(stop))?
     };
 
-    // Signals: SIGHUP re-reads the cluster file; SIGTERM/SIGINT leave the pool if asked,
-    // then stop accepting, flush replies, exit 0.
+    // Signals: SIGHUP reopens the log file and re-reads the config file (or, without one,
+    // the cluster file); SIGTERM/SIGINT leave the pool if asked, then stop accepting, flush
+    // replies, exit 0.
     let shared = handle.shared();
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let signal_handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
+            let mut running = running;
             for sig in signals.forever() {
                 if sig == SIGHUP {
-                    log::info!("SIGHUP: re-reading the cluster file");
-                    cluster.reload_file();
+                    if let Err(e) = log.reopen() {
+                        log::error!("SIGHUP: {e}; logging continues to the old file");
+                    }
+                    running = reload(&shared, &cluster, &cli, running);
                     continue;
                 }
                 log::info!("signal {sig} received, shutting down");
@@ -120,4 +147,46 @@ fn run(config: Config) -> std::io::Result<()> {
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: re-reads the command line and config file; applies what can change live and
+/// returns the settings now in force. A bad file is logged and changes nothing.
+fn reload(
+    shared: &server::Shared,
+    cluster: &server::cluster::Cluster,
+    cli: &[OsString],
+    running: Config,
+) -> Config {
+    if running.config_file.is_none() {
+        log::info!("SIGHUP: re-reading the cluster file");
+        cluster.reload_file();
+        return running;
+    }
+    match config::load(cli) {
+        Err(e) => {
+            log::error!("SIGHUP: config rejected, running config kept: {e}");
+            running
+        }
+        Ok(new) => {
+            let report = server::reload::apply(shared, &running, &new);
+            if report.applied.is_empty() {
+                log::info!("SIGHUP: config re-read, nothing to change live");
+            } else {
+                log::info!("SIGHUP: applied {}", report.applied.join(", "));
+            }
+            if !report.restart_needed.is_empty() {
+                log::warn!(
+                    "SIGHUP: changed but needing a restart (not applied): {}",
+                    report.restart_needed.join(", ")
+                );
+            }
+            // Settings needing a restart stay as they run, so the next reload reports them
+            // again rather than forgetting them.
+            let mut now = running;
+            now.verbose = new.verbose;
+            now.conn_limit = new.conn_limit;
+            now.ext.idle_timeout = new.ext.idle_timeout;
+            now
+        }
+    }
 }

@@ -270,6 +270,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
         }
         Command::Verbosity { level, noreply } => {
             ctx.shared.verbosity.store(level, Ordering::Relaxed);
+            crate::logging::set_verbosity(level);
             say(out, noreply, Reply::Ok);
             Next::Continue
         }

@@ -135,7 +135,7 @@ impl Listener {
     }
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        let limit = self.shared.config.conn_limit;
+        let limit = self.shared.conn_limit.load(Ordering::Relaxed);
         let curr = self.shared.curr_conns.fetch_add(1, Ordering::AcqRel) + 1;
         if curr > limit {
             self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);

@@ -20,6 +20,7 @@ mod connection;
 mod execute;
 mod execute_bin;
 mod listener;
+pub mod reload;
 pub mod stats;
 mod worker;
 
@@ -52,8 +53,12 @@ pub struct Shared {
     pub max_conns_seen: AtomicUsize,
     /// Set once: stop accepting, flush, exit.
     pub shutting_down: AtomicBool,
-    /// Live verbosity (`verbosity N` changes it).
+    /// Live verbosity (`verbosity N` and SIGHUP change it).
     pub verbosity: AtomicU32,
+    /// Live connection limit (`-c`; SIGHUP changes it).
+    pub conn_limit: AtomicUsize,
+    /// Live idle timeout in seconds (`-o idle_timeout`; SIGHUP changes it; 0 = none).
+    pub idle_timeout: std::sync::atomic::AtomicU64,
     /// `slabs automove` mode as last set (0 off, 1 and 2 on), for `stats settings`.
     pub automove_mode: AtomicU32,
     /// One counter block per worker thread.
@@ -142,7 +147,9 @@ pub fn start(
         .collect::<io::Result<Vec<_>>>()?;
     let shared = Arc::new(Shared {
         verbosity: AtomicU32::new(u32::from(config.verbose)),
-        automove_mode: AtomicU32::new(1),
+        conn_limit: AtomicUsize::new(config.conn_limit),
+        idle_timeout: std::sync::atomic::AtomicU64::new(config.ext.idle_timeout),
+        automove_mode: AtomicU32::new(config.ext.slab_automove),
         config,
         store,
         cluster,

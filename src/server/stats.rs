@@ -98,7 +98,7 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("pointer_size", usize::BITS);
     out.add("rusage_user", format_args!("{user:.6}"));
     out.add("rusage_system", format_args!("{system:.6}"));
-    out.add("max_connections", shared.config.conn_limit);
+    out.add("max_connections", shared.conn_limit.load(Ordering::Relaxed));
     out.add(
         "curr_connections",
         shared.curr_conns.load(Ordering::Relaxed),
@@ -175,7 +175,7 @@ pub fn settings(shared: &Shared) -> StatList {
         .collect::<Vec<_>>()
         .join(",");
     out.add("maxbytes", c.memory_limit);
-    out.add("maxconns", c.conn_limit);
+    out.add("maxconns", shared.conn_limit.load(Ordering::Relaxed));
     out.add("tcpport", c.port);
     out.add("udpport", 0);
     out.add("inter", inter);

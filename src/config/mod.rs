@@ -5,7 +5,13 @@
 //! store, threads. `Args` is what the user typed; `Config::from_args` turns it into settings
 //! or a [`ConfigError`] whose message names the bad flag (main exits with code 64).
 
-use clap::{ArgAction, Parser};
+pub mod extended;
+pub mod file;
+
+pub use extended::Extended;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -16,16 +22,18 @@ use std::path::PathBuf;
     name = "ferrocache",
     version,
     about = "A memcached-compatible, multithreaded cache daemon",
-    disable_version_flag = true
+    disable_version_flag = true,
+    args_override_self = true
 )]
 pub struct Args {
     /// TCP port to listen on.
     #[arg(short = 'p', long = "port", default_value_t = 11211)]
     pub port: u16,
 
-    /// Interfaces to listen on, comma separated (`ip`, `ip:port`, `[v6]:port`, `localhost`, `*`).
-    #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
-    pub listen: String,
+    /// Interfaces to listen on, comma separated or repeated (`ip`, `ip:port`, `[v6]:port`,
+    /// `localhost`, `*`).
+    #[arg(short = 'l', long = "listen", default_value = "127.0.0.1", action = ArgAction::Append)]
+    pub listen: Vec<String>,
 
     /// Item memory in megabytes.
     #[arg(short = 'm', long = "memory-limit", default_value = "64")]
@@ -87,9 +95,18 @@ pub struct Args {
     #[arg(short = 'V', long = "version")]
     pub version: bool,
 
-    /// UDP port; only 0 (off, memcached's default since 1.5.6) is supported.
-    #[arg(short = 'U', long = "udp-port")]
-    pub udp_port: Option<u16>,
+    /// UDP port (0: off, memcached's default since 1.5.6); listens on the -l addresses.
+    #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
+    pub udp_port: u16,
+
+    /// Read flags from this file first (memcached.conf style: one flag per line, `#`
+    /// comments, `logfile PATH`); flags on the command line override it. Re-read on SIGHUP.
+    #[arg(long = "config-file")]
+    pub config_file: Option<PathBuf>,
+
+    /// Append log output (stderr) to this file; reopened on SIGHUP.
+    #[arg(long = "logfile")]
+    pub logfile: Option<PathBuf>,
 
     /// Cluster node list file (`host|ip|port` lines, optional `version N`), served by
     /// `config get cluster`; re-read on SIGHUP and when it changes.
@@ -121,27 +138,35 @@ pub struct Args {
     #[arg(long = "cluster-leave-timeout", default_value_t = 10)]
     pub cluster_leave_timeout: u64,
 
-    // memcached flags not implemented yet: accepted by the parser only so that start-up can
-    // fail with a message naming them (see `UNSUPPORTED`).
-    #[arg(short = 's', long = "unix-socket", hide = true)]
-    pub unix_socket: Option<String>,
-    #[arg(short = 'a', long = "unix-mask", hide = true)]
-    pub unix_mask: Option<String>,
-    #[arg(short = 'd', long = "daemon", hide = true)]
+    /// Unix socket path to listen on (disables TCP and UDP, as in memcached).
+    #[arg(short = 's', long = "unix-socket")]
+    pub unix_socket: Option<PathBuf>,
+    /// Access mask for the unix socket, in octal.
+    #[arg(short = 'a', long = "unix-mask", default_value = "700")]
+    pub unix_mask: String,
+    /// Run as a daemon (fork, setsid, detach from the terminal).
+    #[arg(short = 'd', long = "daemon")]
     pub daemon: bool,
-    #[arg(short = 'r', long = "enable-coredumps", hide = true)]
+    /// Maximize the core file limit.
+    #[arg(short = 'r', long = "enable-coredumps")]
     pub enable_coredumps: bool,
-    #[arg(short = 'k', long = "lock-memory", hide = true)]
+    /// Lock all paged memory (mlockall); a failure is a warning.
+    #[arg(short = 'k', long = "lock-memory")]
     pub lock_memory: bool,
-    #[arg(short = 'L', long = "enable-largepages", hide = true)]
+    /// Large memory pages (memcached preallocation): accepted with a warning.
+    #[arg(short = 'L', long = "enable-largepages")]
     pub enable_largepages: bool,
-    #[arg(short = 'D', hide = true)]
-    pub delimiter: Option<String>,
-    #[arg(short = 'F', long = "disable-flush-all", hide = true)]
+    /// Delimiter between key prefix and id for `stats detail` (default `:`).
+    #[arg(short = 'D', default_value = ":")]
+    pub delimiter: String,
+    /// Disable `flush_all`.
+    #[arg(short = 'F', long = "disable-flush-all")]
     pub disable_flush_all: bool,
-    #[arg(short = 'X', long = "disable-dumping", hide = true)]
+    /// Disable `stats cachedump` and `lru_crawler metadump`.
+    #[arg(short = 'X', long = "disable-dumping")]
     pub disable_dumping: bool,
-    #[arg(short = 'W', long = "disable-watch", hide = true)]
+    /// Disable `watch`.
+    #[arg(short = 'W', long = "disable-watch")]
     pub disable_watch: bool,
     /// Protocol: auto (sniff the first byte), ascii or binary.
     #[arg(short = 'B', long = "protocol", default_value = "auto")]
@@ -156,7 +181,8 @@ pub struct Args {
     /// `user:password` file.
     #[arg(short = 'Y', long = "auth-file")]
     pub auth_file: Option<PathBuf>,
-    #[arg(short = 'o', long = "extended", hide = true)]
+    /// memcached extended options, comma separated or repeated (`-o modern,idle_timeout=600`).
+    #[arg(short = 'o', long = "extended", action = ArgAction::Append)]
     pub extended: Vec<String>,
     #[arg(short = 'e', long = "memory-file", hide = true)]
     pub memory_file: Option<String>,
@@ -217,6 +243,34 @@ pub struct Config {
     pub cluster: ClusterSettings,
     /// Users for `-S` and `-Y` (both files merged when both are given).
     pub credentials: Option<std::sync::Arc<crate::auth::Credentials>>,
+    /// `--config-file`, re-read on SIGHUP.
+    pub config_file: Option<PathBuf>,
+    /// `--logfile` (Debian's `logfile` line): where log lines go instead of stderr.
+    pub logfile: Option<PathBuf>,
+    /// `-d`.
+    pub daemonize: bool,
+    /// `-k`.
+    pub lock_memory: bool,
+    /// `-r`.
+    pub enable_coredumps: bool,
+    /// UDP sockets to open (the TCP addresses with the `-U` port); empty when UDP is off.
+    pub udp_listen: Vec<SocketAddr>,
+    /// `-s`: unix socket path (TCP and UDP are then off, as in memcached).
+    pub unix_socket: Option<PathBuf>,
+    /// `-a`: permission bits of the unix socket.
+    pub unix_mask: u32,
+    /// `-D`: key prefix delimiter for `stats detail`.
+    pub delimiter: u8,
+    /// `flush_all` allowed (no `-F`).
+    pub flush_enabled: bool,
+    /// `stats cachedump` / `lru_crawler metadump` allowed (no `-X`).
+    pub dumping_enabled: bool,
+    /// `watch` allowed (no `-W`).
+    pub watch_enabled: bool,
+    /// `-o` settings.
+    pub ext: Extended,
+    /// Things accepted but without effect, to log once at start-up.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -291,23 +345,15 @@ pub fn parse_listen(entry: &str, default_port: u16) -> Result<SocketAddr, Config
     Ok(SocketAddr::new(ip, port))
 }
 
-/// memcached flags we recognise but do not implement yet.
+/// memcached flags ferrocache refuses: they promise something it does not do.
 fn unsupported(a: &Args) -> Option<&'static str> {
-    let checks: [(bool, &'static str); 14] = [
-        (a.unix_socket.is_some(), "-s/--unix-socket"),
-        (a.unix_mask.is_some(), "-a/--unix-mask"),
-        (a.daemon, "-d/--daemon"),
-        (a.enable_coredumps, "-r/--enable-coredumps"),
-        (a.lock_memory, "-k/--lock-memory"),
-        (a.enable_largepages, "-L/--enable-largepages"),
-        (a.delimiter.is_some(), "-D"),
-        (a.disable_flush_all, "-F/--disable-flush-all"),
-        (a.disable_dumping, "-X/--disable-dumping"),
-        (a.disable_watch, "-W/--disable-watch"),
-        (!a.extended.is_empty(), "-o/--extended"),
-        (a.memory_file.is_some(), "-e/--memory-file"),
+    let checks: [(bool, &'static str); 3] = [
+        (
+            a.memory_file.is_some(),
+            "-e/--memory-file (restartable cache)",
+        ),
         (a.napi_ids.is_some(), "-N/--napi-ids"),
-        (a.enable_ssl, "-Z/--enable-ssl"),
+        (a.enable_ssl, "-Z/--enable-ssl (TLS)"),
     ];
     checks.iter().find(|(set, _)| *set).map(|(_, name)| *name)
 }
@@ -326,13 +372,6 @@ impl Config {
         if let Some(flag) = unsupported(a) {
             return err(format!(
                 "{flag}: this memcached flag is not supported by ferrocache yet"
-            ));
-        }
-        if let Some(p) = a.udp_port
-            && p != 0
-        {
-            return err(format!(
-                "-U {p}: UDP is not supported by ferrocache yet (use -U 0 or leave it out)"
             ));
         }
         if a.threads == 0 {
@@ -407,12 +446,65 @@ impl Config {
             ));
         }
         let mut listen = Vec::new();
-        for entry in a.listen.split(',') {
+        for entry in a.listen.iter().flat_map(|l| l.split(',')) {
             let sa = parse_listen(entry, a.port)?;
             if !listen.contains(&sa) {
                 listen.push(sa);
             }
         }
+        let ext = extended::parse(&a.extended).map_err(ConfigError)?;
+        if let Some(n) = ext.slab_chunk_max {
+            if n == 0 || n > 1 << 20 {
+                return err(format!(
+                    "-o slab_chunk_max={n}: must be between 1 and 1048576 (the slab page size)"
+                ));
+            }
+            if item_size_max % n != 0 {
+                return err(format!(
+                    "-o slab_chunk_max={n}: -I (item_size_max: {item_size_max}) must be evenly divisible by slab_chunk_max"
+                ));
+            }
+        }
+        let mut warnings = Vec::new();
+        if !ext.ignored.is_empty() {
+            warnings.push(format!(
+                "-o {}: memcached internals with no equivalent in ferrocache, ignored",
+                ext.ignored.join(",")
+            ));
+        }
+        if a.enable_largepages {
+            warnings.push("-L: large pages are not used by ferrocache, ignored".to_string());
+        }
+        let unix_mask = match u32::from_str_radix(a.unix_mask.trim(), 8) {
+            Ok(m) if m <= 0o777 => m,
+            _ => {
+                return err(format!(
+                    "-a {}: expected an octal mask such as 700",
+                    a.unix_mask
+                ));
+            }
+        };
+        let delimiter = match a.delimiter.as_bytes() {
+            [d] if d.is_ascii_graphic() => *d,
+            _ => {
+                return err(format!(
+                    "-D {:?}: expected one printable character",
+                    a.delimiter
+                ));
+            }
+        };
+        // memcached: a unix socket replaces the network listeners.
+        if a.unix_socket.is_some() {
+            listen.clear();
+        }
+        let udp_listen: Vec<SocketAddr> = if a.udp_port == 0 {
+            Vec::new()
+        } else {
+            listen
+                .iter()
+                .map(|sa| SocketAddr::new(sa.ip(), a.udp_port))
+                .collect()
+        };
         let mut text = String::new();
         let sasl_pwdb = a.sasl_pwdb.clone().or_else(|| {
             std::env::var_os("MEMCACHED_SASL_PWDB")
@@ -508,13 +600,122 @@ impl Config {
             enable_shutdown: a.enable_shutdown,
             user: a.user.clone(),
             backlog: a.listen_backlog,
+            config_file: a.config_file.clone(),
+            logfile: a.logfile.clone(),
+            daemonize: a.daemon,
+            lock_memory: a.lock_memory,
+            enable_coredumps: a.enable_coredumps,
+            udp_listen,
+            unix_socket: a.unix_socket.clone(),
+            unix_mask,
+            delimiter,
+            flush_enabled: !a.disable_flush_all,
+            dumping_enabled: !a.disable_dumping,
+            watch_enabled: !a.disable_watch,
+            ext,
+            warnings,
         })
+    }
+}
+
+/// The first line of a `clap` error (its message without the usage block).
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or("invalid arguments");
+    line.trim_start_matches("error: ").to_string()
+}
+
+/// Ids of the flags a parse saw explicitly (not defaults).
+fn explicit_ids(m: &clap::ArgMatches) -> Vec<String> {
+    // The derive's group id ("Args") reports as explicit too: keep real arguments only.
+    let args: Vec<String> = Args::command()
+        .get_arguments()
+        .map(|a| a.get_id().as_str().to_string())
+        .collect();
+    m.ids()
+        .filter(|id| args.iter().any(|a| a == id.as_str()))
+        .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
+fn parse_argv<I, T>(argv: I) -> Result<(clap::ArgMatches, Args), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let m = Args::command().try_get_matches_from(argv)?;
+    let a = Args::from_arg_matches(&m)?;
+    Ok((m, a))
+}
+
+/// The command line (`cli`, program name first) merged over its `--config-file`, validated.
+///
+/// Each file line is parsed on its own first, so an unknown flag or a bad value names its
+/// line; a line setting a flag the command line also sets is dropped (the command line
+/// wins). Called at start-up and again on SIGHUP with the same `cli`.
+pub fn load(cli: &[OsString]) -> Result<Config, ConfigError> {
+    let (cli_m, cli_args) = parse_argv(cli).map_err(|e| ConfigError(clap_message(&e)))?;
+    let Some(path) = cli_args.config_file.clone() else {
+        return Config::from_args(&cli_args);
+    };
+    let shown = path.display();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ConfigError(format!("--config-file {shown}: {e}")))?;
+    let lines = file::parse(&text).map_err(|e| ConfigError(format!("{shown} {e}")))?;
+    let program = cli.first().cloned().unwrap_or_else(|| "ferrocache".into());
+    let mut argv: Vec<OsString> = vec![program.clone()];
+    let mut kept = Vec::new();
+    for line in &lines {
+        let one = std::iter::once(program.clone()).chain(line.tokens.iter().map(OsString::from));
+        let at = |msg: String| {
+            ConfigError(format!(
+                "{shown} line {}: `{}`: {msg}",
+                line.number, line.text
+            ))
+        };
+        let (m, _) = parse_argv(one).map_err(|e| at(clap_message(&e)))?;
+        let ids = explicit_ids(&m);
+        if ids.iter().any(|id| id == "config_file") {
+            return Err(at("a config file cannot name another config file".into()));
+        }
+        if ids
+            .iter()
+            .any(|id| cli_m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        {
+            continue;
+        }
+        argv.extend(line.tokens.iter().map(OsString::from));
+        kept.push(line);
+    }
+    argv.extend(cli.iter().skip(1).cloned());
+    let (_, args) =
+        parse_argv(&argv).map_err(|e| ConfigError(format!("{shown}: {}", clap_message(&e))))?;
+    match Config::from_args(&args) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            // Name the line when the value is wrong on its own.
+            for line in kept {
+                let one =
+                    std::iter::once(program.clone()).chain(line.tokens.iter().map(OsString::from));
+                if let Ok((_, a)) = parse_argv(one)
+                    && let Err(le) = Config::from_args(&a)
+                {
+                    return Err(ConfigError(format!(
+                        "{shown} line {}: `{}`: {le}",
+                        line.number, line.text
+                    )));
+                }
+            }
+            Err(ConfigError(format!("{e} (command line and {shown})")))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn cfg(args: &[&str]) -> Result<Config, ConfigError> {
         let mut v = vec!["ferrocache"];
@@ -597,16 +798,130 @@ mod tests {
 
     #[test]
     fn unsupported_flags_fail_by_name() {
-        assert!(cfg(&["-s", "/tmp/x.sock"]).unwrap_err().0.contains("-s"));
         assert!(
             cfg(&["-S", "--sasl-pwdb", "/nonexistent"])
                 .unwrap_err()
                 .0
                 .contains("--sasl-pwdb")
         );
-        assert!(cfg(&["-D", ":"]).unwrap_err().0.contains("-D"));
-        assert!(cfg(&["-o", "modern"]).unwrap_err().0.contains("-o"));
-        assert!(cfg(&["-U", "11211"]).unwrap_err().0.contains("-U"));
-        assert!(cfg(&["-U", "0"]).is_ok());
+        assert!(cfg(&["-Z"]).unwrap_err().0.contains("-Z"));
+        assert!(cfg(&["-e", "/tmp/mem"]).unwrap_err().0.contains("-e"));
+        assert!(cfg(&["-o", "fooble"]).unwrap_err().0.contains("fooble"));
+        assert!(cfg(&["-D", "ab"]).unwrap_err().0.starts_with("-D"));
+        assert!(cfg(&["-a", "999"]).unwrap_err().0.starts_with("-a 999"));
+    }
+
+    #[test]
+    fn memcached_operational_flags() {
+        let c = cfg(&[
+            "-d", "-k", "-r", "-F", "-X", "-W", "-D", "#", "-L", "-b", "64",
+        ])
+        .unwrap();
+        assert!(c.daemonize && c.lock_memory && c.enable_coredumps);
+        assert!(!c.flush_enabled && !c.dumping_enabled && !c.watch_enabled);
+        assert_eq!((c.delimiter, c.backlog), (b'#', 64));
+        assert!(c.warnings.iter().any(|w| w.starts_with("-L")));
+        let c = cfg(&["-o", "modern,idle_timeout=30", "-o", "hashpower=20"]).unwrap();
+        assert_eq!(c.ext.idle_timeout, 30);
+        assert!(c.warnings.iter().any(|w| w.contains("hashpower=20")));
+        assert!(
+            cfg(&["-o", "slab_chunk_max=3000"])
+                .unwrap_err()
+                .0
+                .contains("divisible")
+        );
+        assert!(cfg(&["-o", "slab_chunk_max=16384"]).is_ok());
+    }
+
+    #[test]
+    fn udp_and_unix_sockets() {
+        let c = cfg(&["-U", "11311", "-l", "127.0.0.1,::1"]).unwrap();
+        assert_eq!(
+            c.udp_listen,
+            vec![
+                "127.0.0.1:11311".parse().unwrap(),
+                "[::1]:11311".parse().unwrap()
+            ]
+        );
+        assert!(cfg(&[]).unwrap().udp_listen.is_empty());
+        let c = cfg(&["-s", "/tmp/f.sock", "-a", "770", "-U", "11311"]).unwrap();
+        assert_eq!(c.unix_socket, Some(PathBuf::from("/tmp/f.sock")));
+        assert_eq!(c.unix_mask, 0o770);
+        assert!(c.listen.is_empty() && c.udp_listen.is_empty());
+        assert_eq!(cfg(&[]).unwrap().unix_mask, 0o700);
+    }
+
+    #[test]
+    fn repeated_listen_flags_append() {
+        let c = cfg(&["-l", "127.0.0.1", "-l", "::1"]).unwrap();
+        assert_eq!(c.listen.len(), 2);
+        // Other repeated flags: the last one wins.
+        assert_eq!(
+            cfg(&["-m", "10", "-m", "20"]).unwrap().memory_limit,
+            20 << 20
+        );
+    }
+
+    fn write_conf(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ferrocache-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn load_with(conf: &Path, extra: &[&str]) -> Result<Config, ConfigError> {
+        let mut v: Vec<OsString> = vec!["ferrocache".into(), "--config-file".into(), conf.into()];
+        v.extend(extra.iter().map(OsString::from));
+        load(&v)
+    }
+
+    #[test]
+    fn debian_memcached_conf_loads_unchanged() {
+        let p = write_conf("debian.conf", file::tests::DEBIAN);
+        let c = load_with(&p, &[]).unwrap();
+        assert!(c.daemonize);
+        assert_eq!(c.logfile, Some(PathBuf::from("/var/log/memcached.log")));
+        assert_eq!(c.memory_limit, 64 << 20);
+        assert_eq!(c.listen, vec!["127.0.0.1:11211".parse().unwrap()]);
+        assert_eq!(c.user.as_deref(), Some("memcache"));
+        assert_eq!(
+            c.pid_file,
+            Some(PathBuf::from("/var/run/memcached/memcached.pid"))
+        );
+        assert_eq!(c.config_file, Some(p));
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let p = write_conf(
+            "override.conf",
+            "-m 64\n-l 127.0.0.1\n-l ::1\n-c 100\n-vv\n",
+        );
+        let c = load_with(&p, &["-m", "128", "-l", "127.0.0.2"]).unwrap();
+        assert_eq!(c.memory_limit, 128 << 20);
+        assert_eq!(c.listen, vec!["127.0.0.2:11211".parse().unwrap()]);
+        assert_eq!((c.conn_limit, c.verbose), (100, 2));
+        let c = load_with(&p, &["-v"]).unwrap();
+        assert_eq!(c.verbose, 1);
+        assert_eq!(c.listen.len(), 2);
+    }
+
+    #[test]
+    fn bad_file_lines_are_named() {
+        for (text, needle) in [
+            ("-m 64\n--fooble\n", "line 2: `--fooble`"),
+            ("-m 64\nmemory 64\n", "line 2:"),
+            ("# c\n-m zero\n", "line 2: `-m zero`"),
+            ("-c 0\n", "line 1: `-c 0`"),
+            ("-o modern,fooble\n", "line 1: `-o modern,fooble`"),
+            ("--config-file /etc/x\n", "line 1"),
+        ] {
+            let p = write_conf("bad.conf", text);
+            let e = load_with(&p, &[]).unwrap_err().0;
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+        let missing = load_with(Path::new("/nonexistent/ferrocache.conf"), &[]).unwrap_err();
+        assert!(missing.0.contains("/nonexistent/ferrocache.conf"));
     }
 }

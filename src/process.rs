@@ -1,0 +1,121 @@
+//! Process-wide OS settings memcached's flags ask for: dropping root privileges (`-u`),
+//! daemonizing (`-d`), locking memory (`-k`) and raising the core file limit (`-r`).
+//!
+//! Owns: the libc calls for those. Must not touch: sockets' contents, the store, threads
+//! (daemonize must run before any thread is spawned).
+
+use std::ffi::CString;
+use std::io;
+
+/// When running as root: switch to `user` (groups, gid, then uid), or warn if none given.
+/// When not root: nothing to do (`-u` is ignored, as memcached does).
+pub fn drop_if_root(user: Option<&str>) -> io::Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return Ok(());
+    }
+    let Some(user) = user else {
+        log::warn!(
+            "running as root without -u: consider -u <user> (e.g. -u memcache) to drop privileges"
+        );
+        return Ok(());
+    };
+    let name = CString::new(user)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "-u: bad user name"))?;
+    // SAFETY: `name` is a valid NUL-terminated string; getpwnam returns NULL or a pointer to
+    // static storage that we read immediately, before any other getpw* call.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("-u {user}: can't find the user to switch to"),
+        ));
+    }
+    // SAFETY: `pw` is non-null and points to a valid passwd record (see above).
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    // SAFETY: plain syscalls on integer arguments; the group list pointer is to one gid.
+    let ok = unsafe {
+        libc::setgroups(1, &gid) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0
+    };
+    if !ok {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("-u {user}: failed to assume identity: {e}"),
+        ));
+    }
+    log::info!("dropped privileges to {user} (uid {uid}, gid {gid})");
+    Ok(())
+}
+
+/// `-d`: fork, let the parent exit 0, start a new session, `chdir /`, and point stdin,
+/// stdout and stderr at /dev/null (log lines go to `--logfile` when one is set).
+///
+/// Must be called while the process has a single thread: after binding the listening
+/// sockets (so bind errors still reach the caller's terminal) and before spawning any.
+pub fn daemonize() -> io::Result<()> {
+    // SAFETY: the process is single-threaded here (documented precondition, upheld by main:
+    // no thread has been spawned yet), so the child does not inherit locks held by others.
+    match unsafe { libc::fork() } {
+        -1 => return Err(io::Error::last_os_error()),
+        0 => {}
+        // SAFETY: _exit is always safe; the parent must not run destructors or flush stdio
+        // buffers the child also owns.
+        _ => unsafe { libc::_exit(0) },
+    }
+    // SAFETY: plain syscall without arguments.
+    if unsafe { libc::setsid() } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    std::env::set_current_dir("/")?;
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    use std::os::fd::AsRawFd;
+    for fd in 0..3 {
+        // SAFETY: both descriptors are open; dup2 atomically replaces `fd`.
+        if unsafe { libc::dup2(devnull.as_raw_fd(), fd) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// `-k`: lock current and future pages in memory. memcached only warns when it fails.
+pub fn lock_memory() {
+    // SAFETY: plain syscall on integer flags.
+    let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    if rc != 0 {
+        log::warn!(
+            "-k: mlockall() failed: {}; proceeding without locked memory",
+            io::Error::last_os_error()
+        );
+    } else {
+        log::info!("-k: all memory locked");
+    }
+}
+
+/// `-r`: raise the core file size limit to the hard maximum (memcached exits when it
+/// cannot).
+pub fn enable_coredumps() -> io::Result<()> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    rl.rlim_cur = rl.rlim_max;
+    // SAFETY: `rl` is a valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &rl) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("-r: failed to ensure corefile creation: {e}"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! SIGHUP: apply a re-read configuration to the running server.
+//!
+//! Owns: deciding, setting by setting, what changes live (verbosity, memory limit,
+//! connection limit, idle timeout, the cluster file) and what needs a restart. Must not
+//! touch: reading the file (that is `config::load`), sockets.
+
+use super::Shared;
+use crate::config::Config;
+use std::sync::atomic::Ordering;
+
+/// What a reload did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Settings changed live, e.g. `-m 64 -> 128`.
+    pub applied: Vec<String>,
+    /// Settings that differ from the running ones but only take effect after a restart.
+    pub restart_needed: Vec<String>,
+}
+
+/// Applies `new` over `old` (the settings in force). Returns what was applied.
+pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
+    let mut r = ReloadReport::default();
+    if new.verbose != old.verbose {
+        let v = u32::from(new.verbose);
+        shared.verbosity.store(v, Ordering::Relaxed);
+        crate::logging::set_verbosity(v);
+        r.applied
+            .push(format!("verbosity {} -> {}", old.verbose, new.verbose));
+    }
+    if new.memory_limit != old.memory_limit {
+        // MERGE-PENDING: Store::set_mem_limit (wt-store) makes this live.
+        r.restart_needed
+            .push(format!("-m {}", new.memory_limit >> 20));
+    }
+    if new.conn_limit != old.conn_limit {
+        shared.conn_limit.store(new.conn_limit, Ordering::Relaxed);
+        r.applied
+            .push(format!("-c {} -> {}", old.conn_limit, new.conn_limit));
+    }
+    if new.ext.idle_timeout != old.ext.idle_timeout {
+        shared
+            .idle_timeout
+            .store(new.ext.idle_timeout, Ordering::Relaxed);
+        r.applied.push(format!(
+            "-o idle_timeout {} -> {}",
+            old.ext.idle_timeout, new.ext.idle_timeout
+        ));
+    }
+    if new.cluster.file != old.cluster.file {
+        r.restart_needed.push("--cluster-file".into());
+    } else if new.cluster.file.is_some() {
+        shared.cluster.reload_file();
+        r.applied.push("--cluster-file re-read".into());
+    }
+    let differs: [(bool, &str); 30] = [
+        (new.listen != old.listen, "-l/-p"),
+        (new.threads != old.threads, "-t"),
+        (new.item_size_max != old.item_size_max, "-I"),
+        (new.growth_factor != old.growth_factor, "-f"),
+        (new.min_chunk != old.min_chunk, "-n"),
+        (new.evictions != old.evictions, "-M"),
+        (new.cas != old.cas, "-C"),
+        (new.reqs_per_event != old.reqs_per_event, "-R"),
+        (new.pid_file != old.pid_file, "-P"),
+        (new.enable_shutdown != old.enable_shutdown, "-A"),
+        (new.user != old.user, "-u"),
+        (new.backlog != old.backlog, "-b"),
+        (new.protocol != old.protocol, "-B"),
+        (new.sasl != old.sasl, "-S"),
+        (new.ascii_auth != old.ascii_auth, "-Y"),
+        (new.logfile != old.logfile, "logfile"),
+        (new.daemonize != old.daemonize, "-d"),
+        (new.lock_memory != old.lock_memory, "-k"),
+        (new.enable_coredumps != old.enable_coredumps, "-r"),
+        (new.udp_listen != old.udp_listen, "-U"),
+        (new.unix_socket != old.unix_socket, "-s"),
+        (new.unix_mask != old.unix_mask, "-a"),
+        (new.delimiter != old.delimiter, "-D"),
+        (new.flush_enabled != old.flush_enabled, "-F"),
+        (new.dumping_enabled != old.dumping_enabled, "-X"),
+        (new.watch_enabled != old.watch_enabled, "-W"),
+        (new.cluster.admin != old.cluster.admin, "--cluster-admin"),
+        (
+            new.cluster.sync_interval != old.cluster.sync_interval,
+            "--cluster-sync-interval",
+        ),
+        (
+            new.cluster.advertise != old.cluster.advertise,
+            "--cluster-advertise",
+        ),
+        (
+            ext_without_live(new) != ext_without_live(old),
+            "-o (other than idle_timeout)",
+        ),
+    ];
+    r.restart_needed.extend(
+        differs
+            .iter()
+            .filter(|(d, _)| *d)
+            .map(|(_, name)| name.to_string()),
+    );
+    r
+}
+
+/// The `-o` settings that need a restart (idle_timeout is applied live).
+fn ext_without_live(c: &Config) -> crate::config::Extended {
+    let mut x = c.ext.clone();
+    x.idle_timeout = 0;
+    x
+}
