@@ -20,6 +20,13 @@ if [ ! -x /usr/bin/memcached ]; then
     $SUDO service memcached stop >/dev/null 2>&1 || true
 fi
 
+# systemd-analyze for the unit checks (scripts/check_systemd.sh).
+if ! command -v systemd-analyze >/dev/null; then
+    echo "== installing systemd (for systemd-analyze)"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y systemd
+fi
+
 # Python venv with the client library under test.
 PY_PACKAGES="pymemcache pytest meta-memcache elasticache-auto-discovery python-binary-memcached"
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pymemcache, pytest, meta_memcache, elasticache_auto_discovery, bmemcached' 2>/dev/null; then
@@ -41,5 +48,17 @@ cargo test
 
 echo "== pytest tests/python (pymemcache, meta-memcache, bmemcached, pool example against target/release/ferrocache)"
 FERROCACHE_BIN="$PWD/target/release/ferrocache" .venv/bin/python -m pytest -q tests/python
+
+echo "== systemd unit: verify and security exposure"
+bash scripts/check_systemd.sh
+
+echo "== scripts/install.sh into a staging root"
+STAGE="$(mktemp -d)"
+bash scripts/install.sh --no-build --destdir "$STAGE"
+for f in usr/local/bin/ferrocache etc/systemd/system/ferrocache.service etc/ferrocache/ferrocache.conf; do
+    [ -s "$STAGE/$f" ] || { echo "install.sh did not install $f" >&2; exit 1; }
+done
+"$STAGE/usr/local/bin/ferrocache" --config-file "$STAGE/etc/ferrocache/ferrocache.conf" --check-config
+rm -rf "$STAGE"
 
 echo "== all tests passed"

@@ -28,6 +28,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let config = match config::load(&cli) {
+        Ok(c) if args.check_config => {
+            for w in &c.warnings {
+                println!("warning: {w}");
+            }
+            println!("configuration OK");
+            return ExitCode::SUCCESS;
+        }
         Ok(c) => c,
         Err(e) => {
             eprintln!("ferrocache: {e}");
@@ -64,6 +71,7 @@ fn run(
         .map(Arc::new)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listeners = server::bind_all(&config)?;
+    process::ensure_nofile(config.conn_limit)?;
     if config.enable_coredumps {
         process::enable_coredumps()?;
     }
@@ -74,7 +82,8 @@ fn run(
     if config.lock_memory {
         process::lock_memory();
     }
-    process::drop_if_root(config.user.as_deref())?;
+    // The pid file is written while still root (as /var/run needs), like memcached's
+    // start-up script.
     if let Some(path) = &config.pid_file {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
             std::io::Error::new(
@@ -83,6 +92,7 @@ fn run(
             )
         })?;
     }
+    process::drop_if_root(config.user.as_deref())?;
     let store = Store::new(StoreConfig {
         mem_limit: config.memory_limit,
         item_size_max: config.item_size_max,
@@ -100,6 +110,7 @@ fn run(
     for a in handle.addrs() {
         log::info!("listening on {a}");
     }
+    process::sd_notify("READY=1");
 
     // Cluster sync: poll peers and the cluster file; join a pool if asked.
     let sync_stop = Arc::new(AtomicBool::new(false));
@@ -122,13 +133,16 @@ fn run(
             let mut running = running;
             for sig in signals.forever() {
                 if sig == SIGHUP {
+                    process::sd_notify_reloading();
                     if let Err(e) = log.reopen() {
                         log::error!("SIGHUP: {e}; logging continues to the old file");
                     }
                     running = reload(&shared, &cluster, &cli, running);
+                    process::sd_notify("READY=1");
                     continue;
                 }
                 log::info!("signal {sig} received, shutting down");
+                process::sd_notify("STOPPING=1");
                 if leave_on_shutdown {
                     cluster.leave();
                 }

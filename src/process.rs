@@ -119,3 +119,75 @@ pub fn enable_coredumps() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// systemd's readiness protocol (`Type=notify`): sends `state` (e.g. `READY=1`) as one
+/// datagram to `$NOTIFY_SOCKET` (a path, or `@name` in the abstract namespace). Without
+/// that variable (not under systemd) it does nothing. Failures are logged, never fatal.
+pub fn sd_notify(state: &str) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::UnixDatagram;
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let bytes = path.as_bytes();
+    let sent = UnixDatagram::unbound().and_then(|sock| {
+        if let Some(name) = bytes.strip_prefix(b"@") {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            sock.send_to_addr(state.as_bytes(), &addr)
+        } else {
+            sock.send_to(state.as_bytes(), std::path::Path::new(&path))
+        }
+    });
+    if let Err(e) = sent {
+        log::warn!("sd_notify to {}: {e}", path.to_string_lossy());
+    }
+}
+
+/// `RELOADING=1` with the monotonic timestamp systemd asks for.
+pub fn sd_notify_reloading() {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let usec = (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000;
+    sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
+}
+
+/// Raises the soft open-files limit so that `conns` connections plus our own descriptors
+/// fit, as memcached does for `-c`. Fails when the hard limit is too low.
+pub fn ensure_nofile(conns: usize) -> io::Result<()> {
+    let need = (conns as u64).saturating_add(64);
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if rl.rlim_cur >= need {
+        return Ok(());
+    }
+    if rl.rlim_max < need {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "-c {conns}: the open files limit is {} (hard); raise it (ulimit -n, LimitNOFILE=) or lower -c",
+                rl.rlim_max
+            ),
+        ));
+    }
+    rl.rlim_cur = need;
+    // SAFETY: `rl` is a valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("-c {conns}: failed to raise the open files limit: {e}"),
+        ));
+    }
+    Ok(())
+}

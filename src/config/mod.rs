@@ -99,6 +99,11 @@ pub struct Args {
     #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
     pub udp_port: u16,
 
+    /// Load the flags and config file, report the first problem (naming its line), exit:
+    /// 0 when they would start, 64 otherwise. Run it before `systemctl reload`.
+    #[arg(long = "check-config")]
+    pub check_config: bool,
+
     /// Read flags from this file first (memcached.conf style: one flag per line, `#`
     /// comments, `logfile PATH`); flags on the command line override it. Re-read on SIGHUP.
     #[arg(long = "config-file")]
