@@ -69,6 +69,10 @@ fn run(config: Config) -> std::io::Result<()> {
         min_chunk: config.min_chunk,
         evictions: config.evictions,
         cas: config.cas,
+        crawler_enabled: true,
+        slab_chunk_max: StoreConfig::DEFAULT_SLAB_CHUNK_MAX,
+        slab_sizes: None,
+        track_sizes: false,
     });
     let _sweeper = store.start_sweeper();
     let pid_file = config.pid_file.clone();

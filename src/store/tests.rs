@@ -17,6 +17,10 @@ fn cfg(mem_mb: usize) -> StoreConfig {
         min_chunk: 48,
         evictions: true,
         cas: true,
+        crawler_enabled: true,
+        slab_chunk_max: StoreConfig::DEFAULT_SLAB_CHUNK_MAX,
+        slab_sizes: None,
+        track_sizes: false,
     }
 }
 
@@ -699,7 +703,7 @@ fn pattern(k: &[u8], len: usize) -> Vec<u8> {
 /// as one snapshot; when `quiet` (nobody else working) the budget is exactly the pages (as
 /// `class_stats` shows them too) plus the large items.
 fn check_bound(s: &Store, quiet: bool) {
-    let limit = s.inner.cfg.mem_limit;
+    let limit = s.inner.mem.limit();
     let (used, large) = s.inner.mem_used();
     let pages = s.inner.slab_pages();
     assert!(used <= limit, "used {used} > {limit}");
