@@ -47,9 +47,8 @@ impl Inner {
     }
 
     /// Give memory back while more is in use than the limit allows, until `deadline`: per
-    /// round, the page or large item `pick_victim` names (a free page, a nearly empty one, or
-    /// the one holding the oldest items) is released; a page's live items are rescued into
-    /// free chunks of their class where possible, else evicted (`evictions`,
+    /// round, the page or large item `shrink_victim` names is released; a page's live items
+    /// are rescued into free chunks of their class where possible, else evicted (`evictions`,
     /// `slab_reassign_evictions_nomem`; each page counts in `slabs_moved`). Evicts even with
     /// `-M`: a lowered limit is a request to drop items. `true` once within the limit.
     pub(super) fn release_step(&self, deadline: Instant) -> bool {
@@ -61,7 +60,7 @@ impl Inner {
             let Some(guard) = self.mover.try_lock_until(deadline) else {
                 return false;
             };
-            match self.pick_victim(None, 1, true) {
+            match self.shrink_victim() {
                 None => return false,
                 Some(Victim::Large) => {
                     drop(guard);
@@ -81,6 +80,32 @@ impl Inner {
             }
         }
         true
+    }
+
+    /// What to give back next when over the limit: a free or nearly empty page (less than a
+    /// quarter used; few items lost) if any class has one, else the emptiest page of the
+    /// class with the most pages, or the oldest large item if large items hold more memory
+    /// than that class. So a lower limit takes memory from every class in proportion to
+    /// what it holds. (The age criterion of `pick_victim` does not suit shrinking: with
+    /// whole pages of mixed ages it would drain the class with the oldest tail entirely.)
+    fn shrink_victim(&self) -> Option<Victim> {
+        let geo = &self.mem.geo;
+        if let Some(Victim::Page(c, p)) = self.pick_victim(None, 1, false)
+            && p.in_use * 4 < geo.per_page(c)
+        {
+            return Some(Victim::Page(c, p));
+        }
+        let biggest = (0..geo.n_slab())
+            .map(|c| (self.mem.class_mem(c).pages, c))
+            .filter(|&(pages, _)| pages > 0)
+            .max();
+        let large = self.mem.large_bytes();
+        match biggest {
+            Some((pages, _)) if large > pages * PAGE_SIZE => Some(Victim::Large),
+            Some((_, c)) => self.mem.pick_page(c).map(|p| Victim::Page(c, p)),
+            None if large > 0 => Some(Victim::Large),
+            None => None,
+        }
     }
 
     /// Evict (or reclaim, if dead) the least recently used large item; `false` if none.

@@ -501,7 +501,7 @@ impl Mem {
         self.used.load(Ordering::Relaxed)
     }
 
-    #[cfg(test)]
+    /// Bytes of large allocations.
     pub(super) fn large_bytes(&self) -> usize {
         self.large_bytes.load(Ordering::Relaxed)
     }
