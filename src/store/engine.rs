@@ -10,7 +10,8 @@
 //!
 //! Page moves (slab reassign, see `mod.rs`): `move_page` under the mover mutex; used by
 //! `reassign` (admin), by `alloc` when a class has no memory and nothing to evict
-//! (`make_room`), and by the sweeper's `automove_step`.
+//! (`make_room`), by the sweeper's `automove_step`, and by the release steps of a lowered
+//! memory limit (`maint.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;

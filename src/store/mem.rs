@@ -419,7 +419,7 @@ impl Mem {
 
     /// `item_size_max` bounds the size histogram.
     pub(super) fn with_geometry(mem_limit: usize, geo: Geometry, item_size_max: usize) -> Mem {
-        let mut limit = mem_limit.max(PAGE_SIZE);
+        let mut limit = mem_limit;
         if limit > MAX_LIMIT {
             limit = MAX_LIMIT;
             log::warn!("memory limit {mem_limit} clamped to {limit} bytes (item reference space)");

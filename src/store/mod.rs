@@ -13,15 +13,19 @@
 //!                           ├─ LRU head/tail per class (links live in the item header)
 //!                           └─ per-class counters
 //!   Ref ──► page table ──► 1 MiB slab page (one size class) ──► chunk: header|key|value
-//!      └──► large allocation (items bigger than half a page, exactly sized)
-//!   one global budget: pages × 1 MiB + large bytes <= mem_limit (hard)
+//!      └──► large allocation (items bigger than slab_chunk_max, default half a page;
+//!           exactly sized)
+//!   one global budget: pages × 1 MiB + large bytes <= mem_limit (hard; after a runtime
+//!   lowering, nothing new is reserved until memory given back brings it under the limit)
 //! ```
 //!
 //! - `mem.rs`: pages, classes, free lists, the budget and the item byte layout. All `unsafe`
 //!   of the store is there, with the ownership protocol it relies on.
 //! - `index.rs`: a shard's hash table. `shard.rs`: a shard (index + LRU + counters) and the
 //!   **lock order**. `engine.rs`: the operations. `clock.rs`: time and exptime rules.
-//!   `arith.rs`: incr/decr number rules. `tests.rs`: model, memory and stress tests.
+//!   `arith.rs`: incr/decr number rules. `maint.rs`: the runtime memory limit, the sweeper
+//!   tick, crawler control, the item walk (metadump). `sizes.rs`: the size histogram.
+//!   `tests.rs`: model, memory and stress tests.
 //!
 //! **Per-item overhead**: a 34-byte header (LRU links 2×4, CAS/sequence 8, exptime 4,
 //! access time 4, flags 4, value length 4, key length 1, bits 1) plus one 8-byte index slot
@@ -33,7 +37,24 @@
 //! Eviction is CLOCK per shard and class: a fetch sets a reference bit; the LRU tail moves
 //! referenced items to the head once and evicts the first unreferenced one. Expired and
 //! flushed items at the tail are reclaimed before anything is evicted. A background sweeper
-//! (`start_sweeper`) reclaims expired/flushed items in bounded steps.
+//! (`start_sweeper`, one `run_maintenance` tick every 100 ms) reclaims expired/flushed items
+//! in bounded steps while the crawler is enabled (`set_crawler_enabled`, memcached's
+//! `lru_crawler`); `crawl_classes` is the synchronous pass of `lru_crawler crawl`.
+//!
+//! **Runtime memory limit** (`set_mem_limit`, memcached's `cache_memlimit`): raising it takes
+//! effect at once (the per-id table is allocated in segments on demand). Lowering it stops
+//! new reservations while the use is at or above it, and the store gives memory back in
+//! bounded release steps (one inside the call, about 50 ms, then one per sweeper tick):
+//! whole pages are released through the page mover (items rescued into free chunks of their
+//! class or evicted) and large items evicted, free and nearly empty pages first, then from
+//! the class holding the most memory (`maint.rs`).
+//!
+//! **Item walk** (`for_each_item`, `lru_crawler metadump`): each shard's index is walked by
+//! home slot residue (`index.rs`), which sees every item present for the whole walk exactly
+//! once although the lock is released between bounded batches. **Size histogram**
+//! (`set_track_sizes`, `stats sizes`): `sizes.rs`. **Class geometry**: `-f`/`-n`, or
+//! explicit `-o slab_sizes`, up to `-o slab_chunk_max`; the validating functions config uses
+//! are re-exported here.
 //!
 //! Flush: every successful store takes the next value of one global sequence counter (the
 //! CAS unique, kept even with `-C`). `flush_all` records the current counter; items with a
@@ -49,7 +70,7 @@
 //! bounded time (about 20 ms, then the move is abandoned with `Busy`), and once every chunk
 //! is free the page is re-carved for its new class or its memory is dropped so the budget
 //! can hold large items. Moves are serialised by one mover mutex and never hold a class
-//! mutex while taking a shard mutex (`shard.rs`). Three users:
+//! mutex while taking a shard mutex (`shard.rs`). Four users:
 //! - **allocation**: with evictions on, when a class has no free chunk, no budget for a page
 //!   and nothing to reclaim or evict at its own LRU tails, it takes memory elsewhere: a
 //!   completely free page if any class has one; else a page less than a quarter used (the
@@ -63,6 +84,7 @@
 //!   step while another class has more than 2.5 pages' worth of free chunks, one page of the
 //!   latter moves to the former (to the budget for large items).
 //! - **`reassign(from, to)`**: the admin command, memcached's rules and errors.
+//! - **release steps** after `set_mem_limit` lowered the limit (see above).
 //!
 //! The chunk state table costs one byte per chunk of the smallest class per page (about 1.1%
 //! of `mem_limit` with the default classes), outside `mem_limit` like the index.

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!   page mover mutex ──► shard mutex (one at a time!) ──► class allocator mutex ──► ids
-//!   sweep cursor ─────┘
+//!   sweep cursor ─────┤
+//!   size histogram ctl┘
 //!   flush mutex: a leaf (nothing is taken under it). Automove state: taken alone.
 //! ```
 //! - The page mover mutex (`Inner::mover`) serialises page moves. The mover holds it while it

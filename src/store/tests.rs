@@ -1615,7 +1615,7 @@ fn for_each_item_sees_stable_items_once_with_metadata() {
                 .expect("n");
             let vlen = 20 + i as usize % 300;
             assert_eq!(m.flags, i);
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 assert_eq!(m.exptime, -1);
             } else {
                 assert!(
