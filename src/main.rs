@@ -100,6 +100,10 @@ fn run(
         min_chunk: config.min_chunk,
         evictions: config.evictions,
         cas: config.cas,
+        crawler_enabled: true,
+        slab_chunk_max: StoreConfig::DEFAULT_SLAB_CHUNK_MAX,
+        slab_sizes: None,
+        track_sizes: false,
     });
     store.set_automove(config.ext.slab_reassign && config.ext.slab_automove != 0);
     let _sweeper = store.start_sweeper();

@@ -64,6 +64,11 @@ impl Clock {
         self.offset.fetch_add(secs, Ordering::Relaxed);
     }
 
+    /// Unix time of relative time `rel` (an exptime or access time).
+    pub(super) fn unix_of(&self, rel: u32) -> i64 {
+        self.start_unix as i64 - BASE as i64 + rel as i64
+    }
+
     /// Relative expiry time for a protocol exptime (see module docs); 0 = never.
     pub(super) fn rel_exptime(&self, exptime: i64) -> u32 {
         if exptime == 0 {
@@ -114,6 +119,9 @@ mod tests {
         assert!((now + 99..=now + 101).contains(&rel));
         assert!(!is_expired(c.rel_exptime(i64::MAX), now));
         assert!(!is_expired(0, now));
+        // unix_of inverts rel_exptime for absolute times and matches unix_time for now.
+        assert_eq!(c.unix_of(c.rel_exptime(soon)), soon);
+        assert_eq!(c.unix_of(c.now()), c.unix_time() as i64);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!
 //! Page moves (slab reassign, see `mod.rs`): `move_page` under the mover mutex; used by
 //! `reassign` (admin), by `alloc` when a class has no memory and nothing to evict
-//! (`make_room`), and by the sweeper's `automove_step`.
+//! (`make_room`), by the sweeper's `automove_step`, and by the release steps of a lowered
+//! memory limit (`maint.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,8 +21,8 @@ use parking_lot::Mutex;
 
 use super::clock::Clock;
 use super::mem::{
-    BIT_FETCHED, BIT_REFERENCED, HEADER, MAX_SHARD_IDS, Mem, MoveDest, NIL, PAGE_SIZE, PagePick,
-    Ref,
+    BIT_FETCHED, BIT_REFERENCED, Geometry, HEADER, MAX_SHARD_IDS, Mem, MoveDest, NIL, PAGE_SIZE,
+    PagePick, Ref,
 };
 use super::shard::{ClassCounters, Liveness, Pulled, Shard, ShardCore, liveness};
 use super::{
@@ -30,7 +31,7 @@ use super::{
 };
 
 /// Number of lock shards (power of two).
-const SHARDS: usize = 64;
+pub(super) const SHARDS: usize = 64;
 /// memcached's KEY_MAX_LENGTH.
 pub(super) const KEY_MAX: usize = 250;
 /// Size of memcached's item header with CAS (48 + 8), for `-I` compatibility.
@@ -38,7 +39,7 @@ const MC_HEADER: usize = 48;
 /// Allocation rounds (alloc, then pull one tail) before giving up with `NoMemory`.
 const ALLOC_ROUNDS: usize = 16;
 /// Slots the sweeper looks at per shard lock hold.
-const SWEEP_CHUNK: usize = 1024;
+pub(super) const SWEEP_CHUNK: usize = 1024;
 /// Scans of a moving page before the mover gives up on chunks that stay in flight. The first
 /// `MOVE_SPIN_PASSES` waits yield, the others sleep `MOVE_WAIT`: at most about 20 ms.
 const MOVE_PASSES: usize = 200;
@@ -58,7 +59,7 @@ struct MoveCounters {
 }
 
 /// Where `make_room` takes memory from.
-enum Victim {
+pub(super) enum Victim {
     /// This page of this slab class.
     Page(usize, PagePick),
     /// The oldest large item (its budget).
@@ -80,7 +81,7 @@ pub(super) struct Inner {
     pub(super) clock: Clock,
     pub(super) mem: Mem,
     shards: Box<[Shard]>,
-    hasher: RandomState,
+    pub(super) hasher: RandomState,
     /// Last issued store sequence = CAS unique (one global counter).
     seq: AtomicU64,
     /// Items with sequence <= this are flushed.
@@ -90,13 +91,18 @@ pub(super) struct Inner {
     flush_lock: Mutex<()>,
     sweep_cursor: Mutex<(usize, usize)>,
     /// Serialises page moves (see the lock order in `shard.rs`).
-    mover: Mutex<()>,
+    pub(super) mover: Mutex<()>,
     moves: MoveCounters,
     automove: AtomicBool,
     /// Per class `evicted` sums seen by the previous automove step.
     automove_prev: Mutex<Vec<u64>>,
     pub(super) sweeper_stop: AtomicBool,
     pub(super) sweepers: Mutex<Vec<std::thread::Thread>>,
+    /// The sweeper's background expiry crawl runs (`lru_crawler enable|disable`).
+    pub(super) crawler: AtomicBool,
+    /// `limit_maxbytes` as configured (`-m`) or last set by `set_mem_limit` (the budget in
+    /// `mem` may be clamped).
+    pub(super) limit_shown: std::sync::atomic::AtomicUsize,
 }
 
 /// Where a key lives.
@@ -107,9 +113,13 @@ pub(super) struct Slot {
 
 impl Inner {
     pub(super) fn new(cfg: StoreConfig) -> Inner {
-        let mem = Mem::new(cfg.mem_limit, cfg.min_chunk, cfg.growth_factor);
+        let geo = match &cfg.slab_sizes {
+            Some(sizes) => Geometry::explicit(sizes, cfg.slab_chunk_max),
+            None => Geometry::new(cfg.min_chunk, cfg.growth_factor, cfg.slab_chunk_max),
+        };
+        let mem = Mem::with_geometry(cfg.mem_limit, geo, cfg.item_size_max);
         let n_classes = mem.geo.n_slab() + 1;
-        Inner {
+        let inner = Inner {
             clock: Clock::new(),
             shards: (0..SHARDS)
                 .enumerate()
@@ -127,9 +137,19 @@ impl Inner {
             automove_prev: Mutex::new(Vec::new()),
             sweeper_stop: AtomicBool::new(false),
             sweepers: Mutex::new(Vec::new()),
+            crawler: AtomicBool::new(cfg.crawler_enabled),
+            limit_shown: std::sync::atomic::AtomicUsize::new(cfg.mem_limit),
             mem,
             cfg,
+        };
+        if inner.cfg.track_sizes {
+            inner.set_track_sizes(true);
         }
+        inner
+    }
+
+    pub(super) fn shards(&self) -> &[Shard] {
+        &self.shards
     }
 
     #[inline]
@@ -292,7 +312,12 @@ impl Inner {
     ///    classes.
     ///
     /// Only slab classes with at least `min_pages` pages.
-    fn pick_victim(&self, dst: Option<usize>, min_pages: usize, large_ok: bool) -> Option<Victim> {
+    pub(super) fn pick_victim(
+        &self,
+        dst: Option<usize>,
+        min_pages: usize,
+        large_ok: bool,
+    ) -> Option<Victim> {
         use std::cmp::Reverse;
         let ages = self.tail_ages();
         let geo = &self.mem.geo;
@@ -362,7 +387,7 @@ impl Inner {
     ///    freed) are waited for: rescan, yielding then sleeping, at most `MOVE_PASSES` times.
     /// 4. When every chunk is free, `finish_move` re-carves the page for `dest`. If the wait
     ///    runs out the page goes back to `src` and `Busy` is returned.
-    fn move_page(
+    pub(super) fn move_page(
         &self,
         _mover: &parking_lot::MutexGuard<'_, ()>,
         src: usize,
@@ -572,7 +597,7 @@ impl Inner {
     }
 
     /// The shard whose `class` tail was least recently used (then: stored first).
-    fn oldest_tail_shard(&self, class: usize) -> Option<usize> {
+    pub(super) fn oldest_tail_shard(&self, class: usize) -> Option<usize> {
         let mut best: Option<((u32, u64), usize)> = None;
         for s in 0..SHARDS {
             let g = self.lock(s);
@@ -587,7 +612,7 @@ impl Inner {
         best.map(|(_, s)| s)
     }
 
-    fn free_all(&self, refs: impl IntoIterator<Item = Option<Ref>>) {
+    pub(super) fn free_all(&self, refs: impl IntoIterator<Item = Option<Ref>>) {
         for r in refs.into_iter().flatten() {
             self.mem.free(r);
         }
@@ -779,7 +804,7 @@ impl Inner {
 
     pub(super) fn stats(&self) -> StoreStats {
         let mut st = StoreStats {
-            limit_maxbytes: self.cfg.mem_limit as u64,
+            limit_maxbytes: self.limit_shown.load(Ordering::Relaxed) as u64,
             total_malloced: self.mem.used() as u64,
             slabs_moved: self.moves.slabs_moved.load(Ordering::Relaxed),
             slab_reassign_rescues: self.moves.rescues.load(Ordering::Relaxed),

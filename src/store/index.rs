@@ -136,6 +136,55 @@ impl Index {
             _ => None,
         }
     }
+
+    /// Every entry, in slot order.
+    pub(super) fn refs(&self) -> impl Iterator<Item = Ref> + '_ {
+        self.slots
+            .iter()
+            .filter(|&&s| s != EMPTY)
+            .map(|&s| ref_of(s))
+    }
+
+    /// log2 of the capacity (the number of home-slot bits).
+    pub(super) fn bits(&self) -> u32 {
+        self.slots.len().trailing_zeros()
+    }
+
+    /// Call `f` with every entry whose home slot, taken modulo `2^bits` (`bits <= self.bits()`),
+    /// is in `lo..hi`. The set of entries a residue range selects depends only on their tags,
+    /// not on where they sit, so a walk that visits residues `0..2^bits` in several calls
+    /// (releasing the lock between them) sees every entry present for the whole walk exactly
+    /// once, whatever inserts, removes (backward shifts) and growth happened in between.
+    ///
+    /// Cost: the home slots of the range plus the probe runs that spill past them.
+    pub(super) fn for_residues(&self, bits: u32, lo: usize, hi: usize, mut f: impl FnMut(Ref)) {
+        let bits = bits.min(self.bits());
+        let step = 1usize << bits;
+        let (lo, hi) = (lo.min(step), hi.min(step));
+        if lo >= hi {
+            return;
+        }
+        for base in (0..self.slots.len()).step_by(step) {
+            let (start, end) = (base + lo, base + hi);
+            // Entries with a home in start..end sit at or after their home, before the first
+            // empty slot that follows it: scan until past `end` and at an empty slot.
+            let mut i = start;
+            while i < start + self.slots.len() {
+                let s = self.slots[i & self.mask];
+                if s == EMPTY {
+                    if i >= end {
+                        break;
+                    }
+                } else {
+                    let home = tag_of(s) as usize & self.mask;
+                    if (start..end).contains(&home) {
+                        f(ref_of(s));
+                    }
+                }
+                i += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +226,48 @@ mod tests {
         assert!(idx.len() * 5 <= idx.capacity() * 4);
         let scanned = (0..idx.capacity()).filter(|&p| idx.at(p).is_some()).count();
         assert_eq!(scanned, model.len());
+    }
+
+    #[test]
+    fn residue_walk_sees_survivors_exactly_once_across_changes() {
+        let mut idx = Index::new(16);
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Refs 0..500 stay for the whole walk; others come and go between batches.
+        let tags: Vec<u32> = (0..2000).map(|_| rnd() as u32).collect();
+        for r in 0..500u32 {
+            idx.insert(tags[r as usize], r);
+        }
+        let bits = idx.bits();
+        let mut seen = vec![0u32; 2000];
+        let mut live: Vec<u32> = Vec::new();
+        let mut next = 500u32;
+        for lo in 0..1usize << bits {
+            idx.for_residues(bits, lo, lo + 1, |r| seen[r as usize] += 1);
+            // Churn: inserts (forcing growth), removes (backward shifts across the cursor).
+            for _ in 0..3 {
+                if next < 2000 {
+                    idx.insert(tags[next as usize], next);
+                    live.push(next);
+                    next += 1;
+                }
+            }
+            if live.len() > 2 {
+                let r = live.remove((rnd() as usize) % live.len());
+                let (pos, _) = idx.find(tags[r as usize], |c| c == r).expect("present");
+                idx.remove_at(pos);
+            }
+        }
+        assert!(idx.bits() > bits, "the table grew during the walk");
+        for (r, &n) in seen[..500].iter().enumerate() {
+            assert_eq!(n, 1, "ref {r}");
+        }
+        assert!(seen.iter().all(|&n| n <= 1));
     }
 
     #[test]

@@ -34,8 +34,12 @@
 //! A `Ref` (u32) is `page_id << 14 | chunk_index`. Slab pages and large allocations share one
 //! id space (`ids`); a large allocation always has chunk index 0. Chunks are at least
 //! `MIN_CHUNK_SIZE` = 64 bytes, so a 1 MiB page has at most 16384 chunks (14 bits). The id
-//! space (2^18 − 1 ids) bounds the usable memory to about 128 GiB; a larger `mem_limit` is
-//! clamped with a warning.
+//! space (2^18 − 1 ids) bounds the usable memory to about 128 GiB (`MAX_LIMIT`, with every
+//! allocation at least half a page); a larger `mem_limit` is clamped with a warning. With a
+//! smaller `-o slab_chunk_max` large items can be smaller than half a page and the ids may
+//! run out before the budget does: allocation then behaves as with a full budget. The per-id
+//! table is allocated in segments of 512 ids on first use, so the limit can be raised at
+//! runtime (`set_limit`) up to `MAX_LIMIT`.
 //!
 //! # Ownership protocol (the invariant every `// SAFETY:` below relies on)
 //!
@@ -83,6 +87,7 @@ use std::sync::atomic::{
 use parking_lot::Mutex;
 
 use super::shard::ShardCore;
+use super::sizes::SizeHist;
 
 /// Reference to a chunk: `page_id << IDX_BITS | chunk_index`.
 pub(super) type Ref = u32;
@@ -147,8 +152,11 @@ pub(super) struct Geometry {
 }
 
 impl Geometry {
-    pub(super) fn new(min_chunk: usize, factor: f64) -> Geometry {
-        let max = PAGE_SIZE / 2;
+    /// memcached's progression: from `HEADER + min_chunk` (at least `MIN_CHUNK_SIZE`), each
+    /// class `factor` times the previous (8-byte aligned), up to `chunk_max`, which is always
+    /// the last class (memcached `-o slab_chunk_max`, default half a page).
+    pub(super) fn new(min_chunk: usize, factor: f64, chunk_max: usize) -> Geometry {
+        let max = clamp_chunk_max(chunk_max);
         let mut sizes = Vec::new();
         let mut size = align8((HEADER + min_chunk).max(MIN_CHUNK_SIZE));
         while sizes.len() < MAX_SLAB_CLASSES - 1 && size < max {
@@ -157,6 +165,27 @@ impl Geometry {
             size = next.max(size + 8);
         }
         sizes.push(max);
+        Geometry::from_sizes(sizes)
+    }
+
+    /// Explicit class sizes (memcached `-o slab_sizes`), each rounded up to 8 bytes, then
+    /// `chunk_max` as the last class. Expects sizes accepted by `validate_slab_sizes`; any
+    /// that are not (out of range, not increasing, too many) are skipped rather than trusted.
+    pub(super) fn explicit(given: &[usize], chunk_max: usize) -> Geometry {
+        let max = clamp_chunk_max(chunk_max);
+        let mut sizes: Vec<usize> = Vec::new();
+        for &s in given {
+            let s = align8(s);
+            let ok = (MIN_CHUNK_SIZE..max).contains(&s) && sizes.last().is_none_or(|&l| s > l);
+            if ok && sizes.len() < MAX_SLAB_CLASSES - 1 {
+                sizes.push(s);
+            }
+        }
+        sizes.push(max);
+        Geometry::from_sizes(sizes)
+    }
+
+    fn from_sizes(sizes: Vec<usize>) -> Geometry {
         let per_page = sizes.iter().map(|s| PAGE_SIZE / s).collect();
         Geometry { sizes, per_page }
     }
@@ -183,6 +212,85 @@ impl Geometry {
     pub(super) fn per_page(&self, class: usize) -> usize {
         self.per_page[class]
     }
+
+    /// The largest chunk size (`-o slab_chunk_max`); bigger items are large allocations.
+    pub(super) fn chunk_max(&self) -> usize {
+        self.sizes.last().copied().unwrap_or(PAGE_SIZE / 2)
+    }
+}
+
+/// Keep an unvalidated `slab_chunk_max` usable (config validates it first).
+fn clamp_chunk_max(n: usize) -> usize {
+    n.clamp(MIN_CHUNK_SIZE, PAGE_SIZE)
+}
+
+/// memcached's checks of `-o slab_chunk_max` (bytes): at most the page size, dividing it
+/// evenly, and at least our smallest possible chunk (`MIN_CHUNK_SIZE`, 64 bytes).
+pub fn validate_slab_chunk_max(n: usize) -> Result<(), String> {
+    if n > PAGE_SIZE {
+        return Err("slab_chunk_max cannot be larger than slab_page_size".into());
+    }
+    if n < MIN_CHUNK_SIZE {
+        return Err(format!(
+            "slab_chunk_max cannot be smaller than {MIN_CHUNK_SIZE} (the smallest chunk)"
+        ));
+    }
+    if !PAGE_SIZE.is_multiple_of(n) {
+        return Err(format!(
+            "slab_chunk_max must divide evenly into {PAGE_SIZE} (slab_page_size)"
+        ));
+    }
+    Ok(())
+}
+
+/// memcached's checks of `-o slab_sizes` (`_parse_slab_sizes`): every size between the
+/// smallest chunk (`-n`, and at least 64 bytes here) and `slab_chunk_max`, each more than 8
+/// bytes above the previous, fewer than 63 classes in all (`slab_chunk_max` is added as the
+/// last class).
+pub fn validate_slab_sizes(
+    sizes: &[usize],
+    min_chunk: usize,
+    chunk_max: usize,
+) -> Result<(), String> {
+    if sizes.is_empty() {
+        return Err("slab_sizes needs at least one size".into());
+    }
+    let low = min_chunk.max(MIN_CHUNK_SIZE);
+    let mut last = 0;
+    for (i, &size) in sizes.iter().enumerate() {
+        if size < low || size > chunk_max {
+            return Err(format!("slab size {size} is out of valid range"));
+        }
+        if last >= size {
+            return Err(format!(
+                "slab size {size} cannot be lower than or equal to a previous class size"
+            ));
+        }
+        if size <= last + 8 {
+            return Err(format!(
+                "slab size {size} must be at least 8 bytes larger than previous class"
+            ));
+        }
+        if i >= MAX_SLAB_CLASSES - 1 {
+            return Err("too many slab classes specified".into());
+        }
+        last = size;
+    }
+    Ok(())
+}
+
+/// Parse and validate memcached's `-o slab_sizes=96-120-200` value (see `validate_slab_sizes`).
+pub fn parse_slab_sizes(s: &str, min_chunk: usize, chunk_max: usize) -> Result<Vec<usize>, String> {
+    let sizes = s
+        .split('-')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("slab size {p} is out of valid range"))
+        })
+        .collect::<Result<Vec<usize>, String>>()?;
+    validate_slab_sizes(&sizes, min_chunk, chunk_max)?;
+    Ok(sizes)
 }
 
 /// A class allocator: its pages and the pages that have a free chunk. Guarded by
@@ -257,64 +365,78 @@ impl IdPool {
     }
 }
 
+/// Everything known about one page id (a slab page or a large allocation).
+struct IdSlot {
+    /// Base pointer; null when the id is unused.
+    ptr: AtomicPtr<u8>,
+    /// Allocation length (PAGE_SIZE or the large item's size).
+    len: AtomicUsize,
+    /// Class id, `KIND_LARGE` for large allocations.
+    kind: AtomicU8,
+    meta: PageMeta,
+}
+
+/// Page ids per lazily allocated segment of the id table.
+const SEG_BITS: u32 = 9;
+const SEG_LEN: usize = 1 << SEG_BITS;
+
+/// The largest memory limit the id space can address (every allocation is at least half a
+/// page with the default `slab_chunk_max`), about 128 GiB.
+pub(super) const MAX_LIMIT: usize = (MAX_IDS - 2) * (PAGE_SIZE / 2);
+
 /// All item memory of one store.
 pub(super) struct Mem {
     pub(super) geo: Geometry,
-    limit: usize,
-    /// Bytes charged to the budget: slab pages × PAGE_SIZE + large allocation sizes.
+    /// The budget (`-m`, or `cache_memlimit` at runtime): nothing is reserved past it.
+    limit: AtomicUsize,
+    /// Bytes charged to the budget: slab pages × PAGE_SIZE + large allocation sizes. May
+    /// exceed `limit` only after the limit was lowered, until the store gives memory back.
     used: AtomicUsize,
     large_bytes: AtomicUsize,
     /// Slab pages allocated (counted after their budget is reserved, uncounted before it is
     /// given back, so `slab_pages × PAGE_SIZE + large_bytes <= used` at every instant).
     slab_pages: AtomicUsize,
-    /// Base pointer by page id; null when the id is unused.
-    ptrs: Box<[AtomicPtr<u8>]>,
-    /// Allocation length by page id (PAGE_SIZE or the large item's size).
-    lens: Box<[AtomicUsize]>,
-    /// Class id by page id, `KIND_LARGE` for large allocations.
-    kinds: Box<[AtomicU8]>,
-    meta: Box<[PageMeta]>,
+    /// Per page id, in segments of `SEG_LEN` allocated the first time one of their ids is
+    /// used (so the limit can be raised at runtime without a table sized for the largest).
+    slots: Box<[OnceLock<Box<[IdSlot]>>]>,
     ids: Mutex<IdPool>,
     classes: Box<[Mutex<ClassAlloc>]>,
     outofmemory: Box<[AtomicU64]>,
+    /// Item size histogram (`stats sizes`), maintained by the shards.
+    pub(super) sizes: SizeHist,
 }
 
 impl Mem {
+    /// Default geometry (`-n`, `-f`, chunks up to half a page), for tests.
+    #[cfg(test)]
     pub(super) fn new(mem_limit: usize, min_chunk: usize, factor: f64) -> Mem {
-        let geo = Geometry::new(min_chunk, factor);
-        // Every allocation is at least half a page (slab pages are a whole page, large items
-        // exceed the biggest class of half a page), so this many ids always suffice.
-        let want = mem_limit / (PAGE_SIZE / 2) + 2;
-        let n_ids = want.min(MAX_IDS);
+        Mem::with_geometry(
+            mem_limit,
+            Geometry::new(min_chunk, factor, PAGE_SIZE / 2),
+            1 << 20,
+        )
+    }
+
+    /// `item_size_max` bounds the size histogram.
+    pub(super) fn with_geometry(mem_limit: usize, geo: Geometry, item_size_max: usize) -> Mem {
         let mut limit = mem_limit;
-        if want > MAX_IDS {
-            limit = (MAX_IDS - 2) * (PAGE_SIZE / 2);
+        if limit > MAX_LIMIT {
+            limit = MAX_LIMIT;
             log::warn!("memory limit {mem_limit} clamped to {limit} bytes (item reference space)");
         }
         let n_classes = geo.n_slab() + 1;
         Mem {
-            limit,
+            limit: AtomicUsize::new(limit),
             used: AtomicUsize::new(0),
             large_bytes: AtomicUsize::new(0),
             slab_pages: AtomicUsize::new(0),
-            ptrs: (0..n_ids)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
-            lens: (0..n_ids).map(|_| AtomicUsize::new(0)).collect(),
-            kinds: (0..n_ids).map(|_| AtomicU8::new(0)).collect(),
-            meta: (0..n_ids)
-                .map(|_| PageMeta {
-                    free_head: AtomicU32::new(NIL),
-                    free_count: AtomicU32::new(0),
-                    carved: AtomicU32::new(0),
-                    moving: AtomicBool::new(false),
-                    states: OnceLock::new(),
-                })
+            slots: (0..MAX_IDS.div_ceil(SEG_LEN))
+                .map(|_| OnceLock::new())
                 .collect(),
             ids: Mutex::new(IdPool {
                 free: Vec::new(),
                 next: 0,
-                limit: n_ids as u32,
+                limit: MAX_IDS as u32,
             }),
             classes: (0..n_classes)
                 .map(|_| {
@@ -326,12 +448,52 @@ impl Mem {
                 })
                 .collect(),
             outofmemory: (0..n_classes).map(|_| AtomicU64::new(0)).collect(),
+            sizes: SizeHist::new(item_size_max),
             geo,
         }
     }
 
+    /// The entry of page id `pid` (its segment is created on first use).
+    #[inline]
+    fn id_slot(&self, pid: usize) -> &IdSlot {
+        let seg = self.slots[pid >> SEG_BITS].get_or_init(|| {
+            (0..SEG_LEN)
+                .map(|_| IdSlot {
+                    ptr: AtomicPtr::new(ptr::null_mut()),
+                    len: AtomicUsize::new(0),
+                    kind: AtomicU8::new(0),
+                    meta: PageMeta {
+                        free_head: AtomicU32::new(NIL),
+                        free_count: AtomicU32::new(0),
+                        carved: AtomicU32::new(0),
+                        moving: AtomicBool::new(false),
+                        states: OnceLock::new(),
+                    },
+                })
+                .collect()
+        });
+        &seg[pid & (SEG_LEN - 1)]
+    }
+
     pub(super) fn limit(&self) -> usize {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Change the budget (`cache_memlimit`). A higher one takes effect at once; after a lower
+    /// one nothing new is reserved while `used >= limit`, and the caller must give memory
+    /// back (pages, large items) until `used <= limit`. `false` (nothing changed) below one
+    /// page or above `MAX_LIMIT`.
+    pub(super) fn set_limit(&self, bytes: usize) -> bool {
+        if !(PAGE_SIZE..=MAX_LIMIT).contains(&bytes) {
+            return false;
+        }
+        self.limit.store(bytes, Ordering::Relaxed);
+        true
+    }
+
+    /// Bytes charged against the limit beyond it (0 when within it).
+    pub(super) fn over_limit(&self) -> usize {
+        self.used().saturating_sub(self.limit())
     }
 
     /// Bytes charged against the limit (pages × 1 MiB + large bytes).
@@ -339,7 +501,7 @@ impl Mem {
         self.used.load(Ordering::Relaxed)
     }
 
-    #[cfg(test)]
+    /// Bytes of large allocations.
     pub(super) fn large_bytes(&self) -> usize {
         self.large_bytes.load(Ordering::Relaxed)
     }
@@ -352,7 +514,7 @@ impl Mem {
     fn reserve(&self, n: usize) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
-                u.checked_add(n).filter(|&t| t <= self.limit)
+                u.checked_add(n).filter(|&t| t <= self.limit())
             })
             .is_ok()
     }
@@ -379,9 +541,9 @@ impl Mem {
         let page: Box<[u8]> = vec![0u8; PAGE_SIZE].into_boxed_slice();
         let base = Box::into_raw(page).cast::<u8>();
         let i = pid as usize;
-        self.kinds[i].store(class as u8, Ordering::Release);
-        self.lens[i].store(PAGE_SIZE, Ordering::Release);
-        self.ptrs[i].store(base, Ordering::Release);
+        self.id_slot(i).kind.store(class as u8, Ordering::Release);
+        self.id_slot(i).len.store(PAGE_SIZE, Ordering::Release);
+        self.id_slot(i).ptr.store(base, Ordering::Release);
         self.slab_pages.fetch_add(1, Ordering::Relaxed);
         self.add_page(class, &mut c, pid, true)
     }
@@ -399,7 +561,7 @@ impl Mem {
     }
 
     fn states(&self, pid: u32) -> &[AtomicU8] {
-        self.meta[pid as usize].states.get_or_init(|| {
+        self.id_slot(pid as usize).meta.states.get_or_init(|| {
             (0..self.geo.per_page(0))
                 .map(|_| AtomicU8::new(ST_FREE))
                 .collect()
@@ -409,17 +571,17 @@ impl Mem {
     /// The state byte of slab chunk `r`, `None` for a large allocation.
     fn state(&self, r: Ref) -> Option<&AtomicU8> {
         let pid = (r >> IDX_BITS) as usize;
-        if self.kinds[pid].load(Ordering::Acquire) == KIND_LARGE {
+        if self.id_slot(pid).kind.load(Ordering::Acquire) == KIND_LARGE {
             return None;
         }
-        let states = self.meta[pid].states.get()?;
+        let states = self.id_slot(pid).meta.states.get()?;
         Some(&states[(r & IDX_MASK) as usize])
     }
 
     /// Take a free chunk from the newest page with one. Caller holds `classes[class]`.
     fn take_chunk(&self, class: usize, c: &mut ClassAlloc) -> Option<Ref> {
         let &pid = c.partial.last()?;
-        let m = &self.meta[pid as usize];
+        let m = &self.id_slot(pid as usize).meta;
         let head = m.free_head.load(Ordering::Relaxed);
         let idx = if head != NIL {
             let r = (pid << IDX_BITS) | head;
@@ -451,7 +613,7 @@ impl Mem {
         pid: u32,
         take_first: bool,
     ) -> Option<Ref> {
-        let m = &self.meta[pid as usize];
+        let m = &self.id_slot(pid as usize).meta;
         let states = self.states(pid);
         m.free_head.store(NIL, Ordering::Relaxed);
         m.free_count.store(0, Ordering::Relaxed);
@@ -493,9 +655,9 @@ impl Mem {
         let buf: Box<[u8]> = vec![0u8; total].into_boxed_slice();
         let base = Box::into_raw(buf).cast::<u8>();
         let i = pid as usize;
-        self.kinds[i].store(KIND_LARGE, Ordering::Release);
-        self.lens[i].store(total, Ordering::Release);
-        self.ptrs[i].store(base, Ordering::Release);
+        self.id_slot(i).kind.store(KIND_LARGE, Ordering::Release);
+        self.id_slot(i).len.store(total, Ordering::Release);
+        self.id_slot(i).ptr.store(base, Ordering::Release);
         self.large_bytes.fetch_add(total, Ordering::Relaxed);
         Some(pid << IDX_BITS)
     }
@@ -510,10 +672,13 @@ impl Mem {
     /// Give a private chunk back: onto its page's free list, or to the system for a large one.
     pub(super) fn free(&self, r: Ref) {
         let pid = (r >> IDX_BITS) as usize;
-        let kind = self.kinds[pid].load(Ordering::Acquire);
+        let kind = self.id_slot(pid).kind.load(Ordering::Acquire);
         if kind == KIND_LARGE {
-            let base = self.ptrs[pid].swap(ptr::null_mut(), Ordering::AcqRel);
-            let len = self.lens[pid].swap(0, Ordering::AcqRel);
+            let base = self
+                .id_slot(pid)
+                .ptr
+                .swap(ptr::null_mut(), Ordering::AcqRel);
+            let len = self.id_slot(pid).len.swap(0, Ordering::AcqRel);
             assert!(!base.is_null(), "double free of large item {r:#x}");
             // SAFETY: `base`/`len` came from `Box::into_raw` of a `Box<[u8]>` of exactly `len`
             // bytes in `alloc_large_held`; the caller owns the chunk privately (nobody else
@@ -527,7 +692,7 @@ impl Mem {
             // The caller owns `r`, so its page cannot change class before we lock.
             let class = kind as usize;
             let mut c = self.classes[class].lock();
-            let m = &self.meta[pid];
+            let m = &self.id_slot(pid).meta;
             let idx = r & IDX_MASK;
             let prev = self.states(pid as u32)[idx as usize].swap(ST_FREE, Ordering::Release);
             assert_eq!(
@@ -581,8 +746,8 @@ impl Mem {
     /// Is slab chunk `r`'s page being moved? (A hint: read without the class mutex.)
     pub(super) fn is_moving(&self, r: Ref) -> bool {
         let pid = (r >> IDX_BITS) as usize;
-        self.kinds[pid].load(Ordering::Acquire) != KIND_LARGE
-            && self.meta[pid].moving.load(Ordering::Relaxed)
+        self.id_slot(pid).kind.load(Ordering::Acquire) != KIND_LARGE
+            && self.id_slot(pid).meta.moving.load(Ordering::Relaxed)
     }
 
     /// The page of `class` with the fewest chunks in use (not already moving), with the
@@ -592,8 +757,13 @@ impl Mem {
         let per = self.geo.per_page(class);
         c.pages
             .iter()
-            .filter(|&&p| !self.meta[p as usize].moving.load(Ordering::Relaxed))
-            .map(|&p| (per - self.page_avail(class, &self.meta[p as usize]), p))
+            .filter(|&&p| !self.id_slot(p as usize).meta.moving.load(Ordering::Relaxed))
+            .map(|&p| {
+                (
+                    per - self.page_avail(class, &self.id_slot(p as usize).meta),
+                    p,
+                )
+            })
             .min()
             .map(|(in_use, pid)| PagePick {
                 pid,
@@ -606,7 +776,7 @@ impl Mem {
     /// `false` if the page is not (or no longer) a page of `class`, or already moving.
     pub(super) fn begin_move(&self, class: usize, pid: u32) -> bool {
         let mut c = self.classes[class].lock();
-        let m = &self.meta[pid as usize];
+        let m = &self.id_slot(pid as usize).meta;
         if !c.pages.contains(&pid) || m.moving.load(Ordering::Relaxed) {
             return false;
         }
@@ -620,7 +790,7 @@ impl Mem {
     /// Give up moving page `pid` of `class`: it serves allocations again.
     pub(super) fn cancel_move(&self, class: usize, pid: u32) {
         let mut c = self.classes[class].lock();
-        let m = &self.meta[pid as usize];
+        let m = &self.id_slot(pid as usize).meta;
         debug_assert!(m.moving.load(Ordering::Relaxed));
         m.moving.store(false, Ordering::Relaxed);
         if self.page_avail(class, m) > 0 {
@@ -641,7 +811,11 @@ impl Mem {
         let states = self.states(pid);
         // `carved` cannot grow while the page is moving (no chunk of it is handed out), and
         // its last change happened under the class mutex before our `begin_move` took it.
-        let carved = self.meta[pid as usize].carved.load(Ordering::Relaxed) as usize;
+        let carved = self
+            .id_slot(pid as usize)
+            .meta
+            .carved
+            .load(Ordering::Relaxed) as usize;
         debug_assert!(carved <= self.geo.per_page(class));
         for (idx, st) in states[..carved].iter().enumerate() {
             match st.load(Ordering::Acquire) {
@@ -663,7 +837,7 @@ impl Mem {
         dest: MoveDest,
     ) -> Result<Option<Ref>, ()> {
         let i = pid as usize;
-        let m = &self.meta[i];
+        let m = &self.id_slot(i).meta;
         {
             let mut c = self.classes[class].lock();
             debug_assert!(m.moving.load(Ordering::Relaxed));
@@ -689,13 +863,13 @@ impl Mem {
         // is off every partial list and all its carved chunks were free.
         match dest {
             MoveDest::Class(to, take_first) => {
-                self.kinds[i].store(to as u8, Ordering::Release);
+                self.id_slot(i).kind.store(to as u8, Ordering::Release);
                 let mut c = self.classes[to].lock();
                 Ok(self.add_page(to, &mut c, pid, take_first))
             }
             MoveDest::Release => {
-                let base = self.ptrs[i].swap(ptr::null_mut(), Ordering::AcqRel);
-                let len = self.lens[i].swap(0, Ordering::AcqRel);
+                let base = self.id_slot(i).ptr.swap(ptr::null_mut(), Ordering::AcqRel);
+                let len = self.id_slot(i).len.swap(0, Ordering::AcqRel);
                 assert!(
                     !base.is_null() && len == PAGE_SIZE,
                     "release of a missing page"
@@ -758,7 +932,10 @@ impl Mem {
 
     /// Class id of the chunk `r` (the large class for large allocations).
     pub(super) fn class_of(&self, r: Ref) -> usize {
-        let kind = self.kinds[(r >> IDX_BITS) as usize].load(Ordering::Acquire);
+        let kind = self
+            .id_slot((r >> IDX_BITS) as usize)
+            .kind
+            .load(Ordering::Acquire);
         if kind == KIND_LARGE {
             self.geo.large()
         } else {
@@ -771,11 +948,11 @@ impl Mem {
     fn chunk(&self, r: Ref) -> (*mut u8, usize) {
         let pid = (r >> IDX_BITS) as usize;
         let idx = (r & IDX_MASK) as usize;
-        let base = self.ptrs[pid].load(Ordering::Acquire);
+        let base = self.id_slot(pid).ptr.load(Ordering::Acquire);
         assert!(!base.is_null(), "dangling item reference {r:#x}");
-        let kind = self.kinds[pid].load(Ordering::Acquire);
+        let kind = self.id_slot(pid).kind.load(Ordering::Acquire);
         if kind == KIND_LARGE {
-            return (base, self.lens[pid].load(Ordering::Acquire));
+            return (base, self.id_slot(pid).len.load(Ordering::Acquire));
         }
         let size = self.geo.chunk_size(kind as usize);
         assert!((idx + 1) * size <= PAGE_SIZE, "chunk index out of page");
@@ -973,10 +1150,11 @@ impl Mem {
 
 impl Drop for Mem {
     fn drop(&mut self) {
-        for (p, len) in self.ptrs.iter().zip(self.lens.iter()) {
-            let base = p.swap(ptr::null_mut(), Ordering::AcqRel);
+        let slots = self.slots.iter().filter_map(|seg| seg.get()).flatten();
+        for slot in slots {
+            let base = slot.ptr.swap(ptr::null_mut(), Ordering::AcqRel);
             if !base.is_null() {
-                let len = len.load(Ordering::Acquire);
+                let len = slot.len.load(Ordering::Acquire);
                 // SAFETY: every non-null entry is a `Box<[u8]>` of `len` bytes leaked by
                 // `alloc`/`alloc_large` and not yet freed; `&mut self` proves no other user.
                 unsafe { drop(Box::from_raw(ptr::slice_from_raw_parts_mut(base, len))) };
@@ -992,7 +1170,7 @@ mod tests {
 
     #[test]
     fn geometry_classes_grow_and_end_at_half_page() {
-        let g = Geometry::new(48, 1.25);
+        let g = Geometry::new(48, 1.25, PAGE_SIZE / 2);
         assert_eq!(g.chunk_size(0), 88);
         for c in 1..g.n_slab() {
             assert!(g.chunk_size(c) > g.chunk_size(c - 1));
@@ -1004,9 +1182,78 @@ mod tests {
         assert_eq!(g.class_for(89), 1);
         assert_eq!(g.class_for(PAGE_SIZE / 2 + 1), g.large());
         // Tiny factor: capped at MAX_SLAB_CLASSES.
-        let g = Geometry::new(1, 1.0001);
+        let g = Geometry::new(1, 1.0001, PAGE_SIZE / 2);
         assert_eq!(g.n_slab(), MAX_SLAB_CLASSES);
         assert_eq!(g.chunk_size(0), MIN_CHUNK_SIZE);
+    }
+
+    #[test]
+    fn geometry_chunk_max_and_explicit_sizes() {
+        let g = Geometry::new(48, 1.25, 16 * 1024);
+        assert_eq!(g.chunk_max(), 16 * 1024);
+        assert_eq!(g.chunk_size(g.n_slab() - 1), 16 * 1024);
+        assert!(g.chunk_size(g.n_slab() - 2) < 16 * 1024);
+        assert_eq!(g.class_for(16 * 1024 + 1), g.large());
+        let g = Geometry::new(48, 1.25, PAGE_SIZE);
+        assert_eq!((g.chunk_max(), g.per_page(g.n_slab() - 1)), (PAGE_SIZE, 1));
+        // A chunk max below the first class: one class.
+        let g = Geometry::new(48, 1.25, 64);
+        assert_eq!((g.n_slab(), g.chunk_size(0)), (1, 64));
+        // Explicit sizes: aligned to 8, chunk max appended; bad entries skipped.
+        let g = Geometry::explicit(&[96, 121, 200, 150, 10], 4096);
+        assert_eq!(g.sizes, vec![96, 128, 200, 4096]);
+        assert_eq!(g.class_for(97), 1);
+
+        assert!(validate_slab_chunk_max(PAGE_SIZE / 2).is_ok());
+        assert!(validate_slab_chunk_max(PAGE_SIZE).is_ok());
+        assert!(validate_slab_chunk_max(64).is_ok());
+        assert!(validate_slab_chunk_max(PAGE_SIZE * 2).is_err());
+        assert!(validate_slab_chunk_max(32).is_err());
+        assert!(validate_slab_chunk_max(100_000).is_err());
+
+        assert_eq!(
+            parse_slab_sizes("96-120-200", 48, PAGE_SIZE / 2),
+            Ok(vec![96, 120, 200])
+        );
+        let err = |s| parse_slab_sizes(s, 48, PAGE_SIZE / 2).unwrap_err();
+        assert_eq!(err("96-x"), "slab size x is out of valid range");
+        assert_eq!(err("40-96"), "slab size 40 is out of valid range");
+        assert_eq!(err("96-600000"), "slab size 600000 is out of valid range");
+        assert_eq!(
+            err("96-96"),
+            "slab size 96 cannot be lower than or equal to a previous class size"
+        );
+        assert_eq!(
+            err("96-100"),
+            "slab size 100 must be at least 8 bytes larger than previous class"
+        );
+        let many: Vec<String> = (0..63).map(|i| (100 + 16 * i).to_string()).collect();
+        assert_eq!(err(&many.join("-")), "too many slab classes specified");
+        let ok: Vec<String> = (0..62).map(|i| (100 + 16 * i).to_string()).collect();
+        assert!(parse_slab_sizes(&ok.join("-"), 48, PAGE_SIZE / 2).is_ok());
+        let g = Geometry::explicit(&(0..62).map(|i| 100 + 16 * i).collect::<Vec<_>>(), 1 << 19);
+        assert_eq!(g.n_slab(), MAX_SLAB_CLASSES);
+    }
+
+    #[test]
+    fn limit_can_be_raised_past_the_initial_ids_and_lowered() {
+        let m = Mem::new(PAGE_SIZE, 48, 1.25);
+        assert!(m.alloc(0).is_some());
+        assert!(m.alloc_large(PAGE_SIZE / 2 + 8).is_none());
+        assert!(!m.set_limit(PAGE_SIZE - 1));
+        assert!(!m.set_limit(MAX_LIMIT + 1));
+        assert!(m.set_limit(2000 * PAGE_SIZE));
+        // Far more ids than the first limit needed: segments come on demand.
+        let big: Vec<Ref> = (0..1500)
+            .map(|_| m.alloc_large(PAGE_SIZE / 2 + 8).expect("large"))
+            .collect();
+        assert!(m.set_limit(PAGE_SIZE));
+        assert!(m.over_limit() > 0);
+        assert!(m.alloc_large(PAGE_SIZE / 2 + 8).is_none());
+        for r in big {
+            m.free(r);
+        }
+        assert_eq!((m.over_limit(), m.used()), (0, PAGE_SIZE));
     }
 
     #[test]

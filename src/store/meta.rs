@@ -596,6 +596,10 @@ mod tests {
             min_chunk: 48,
             evictions: true,
             cas: true,
+            crawler_enabled: true,
+            slab_chunk_max: StoreConfig::DEFAULT_SLAB_CHUNK_MAX,
+            slab_sizes: None,
+            track_sizes: false,
         })
     }
 

@@ -13,15 +13,19 @@
 //!                           ├─ LRU head/tail per class (links live in the item header)
 //!                           └─ per-class counters
 //!   Ref ──► page table ──► 1 MiB slab page (one size class) ──► chunk: header|key|value
-//!      └──► large allocation (items bigger than half a page, exactly sized)
-//!   one global budget: pages × 1 MiB + large bytes <= mem_limit (hard)
+//!      └──► large allocation (items bigger than slab_chunk_max, default half a page;
+//!           exactly sized)
+//!   one global budget: pages × 1 MiB + large bytes <= mem_limit (hard; after a runtime
+//!   lowering, nothing new is reserved until memory given back brings it under the limit)
 //! ```
 //!
 //! - `mem.rs`: pages, classes, free lists, the budget and the item byte layout. All `unsafe`
 //!   of the store is there, with the ownership protocol it relies on.
 //! - `index.rs`: a shard's hash table. `shard.rs`: a shard (index + LRU + counters) and the
 //!   **lock order**. `engine.rs`: the operations. `clock.rs`: time and exptime rules.
-//!   `arith.rs`: incr/decr number rules. `tests.rs`: model, memory and stress tests.
+//!   `arith.rs`: incr/decr number rules. `maint.rs`: the runtime memory limit, the sweeper
+//!   tick, crawler control, the item walk (metadump). `sizes.rs`: the size histogram.
+//!   `tests.rs`: model, memory and stress tests.
 //!
 //! **Per-item overhead**: a 34-byte header (LRU links 2×4, CAS/sequence 8, exptime 4,
 //! access time 4, flags 4, value length 4, key length 1, bits 1) plus one 8-byte index slot
@@ -33,7 +37,24 @@
 //! Eviction is CLOCK per shard and class: a fetch sets a reference bit; the LRU tail moves
 //! referenced items to the head once and evicts the first unreferenced one. Expired and
 //! flushed items at the tail are reclaimed before anything is evicted. A background sweeper
-//! (`start_sweeper`) reclaims expired/flushed items in bounded steps.
+//! (`start_sweeper`, one `run_maintenance` tick every 100 ms) reclaims expired/flushed items
+//! in bounded steps while the crawler is enabled (`set_crawler_enabled`, memcached's
+//! `lru_crawler`); `crawl_classes` is the synchronous pass of `lru_crawler crawl`.
+//!
+//! **Runtime memory limit** (`set_mem_limit`, memcached's `cache_memlimit`): raising it takes
+//! effect at once (the per-id table is allocated in segments on demand). Lowering it stops
+//! new reservations while the use is at or above it, and the store gives memory back in
+//! bounded release steps (one inside the call, about 50 ms, then one per sweeper tick):
+//! whole pages are released through the page mover (items rescued into free chunks of their
+//! class or evicted) and large items evicted, free and nearly empty pages first, then from
+//! the class holding the most memory (`maint.rs`).
+//!
+//! **Item walk** (`for_each_item`, `lru_crawler metadump`): each shard's index is walked by
+//! home slot residue (`index.rs`), which sees every item present for the whole walk exactly
+//! once although the lock is released between bounded batches. **Size histogram**
+//! (`set_track_sizes`, `stats sizes`): `sizes.rs`. **Class geometry**: `-f`/`-n`, or
+//! explicit `-o slab_sizes`, up to `-o slab_chunk_max`; the validating functions config uses
+//! are re-exported here.
 //!
 //! Flush: every successful store takes the next value of one global sequence counter (the
 //! CAS unique, kept even with `-C`). `flush_all` records the current counter; items with a
@@ -49,7 +70,7 @@
 //! bounded time (about 20 ms, then the move is abandoned with `Busy`), and once every chunk
 //! is free the page is re-carved for its new class or its memory is dropped so the budget
 //! can hold large items. Moves are serialised by one mover mutex and never hold a class
-//! mutex while taking a shard mutex (`shard.rs`). Three users:
+//! mutex while taking a shard mutex (`shard.rs`). Four users:
 //! - **allocation**: with evictions on, when a class has no free chunk, no budget for a page
 //!   and nothing to reclaim or evict at its own LRU tails, it takes memory elsewhere: a
 //!   completely free page if any class has one; else a page less than a quarter used (the
@@ -63,6 +84,7 @@
 //!   step while another class has more than 2.5 pages' worth of free chunks, one page of the
 //!   latter moves to the former (to the budget for large items).
 //! - **`reassign(from, to)`**: the admin command, memcached's rules and errors.
+//! - **release steps** after `set_mem_limit` lowered the limit (see above).
 //!
 //! The chunk state table costs one byte per chunk of the smallest class per page (about 1.1%
 //! of `mem_limit` with the default classes), outside `mem_limit` like the index.
@@ -80,13 +102,16 @@ mod cas_ops;
 mod clock;
 mod engine;
 mod index;
+mod maint;
 mod mem;
 mod meta;
 mod shard;
+mod sizes;
 #[cfg(test)]
 mod tests;
 
 use engine::Inner;
+pub use mem::{parse_slab_sizes, validate_slab_chunk_max, validate_slab_sizes};
 pub use meta::{MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts};
 
 /// Store settings, already validated by `config`.
@@ -104,6 +129,23 @@ pub struct StoreConfig {
     pub evictions: bool,
     /// `false` with `-C`: CAS uniques are not kept (gets returns 0).
     pub cas: bool,
+    /// `false` with `-o no_lru_crawler`: the sweeper does not crawl for expired items
+    /// (`lru_crawler enable|disable` at runtime; page moves and shrinking still run).
+    pub crawler_enabled: bool,
+    /// Largest chunk of a slab class (`-o slab_chunk_max`, default `PAGE_SIZE / 2` = 512 KiB);
+    /// bigger items are large allocations. Checked by `validate_slab_chunk_max`.
+    pub slab_chunk_max: usize,
+    /// Explicit class chunk sizes (`-o slab_sizes=96-120-200`) instead of the `-n`/`-f`
+    /// progression; `slab_chunk_max` is added as the last class. Checked by
+    /// `validate_slab_sizes` / `parse_slab_sizes`.
+    pub slab_sizes: Option<Vec<usize>>,
+    /// Keep the item size histogram from the start (`-o track_sizes`).
+    pub track_sizes: bool,
+}
+
+impl StoreConfig {
+    /// `slab_chunk_max`'s default: half a page.
+    pub const DEFAULT_SLAB_CHUNK_MAX: usize = mem::PAGE_SIZE / 2;
 }
 
 /// How a storage command treats an existing item.
@@ -171,6 +213,25 @@ pub struct ItemView<'a> {
     pub flags: u32,
     pub cas: u64,
     pub value: &'a [u8],
+}
+
+/// Metadata of one live item, for `lru_crawler metadump` (`Store::for_each_item`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemMeta<'a> {
+    pub key: &'a [u8],
+    /// Absolute unix time, -1 = never.
+    pub exptime: i64,
+    /// Absolute unix time of the last store, fetch or touch.
+    pub last_access: i64,
+    /// As clients see it (0 with `-C`).
+    pub cas: u64,
+    pub fetched: bool,
+    /// Slab class id as `stats slabs` numbers it (1-based; the large class is the last id).
+    pub class: usize,
+    /// Bytes of the item: header + key + value (as counted in `bytes`; its chunk may be
+    /// larger).
+    pub size: usize,
+    pub flags: u32,
 }
 
 /// Store-wide counters, named as memcached's `stats` fields.
@@ -248,8 +309,7 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-/// Slots the background sweeper looks at per step, and the pause between steps.
-const SWEEP_STEP_ITEMS: usize = 10_000;
+/// The pause between sweeper ticks.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Store {
@@ -323,9 +383,71 @@ impl Store {
         self.inner.item_size_ok(key_len, value_len)
     }
 
-    /// Largest chunk of a slab class (half a page); bigger items get their own allocation.
+    /// Largest chunk of a slab class (`-o slab_chunk_max`, half a page by default); bigger
+    /// items get their own allocation.
     pub fn slab_chunk_max(&self) -> usize {
-        mem::PAGE_SIZE / 2
+        self.inner.mem.geo.chunk_max()
+    }
+
+    /// memcached's `cache_memlimit`: change the memory limit at runtime. A higher limit takes
+    /// effect at once. After a lower one nothing new is allocated while the memory in use
+    /// (slab pages + large items) is at or above it (stores reuse memory by evicting, as when
+    /// full), and the store gives memory back: whole pages are released (their items rescued
+    /// into free chunks of their class or evicted, counted in `evictions`,
+    /// `slab_reassign_evictions_nomem` and `slabs_moved`) and large items evicted, the oldest
+    /// memory first, until the use is within the limit; this evicts even with `-M`. One
+    /// bounded step (about 50 ms) runs here, the sweeper continues on each tick; like
+    /// memcached, a lowered limit may take a while to be reached (the sweeper must be
+    /// running, or `run_maintenance` called). `false` (nothing changed) below one page
+    /// (1 MiB) or above the id-space limit (about 128 GiB, see `mem.rs`).
+    pub fn set_mem_limit(&self, bytes: usize) -> bool {
+        self.inner.set_mem_limit(bytes)
+    }
+
+    /// Call `f` with the metadata of every live item (expired and flushed ones are skipped,
+    /// not reaped) until it returns `false`. No lock is held while `f` runs: metadata is
+    /// copied out in bounded batches, one shard lock at a time. Items present for the whole
+    /// walk are seen exactly once; items stored, replaced or deleted during it may or may
+    /// not be.
+    pub fn for_each_item(&self, f: impl FnMut(&ItemMeta<'_>) -> bool) {
+        self.inner.for_each_item(f)
+    }
+
+    /// Turn the sweeper's background expiry crawl on or off (`lru_crawler enable|disable`,
+    /// `-o no_lru_crawler`). Page balancing and shrinking keep running either way.
+    pub fn set_crawler_enabled(&self, on: bool) {
+        self.inner
+            .crawler
+            .store(on, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn crawler_enabled(&self) -> bool {
+        self.inner
+            .crawler
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `lru_crawler crawl <classes>|all`: one synchronous full pass over the index (one shard
+    /// lock at a time, bounded holds) reclaiming the expired and flushed items of the given
+    /// slab classes (1-based ids as in `class_stats`; unknown ids are ignored) or of all
+    /// classes for `None`. Returns how many were reclaimed (also counted in `reclaimed` and
+    /// `crawler_reclaimed`). Works whether or not the background crawl is enabled.
+    pub fn crawl_classes(&self, classes: Option<&[usize]>) -> usize {
+        self.inner.crawl_classes(classes)
+    }
+
+    /// Start or stop the item size histogram (`stats sizes_enable` / `sizes_disable`,
+    /// `-o track_sizes`). Starting counts the items already stored (a walk, one shard lock
+    /// at a time), then follows every link and unlink; stopping discards the counts.
+    pub fn set_track_sizes(&self, on: bool) {
+        self.inner.set_track_sizes(on)
+    }
+
+    /// `stats sizes`: `(bucket, count)` of linked items per 32-byte bucket (an item of `n`
+    /// bytes, header + key + value, counts in `ceil(n / 32) * 32`), non-empty buckets only,
+    /// ascending; `None` while tracking is off.
+    pub fn size_histogram(&self) -> Option<Vec<(usize, u64)>> {
+        self.inner.mem.sizes.snapshot()
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -363,8 +485,7 @@ impl Store {
         self.inner.crawl_expired(max_items)
     }
 
-    /// Start the background sweeper: every 100 ms one `crawl_expired` step of 10,000 items
-    /// and one automove step (at most one page move).
+    /// Start the background sweeper: every 100 ms one tick (`run_maintenance`).
     /// It stops after `stop_sweeper`, or once every `Store` handle is dropped.
     pub fn start_sweeper(&self) -> JoinHandle<()> {
         use std::sync::atomic::Ordering;
@@ -379,13 +500,7 @@ impl Store {
                         if inner.sweeper_stop.load(Ordering::SeqCst) {
                             return;
                         }
-                        while inner.crawl_expired(SWEEP_STEP_ITEMS) > SWEEP_STEP_ITEMS / 2 {
-                            // Lots to reclaim: keep going (each step is still bounded).
-                            if inner.sweeper_stop.load(Ordering::SeqCst) {
-                                return;
-                            }
-                        }
-                        inner.automove_step();
+                        inner.sweeper_tick(|| inner.sweeper_stop.load(Ordering::SeqCst));
                     }
                     std::thread::park_timeout(SWEEP_INTERVAL);
                 }
@@ -400,6 +515,14 @@ impl Store {
         };
         self.inner.sweepers.lock().push(handle.thread().clone());
         handle
+    }
+
+    /// One sweeper tick, synchronously: a `crawl_expired` step of 10,000 index slots (more
+    /// while over half of them are reclaimed) if the crawler is enabled, one automove step
+    /// (at most one page move), and, while more memory is in use than the limit allows
+    /// (`set_mem_limit`), a release step of about 50 ms at most.
+    pub fn run_maintenance(&self) {
+        self.inner.sweeper_tick(|| false)
     }
 
     /// Ask the sweeper(s) to exit; they do within one step.

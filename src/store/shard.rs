@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!   page mover mutex ──► shard mutex (one at a time!) ──► class allocator mutex ──► ids
-//!   sweep cursor ─────┘
+//!   sweep cursor ─────┤
+//!   size histogram ctl┘
 //!   flush mutex: a leaf (nothing is taken under it). Automove state: taken alone.
 //! ```
 //! - The page mover mutex (`Inner::mover`) serialises page moves. The mover holds it while it
@@ -92,6 +93,8 @@ pub(super) struct ShardCore {
     heads: Box<[Ref]>,
     tails: Box<[Ref]>,
     pub(super) counters: Box<[ClassCounters]>,
+    /// This shard's links and unlinks update the size histogram (`sizes.rs`).
+    track_sizes: bool,
 }
 
 /// A shard, padded to its own cache lines.
@@ -118,7 +121,30 @@ impl ShardCore {
             heads: vec![NIL; n_classes].into_boxed_slice(),
             tails: vec![NIL; n_classes].into_boxed_slice(),
             counters: vec![ClassCounters::default(); n_classes].into_boxed_slice(),
+            track_sizes: false,
         }
+    }
+
+    /// Start or stop feeding the size histogram. Starting adds this shard's current items.
+    pub(super) fn set_track_sizes(&mut self, mem: &Mem, on: bool) {
+        if on && !self.track_sizes {
+            for r in self.index.refs() {
+                mem.sizes.add(mem.item_size(r));
+            }
+        }
+        self.track_sizes = on;
+    }
+
+    /// log2 of the index capacity, for `walk_residues`.
+    pub(super) fn index_bits(&self) -> u32 {
+        self.index.bits()
+    }
+
+    /// Call `f` with the items whose index home slot modulo `2^bits` is in `lo..hi` (see
+    /// `Index::for_residues`: a walk over all residues in several lock holds sees every item
+    /// present for the whole walk exactly once).
+    pub(super) fn walk_residues(&self, bits: u32, lo: usize, hi: usize, f: impl FnMut(Ref)) {
+        self.index.for_residues(bits, lo, hi, f)
     }
 
     #[cfg(test)]
@@ -174,12 +200,18 @@ impl ShardCore {
         c.number += 1;
         c.total_items += 1;
         c.bytes += mem.item_size(r) as u64;
+        if self.track_sizes {
+            mem.sizes.add(mem.item_size(r));
+        }
     }
 
     fn count_out(&mut self, mem: &Mem, class: usize, r: Ref) {
         let c = &mut self.counters[class];
         c.number -= 1;
         c.bytes -= mem.item_size(r) as u64;
+        if self.track_sizes {
+            mem.sizes.sub(mem.item_size(r));
+        }
     }
 
     /// Link private item `r` (not in the index yet) under `tag`.
@@ -360,10 +392,25 @@ impl ShardCore {
     pub(super) fn sweep(
         &mut self,
         mem: &Mem,
+        pos: usize,
+        max: usize,
+        now: u32,
+        flush_seq: u64,
+        out: &mut Vec<Ref>,
+    ) -> (usize, usize) {
+        self.sweep_classes(mem, pos, max, now, flush_seq, u64::MAX, out)
+    }
+
+    /// `sweep` restricted to the classes whose bit is set in `classes` (bit `c` = class `c`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sweep_classes(
+        &mut self,
+        mem: &Mem,
         mut pos: usize,
         max: usize,
         now: u32,
         flush_seq: u64,
+        classes: u64,
         out: &mut Vec<Ref>,
     ) -> (usize, usize) {
         let mut looked = 0;
@@ -373,12 +420,12 @@ impl ShardCore {
                 pos += 1;
                 continue;
             };
+            let class = mem.class_of(r);
             let state = liveness(mem, r, now, flush_seq);
-            if state == Liveness::Live {
+            if state == Liveness::Live || classes & (1 << class) == 0 {
                 pos += 1;
                 continue;
             }
-            let class = mem.class_of(r);
             let c = &mut self.counters[class];
             c.reclaimed += 1;
             c.crawler_reclaimed += 1;

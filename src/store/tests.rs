@@ -17,6 +17,10 @@ fn cfg(mem_mb: usize) -> StoreConfig {
         min_chunk: 48,
         evictions: true,
         cas: true,
+        crawler_enabled: true,
+        slab_chunk_max: StoreConfig::DEFAULT_SLAB_CHUNK_MAX,
+        slab_sizes: None,
+        track_sizes: false,
     }
 }
 
@@ -699,7 +703,7 @@ fn pattern(k: &[u8], len: usize) -> Vec<u8> {
 /// as one snapshot; when `quiet` (nobody else working) the budget is exactly the pages (as
 /// `class_stats` shows them too) plus the large items.
 fn check_bound(s: &Store, quiet: bool) {
-    let limit = s.inner.cfg.mem_limit;
+    let limit = s.inner.mem.limit();
     let (used, large) = s.inner.mem_used();
     let pages = s.inner.slab_pages();
     assert!(used <= limit, "used {used} > {limit}");
@@ -1418,4 +1422,381 @@ fn binary_cas_operations_are_exact() {
     assert_eq!(set(&s, b"n", b"5"), StoreOutcome::Stored);
     let (o, cas3) = s.arith_cas(b"n", true, 2);
     assert_eq!((o, Some(cas3)), (ArithOutcome::Value(7), s.peek_cas(b"n")));
+}
+
+/// Fill `s` with small, mid and large values (pattern values) until it evicts; the keys.
+fn fill_mixed(s: &Store, prefix: &str) -> Vec<(Vec<u8>, usize)> {
+    let mut keys = Vec::new();
+    let mut i = 0;
+    while (i % 64 != 0 || s.stats().evictions == 0) && i < 200_000 {
+        let len = match i % 500 {
+            0 => 300_000 + i,
+            1..=100 => 3_000,
+            _ => 100,
+        };
+        let k = format!("{prefix}{i}").into_bytes();
+        assert_eq!(set(s, &k, &pattern(&k, len)), StoreOutcome::Stored);
+        keys.push((k, len));
+        i += 1;
+    }
+    keys
+}
+
+/// Every key either misses or reads back its own pattern; the number of hits.
+fn check_intact(s: &Store, keys: &[(Vec<u8>, usize)]) -> usize {
+    let mut hits = 0;
+    for (k, len) in keys {
+        if let Some(v) = value(s, k) {
+            assert_eq!(v, pattern(k, *len), "key {}", String::from_utf8_lossy(k));
+            hits += 1;
+        }
+    }
+    hits
+}
+
+/// Run sweeper ticks until the memory in use is within the limit (bounded).
+fn shrink_done(s: &Store) -> bool {
+    for _ in 0..200 {
+        if s.inner.mem_used().0 <= s.inner.mem.limit() {
+            return true;
+        }
+        s.run_maintenance();
+    }
+    s.inner.mem_used().0 <= s.inner.mem.limit()
+}
+
+#[test]
+fn mem_limit_lowered_gives_memory_back_and_raised_takes_more() {
+    let s = store(8);
+    s.set_automove(false);
+    let keys = fill_mixed(&s, "a");
+    assert!(s.inner.mem_used().0 > 7 << 20);
+    assert!(!s.set_mem_limit(1000), "below one page");
+    assert!(!s.set_mem_limit(usize::MAX), "beyond the id space");
+    assert_eq!(s.stats().limit_maxbytes, 8 << 20);
+
+    let before = s.stats();
+    assert!(s.set_mem_limit(3 << 20));
+    assert_eq!(s.stats().limit_maxbytes, 3 << 20);
+    assert!(shrink_done(&s), "used {:?}", s.inner.mem_used());
+    check_bound(&s, true);
+    let after = s.stats();
+    assert!(after.slabs_moved > before.slabs_moved);
+    assert!(after.evictions > before.evictions);
+    assert!(after.curr_items < before.curr_items);
+    let hits = check_intact(&s, &keys);
+    assert!(hits > 1000, "{hits} items left");
+    assert_eq!(hits as u64, after.curr_items);
+    // Still usable at the new limit: stores evict and the bound holds.
+    let more = fill_mixed(&s, "b");
+    check_bound(&s, true);
+    check_intact(&s, &more);
+
+    // Raised: more fits again, at once.
+    let items_small = s.stats().curr_items;
+    assert!(s.set_mem_limit(12 << 20));
+    assert_eq!(s.stats().limit_maxbytes, 12 << 20);
+    let c = s.stats().evictions;
+    let mut i = 0;
+    while (i % 64 != 0 || s.stats().evictions == c) && i < 200_000 {
+        let k = format!("c{i}").into_bytes();
+        assert_eq!(set(&s, &k, &pattern(&k, 100)), StoreOutcome::Stored);
+        i += 1;
+    }
+    check_bound(&s, true);
+    assert!(s.inner.mem_used().0 > 11 << 20);
+    assert!(s.stats().curr_items > 2 * items_small);
+}
+
+#[test]
+fn mem_limit_shrink_with_no_evictions_still_releases() {
+    // -M: stores answer NoMemory, but a lowered limit is still reached by dropping items.
+    let s = Store::new(StoreConfig {
+        evictions: false,
+        ..cfg(4)
+    });
+    let mut i = 0;
+    while set(&s, format!("k{i}").as_bytes(), &[b'v'; 200]) == StoreOutcome::Stored {
+        i += 1;
+    }
+    assert!(s.set_mem_limit(2 << 20));
+    assert!(shrink_done(&s));
+    check_bound(&s, true);
+    assert_eq!(set(&s, b"new", &[b'v'; 200]), StoreOutcome::NoMemory);
+}
+
+#[test]
+fn mem_limit_shrink_under_concurrent_sets() {
+    // Threads keep storing and reading while the limit drops from 8 to 3 MiB: the memory in
+    // use never passes the old limit, values always match their keys, and the new limit is
+    // reached once the sweeper steps run.
+    let s = store(8);
+    let keys = fill_mixed(&s, "p");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hs: Vec<_> = (0..4u32)
+        .map(|t| {
+            let s = s.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut x = 0x9E37_79B9u64 ^ t as u64;
+                for i in 0..20_000u32 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) && i > 1_000 {
+                        break;
+                    }
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let len = match x % 100 {
+                        0 => 200_000,
+                        1..=15 => 2_500,
+                        _ => 90,
+                    };
+                    let k = format!("t{}", x % 5_000).into_bytes();
+                    let len = len + (x as usize >> 40) % 7;
+                    let o = set(&s, &k, &pattern(&k, len));
+                    assert!(o == StoreOutcome::Stored || o == StoreOutcome::NoMemory);
+                    if let Some(v) = value(&s, &k) {
+                        assert_eq!(v, pattern(&k, v.len()));
+                    }
+                    assert!(s.inner.mem_used().0 <= 8 << 20);
+                }
+            })
+        })
+        .collect();
+    assert!(s.set_mem_limit(3 << 20));
+    for _ in 0..20 {
+        s.run_maintenance();
+        assert!(s.inner.mem_used().0 <= 8 << 20);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hs {
+        h.join().expect("thread");
+    }
+    assert!(shrink_done(&s));
+    check_bound(&s, true);
+    check_intact(&s, &keys);
+}
+
+#[test]
+fn for_each_item_sees_stable_items_once_with_metadata() {
+    let s = store(32);
+    let now = s.unix_time() as i64;
+    let mut stable = HashMap::new();
+    for i in 0..5_000u32 {
+        let k = format!("s{i}").into_bytes();
+        let exp = if i % 2 == 0 { 0 } else { 1000 };
+        assert_eq!(
+            s.store(
+                SetMode::Set,
+                &k,
+                i,
+                exp,
+                &pattern(&k, 20 + i as usize % 300)
+            ),
+            StoreOutcome::Stored
+        );
+        stable.insert(k, 0u32);
+    }
+    for i in 0..2_000u32 {
+        set(&s, format!("churn{i}").as_bytes(), b"x");
+    }
+    // Dead items are not shown.
+    s.store(SetMode::Set, b"dead", 0, -1, b"x");
+    assert!(matches!(get(&s, b"s7"), Lookup::Hit(_)));
+    let mut seen_other = HashSet::new();
+    let mut n = 0u32;
+    s.for_each_item(|m| {
+        n += 1;
+        if let Some(c) = stable.get_mut(m.key) {
+            *c += 1;
+            let i: u32 = std::str::from_utf8(&m.key[1..])
+                .expect("utf8")
+                .parse()
+                .expect("n");
+            let vlen = 20 + i as usize % 300;
+            assert_eq!(m.flags, i);
+            if i.is_multiple_of(2) {
+                assert_eq!(m.exptime, -1);
+            } else {
+                assert!(
+                    (now + 999..=now + 1002).contains(&m.exptime),
+                    "{}",
+                    m.exptime
+                );
+            }
+            assert!((now - 1..=now + 2).contains(&m.last_access));
+            assert_eq!(m.fetched, i == 7);
+            assert_eq!(m.size, mem::HEADER + m.key.len() + vlen);
+            assert_eq!(m.class, class_of_value(&s, m.key, vlen));
+        } else {
+            assert!(m.key != b"dead");
+            assert!(seen_other.insert(m.key.to_vec()), "seen twice");
+        }
+        if stable.contains_key(m.key) {
+            assert_eq!(Some(m.cas), s.peek_cas(m.key));
+        }
+        // No lock is held while `f` runs: churn the store from inside the walk (inserts grow
+        // shard indexes, deletes shift entries).
+        if n <= 2_000 {
+            for j in 0..8 {
+                set(&s, format!("new{n}-{j}").as_bytes(), b"y");
+            }
+            s.delete(format!("churn{n}").as_bytes());
+        }
+        true
+    });
+    assert!(
+        stable.values().all(|&c| c == 1),
+        "every stable item exactly once"
+    );
+    assert!(s.stats().evictions == 0);
+    // `false` stops the walk.
+    let mut k = 0;
+    s.for_each_item(|_| {
+        k += 1;
+        k < 10
+    });
+    assert_eq!(k, 10);
+    // -C: cas shows 0.
+    let s = Store::new(StoreConfig {
+        cas: false,
+        ..cfg(1)
+    });
+    set(&s, b"k", b"v");
+    let mut got = Vec::new();
+    s.for_each_item(|m| {
+        got.push((m.key.to_vec(), m.cas));
+        true
+    });
+    assert_eq!(got, vec![(b"k".to_vec(), 0)]);
+}
+
+#[test]
+fn crawler_switch_and_crawl_classes() {
+    let s = Store::new(StoreConfig {
+        crawler_enabled: false,
+        ..cfg(8)
+    });
+    assert!(!s.crawler_enabled());
+    let small = class_of_value(&s, b"a0", 10);
+    let mid = class_of_value(&s, b"b0", 2000);
+    assert_ne!(small, mid);
+    for i in 0..300 {
+        s.store(SetMode::Set, format!("a{i}").as_bytes(), 0, 1, &[b'v'; 10]);
+        s.store(
+            SetMode::Set,
+            format!("b{i}").as_bytes(),
+            0,
+            1,
+            &[b'v'; 2000],
+        );
+        s.store(SetMode::Set, format!("c{i}").as_bytes(), 0, 0, &[b'v'; 10]);
+    }
+    s.advance_clock_for_test(2);
+    s.run_maintenance();
+    assert_eq!(s.stats().curr_items, 900, "background crawl is off");
+    assert_eq!(s.crawl_classes(Some(&[mid, 999])), 300);
+    assert_eq!(s.stats().curr_items, 600);
+    let per_class = |id: usize| {
+        s.class_stats()
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(0, |c| c.crawler_reclaimed)
+    };
+    assert_eq!((per_class(mid), per_class(small)), (300, 0));
+    assert_eq!(s.crawl_classes(Some(&[])), 0);
+    // A flush makes everything reclaimable; `None` = all classes.
+    s.flush_all(0);
+    assert_eq!(s.crawl_classes(None), 600);
+    assert_eq!(s.stats().curr_items, 0);
+    assert_eq!(s.stats().reclaimed, 900);
+
+    // Enabled again: the sweeper tick crawls.
+    s.set_crawler_enabled(true);
+    assert!(s.crawler_enabled());
+    s.store(SetMode::Set, b"x", 0, 1, b"v");
+    s.advance_clock_for_test(2);
+    // A tick looks at 10,000 index slots: a few of them cover every shard.
+    for _ in 0..10 {
+        s.run_maintenance();
+    }
+    assert_eq!(s.stats().curr_items, 0);
+}
+
+#[test]
+fn size_histogram_follows_links_and_unlinks() {
+    let s = store(8);
+    assert_eq!(s.size_histogram(), None);
+    // 34 + 2 + 20 = 56 -> 64; 34 + 2 + 100 = 136 -> 160.
+    for i in 0..10 {
+        set(&s, format!("a{i}").as_bytes(), &[b'v'; 20]);
+    }
+    set(&s, b"b0", &[b'v'; 100]);
+    s.set_track_sizes(true);
+    assert_eq!(s.size_histogram(), Some(vec![(64, 10), (160, 1)]));
+    set(&s, b"b1", &[b'v'; 100]);
+    set(&s, b"a0", &[b'v'; 100]); // replaced: 64 -> 160
+    s.delete(b"a1");
+    s.store(SetMode::Append, b"a2", 0, 0, &[b'v'; 16]); // 56 + 16 = 72 -> 96
+    set(&s, b"big", &[b'v'; 600_000]);
+    let big = (mem::HEADER + 3 + 600_000).div_ceil(32) * 32;
+    assert_eq!(
+        s.size_histogram(),
+        Some(vec![(64, 7), (96, 1), (160, 3), (big, 1)])
+    );
+    s.flush_all(0);
+    assert_eq!(s.crawl_classes(None), 12);
+    assert_eq!(s.size_histogram(), Some(vec![]));
+    set(&s, b"z", &[b'v'; 20]);
+    s.set_track_sizes(false);
+    assert_eq!(s.size_histogram(), None);
+    set(&s, b"y", &[b'v'; 20]);
+    s.set_track_sizes(true);
+    assert_eq!(s.size_histogram(), Some(vec![(64, 2)]));
+    // From the start with -o track_sizes.
+    let s = Store::new(StoreConfig {
+        track_sizes: true,
+        ..cfg(1)
+    });
+    assert_eq!(s.size_histogram(), Some(vec![]));
+    set(&s, b"k", b"v");
+    assert_eq!(s.size_histogram(), Some(vec![(64, 1)]));
+}
+
+#[test]
+fn slab_chunk_max_and_slab_sizes_shape_the_classes() {
+    let s = Store::new(StoreConfig {
+        slab_chunk_max: 16 * 1024,
+        ..cfg(8)
+    });
+    assert_eq!(s.slab_chunk_max(), 16 * 1024);
+    assert_eq!(store(1).slab_chunk_max(), 512 * 1024);
+    assert_eq!(set(&s, b"m", &pattern(b"m", 20_000)), StoreOutcome::Stored);
+    assert_eq!(set(&s, b"n", &pattern(b"n", 10_000)), StoreOutcome::Stored);
+    assert_eq!(value(&s, b"m"), Some(pattern(b"m", 20_000)));
+    let cs = s.class_stats();
+    let last = cs.last().expect("classes");
+    assert_eq!(
+        (last.chunk_size, last.number),
+        (0, 1),
+        "20 kB is a large item"
+    );
+    assert!(cs.iter().any(|c| c.chunk_size > 0 && c.number == 1));
+    assert!(cs.iter().all(|c| c.chunk_size <= 16 * 1024));
+    assert_eq!(s.inner.mem.geo.chunk_max(), 16 * 1024);
+
+    let s = Store::new(StoreConfig {
+        slab_sizes: Some(vec![96, 200, 1000]),
+        ..cfg(8)
+    });
+    set(&s, b"a", &[b'v'; 10]);
+    set(&s, b"b", &[b'v'; 100]);
+    set(&s, b"c", &[b'v'; 500]);
+    set(&s, b"d", &[b'v'; 5000]);
+    let sizes: Vec<(usize, usize)> = s
+        .class_stats()
+        .iter()
+        .map(|c| (c.id, c.chunk_size))
+        .collect();
+    assert_eq!(sizes, vec![(1, 96), (2, 200), (3, 1000), (4, 512 * 1024)]);
 }
