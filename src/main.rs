@@ -49,7 +49,14 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_OSERR);
         }
     };
-    match run(config, cli, log) {
+    let store_config = match store_config(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ferrocache: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    match run(config, store_config, cli, log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
@@ -59,8 +66,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// The store's settings from the flags; slab geometry (`-o slab_chunk_max`, `slab_sizes`)
+/// is validated by the store's own rules.
+fn store_config(config: &Config) -> Result<StoreConfig, String> {
+    let slab_chunk_max = config
+        .ext
+        .slab_chunk_max
+        .unwrap_or(StoreConfig::DEFAULT_SLAB_CHUNK_MAX);
+    ferrocache::store::validate_slab_chunk_max(slab_chunk_max)
+        .map_err(|e| format!("-o slab_chunk_max={slab_chunk_max}: {e}"))?;
+    if let Some(sizes) = &config.ext.slab_sizes {
+        ferrocache::store::validate_slab_sizes(sizes, config.min_chunk, slab_chunk_max)
+            .map_err(|e| format!("-o slab_sizes: {e}"))?;
+    }
+    Ok(StoreConfig {
+        mem_limit: config.memory_limit,
+        item_size_max: config.item_size_max,
+        growth_factor: config.growth_factor,
+        min_chunk: config.min_chunk,
+        evictions: config.evictions,
+        cas: config.cas,
+        crawler_enabled: config.ext.lru_crawler,
+        slab_chunk_max,
+        slab_sizes: config.ext.slab_sizes.clone(),
+        track_sizes: config.ext.track_sizes,
+    })
+}
+
 fn run(
     config: Config,
+    store_config: StoreConfig,
     cli: Vec<OsString>,
     log: ferrocache::logging::LogSink,
 ) -> std::io::Result<()> {
@@ -93,18 +128,7 @@ fn run(
         })?;
     }
     process::drop_if_root(config.user.as_deref())?;
-    let store = Store::new(StoreConfig {
-        mem_limit: config.memory_limit,
-        item_size_max: config.item_size_max,
-        growth_factor: config.growth_factor,
-        min_chunk: config.min_chunk,
-        evictions: config.evictions,
-        cas: config.cas,
-        crawler_enabled: true,
-        slab_chunk_max: StoreConfig::DEFAULT_SLAB_CHUNK_MAX,
-        slab_sizes: None,
-        track_sizes: false,
-    });
+    let store = Store::new(store_config);
     store.set_automove(config.ext.slab_reassign && config.ext.slab_automove != 0);
     let _sweeper = store.start_sweeper();
     let pid_file = config.pid_file.clone();
@@ -202,6 +226,9 @@ fn reload(
             // again rather than forgetting them.
             let mut now = running;
             now.verbose = new.verbose;
+            if shared.store.stats().limit_maxbytes == new.memory_limit as u64 {
+                now.memory_limit = new.memory_limit;
+            }
             now.conn_limit = new.conn_limit;
             now.ext.idle_timeout = new.ext.idle_timeout;
             now

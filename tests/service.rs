@@ -241,8 +241,9 @@ fn unit_exec_start_with_shipped_config() {
     assert_eq!(s["maxbytes"], (64u64 << 20).to_string());
     assert_eq!(s["num_threads"], "4");
 
-    // SIGHUP with a changed file: -c and -v change live; the log says what was applied.
+    // SIGHUP with a changed file: -m, -c and -v change live; the log says what was applied.
     let changed = shipped_config(port)
+        .replace("-m 64", "-m 128")
         .replace("-c 1024", "-c 500")
         .replace("# -v\n", "-v\n");
     std::fs::write(&conf, changed).unwrap();

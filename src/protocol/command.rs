@@ -126,6 +126,10 @@ pub enum Command<'a> {
     /// `slabs reassign <src> <dst>` (`-1` as source: any class; `0` as destination: the
     /// global page pool).
     SlabsReassign { src: i32, dst: i32 },
+    /// `lru_crawler <sub-command>`.
+    LruCrawler(CrawlerCmd),
+    /// `cache_memlimit <megabytes> [noreply]`.
+    CacheMemlimit { megabytes: u32, noreply: bool },
     /// ElastiCache `config get <key>`.
     ConfigGet { key: &'a [u8] },
     /// ElastiCache `config set <key> <flags> <bytes> [noreply]` with its data block.
@@ -222,4 +226,31 @@ pub struct MetaCmd<'a> {
     pub flags: MetaFlags<'a>,
     /// `ms` only: the data block without its `\r\n`.
     pub data: &'a [u8],
+}
+
+/// Slab classes named by `lru_crawler crawl|metadump`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Classes {
+    All,
+    /// `metadump hash`: walk the hash table instead of the LRUs (same items).
+    Hash,
+    /// Class ids, each in memcached's 1..=62.
+    List(Vec<usize>),
+    /// A malformed list or an id out of range: `BADCLASS invalid class id`.
+    Invalid,
+}
+
+/// `lru_crawler` sub-commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrawlerCmd {
+    Enable,
+    Disable,
+    /// Reclaim expired items of these classes now.
+    Crawl(Classes),
+    /// Stream `key=... exp=... la=... cas=... fetch=... cls=... size=...` lines.
+    Metadump(Classes),
+    /// Items to look at per class per run (0 = all).
+    ToCrawl(u32),
+    /// Microseconds to sleep between items (at most one second).
+    Sleep(u32),
 }

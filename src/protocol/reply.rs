@@ -27,4 +27,6 @@ pub enum Reply<'a> {
     ServerError(&'a str),
     /// `VERSION <v>`.
     Version(&'a str),
+    /// A whole line as given, e.g. memcached's `BADCLASS invalid class id`.
+    Line(&'a str),
 }

@@ -61,6 +61,8 @@ pub struct Connection {
     pub pending: bool,
     /// Authenticated, or no authentication configured.
     pub authenticated: bool,
+    /// An `lru_crawler metadump` being streamed; input waits until it is done.
+    pub dump: Option<Box<super::crawler::Dump>>,
 }
 
 impl Connection {
@@ -82,6 +84,7 @@ impl Connection {
             want_write: false,
             pending: false,
             authenticated,
+            dump: None,
         }
     }
 

@@ -23,10 +23,12 @@ pub struct Ctx<'a> {
 }
 
 /// What the connection does after the command.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Next {
     Continue,
     Close,
+    /// `lru_crawler metadump`: the worker streams this dump before reading further input.
+    Dump(Box<super::crawler::Dump>),
 }
 
 fn bump(c: &AtomicU64) {
@@ -262,6 +264,11 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                 encode::stat(out, name, value);
             }
             encode::end(out);
+            Next::Continue
+        }
+        Command::LruCrawler(c) => super::crawler::lru_crawler(c, ctx, out),
+        Command::CacheMemlimit { megabytes, noreply } => {
+            super::crawler::cache_memlimit(megabytes, noreply, ctx, out);
             Next::Continue
         }
         Command::Version => {

@@ -17,6 +17,7 @@
 
 pub mod cluster;
 mod connection;
+pub mod crawler;
 mod execute;
 mod execute_bin;
 mod listener;
@@ -61,6 +62,8 @@ pub struct Shared {
     pub idle_timeout: std::sync::atomic::AtomicU64,
     /// `slabs automove` mode as last set (0 off, 1 and 2 on), for `stats settings`.
     pub automove_mode: AtomicU32,
+    /// `lru_crawler` settings and the running crawl.
+    pub crawler: crawler::CrawlerState,
     /// One counter block per worker thread.
     pub thread_stats: Vec<Arc<ThreadStats>>,
     /// Listener counters.
@@ -157,6 +160,7 @@ pub fn start(
         max_conns_seen: AtomicUsize::new(0),
         shutting_down: AtomicBool::new(false),
         thread_stats,
+        crawler: crawler::CrawlerState::default(),
         listener_stats: Arc::new(stats::ListenerStats::default()),
         wakers: parking_lot::Mutex::new(Vec::new()),
         bound: parking_lot::Mutex::new(bound),

@@ -28,9 +28,19 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
             .push(format!("verbosity {} -> {}", old.verbose, new.verbose));
     }
     if new.memory_limit != old.memory_limit {
-        // MERGE-PENDING: Store::set_mem_limit (wt-store) makes this live.
-        r.restart_needed
-            .push(format!("-m {}", new.memory_limit >> 20));
+        let mb = |b: usize| b >> 20;
+        if shared.store.set_mem_limit(new.memory_limit) {
+            r.applied.push(format!(
+                "-m {} -> {}",
+                mb(old.memory_limit),
+                mb(new.memory_limit)
+            ));
+        } else {
+            r.restart_needed.push(format!(
+                "-m {} (the store refused the new limit)",
+                mb(new.memory_limit)
+            ));
+        }
     }
     if new.conn_limit != old.conn_limit {
         shared.conn_limit.store(new.conn_limit, Ordering::Relaxed);

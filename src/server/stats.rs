@@ -174,7 +174,8 @@ pub fn settings(shared: &Shared) -> StatList {
         .map(|a| a.ip().to_string())
         .collect::<Vec<_>>()
         .join(",");
-    out.add("maxbytes", c.memory_limit);
+    // `cache_memlimit` and SIGHUP change it, as memcached's settings.maxbytes.
+    out.add("maxbytes", shared.store.stats().limit_maxbytes);
     out.add("maxconns", shared.conn_limit.load(Ordering::Relaxed));
     out.add("tcpport", c.port);
     out.add("udpport", 0);
@@ -209,12 +210,23 @@ pub fn settings(shared: &Shared) -> StatList {
     let mode = shared.automove_mode.load(Ordering::Relaxed);
     out.add("slab_automove", if automove { mode.max(1) } else { 0 });
     out.add("slab_chunk_max", shared.store.slab_chunk_max());
-    out.add("lru_crawler", "yes");
+    out.add("lru_crawler", yes_no(shared.store.crawler_enabled()));
+    out.add(
+        "lru_crawler_sleep",
+        shared.crawler.sleep_us.load(Ordering::Relaxed),
+    );
+    out.add(
+        "lru_crawler_tocrawl",
+        shared.crawler.tocrawl.load(Ordering::Relaxed),
+    );
     out.add("flush_enabled", "yes");
     // CLOCK per class, not memcached's hot/warm/cold queues.
     out.add("lru_segmented", "no");
     out.add("idle_timeout", 0);
-    out.add("track_sizes", "no");
+    out.add(
+        "track_sizes",
+        yes_no(shared.store.size_histogram().is_some()),
+    );
     out.add("ssl_enabled", "no");
     std::mem::take(out)
 }

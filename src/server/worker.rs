@@ -292,7 +292,7 @@ fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, ke
             Err(_) => return Fate::Close,
         }
     }
-    let done = conn.closing || (conn.eof && !yielded);
+    let done = conn.closing || (conn.eof && !yielded && conn.dump.is_none());
     if done && conn.pending_output() == 0 {
         return Fate::Close;
     }
@@ -313,6 +313,9 @@ enum Step {
 /// Parses and executes buffered requests.
 fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
     loop {
+        if let Some(step) = continue_dump(conn, ctx, budget) {
+            return step;
+        }
         if !conn.swallow_buffered() {
             return Step::NeedInput;
         }
@@ -349,6 +352,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
                 match next {
                     Next::Continue => {}
                     Next::Close => return Step::Close,
+                    Next::Dump(d) => conn.dump = Some(d),
                 }
             }
             Err(e) => {
@@ -365,6 +369,26 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
     }
 }
 
+/// Streams the next slice of a metadump, if one runs. `Some`: stop processing for now (the
+/// dump goes on once the client has read what is queued); `None`: no dump (any more).
+fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Option<Step> {
+    conn.dump.as_ref()?;
+    if conn.pending_output() > WBUF_HIGH_WATER {
+        return Some(Step::OutputFull);
+    }
+    if *budget == 0 {
+        return Some(Step::Yield);
+    }
+    *budget -= 1;
+    let mut dump = conn.dump.take()?;
+    let (_, out, _) = conn.io();
+    if super::crawler::fill_dump(&mut dump, ctx.shared, out) {
+        return None;
+    }
+    conn.dump = Some(dump);
+    Some(Step::OutputFull)
+}
+
 /// Parses and executes one buffered binary request. `None`: go on with the next one.
 fn process_binary(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Option<Step> {
     let (input, out, authed) = conn.io();
@@ -375,7 +399,7 @@ fn process_binary(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> O
             let next = execute_bin::execute(req, ctx, authed, out);
             conn.consume(consumed);
             match next {
-                Next::Continue => None,
+                Next::Continue | Next::Dump(_) => None,
                 Next::Close => Some(Step::Close),
             }
         }

@@ -8,10 +8,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::ItemMeta;
 use super::engine::{Inner, SHARDS, SWEEP_CHUNK, Victim};
 use super::mem::{BIT_FETCHED, MoveDest, PAGE_SIZE};
 use super::shard::{Liveness, liveness};
+use super::{ItemCursor, ItemMeta};
 
 /// Time `set_mem_limit` spends giving memory back before returning (the sweeper does the
 /// rest), and the same bound per sweeper tick.
@@ -191,15 +191,38 @@ impl Inner {
     /// slot residue (`Index::for_residues`), a bounded batch per lock hold, copying metadata
     /// out so that `f` runs with no lock held.
     pub(super) fn for_each_item(&self, mut f: impl FnMut(&ItemMeta<'_>) -> bool) {
+        let mut cursor = ItemCursor::default();
+        while !cursor.done {
+            if !self.walk_items(&mut cursor, usize::MAX, &mut f) {
+                return;
+            }
+        }
+    }
+
+    /// One resumable slice of the walk: copies batches (one lock hold each) from `cursor`
+    /// until at least `min_items` items were passed to `f` or the walk ends (then
+    /// `cursor.done`). Returns false when `f` asked to stop.
+    pub(super) fn walk_items(
+        &self,
+        cursor: &mut ItemCursor,
+        min_items: usize,
+        f: &mut impl FnMut(&ItemMeta<'_>) -> bool,
+    ) -> bool {
         let mut batch: Vec<MetaCopy> = Vec::new();
         let mut keys: Vec<u8> = Vec::new();
-        for shard in 0..SHARDS {
-            let bits = self.lock(shard).index_bits();
-            let mut lo = 0;
-            while lo < 1 << bits {
+        let mut seen = 0usize;
+        while cursor.shard < SHARDS {
+            let shard = cursor.shard;
+            if !cursor.started {
+                cursor.bits = self.lock(shard).index_bits();
+                cursor.lo = 0;
+                cursor.started = true;
+            }
+            let bits = cursor.bits;
+            while cursor.lo < 1 << bits {
                 batch.clear();
                 keys.clear();
-                lo = self.copy_batch(shard, bits, lo, &mut batch, &mut keys);
+                cursor.lo = self.copy_batch(shard, bits, cursor.lo, &mut batch, &mut keys);
                 let mut start = 0;
                 for m in &batch {
                     let meta = ItemMeta {
@@ -214,11 +237,19 @@ impl Inner {
                     };
                     start = m.key_end;
                     if !f(&meta) {
-                        return;
+                        return false;
                     }
                 }
+                seen += batch.len();
+                if seen >= min_items {
+                    return true;
+                }
             }
+            cursor.shard += 1;
+            cursor.started = false;
         }
+        cursor.done = true;
+        true
     }
 
     /// Under one lock of `shard`, copy the live items of home residues `lo..` (modulo

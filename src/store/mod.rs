@@ -111,6 +111,23 @@ mod sizes;
 mod tests;
 
 use engine::Inner;
+/// Where a resumable item walk (`Store::walk_items`) stands. Start from `default()`.
+#[derive(Clone, Debug, Default)]
+pub struct ItemCursor {
+    shard: usize,
+    bits: u32,
+    lo: usize,
+    started: bool,
+    done: bool,
+}
+
+impl ItemCursor {
+    /// The walk has visited every shard.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
 pub use mem::{parse_slab_sizes, validate_slab_chunk_max, validate_slab_sizes};
 pub use meta::{MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts};
 
@@ -411,6 +428,19 @@ impl Store {
     /// not be.
     pub fn for_each_item(&self, f: impl FnMut(&ItemMeta<'_>) -> bool) {
         self.inner.for_each_item(f)
+    }
+
+    /// The same walk in slices, for streaming a dump with bounded memory: visits items from
+    /// `cursor` until at least `min_items` were passed to `f` (a batch is never split) or the
+    /// walk ends (`cursor.is_done()`). Returns false when `f` asked to stop. The guarantees
+    /// of `for_each_item` hold across slices.
+    pub fn walk_items(
+        &self,
+        cursor: &mut ItemCursor,
+        min_items: usize,
+        mut f: impl FnMut(&ItemMeta<'_>) -> bool,
+    ) -> bool {
+        self.inner.walk_items(cursor, min_items, &mut f)
     }
 
     /// Turn the sweeper's background expiry crawl on or off (`lru_crawler enable|disable`,

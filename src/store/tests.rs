@@ -1800,3 +1800,35 @@ fn slab_chunk_max_and_slab_sizes_shape_the_classes() {
         .collect();
     assert_eq!(sizes, vec![(1, 96), (2, 200), (3, 1000), (4, 512 * 1024)]);
 }
+
+#[test]
+fn walk_items_resumes_in_slices_and_sees_each_item_once() {
+    let s = store(32);
+    for i in 0..3_000u32 {
+        let k = format!("w{i}").into_bytes();
+        assert_eq!(
+            s.store(SetMode::Set, &k, i, 0, &pattern(&k, 10)),
+            StoreOutcome::Stored
+        );
+    }
+    let mut cursor = crate::store::ItemCursor::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut slices = 0;
+    while !cursor.is_done() {
+        slices += 1;
+        assert!(slices < 10_000, "the walk must end");
+        let mut n = 0;
+        assert!(s.walk_items(&mut cursor, 100, |m| {
+            assert!(seen.insert(m.key.to_vec()), "seen twice: {:?}", m.key);
+            n += 1;
+            true
+        }));
+        // A slice stops soon after its minimum (a batch is never split).
+        assert!(cursor.is_done() || n >= 100);
+    }
+    assert_eq!(seen.len(), 3_000);
+    assert!(slices > 5, "walked in slices ({slices})");
+    // Stopping early reports it.
+    let mut c = crate::store::ItemCursor::default();
+    assert!(!s.walk_items(&mut c, 100, |_| false));
+}

@@ -29,6 +29,7 @@ pub fn reply(out: &mut Vec<u8>, r: &Reply<'_>) {
         Reply::ClientError(m) => (b"CLIENT_ERROR ", m),
         Reply::ServerError(m) => (b"SERVER_ERROR ", m),
         Reply::Version(v) => (b"VERSION ", v),
+        Reply::Line(l) => (b"", l),
     };
     out.reserve(word.len() + text.len() + 2);
     out.extend_from_slice(word);
@@ -135,6 +136,10 @@ mod tests {
             b"SERVER_ERROR object too large for cache\r\n"
         );
         assert_eq!(r(Reply::Version("1.6.18")), b"VERSION 1.6.18\r\n");
+        assert_eq!(
+            r(Reply::Line("BADCLASS invalid class id")),
+            b"BADCLASS invalid class id\r\n"
+        );
     }
 
     #[test]

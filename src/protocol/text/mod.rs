@@ -19,6 +19,7 @@
 mod admin;
 mod arith;
 mod config;
+mod crawler;
 mod delete;
 pub mod encode;
 pub mod meta;
@@ -344,7 +345,9 @@ fn dispatch<'a>(line: &Line<'a>, buf: &'a [u8], limits: &Limits) -> Result<Parse
         }
         // Verbs memcached knows but we do not implement; memcached's replies to their
         // malformed forms are `ERROR` too, and they never get the HTTP check below.
-        b"lru_crawler" | b"watch" | b"lru" | b"extstore" | b"refresh_certs" => Err(line.error()),
+        b"lru_crawler" => line_cmd(crawler::lru_crawler(line)),
+        b"cache_memlimit" => line_cmd(crawler::cache_memlimit(line)),
+        b"watch" | b"lru" | b"extstore" | b"refresh_certs" => Err(line.error()),
         // memcached only gets to its final `else` (and the HTTP check) for verbs not starting
         // with one of these letters; e.g. `set / HTTP/1.1` is a plain `ERROR`.
         [b's' | b'a' | b'c' | b'i' | b'd' | b't', ..] => Err(line.error()),
@@ -494,9 +497,7 @@ pub(crate) mod tests {
             b"misbehave\r\n",
             b"debugtime 1\r\n",
             b"slabs\r\n",
-            b"lru_crawler\r\n",
             b"extstore x\r\n",
-            b"cache_memlimit\r\n",
         ] {
             assert_eq!(err(l), error(l));
         }
@@ -504,12 +505,10 @@ pub(crate) mod tests {
 
     #[test]
     fn unsupported_verbs_answer_error() {
-        // Divergences from memcached, which answers these (watch -> OK,
-        // cache_memlimit 100 -> OK, lru mode flat -> OK,
-        // refresh_certs -> `Error TLS not enabled`). Not implemented yet: ERROR.
+        // Divergences from memcached, which answers these (watch -> OK, lru mode flat -> OK,
+        // refresh_certs -> `Error TLS not enabled`). Not implemented: ERROR.
         for l in [
             &b"watch\r\n"[..],
-            b"cache_memlimit 100\r\n",
             b"lru mode flat\r\n",
             b"refresh_certs\r\n",
         ] {
@@ -541,7 +540,6 @@ pub(crate) mod tests {
             b"set / HTTP/1.1\r\n",
             b"replace HTTP/1.1\r\n",
             b"watch x HTTP/1.1\r\n",
-            b"lru_crawler x HTTP/1.1\r\n",
             b"mx HTTP/1.1\r\n",
         ] {
             assert_eq!(err(l), error(l));
