@@ -49,6 +49,9 @@ cargo test
 echo "== pytest tests/python (pymemcache, meta-memcache, bmemcached, pool example against target/release/ferrocache)"
 FERROCACHE_BIN="$PWD/target/release/ferrocache" .venv/bin/python -m pytest -q tests/python
 
+echo "== memcached-tool (Debian's) display/stats/settings/dump against ferrocache"
+bash scripts/check_memcached_tool.sh
+
 echo "== systemd unit: verify and security exposure"
 bash scripts/check_systemd.sh
 
