@@ -10,7 +10,8 @@ pub mod reply;
 pub mod text;
 
 pub use command::{
-    ArithOp, Command, GetKind, Keys, MetaCmd, MetaFlags, MetaSetMode, MetaVerb, StatsArg, StoreMode,
+    ArithOp, CachedumpArg, Command, DetailArg, GetKind, Keys, MetaCmd, MetaFlags, MetaSetMode,
+    MetaVerb, StatsArg, StoreMode,
 };
 pub use reply::Reply;
 
