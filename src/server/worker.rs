@@ -236,10 +236,10 @@ impl Worker {
             .map(|(k, _)| k)
             .collect();
         for key in idle {
-            if let Some(c) = self.conns.get(key) {
-                if trace::on(&self.shared) {
-                    trace::idle_close(c.fd());
-                }
+            if let Some(c) = self.conns.get(key)
+                && trace::on(&self.shared)
+            {
+                trace::idle_close(c.fd());
             }
             self.stats.idle_kicks.fetch_add(1, Ordering::Relaxed);
             self.close(key);
@@ -445,10 +445,10 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 let next = execute::execute(cmd, ctx, authed, out);
                 if verbosity && *authed && trace::on(ctx.shared) {
                     trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
-                } else if let Some(kind) = kind {
-                    if !verbosity {
-                        trace::text_reply(ctx.fd, kind, &out[before..]);
-                    }
+                } else if let Some(kind) = kind
+                    && !verbosity
+                {
+                    trace::text_reply(ctx.fd, kind, &out[before..]);
                 }
                 conn.consume(consumed);
                 match next {
