@@ -69,8 +69,38 @@ pub enum StatsArg<'a> {
     Reset,
     /// `stats conns`.
     Conns,
+    /// `stats detail on|off|dump`.
+    Detail(DetailArg),
+    /// `stats cachedump <class> <limit>`.
+    Cachedump(CachedumpArg),
     /// Any other sub-command, verbatim (the rest of the line, trimmed).
     Other(&'a [u8]),
+}
+
+/// The argument of `stats detail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetailArg {
+    On,
+    Off,
+    Dump,
+    /// Missing or unknown: `CLIENT_ERROR usage: stats detail on|off|dump`.
+    Usage,
+}
+
+/// The arguments of `stats cachedump`, or what is wrong with them. The executor checks
+/// `-X` first: memcached refuses every form when dumping is disabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CachedumpArg {
+    Dump {
+        class: u32,
+        limit: u32,
+    },
+    /// Fewer than two arguments: `CLIENT_ERROR bad command line`.
+    BadLine,
+    /// Not numbers: `CLIENT_ERROR bad command line format`.
+    BadFormat,
+    /// Class 64 or more: `CLIENT_ERROR Illegal slab id`.
+    IllegalId,
 }
 
 /// One parsed request.
@@ -111,8 +141,13 @@ pub enum Command<'a> {
         exptime: i64,
         noreply: bool,
     },
-    /// `flush_all [delay] [noreply]`.
-    FlushAll { delay: i64, noreply: bool },
+    /// `flush_all [delay] [noreply]`. `bad_delay`: the delay is not a number (memcached
+    /// answers `CLIENT_ERROR invalid exptime argument`, after its `-F` check).
+    FlushAll {
+        delay: i64,
+        noreply: bool,
+        bad_delay: bool,
+    },
     /// `stats [arg]`.
     Stats(StatsArg<'a>),
     /// `version`.
@@ -146,6 +181,8 @@ pub enum Command<'a> {
     /// anything but plain `shutdown` or `shutdown graceful` is answered
     /// `CLIENT_ERROR invalid shutdown mode` (`invalid_mode`, `graceful` then false).
     Shutdown { graceful: bool, invalid_mode: bool },
+    /// `watch [...]`: only answered (refused with `-W`, else unknown).
+    Watch { noreply: bool },
     /// `mg`, `ms`, `md`, `ma`, `me`.
     Meta(MetaCmd<'a>),
     /// `mn`: answered `MN` (end of a quiet pipeline).

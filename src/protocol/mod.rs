@@ -10,8 +10,8 @@ pub mod reply;
 pub mod text;
 
 pub use command::{
-    ArithOp, Classes, Command, CrawlerCmd, GetKind, Keys, MetaCmd, MetaFlags, MetaSetMode,
-    MetaVerb, StatsArg, StoreMode,
+    ArithOp, CachedumpArg, Classes, Command, CrawlerCmd, DetailArg, GetKind, Keys, MetaCmd,
+    MetaFlags, MetaSetMode, MetaVerb, StatsArg, StoreMode,
 };
 pub use reply::Reply;
 

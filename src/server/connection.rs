@@ -4,9 +4,10 @@
 //! drop (data block of a rejected `set`), and the decision to stop reading while replies
 //! are queued. Must not: parse commands or touch the store.
 
+use super::conns::{ConnInfo, ConnState};
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Bytes read per `read(2)` call at most.
 const READ_CHUNK: usize = 16 * 1024;
@@ -36,7 +37,6 @@ pub enum Proto {
 pub struct Connection {
     pub proto: Proto,
     pub stream: TcpStream,
-    pub peer: Option<SocketAddr>,
     /// Read buffer; its whole length is usable space (zeroed once when it grows), the
     /// filled part is `rpos..rend`.
     rbuf: Vec<u8>,
@@ -63,15 +63,20 @@ pub struct Connection {
     pub authenticated: bool,
     /// An `lru_crawler metadump` being streamed; input waits until it is done.
     pub dump: Option<Box<super::crawler::Dump>>,
+    /// This connection's record in the registry (`stats conns`, idle timeout).
+    pub info: Arc<ConnInfo>,
+    /// The state last published to `info`.
+    pub state: ConnState,
+    /// A command has been received.
+    pub seen_cmd: bool,
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, authenticated: bool) -> Connection {
-        let peer = stream.peer_addr().ok();
+    pub fn new(stream: TcpStream, authenticated: bool, info: Arc<ConnInfo>) -> Connection {
+        let state = info.state();
         Connection {
             proto: Proto::Unknown,
             stream,
-            peer,
             rbuf: Vec::new(),
             rpos: 0,
             rend: 0,
@@ -85,6 +90,45 @@ impl Connection {
             pending: false,
             authenticated,
             dump: None,
+            info,
+            state,
+            seen_cmd: false,
+        }
+    }
+
+    /// The file descriptor.
+    pub fn fd(&self) -> i32 {
+        self.info.fd
+    }
+
+    /// What the connection waits for now, named as memcached's states; published to the
+    /// registry only when it changes.
+    pub fn publish_state(&mut self) {
+        let input = self.input();
+        let s = if self.pending_output() > 0 {
+            ConnState::Mwrite
+        } else if self.swallow > 0 {
+            ConnState::Swallow
+        } else if !input.is_empty() {
+            // A complete command line (text) or header (binary) buffered: its data block
+            // is still coming.
+            let framed = match self.proto {
+                Proto::Binary => input.len() >= 24,
+                _ => input.contains(&b'\n'),
+            };
+            if framed {
+                ConnState::Nread
+            } else {
+                ConnState::Read
+            }
+        } else if self.seen_cmd {
+            ConnState::Read
+        } else {
+            ConnState::NewCmd
+        };
+        if s != self.state {
+            self.state = s;
+            self.info.set_state(s);
         }
     }
 
@@ -93,12 +137,15 @@ impl Connection {
         &self.rbuf[self.rpos..self.rend]
     }
 
-    /// Unparsed input, the output buffer and the authentication state, borrowed together.
-    pub fn io(&mut self) -> (&[u8], &mut Vec<u8>, &mut bool) {
+    /// Unparsed input, the output buffer, the authentication state, the registry record and
+    /// the `seen_cmd` flag, borrowed together.
+    pub fn io(&mut self) -> (&[u8], &mut Vec<u8>, &mut bool, &ConnInfo, &mut bool) {
         (
             &self.rbuf[self.rpos..self.rend],
             &mut self.wbuf,
             &mut self.authenticated,
+            &self.info,
+            &mut self.seen_cmd,
         )
     }
 

@@ -5,9 +5,13 @@
 //! `out`, and the caller decides when to send them.
 
 use super::Shared;
+use super::detail::Op as DetailOp;
 use super::stats::{self, ThreadStats};
+use super::trace;
 use crate::protocol::text::{ParseError, encode};
-use crate::protocol::{ArithOp, Command, GetKind, Limits, Reply, StatsArg, StoreMode};
+use crate::protocol::{
+    ArithOp, CachedumpArg, Command, DetailArg, GetKind, Limits, Reply, StatsArg, StoreMode,
+};
 use crate::store::{ArithOutcome, Lookup, SetMode, StoreOutcome};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +24,10 @@ pub struct Ctx<'a> {
     pub shared: &'a Shared,
     pub stats: &'a ThreadStats,
     pub limits: &'a Limits,
+    /// The connection's file descriptor (trace lines, `stats conns`).
+    pub fd: i32,
+    /// The `-vv` trace is on (read once per batch).
+    pub trace: bool,
 }
 
 /// What the connection does after the command.
@@ -35,9 +43,11 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-fn say(out: &mut Vec<u8>, noreply: bool, r: Reply<'_>) {
+fn say(ctx: &Ctx<'_>, out: &mut Vec<u8>, noreply: bool, r: Reply<'_>) {
     if !noreply {
         encode::reply(out, &r);
+    } else if ctx.trace {
+        trace::noreply(ctx.fd, &r);
     }
 }
 
@@ -111,6 +121,8 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                 } else {
                     store.get(key, emit)
                 };
+                let hit = matches!(found, Lookup::Hit(()));
+                ctx.shared.detail.record(key, DetailOp::Get { hit });
                 bump(&st.cmd_get);
                 if touch {
                     bump(&st.cmd_touch);
@@ -144,6 +156,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             noreply,
         } => {
             bump(&st.cmd_set);
+            ctx.shared.detail.record(key, DetailOp::Set);
             let set_mode = match mode {
                 StoreMode::Set => SetMode::Set,
                 StoreMode::Add => SetMode::Add,
@@ -179,16 +192,17 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                     Reply::ServerError("out of memory storing object")
                 }
             };
-            say(out, noreply, reply);
+            say(ctx, out, noreply, reply);
             Next::Continue
         }
         Command::Delete { key, noreply } => {
+            ctx.shared.detail.record(key, DetailOp::Del);
             if store.delete(key) {
                 bump(&st.delete_hits);
-                say(out, noreply, Reply::Deleted);
+                say(ctx, out, noreply, Reply::Deleted);
             } else {
                 bump(&st.delete_misses);
-                say(out, noreply, Reply::NotFound);
+                say(ctx, out, noreply, Reply::NotFound);
             }
             Next::Continue
         }
@@ -218,7 +232,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                 }
                 ArithOutcome::NoMemory => Reply::ServerError("out of memory"),
             };
-            say(out, noreply, reply);
+            say(ctx, out, noreply, reply);
             Next::Continue
         }
         Command::Touch {
@@ -229,17 +243,38 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             bump(&st.cmd_touch);
             if store.touch(key, exptime) {
                 bump(&st.touch_hits);
-                say(out, noreply, Reply::Touched);
+                say(ctx, out, noreply, Reply::Touched);
             } else {
                 bump(&st.touch_misses);
-                say(out, noreply, Reply::NotFound);
+                say(ctx, out, noreply, Reply::NotFound);
             }
             Next::Continue
         }
-        Command::FlushAll { delay, noreply } => {
+        Command::FlushAll {
+            delay,
+            noreply,
+            bad_delay,
+        } => {
+            // memcached counts the command before refusing it (-F) or its delay.
             bump(&st.cmd_flush);
-            store.flush_all(delay);
-            say(out, noreply, Reply::Ok);
+            if !ctx.shared.config.flush_enabled {
+                say(
+                    ctx,
+                    out,
+                    noreply,
+                    Reply::ClientError("flush_all not allowed"),
+                );
+            } else if bad_delay {
+                say(
+                    ctx,
+                    out,
+                    noreply,
+                    Reply::ClientError("invalid exptime argument"),
+                );
+            } else {
+                store.flush_all(delay);
+                say(ctx, out, noreply, Reply::Ok);
+            }
             Next::Continue
         }
         Command::Stats(arg) => {
@@ -255,7 +290,16 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                     encode::reply(out, &Reply::Reset);
                     return Next::Continue;
                 }
-                StatsArg::Conns | StatsArg::Other(_) => {
+                StatsArg::Conns => stats::conns(shared, ctx.fd),
+                StatsArg::Detail(arg) => {
+                    stats_detail(shared, arg, out);
+                    return Next::Continue;
+                }
+                StatsArg::Cachedump(arg) => {
+                    encode::reply(out, &cachedump(shared, arg));
+                    return Next::Continue;
+                }
+                StatsArg::Other(_) => {
                     encode::reply(out, &Reply::Error);
                     return Next::Continue;
                 }
@@ -278,7 +322,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
         Command::Verbosity { level, noreply } => {
             ctx.shared.verbosity.store(level, Ordering::Relaxed);
             crate::logging::set_verbosity(level);
-            say(out, noreply, Reply::Ok);
+            say(ctx, out, noreply, Reply::Ok);
             Next::Continue
         }
         Command::Meta(m) => {
@@ -290,6 +334,20 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             Next::Continue
         }
         Command::Quit => Next::Close,
+        Command::Watch { noreply } => {
+            if ctx.shared.config.watch_enabled {
+                // Not implemented yet.
+                encode::reply(out, &Reply::Error);
+            } else {
+                say(
+                    ctx,
+                    out,
+                    noreply,
+                    Reply::ClientError("watch commands not allowed"),
+                );
+            }
+            Next::Continue
+        }
         Command::SlabsAutomove { mode } => {
             ctx.shared.store.set_automove(mode != 0);
             ctx.shared.automove_mode.store(mode, Ordering::Relaxed);
@@ -334,13 +392,13 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
         }
         Command::ConfigSet { key, data, noreply } => {
             match config_set(ctx, key, data) {
-                ConfigAnswer::Done => say(out, noreply, Reply::Stored),
+                ConfigAnswer::Done => say(ctx, out, noreply, Reply::Stored),
                 ConfigAnswer::Disabled | ConfigAnswer::NotFound => {
                     encode::reply(out, &Reply::Error)
                 }
                 ConfigAnswer::Bad(e) => {
                     log::info!("config set cluster rejected: {e}");
-                    say(out, noreply, Reply::ClientError("bad data chunk"));
+                    say(ctx, out, noreply, Reply::ClientError("bad data chunk"));
                 }
             }
             Next::Continue
@@ -373,11 +431,40 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
     }
 }
 
+/// `stats detail on|off|dump`.
+fn stats_detail(shared: &Shared, arg: DetailArg, out: &mut Vec<u8>) {
+    match arg {
+        DetailArg::On | DetailArg::Off => {
+            shared.detail.set_enabled(arg == DetailArg::On);
+            encode::reply(out, &Reply::Ok);
+        }
+        DetailArg::Dump => shared.detail.dump(out),
+        DetailArg::Usage => {
+            encode::reply(out, &Reply::ClientError("usage: stats detail on|off|dump"))
+        }
+    }
+}
+
+/// `stats cachedump`: memcached's refusals and argument errors. Listing a class's items
+/// needs an item walk the store does not offer yet, so a valid request is `ERROR`.
+fn cachedump(shared: &Shared, arg: CachedumpArg) -> Reply<'static> {
+    if !shared.config.dumping_enabled {
+        return Reply::ClientError("stats cachedump not allowed");
+    }
+    match arg {
+        CachedumpArg::BadLine => Reply::ClientError("bad command line"),
+        CachedumpArg::BadFormat => Reply::ClientError("bad command line format"),
+        CachedumpArg::IllegalId => Reply::ClientError("Illegal slab id"),
+        CachedumpArg::Dump { .. } => Reply::Error,
+    }
+}
+
 /// Answers a request the parser rejected.
 pub fn parse_error(e: &ParseError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     // memcached unlinks the old item when a `set` is too large, so a stale value cannot
     // outlive a failed overwrite.
     if let Some(key) = e.unlink_key.clone().and_then(|r| input.get(r)) {
+        ctx.shared.detail.record(key, DetailOp::Set);
         bump(&ctx.stats.cmd_set);
         bump(&ctx.stats.store_too_large);
         ctx.shared.store.delete(key);

@@ -3,6 +3,7 @@
 //!
 //! No I/O here. Shares the counters and stats builders with the text executor.
 
+use super::detail::Op as DetailOp;
 use super::execute::{ConfigAnswer, Ctx, Next};
 use super::stats;
 use crate::protocol::binary::{
@@ -123,6 +124,8 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 Some(exptime) => store.get_and_touch(key, exptime, emit),
                 None => store.get(key, emit),
             };
+            let hit = matches!(found, Lookup::Hit(()));
+            ctx.shared.detail.record(key, DetailOp::Get { hit });
             bump(&st.cmd_get);
             if touch.is_some() {
                 bump(&st.cmd_touch);
@@ -172,6 +175,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             value,
         } => {
             bump(&st.cmd_set);
+            ctx.shared.detail.record(key, DetailOp::Set);
             // memcached turns any storage command with a non-zero cas into a CAS
             // (`process_bin_update`), Add included.
             let mode = match (sop, req.cas) {
@@ -197,17 +201,20 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             let s = store_status(ctx, StoreOp::Set, mode, outcome.0);
             status(out, &req, s, outcome.1);
         }
-        BinCommand::Delete { key } => match store.delete_cas(key, req.cas) {
-            DeleteOutcome::Deleted => {
-                bump(&st.delete_hits);
-                status(out, &req, Status::Success, 0);
+        BinCommand::Delete { key } => {
+            ctx.shared.detail.record(key, DetailOp::Del);
+            match store.delete_cas(key, req.cas) {
+                DeleteOutcome::Deleted => {
+                    bump(&st.delete_hits);
+                    status(out, &req, Status::Success, 0);
+                }
+                DeleteOutcome::NotFound => {
+                    bump(&st.delete_misses);
+                    status(out, &req, Status::KeyNotFound, 0);
+                }
+                DeleteOutcome::Exists => status(out, &req, Status::KeyExists, 0),
             }
-            DeleteOutcome::NotFound => {
-                bump(&st.delete_misses);
-                status(out, &req, Status::KeyNotFound, 0);
-            }
-            DeleteOutcome::Exists => status(out, &req, Status::KeyExists, 0),
-        },
+        }
         BinCommand::Arith {
             incr,
             key,
@@ -267,6 +274,11 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
         }
         BinCommand::Flush { exptime } => {
             bump(&st.cmd_flush);
+            if !ctx.shared.config.flush_enabled {
+                // memcached (-F): `Auth failure.`, even for FlushQ.
+                encode::error(out, op, Status::AuthError, req.opaque);
+                return Next::Continue;
+            }
             store.flush_all(i64::from(exptime));
             status(out, &req, Status::Success, 0);
         }

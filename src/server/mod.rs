@@ -17,12 +17,15 @@
 
 pub mod cluster;
 mod connection;
+pub mod conns;
 pub mod crawler;
+pub mod detail;
 mod execute;
 mod execute_bin;
 mod listener;
 pub mod reload;
 pub mod stats;
+pub mod trace;
 mod worker;
 
 use crate::config::Config;
@@ -68,6 +71,10 @@ pub struct Shared {
     pub thread_stats: Vec<Arc<ThreadStats>>,
     /// Listener counters.
     pub listener_stats: Arc<stats::ListenerStats>,
+    /// Every open socket, for `stats conns` and the idle timeout.
+    pub conns: conns::Registry,
+    /// `stats detail` per-prefix counters.
+    pub detail: detail::Detail,
     /// Wakers of the listener and every worker, to deliver shutdown.
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
     /// The addresses actually bound (port 0 resolved).
@@ -148,6 +155,7 @@ pub fn start(
         .iter()
         .map(|l| l.local_addr())
         .collect::<io::Result<Vec<_>>>()?;
+    let (config_threads, config_delimiter) = (config.threads, config.delimiter);
     let shared = Arc::new(Shared {
         verbosity: AtomicU32::new(u32::from(config.verbose)),
         conn_limit: AtomicUsize::new(config.conn_limit),
@@ -162,9 +170,27 @@ pub fn start(
         thread_stats,
         crawler: crawler::CrawlerState::default(),
         listener_stats: Arc::new(stats::ListenerStats::default()),
+        conns: conns::Registry::new(config_threads),
+        detail: detail::Detail::new(config_delimiter),
         wakers: parking_lot::Mutex::new(Vec::new()),
         bound: parking_lot::Mutex::new(bound),
     });
+
+    for l in &listeners {
+        use std::os::fd::AsRawFd;
+        let fd = l.as_raw_fd();
+        shared
+            .conns
+            .add_listener(fd, conns::tcp_addr(&l.local_addr()?));
+        if shared.config.verbose >= 2 {
+            let proto = match shared.config.protocol {
+                crate::config::ProtocolMode::Auto => "auto-negotiate",
+                crate::config::ProtocolMode::Ascii => "ascii",
+                crate::config::ProtocolMode::Binary => "binary",
+            };
+            trace::event(format_args!("<{fd} server listening ({proto})"));
+        }
+    }
 
     let mut threads = Vec::new();
     let mut handoffs = Vec::new();

@@ -46,7 +46,7 @@ counters!(
         delete_misses, delete_hits, incr_misses, incr_hits, decr_misses, decr_hits,
         cas_misses, cas_hits, cas_badval, touch_hits, touch_misses,
         store_too_large, store_no_memory, auth_cmds, auth_errors,
-        bytes_read, bytes_written, conn_yields,
+        bytes_read, bytes_written, conn_yields, idle_kicks,
     }
 );
 
@@ -133,6 +133,10 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("store_no_memory", get(&t.store_no_memory));
     out.add("auth_cmds", get(&t.auth_cmds));
     out.add("auth_errors", get(&t.auth_errors));
+    // memcached reports it only while an idle timeout is set.
+    if shared.idle_timeout.load(Ordering::Relaxed) > 0 {
+        out.add("idle_kicks", get(&t.idle_kicks));
+    }
     out.add("bytes_read", get(&t.bytes_read));
     out.add("bytes_written", get(&t.bytes_written));
     out.add("limit_maxbytes", s.limit_maxbytes);
@@ -187,13 +191,15 @@ pub fn settings(shared: &Shared) -> StatList {
         "shutdown_command",
         if c.enable_shutdown { "yes" } else { "no" },
     );
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
     out.add("growth_factor", format_args!("{:.2}", c.growth_factor));
     out.add("chunk_size", c.min_chunk);
     out.add("num_threads", c.threads);
+    out.add("stat_key_prefix", char::from(c.delimiter));
+    out.add("detail_enabled", yes_no(shared.detail.enabled()));
     out.add("reqs_per_event", c.reqs_per_event);
     out.add("cas_enabled", if c.cas { "yes" } else { "no" });
     out.add("tcp_backlog", c.backlog);
-    let yes_no = |b: bool| if b { "yes" } else { "no" };
     let proto = match c.protocol {
         crate::config::ProtocolMode::Auto => "auto-negotiate",
         crate::config::ProtocolMode::Ascii => "ascii",
@@ -203,13 +209,17 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("auth_enabled_sasl", yes_no(c.sasl));
     out.add("auth_enabled_ascii", yes_no(c.ascii_auth));
     out.add("item_size_max", c.item_size_max);
-    // Over -c a connection is refused at once with memcached's words.
-    out.add("maxconns_fast", "yes");
-    out.add("slab_reassign", "yes");
+    out.add("maxconns_fast", yes_no(c.ext.maxconns_fast));
+    out.add("slab_reassign", yes_no(c.ext.slab_reassign));
     let automove = shared.store.stats().slab_automove;
     let mode = shared.automove_mode.load(Ordering::Relaxed);
     out.add("slab_automove", if automove { mode.max(1) } else { 0 });
-    out.add("slab_chunk_max", shared.store.slab_chunk_max());
+    out.add(
+        "slab_chunk_max",
+        c.ext
+            .slab_chunk_max
+            .unwrap_or_else(|| shared.store.slab_chunk_max()),
+    );
     out.add("lru_crawler", yes_no(shared.store.crawler_enabled()));
     out.add(
         "lru_crawler_sleep",
@@ -219,10 +229,11 @@ pub fn settings(shared: &Shared) -> StatList {
         "lru_crawler_tocrawl",
         shared.crawler.tocrawl.load(Ordering::Relaxed),
     );
-    out.add("flush_enabled", "yes");
+    out.add("flush_enabled", yes_no(c.flush_enabled));
+    out.add("dump_enabled", yes_no(c.dumping_enabled));
     // CLOCK per class, not memcached's hot/warm/cold queues.
     out.add("lru_segmented", "no");
-    out.add("idle_timeout", 0);
+    out.add("idle_timeout", shared.idle_timeout.load(Ordering::Relaxed));
     out.add(
         "track_sizes",
         yes_no(shared.store.size_histogram().is_some()),
@@ -292,8 +303,35 @@ pub fn sizes() -> StatList {
     out
 }
 
+/// `stats conns`: one block per open socket in fd order (memcached's format). `requester`
+/// is the fd asking, shown executing (`conn_parse_cmd`) as memcached shows it.
+pub fn conns(shared: &Shared, requester: i32) -> StatList {
+    use super::conns::ConnState;
+    let mut out = StatList::default();
+    let now = shared.conns.now();
+    for c in shared.conns.snapshot() {
+        let fd = c.fd;
+        out.add(format!("{fd}:addr"), &c.addr);
+        if let Some(l) = &c.listen_addr {
+            out.add(format!("{fd}:listen_addr"), l);
+        }
+        let state = if fd == requester {
+            ConnState::ParseCmd
+        } else {
+            c.state()
+        };
+        out.add(format!("{fd}:state"), state.name());
+        out.add(
+            format!("{fd}:secs_since_last_cmd"),
+            now.saturating_sub(c.last_cmd()),
+        );
+    }
+    out
+}
+
 /// `stats reset`.
 pub fn reset(shared: &Shared) {
+    shared.detail.clear();
     for t in &shared.thread_stats {
         t.reset();
     }

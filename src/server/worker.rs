@@ -10,10 +10,12 @@
 
 use super::Shared;
 use super::connection::{Connection, Fill, Proto, WBUF_HIGH_WATER};
+use super::conns::{self, ConnInfo, ConnState};
 use super::execute::{self, Ctx, Next};
 use super::execute_bin;
 use super::listener::Handoff;
 use super::stats::ThreadStats;
+use super::trace;
 use crate::config::ProtocolMode;
 use crate::protocol::Limits;
 use crate::protocol::{binary, text};
@@ -21,6 +23,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -28,6 +31,8 @@ use std::time::Duration;
 const WAKE: Token = Token(usize::MAX);
 /// Output queued by a connection that yields (`-R`) is sent at once past this size.
 const YIELD_FLUSH_AT: usize = 64 * 1024;
+/// Longest poll wait: the idle timeout is checked at least this often.
+const TICK: Duration = Duration::from_secs(1);
 
 pub struct Worker {
     id: usize,
@@ -38,6 +43,10 @@ pub struct Worker {
     pending: Vec<usize>,
     stats: Arc<ThreadStats>,
     limits: Limits,
+    /// The registry clock (whole seconds) as of the last poll wake-up.
+    now: u64,
+    /// `now` at the last idle-timeout pass.
+    idle_checked: u64,
 }
 
 /// What to do with a connection after driving it.
@@ -67,6 +76,8 @@ impl Worker {
                 pending: Vec::new(),
                 stats,
                 limits,
+                now: 0,
+                idle_checked: 0,
             },
             Handoff { tx, waker },
         ))
@@ -76,7 +87,7 @@ impl Worker {
         let mut events = Events::with_capacity(256);
         loop {
             let timeout = if self.pending.is_empty() {
-                None
+                Some(TICK)
             } else {
                 Some(Duration::ZERO)
             };
@@ -89,6 +100,11 @@ impl Worker {
             }
             if self.shared.is_shutting_down() {
                 break;
+            }
+            self.now = self.shared.conns.now();
+            if self.now != self.idle_checked {
+                self.idle_checked = self.now;
+                self.close_idle();
             }
             for ev in events.iter() {
                 let token = ev.token();
@@ -120,9 +136,11 @@ impl Worker {
     /// Takes connections handed over by the listener.
     fn adopt_new(&mut self) {
         while let Ok(stream) = self.rx.try_recv() {
+            let info = Arc::new(self.conn_info(&stream));
             let entry = self.conns.vacant_entry();
             let key = entry.key();
-            let mut conn = Connection::new(stream, !self.shared.config.auth_required());
+            let fd = info.fd;
+            let mut conn = Connection::new(stream, !self.shared.config.auth_required(), info);
             if let Err(e) =
                 self.poll
                     .registry()
@@ -132,11 +150,33 @@ impl Worker {
                 self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
                 continue;
             }
+            self.shared.conns.insert(self.id, key, conn.info.clone());
             entry.insert(conn);
+            if trace::on(&self.shared) {
+                trace::new_conn(fd, self.shared.config.protocol);
+            }
             // Data may have arrived before registration; edge-triggered polls only report
             // new readiness, so try reading now.
             self.drive(key);
         }
+    }
+
+    /// The registry record of a new client socket.
+    fn conn_info(&self, stream: &TcpStream) -> ConnInfo {
+        let addr = match stream.peer_addr() {
+            Ok(a) => conns::tcp_addr(&a),
+            Err(_) => "tcp:unknown".to_string(),
+        };
+        let listen = match stream.local_addr() {
+            Ok(a) => self.shared.conns.listen_addr_for(&a),
+            Err(_) => "tcp:unknown".to_string(),
+        };
+        ConnInfo::new(
+            stream.as_raw_fd(),
+            addr,
+            Some(listen),
+            self.shared.conns.now(),
+        )
     }
 
     fn drive(&mut self, key: usize) {
@@ -146,8 +186,10 @@ impl Worker {
                     shared: &self.shared,
                     stats: &self.stats,
                     limits: &self.limits,
+                    fd: conn.fd(),
+                    trace: trace::on(&self.shared),
                 };
-                drive_conn(conn, &ctx, &mut self.pending, key)
+                drive_conn(conn, &ctx, &mut self.pending, key, self.now)
             }
             None => return,
         };
@@ -155,6 +197,7 @@ impl Worker {
             Fate::Keep => {
                 if let Some(conn) = self.conns.get_mut(key) {
                     update_interest(&self.poll, key, conn);
+                    conn.publish_state();
                 }
             }
             Fate::Close => self.close(key),
@@ -165,8 +208,41 @@ impl Worker {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.shared.conns.remove(self.id, key);
             self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
-            log::debug!("closed connection {:?}", conn.peer);
+            if trace::on(&self.shared) {
+                trace::closed(conn.fd());
+            }
+        }
+    }
+
+    /// `-o idle_timeout`: closes, without a word, connections waiting for a command for
+    /// longer than the (live) timeout, as memcached does; one that is in the middle of a
+    /// request (data block, swallow, blocked write) is left alone.
+    fn close_idle(&mut self) {
+        let timeout = self.shared.idle_timeout.load(Ordering::Relaxed);
+        if timeout == 0 {
+            return;
+        }
+        let now = self.now;
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                matches!(c.state, ConnState::NewCmd | ConnState::Read)
+                    && !c.pending
+                    && now.saturating_sub(c.info.last_cmd()) > timeout
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            if let Some(c) = self.conns.get(key)
+                && trace::on(&self.shared)
+            {
+                trace::idle_close(c.fd());
+            }
+            self.stats.idle_kicks.fetch_add(1, Ordering::Relaxed);
+            self.close(key);
         }
     }
 
@@ -210,7 +286,13 @@ fn update_interest(poll: &Poll, key: usize, conn: &mut Connection) {
 }
 
 /// Reads, executes and flushes one connection as far as it can go now.
-fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, key: usize) -> Fate {
+fn drive_conn(
+    conn: &mut Connection,
+    ctx: &Ctx<'_>,
+    pending: &mut Vec<usize>,
+    key: usize,
+    now: u64,
+) -> Fate {
     // Queued output first: a client that was not reading may be now.
     if conn.pending_output() > 0 {
         match conn.flush() {
@@ -228,7 +310,7 @@ fn drive_conn(conn: &mut Connection, ctx: &Ctx<'_>, pending: &mut Vec<usize>, ke
     let mut yielded = false;
     loop {
         // Execute what is buffered.
-        match process(conn, ctx, &mut budget) {
+        match process(conn, ctx, &mut budget, now) {
             Step::NeedInput => {}
             Step::Yield => {
                 if !conn.pending {
@@ -311,7 +393,7 @@ enum Step {
 }
 
 /// Parses and executes buffered requests.
-fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
+fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -> Step {
     loop {
         if let Some(step) = continue_dump(conn, ctx, budget) {
             return step;
@@ -335,19 +417,42 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
                 (ProtocolMode::Auto, Some(&binary::REQUEST_MAGIC)) => Proto::Binary,
                 (ProtocolMode::Auto, _) => Proto::Text,
             };
+            if ctx.trace && ctx.shared.config.protocol == ProtocolMode::Auto {
+                trace::negotiated(ctx.fd, conn.proto == Proto::Binary);
+            }
         }
         if conn.proto == Proto::Binary {
-            match process_binary(conn, ctx, budget) {
+            match process_binary(conn, ctx, budget, now) {
                 Some(step) => return step,
                 None => continue,
             }
         }
-        let (input, out, authed) = conn.io();
+        let (input, out, authed, info, seen) = conn.io();
+        // Lines of a connection still to authenticate (-Y) are never traced.
+        let trace = ctx.trace && *authed;
         match text::parse(input, ctx.limits) {
             Ok(None) => return Step::NeedInput,
             Ok(Some((cmd, consumed))) => {
                 *budget -= 1;
+                info.touch(now);
+                *seen = true;
+                let before = out.len();
+                let kind = if trace {
+                    trace::text_request(ctx.fd, input);
+                    Some(trace::reply_kind(&cmd))
+                } else {
+                    None
+                };
+                // `verbosity` changes the trace for its own reply, as in memcached.
+                let verbosity = matches!(cmd, crate::protocol::Command::Verbosity { .. });
                 let next = execute::execute(cmd, ctx, authed, out);
+                if verbosity && *authed && trace::on(ctx.shared) {
+                    trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
+                } else if let Some(kind) = kind
+                    && !verbosity
+                {
+                    trace::text_reply(ctx.fd, kind, &out[before..]);
+                }
                 conn.consume(consumed);
                 match next {
                     Next::Continue => {}
@@ -357,7 +462,16 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Step {
             }
             Err(e) => {
                 *budget -= 1;
+                info.touch(now);
+                *seen = true;
+                let before = out.len();
+                if trace {
+                    trace::text_request(ctx.fd, input);
+                }
                 execute::parse_error(&e, input, ctx, out);
+                if trace {
+                    trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
+                }
                 let (consumed, swallow, close) = (e.consumed, e.swallow, e.close);
                 conn.consume(consumed);
                 conn.swallow = swallow;
@@ -381,7 +495,7 @@ fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Op
     }
     *budget -= 1;
     let mut dump = conn.dump.take()?;
-    let (_, out, _) = conn.io();
+    let (_, out, ..) = conn.io();
     if super::crawler::fill_dump(&mut dump, ctx.shared, out) {
         return None;
     }
@@ -390,13 +504,27 @@ fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Op
 }
 
 /// Parses and executes one buffered binary request. `None`: go on with the next one.
-fn process_binary(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Option<Step> {
-    let (input, out, authed) = conn.io();
+fn process_binary(
+    conn: &mut Connection,
+    ctx: &Ctx<'_>,
+    budget: &mut usize,
+    now: u64,
+) -> Option<Step> {
+    let (input, out, authed, info, seen) = conn.io();
     match binary::parse(input, ctx.limits.max_value) {
         Ok(None) => Some(Step::NeedInput),
         Ok(Some((req, consumed))) => {
             *budget -= 1;
+            info.touch(now);
+            *seen = true;
+            let before = out.len();
+            if ctx.trace {
+                trace::binary_request(ctx.fd, input);
+            }
             let next = execute_bin::execute(req, ctx, authed, out);
+            if ctx.trace {
+                trace::binary_reply(ctx.fd, &out[before..]);
+            }
             conn.consume(consumed);
             match next {
                 Next::Continue | Next::Dump(_) => None,
@@ -405,7 +533,16 @@ fn process_binary(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> O
         }
         Err(e) => {
             *budget -= 1;
+            info.touch(now);
+            *seen = true;
+            let before = out.len();
+            if ctx.trace {
+                trace::binary_request(ctx.fd, input);
+            }
             execute_bin::parse_error(&e, input, ctx, out);
+            if ctx.trace {
+                trace::binary_reply(ctx.fd, &out[before..]);
+            }
             if e.close {
                 return Some(Step::Close);
             }

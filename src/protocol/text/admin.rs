@@ -9,7 +9,10 @@
 
 use super::num::{strtol, strtoul};
 use super::{BAD_FORMAT, Line, ParseError};
-use crate::protocol::{Command, StatsArg};
+use crate::protocol::{CachedumpArg, Command, DetailArg, StatsArg};
+
+/// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: `stats cachedump` refuses class ids from here.
+const MAX_SLAB_CLASSES: u32 = 64;
 
 /// `stats [sub-command ...]`; any token count.
 pub(super) fn stats<'a>(line: &Line<'a>) -> Command<'a> {
@@ -23,8 +26,30 @@ pub(super) fn stats<'a>(line: &Line<'a>) -> Command<'a> {
         b"sizes" => StatsArg::Sizes,
         b"reset" => StatsArg::Reset,
         b"conns" => StatsArg::Conns,
+        b"detail" => StatsArg::Detail(match (line.n, line.tok(2)) {
+            (3.., b"on") => DetailArg::On,
+            (3.., b"off") => DetailArg::Off,
+            (3.., b"dump") => DetailArg::Dump,
+            _ => DetailArg::Usage,
+        }),
+        b"cachedump" => StatsArg::Cachedump(if line.n < 4 {
+            CachedumpArg::BadLine
+        } else {
+            match (strtoul(line.tok(2)), strtoul(line.tok(3))) {
+                (Some(class), Some(_)) if class >= MAX_SLAB_CLASSES => CachedumpArg::IllegalId,
+                (Some(class), Some(limit)) => CachedumpArg::Dump { class, limit },
+                _ => CachedumpArg::BadFormat,
+            }
+        }),
         _ => StatsArg::Other(trim_end(line.rest(1))),
     })
+}
+
+/// `watch [args] [noreply]`: memcached honours `noreply` when refusing it.
+pub(super) fn watch<'a>(line: &Line<'a>) -> Command<'a> {
+    Command::Watch {
+        noreply: line.noreply(),
+    }
 }
 
 fn trim_end(s: &[u8]) -> &[u8] {
@@ -58,16 +83,21 @@ pub(super) fn shutdown<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
 /// `flush_all [delay] [noreply]`; the dispatcher has checked there are 1 to 3 tokens.
 pub(super) fn flush_all<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
     let noreply = line.noreply();
-    // memcached: `if (ntokens != (c->noreply ? 3 : 2))` parse tokens[1] as the delay.
-    let delay = if line.n != if noreply { 2 } else { 1 } {
+    // memcached: `if (ntokens != (c->noreply ? 3 : 2))` parse tokens[1] as the delay. A bad
+    // delay is answered by the executor: memcached counts the command and checks `-F` first.
+    let (delay, bad_delay) = if line.n != if noreply { 2 } else { 1 } {
         match strtol(line.tok(1)) {
-            Some(d) => i64::from(d),
-            None => return Err(line.client_error("invalid exptime argument", noreply)),
+            Some(d) => (i64::from(d), false),
+            None => (0, true),
         }
     } else {
-        0
+        (0, false)
     };
-    Ok(Command::FlushAll { delay, noreply })
+    Ok(Command::FlushAll {
+        delay,
+        noreply,
+        bad_delay,
+    })
 }
 
 /// `verbosity <level> [noreply]`; the dispatcher has checked there are 2 or 3 tokens.
@@ -100,7 +130,25 @@ pub(super) fn slabs<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{client, cmd, err, error, line_err};
-    use crate::protocol::{Command, StatsArg};
+    use crate::protocol::{CachedumpArg, Command, DetailArg, StatsArg};
+
+    #[test]
+    fn watch_and_lru_crawler_metadump() {
+        assert_eq!(cmd(b"watch\r\n"), Command::Watch { noreply: false });
+        assert_eq!(
+            cmd(b"watch fetchers\r\n"),
+            Command::Watch { noreply: false }
+        );
+        assert_eq!(cmd(b"watch noreply\r\n"), Command::Watch { noreply: true });
+        // memcached: metadump without exactly one argument -> ERROR.
+        for l in [
+            &b"lru_crawler metadump\r\n"[..],
+            b"lru_crawler metadump all x\r\n",
+            b"lru_crawler\r\n",
+        ] {
+            assert_eq!(err(l), error(l));
+        }
+    }
 
     #[test]
     fn slabs_commands() {
@@ -169,12 +217,43 @@ mod tests {
         assert_eq!(s(b"stats foo\r\n"), StatsArg::Other(b"foo"));
         assert_eq!(
             s(b"stats  detail  on x  \r\n"),
-            StatsArg::Other(b"detail  on x")
+            StatsArg::Detail(DetailArg::On)
         );
+        assert_eq!(s(b"stats detail off\r\n"), StatsArg::Detail(DetailArg::Off));
+        assert_eq!(
+            s(b"stats detail dump\r\n"),
+            StatsArg::Detail(DetailArg::Dump)
+        );
+        for l in [
+            &b"stats detail\r\n"[..],
+            b"stats detail foo\r\n",
+            b"stats detail ON\r\n",
+        ] {
+            assert_eq!(s(l), StatsArg::Detail(DetailArg::Usage));
+        }
         assert_eq!(
             s(b"stats cachedump 1 1\r\n"),
-            StatsArg::Other(b"cachedump 1 1")
+            StatsArg::Cachedump(CachedumpArg::Dump { class: 1, limit: 1 })
         );
+        // memcached: extra tokens are ignored; 63 is a legal (empty) class, 64 is not;
+        // `-1` fails safe_strtoul.
+        assert_eq!(
+            s(b"stats cachedump 63 0 x\r\n"),
+            StatsArg::Cachedump(CachedumpArg::Dump {
+                class: 63,
+                limit: 0
+            })
+        );
+        assert_eq!(
+            s(b"stats cachedump 64 1\r\n"),
+            StatsArg::Cachedump(CachedumpArg::IllegalId)
+        );
+        for l in [&b"stats cachedump\r\n"[..], b"stats cachedump 1\r\n"] {
+            assert_eq!(s(l), StatsArg::Cachedump(CachedumpArg::BadLine));
+        }
+        for l in [&b"stats cachedump x y\r\n"[..], b"stats cachedump -1 1\r\n"] {
+            assert_eq!(s(l), StatsArg::Cachedump(CachedumpArg::BadFormat));
+        }
         // Case-sensitive: `stats RESET` is not `reset`.
         assert_eq!(s(b"stats RESET\r\n"), StatsArg::Other(b"RESET"));
     }
@@ -202,7 +281,11 @@ mod tests {
 
     #[test]
     fn flush_all() {
-        let f = |delay, noreply| Command::FlushAll { delay, noreply };
+        let f = |delay, noreply| Command::FlushAll {
+            delay,
+            noreply,
+            bad_delay: false,
+        };
         assert_eq!(cmd(b"flush_all\r\n"), f(0, false));
         assert_eq!(cmd(b"flush_all 0\r\n"), f(0, false));
         assert_eq!(cmd(b"flush_all 10\r\n"), f(10, false));
@@ -227,15 +310,21 @@ mod tests {
             assert_eq!(err(l), error(l));
         }
         // memcached: `flush_all x` and `flush_all noreply x` -> CLIENT_ERROR invalid
-        // exptime argument; `flush_all x noreply` and `flush_all noreply noreply` -> silent.
+        // exptime argument; `flush_all x noreply` and `flush_all noreply noreply` -> silent
+        // (the executor answers, after its -F check).
+        let bad = |noreply| Command::FlushAll {
+            delay: 0,
+            noreply,
+            bad_delay: true,
+        };
         for l in [&b"flush_all x\r\n"[..], b"flush_all noreply x\r\n"] {
-            assert_eq!(err(l), client("invalid exptime argument", l.len()));
+            assert_eq!(cmd(l), bad(false));
         }
         for l in [
             &b"flush_all x noreply\r\n"[..],
             b"flush_all noreply noreply\r\n",
         ] {
-            assert_eq!(err(l), line_err(None, l.len()));
+            assert_eq!(cmd(l), bad(true));
         }
     }
 

@@ -65,7 +65,10 @@ const STATS: [(&str, StatsArg<'static>); 8] = [
     (" sizes", StatsArg::Sizes),
     (" reset", StatsArg::Reset),
     (" conns", StatsArg::Conns),
-    (" detail on", StatsArg::Other(b"detail on")),
+    (
+        " detail on",
+        StatsArg::Detail(crate::protocol::DetailArg::On),
+    ),
 ];
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -350,6 +353,7 @@ fn check(spec: &Spec, cmd: &Command<'_>) -> bool {
             *cmd == Command::FlushAll {
                 delay: i64::from(delay.unwrap_or(0)),
                 noreply: *noreply,
+                bad_delay: false,
             }
         }
         (Spec::Stats(i), _) => *cmd == Command::Stats(STATS[*i].1),
