@@ -1,10 +1,10 @@
-//! One client connection: its socket, read buffer, write buffer and framing state.
+//! One client connection (TCP or unix socket): its socket, read buffer, write buffer and framing state.
 //!
 //! Owns: buffer management (fill, compact, flush, shrink), the `swallow` count of bytes to
 //! drop (data block of a rejected `set`), and the decision to stop reading while replies
 //! are queued. Must not: parse commands or touch the store.
 
-use mio::net::TcpStream;
+use super::stream::Stream;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
@@ -35,7 +35,7 @@ pub enum Proto {
 
 pub struct Connection {
     pub proto: Proto,
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub peer: Option<SocketAddr>,
     /// Read buffer; its whole length is usable space (zeroed once when it grows), the
     /// filled part is `rpos..rend`.
@@ -64,8 +64,8 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, authenticated: bool) -> Connection {
-        let peer = stream.peer_addr().ok();
+    pub fn new(stream: Stream, authenticated: bool) -> Connection {
+        let peer = stream.peer_addr();
         Connection {
             proto: Proto::Unknown,
             stream,

@@ -14,10 +14,10 @@ use super::execute::{self, Ctx, Next};
 use super::execute_bin;
 use super::listener::Handoff;
 use super::stats::ThreadStats;
+use super::stream::Stream;
 use crate::config::ProtocolMode;
 use crate::protocol::Limits;
 use crate::protocol::{binary, text};
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
@@ -33,7 +33,7 @@ pub struct Worker {
     id: usize,
     shared: Arc<Shared>,
     poll: Poll,
-    rx: crossbeam_channel::Receiver<TcpStream>,
+    rx: crossbeam_channel::Receiver<Stream>,
     conns: Slab<Connection>,
     pending: Vec<usize>,
     stats: Arc<ThreadStats>,
@@ -129,7 +129,7 @@ impl Worker {
                     .register(&mut conn.stream, Token(key), Interest::READABLE)
             {
                 log::warn!("registering a connection failed: {e}");
-                self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
+                self.shared.conn_closed();
                 continue;
             }
             entry.insert(conn);
@@ -146,6 +146,7 @@ impl Worker {
                     shared: &self.shared,
                     stats: &self.stats,
                     limits: &self.limits,
+                    reply_limit: usize::MAX,
                 };
                 drive_conn(conn, &ctx, &mut self.pending, key)
             }
@@ -165,7 +166,8 @@ impl Worker {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
+            drop(conn.stream);
+            self.shared.conn_closed();
             log::debug!("closed connection {:?}", conn.peer);
         }
     }
