@@ -92,7 +92,9 @@ fn joined(ds: &[Datagram], rid: u16) -> Vec<u8> {
 /// Sends one request and returns its whole reply payload (until it ends with `end`).
 fn ask(c: &UdpSocket, rid: u16, payload: &[u8], end: &'static [u8]) -> Vec<u8> {
     c.send(&frame(rid, 0, 1, payload)).unwrap();
-    let ds = collect(c, Duration::from_secs(2), |ds| joined(ds, rid).ends_with(end));
+    let ds = collect(c, Duration::from_secs(2), |ds| {
+        joined(ds, rid).ends_with(end)
+    });
     for d in &ds {
         assert_eq!(d.rid, rid, "request id not echoed: {ds:?}");
         assert_eq!(d.reserved, 0);
@@ -181,7 +183,9 @@ fn large_value_spans_datagrams() {
     }
     let mut whole = Vec::new();
     for seq in 0..n as u16 {
-        let d = parts.get(&seq).unwrap_or_else(|| panic!("sequence {seq} missing"));
+        let d = parts
+            .get(&seq)
+            .unwrap_or_else(|| panic!("sequence {seq} missing"));
         if (seq as usize) < n - 1 {
             assert_eq!(d.len, MAX_DATAGRAM, "datagram {seq} not full");
         }
@@ -272,7 +276,8 @@ fn udp_is_off_by_default() {
     // unreachable, reported on the connected socket) or the request goes unanswered.
     let c = UdpSocket::bind("127.0.0.1:0").unwrap();
     c.connect(("127.0.0.1", s.port)).unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut buf = [0u8; 2048];
     let mut refused = false;
     for _ in 0..3 {
@@ -283,7 +288,11 @@ fn udp_is_off_by_default() {
             Err(_) => {}
         }
     }
-    assert!(refused, "no ICMP refusal: something listens on udp {}", s.port);
+    assert!(
+        refused,
+        "no ICMP refusal: something listens on udp {}",
+        s.port
+    );
 }
 
 #[test]

@@ -186,7 +186,10 @@ fn commands_over_the_socket() {
     assert_eq!(got.len(), 8 + 20 + 100_000 + 7);
 
     let st = c.stats("");
-    assert!(st["curr_connections"].parse::<u64>().unwrap() >= 2, "{st:?}");
+    assert!(
+        st["curr_connections"].parse::<u64>().unwrap() >= 2,
+        "{st:?}"
+    );
     assert!(st["cmd_get"].parse::<u64>().unwrap() >= 3);
     let settings = c.stats("settings");
     assert_eq!(settings["domain_socket"], s.path.display().to_string());
@@ -260,7 +263,8 @@ fn connection_limit_applies_to_unix_connections() {
     std::thread::sleep(Duration::from_millis(300));
     let mut refused = 0;
     for c in &mut conns {
-        c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let mut buf = [0u8; 64];
         match c.read(&mut buf) {
             Ok(n) if n > 0 => {
@@ -268,7 +272,10 @@ fn connection_limit_applies_to_unix_connections() {
                 refused += 1;
             }
             Ok(_) => {}
-            Err(e) => assert!(matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+            Err(e) => assert!(matches!(
+                e.kind(),
+                ErrorKind::WouldBlock | ErrorKind::TimedOut
+            )),
         }
     }
     if is_memcached() {
