@@ -105,7 +105,7 @@ fn run(
     let cluster = server::cluster::Cluster::new(config.cluster.clone())
         .map(Arc::new)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let listeners = server::bind_all(&config)?;
+    let sockets = server::bind_all(&config)?;
     process::ensure_nofile(config.conn_limit)?;
     if config.enable_coredumps {
         process::enable_coredumps()?;
@@ -134,7 +134,7 @@ fn run(
     let pid_file = config.pid_file.clone();
     let leave_on_shutdown = config.cluster.leave_on_shutdown;
     let running = config.clone();
-    let handle = server::start(config, store, cluster.clone(), listeners)?;
+    let handle = server::start(config, store, cluster.clone(), sockets)?;
     for a in handle.addrs() {
         log::info!("listening on {a}");
     }

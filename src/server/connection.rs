@@ -1,11 +1,11 @@
-//! One client connection: its socket, read buffer, write buffer and framing state.
+//! One client connection (TCP or unix socket): its socket, read buffer, write buffer and framing state.
 //!
 //! Owns: buffer management (fill, compact, flush, shrink), the `swallow` count of bytes to
 //! drop (data block of a rejected `set`), and the decision to stop reading while replies
 //! are queued. Must not: parse commands or touch the store.
 
 use super::conns::{ConnInfo, ConnState};
-use mio::net::TcpStream;
+use super::stream::Stream;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ pub enum Proto {
 
 pub struct Connection {
     pub proto: Proto,
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Read buffer; its whole length is usable space (zeroed once when it grows), the
     /// filled part is `rpos..rend`.
     rbuf: Vec<u8>,
@@ -72,7 +72,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, authenticated: bool, info: Arc<ConnInfo>) -> Connection {
+    pub fn new(stream: Stream, authenticated: bool, info: Arc<ConnInfo>) -> Connection {
         let state = info.state();
         Connection {
             proto: Proto::Unknown,

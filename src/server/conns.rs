@@ -70,6 +70,14 @@ pub fn tcp_addr(addr: &SocketAddr) -> String {
     }
 }
 
+/// memcached's `addr` of a UDP socket.
+pub fn udp_addr(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("udp:{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("udp6:[{}]:{}", a.ip(), a.port()),
+    }
+}
+
 /// One open socket.
 #[derive(Debug)]
 pub struct ConnInfo {
@@ -141,7 +149,12 @@ impl Registry {
     }
 
     pub fn add_listener(&self, fd: i32, addr: String) {
+        // memcached shows its UDP sockets as reading, not listening.
+        let udp = addr.starts_with("udp");
         let info = Arc::new(ConnInfo::new(fd, addr, None, self.now()));
+        if udp {
+            info.set_state(ConnState::Read);
+        }
         self.listeners.lock().push(info);
     }
 

@@ -28,6 +28,10 @@ pub struct Ctx<'a> {
     pub fd: i32,
     /// The `-vv` trace is on (read once per batch).
     pub trace: bool,
+    /// Largest reply one retrieval command may build, in bytes (`usize::MAX`: no limit).
+    /// UDP sets one, so a datagram naming many large items cannot grow memory without
+    /// bound; past it the reply becomes memcached's out-of-memory error.
+    pub reply_limit: usize,
 }
 
 /// What the connection does after the command.
@@ -84,6 +88,19 @@ fn unauthenticated(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut
     }
 }
 
+/// A retrieval reply grown past `limit` since `start` is replaced by memcached's error.
+fn reply_too_large(out: &mut Vec<u8>, start: usize, limit: usize) -> bool {
+    if out.len() - start <= limit {
+        return false;
+    }
+    out.truncate(start);
+    encode::reply(
+        out,
+        &Reply::ServerError("out of memory writing get response"),
+    );
+    true
+}
+
 /// Executes `cmd`, appending its reply to `out`. `authed` is the connection's
 /// authentication state (always true when no authentication is configured).
 pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8>) -> Next {
@@ -100,7 +117,11 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
         } => {
             let with_cas = kind.with_cas();
             let touch = matches!(kind, GetKind::Gat | GetKind::Gats);
+            let start = out.len();
             for key in keys.iter() {
+                if reply_too_large(out, start, ctx.reply_limit) {
+                    return Next::Continue;
+                }
                 let emit = |item: crate::store::ItemView<'_>| {
                     encode::value(
                         out,
@@ -142,6 +163,9 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                         }
                     }
                 }
+            }
+            if reply_too_large(out, start, ctx.reply_limit) {
+                return Next::Continue;
             }
             encode::end(out);
             Next::Continue

@@ -1,42 +1,93 @@
-//! The accept thread: its own `Poll` over every listening socket. Accepts until
-//! `WouldBlock`, enforces `-c`, and hands each connection round-robin to a worker
-//! ("push, then wake": the socket goes on the worker's channel, then its `Waker` fires).
+//! The accept thread: its own `Poll` over every listening socket (TCP and the unix
+//! socket). Accepts until `WouldBlock`, enforces `-c`, and hands each connection
+//! round-robin to a worker ("push, then wake": the socket goes on the worker's channel,
+//! then its `Waker` fires).
+//!
+//! `-c` has two modes, as in memcached: `maxconns_fast` (default) accepts the connection
+//! over the limit, answers `ERROR Too many open connections` and closes it;
+//! `-o no_maxconns_fast` stops accepting instead (new connections wait in the kernel's
+//! backlog) until a worker closes a connection and wakes us.
 //!
 //! Must not: read or write client requests (workers do), touch the store.
 
 use super::Shared;
 use super::stats::ListenerStats;
-use mio::net::{TcpListener, TcpStream};
+use super::stream::{Acceptor, Stream};
+use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 const WAKE: Token = Token(usize::MAX);
 
 /// memcached's refusal when `-c` is reached.
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 
+/// While paused by `no_maxconns_fast`, re-check the limit this often even without a wake
+/// (a SIGHUP may have raised `-c`).
+const PAUSED_RECHECK: Duration = Duration::from_millis(100);
+
 /// The sending half of a worker's hand-off queue.
 pub struct Handoff {
-    pub tx: crossbeam_channel::Sender<TcpStream>,
+    pub tx: crossbeam_channel::Sender<Stream>,
     pub waker: Arc<Waker>,
+}
+
+/// Sets the listen backlog of an already listening socket: calling listen(2) again on a
+/// listening socket updates it (Linux, BSDs). std listens with its own default.
+fn set_backlog(fd: &impl AsRawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: `fd` owns a valid, open socket descriptor for the duration of the call, and
+    // listen(2) only reads its two integer arguments.
+    let rc = unsafe { libc::listen(fd.as_raw_fd(), backlog) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Binds `addr` and sets the listen backlog.
 pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
     let l = std::net::TcpListener::bind(addr)
         .map_err(|e| io::Error::new(e.kind(), format!("failed to listen on {addr}: {e}")))?;
-    // std listens with its own backlog; calling listen(2) again on a listening socket
-    // updates the backlog (Linux, BSDs).
-    // SAFETY: `l` owns a valid, open socket descriptor for the duration of the call, and
-    // listen(2) only reads its two integer arguments.
-    let rc = unsafe { libc::listen(l.as_raw_fd(), backlog) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
+    set_backlog(&l, backlog)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Binds the unix socket `path` like memcached: a stale socket file there is removed first
+/// (anything else at `path` makes the bind fail), and the file's permission bits are
+/// `mask` (set through the umask around bind(2), so there is no window with others).
+pub fn bind_unix(
+    path: &Path,
+    mask: u32,
+    backlog: i32,
+) -> io::Result<std::os::unix::net::UnixListener> {
+    let fail = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("failed to listen on unix socket {}: {e}", path.display()),
+        )
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && meta.file_type().is_socket()
+    {
+        std::fs::remove_file(path).map_err(fail)?;
     }
+    let umask = !mask & 0o777;
+    // SAFETY: umask(2) cannot fail and touches no memory. It is process-wide: this runs
+    // during start-up, before the server starts any thread that creates files.
+    let old = unsafe { libc::umask(umask as libc::mode_t) };
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    // SAFETY: as above; restores the previous mask.
+    unsafe { libc::umask(old) };
+    let l = bound.map_err(fail)?;
+    set_backlog(&l, backlog).map_err(fail)?;
     l.set_nonblocking(true)?;
     Ok(l)
 }
@@ -45,10 +96,12 @@ pub struct Listener {
     shared: Arc<Shared>,
     poll: Poll,
     waker: Arc<Waker>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Acceptor>,
     workers: Vec<Handoff>,
     next: usize,
     stats: Arc<ListenerStats>,
+    /// `no_maxconns_fast` and the limit was reached: not accepting until a close.
+    paused: bool,
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -58,18 +111,23 @@ fn would_block(e: &io::Error) -> bool {
 impl Listener {
     pub fn new(
         shared: Arc<Shared>,
-        std_listeners: Vec<std::net::TcpListener>,
+        tcp: Vec<std::net::TcpListener>,
+        unix: Option<std::os::unix::net::UnixListener>,
         workers: Vec<Handoff>,
     ) -> io::Result<Listener> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let mut listeners = Vec::new();
-        for (i, l) in std_listeners.into_iter().enumerate() {
+        for l in tcp {
             l.set_nonblocking(true)?;
-            let mut l = TcpListener::from_std(l);
-            poll.registry()
-                .register(&mut l, Token(i), Interest::READABLE)?;
-            listeners.push(l);
+            listeners.push(Acceptor::Tcp(TcpListener::from_std(l)));
+        }
+        if let Some(l) = unix {
+            l.set_nonblocking(true)?;
+            listeners.push(Acceptor::Unix(UnixListener::from_std(l)));
+        }
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry().register(l, Token(i), Interest::READABLE)?;
         }
         let stats = shared.listener_stats.clone();
         Ok(Listener {
@@ -80,6 +138,7 @@ impl Listener {
             workers,
             next: 0,
             stats,
+            paused: false,
         })
     }
 
@@ -93,7 +152,8 @@ impl Listener {
             if self.shared.is_shutting_down() {
                 break;
             }
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let timeout = self.paused.then_some(PAUSED_RECHECK);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -101,23 +161,53 @@ impl Listener {
                 break;
             }
             for ev in events.iter() {
-                if ev.token() == WAKE {
+                // While paused, readiness is left pending: the connections wait in the
+                // backlog and every listener is drained when accepting resumes.
+                if ev.token() == WAKE || self.paused {
                     continue;
                 }
                 self.accept_all(ev.token().0);
             }
+            if self.paused && !self.at_limit() {
+                self.paused = false;
+                log::debug!("below -c again: accepting");
+                // Edge-triggered: what arrived while paused raised no new event.
+                for idx in 0..self.listeners.len() {
+                    self.accept_all(idx);
+                }
+            }
         }
         // Dropping the listeners closes them: no new connections from here on.
+        let mut had_unix = false;
         for l in &mut self.listeners {
+            had_unix |= matches!(l, Acceptor::Unix(_));
             let _ = self.poll.registry().deregister(l);
         }
         self.listeners.clear();
+        if had_unix && let Some(path) = &self.shared.config.unix_socket {
+            // memcached leaves the file behind; a clean exit should not.
+            if let Err(e) = std::fs::remove_file(path) {
+                log::warn!("removing unix socket {}: {e}", path.display());
+            }
+        }
         log::debug!("listener stopped");
+    }
+
+    /// `no_maxconns_fast` and `-c` connections are open.
+    fn at_limit(&self) -> bool {
+        !self.shared.config.ext.maxconns_fast
+            && self.shared.curr_conns.load(Ordering::Acquire)
+                >= self.shared.conn_limit.load(Ordering::Relaxed)
     }
 
     fn accept_all(&mut self, idx: usize) {
         // Bounded: the backlog is finite, but guard against a storm starving shutdown.
         for _ in 0..4096 {
+            if self.at_limit() {
+                self.paused = true;
+                log::info!("-c reached: not accepting until a connection closes");
+                return;
+            }
             let Some(l) = self.listeners.get(idx) else {
                 return;
             };
@@ -134,7 +224,7 @@ impl Listener {
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+    fn admit(&mut self, mut stream: Stream, peer: Option<SocketAddr>) {
         let limit = self.shared.conn_limit.load(Ordering::Relaxed);
         let curr = self.shared.curr_conns.fetch_add(1, Ordering::AcqRel) + 1;
         if curr > limit {
@@ -144,14 +234,14 @@ impl Listener {
                 .fetch_add(1, Ordering::Relaxed);
             // Best effort: a fresh socket's send buffer takes these few bytes at once.
             let _ = stream.write(TOO_MANY);
-            log::info!("refused connection from {peer}: -c {limit} reached");
+            log::info!("refused connection from {peer:?}: -c {limit} reached");
             return;
         }
         self.shared
             .max_conns_seen
             .fetch_max(curr, Ordering::Relaxed);
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.set_nodelay(true);
+        let _ = stream.set_nodelay();
         let n = self.workers.len();
         let w = &self.workers[self.next % n];
         self.next = self.next.wrapping_add(1);
@@ -162,6 +252,6 @@ impl Listener {
         if let Err(e) = w.waker.wake() {
             log::warn!("waking worker failed: {e}");
         }
-        log::debug!("accepted connection from {peer}");
+        log::debug!("accepted connection from {peer:?}");
     }
 }

@@ -4,12 +4,13 @@
 //! ```text
 //!                 ┌──────────────┐  crossbeam channel + Waker   ┌──────────────────────┐
 //!  sockets ─────► │ listener.rs  │ ───────── round robin ──────►│ worker.rs × -t       │
-//!   (-l, -p)      │ own Poll,    │                              │ own Poll, Slab<Conn> │
+//!   (-l -p, -s)   │ own Poll,    │     (stream.rs: TCP or unix) │ own Poll, Slab<Conn> │
 //!                 │ enforces -c  │                              │ read → parse → exec  │
 //!                 └──────────────┘                              │ → encode → flush     │
-//!                                                               └──────────┬───────────┘
-//!                                                                          │ execute.rs
-//!                                                                    protocol ◄┴► store
+//!                 ┌──────────────┐                              └──────────┬───────────┘
+//!  datagrams ───► │ udp.rs       │ ──────────── execute.rs ────────────────┤ execute.rs
+//!   (-U)          │ own Poll     │                                   protocol ◄┴► store
+//!                 └──────────────┘
 //! ```
 //!
 //! Owns: threads and their lifecycle, sockets, per-connection buffers, server counters.
@@ -25,7 +26,9 @@ mod execute_bin;
 mod listener;
 pub mod reload;
 pub mod stats;
+mod stream;
 pub mod trace;
+pub mod udp;
 mod worker;
 
 use crate::config::Config;
@@ -33,8 +36,8 @@ use crate::store::Store;
 use mio::Waker;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 pub use stats::ThreadStats;
@@ -67,7 +70,7 @@ pub struct Shared {
     pub automove_mode: AtomicU32,
     /// `lru_crawler` settings and the running crawl.
     pub crawler: crawler::CrawlerState,
-    /// One counter block per worker thread.
+    /// One counter block per worker thread, then one for the UDP thread when `-U` is on.
     pub thread_stats: Vec<Arc<ThreadStats>>,
     /// Listener counters.
     pub listener_stats: Arc<stats::ListenerStats>,
@@ -77,6 +80,8 @@ pub struct Shared {
     pub detail: detail::Detail,
     /// Wakers of the listener and every worker, to deliver shutdown.
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
+    /// The listener's waker: with `no_maxconns_fast` a close below `-c` resumes accepting.
+    listener_waker: OnceLock<Arc<Waker>>,
     /// The addresses actually bound (port 0 resolved).
     pub bound: parking_lot::Mutex<Vec<SocketAddr>>,
 }
@@ -96,6 +101,18 @@ impl Shared {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// A worker closed a client connection.
+    pub fn conn_closed(&self) {
+        let before = self.curr_conns.fetch_sub(1, Ordering::AcqRel);
+        if !self.config.ext.maxconns_fast
+            && before >= self.conn_limit.load(Ordering::Relaxed)
+            && let Some(w) = self.listener_waker.get()
+            && let Err(e) = w.wake()
+        {
+            log::warn!("waking the listener failed: {e}");
+        }
     }
 }
 
@@ -132,30 +149,59 @@ impl ServerHandle {
     }
 }
 
-/// Binds the configured addresses (with the configured backlog).
-pub fn bind_all(config: &Config) -> io::Result<Vec<std::net::TcpListener>> {
-    config
+/// Sockets bound at start-up (before privileges are dropped).
+pub struct Sockets {
+    /// `-l`/`-p`.
+    pub tcp: Vec<std::net::TcpListener>,
+    /// `-s`.
+    pub unix: Option<std::os::unix::net::UnixListener>,
+    /// `-U`.
+    pub udp: Vec<std::net::UdpSocket>,
+}
+
+/// Binds the configured addresses (with the configured backlog), the unix socket and the
+/// UDP sockets.
+pub fn bind_all(config: &Config) -> io::Result<Sockets> {
+    let tcp = config
         .listen
         .iter()
         .map(|addr| listener::bind(*addr, config.backlog))
-        .collect()
+        .collect::<io::Result<Vec<_>>>()?;
+    let unix = match &config.unix_socket {
+        Some(path) => Some(listener::bind_unix(path, config.unix_mask, config.backlog)?),
+        None => None,
+    };
+    let udp = config
+        .udp_listen
+        .iter()
+        .map(|addr| udp::bind(*addr))
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok(Sockets { tcp, unix, udp })
 }
 
-/// Starts the listener and worker threads on already-bound listeners.
+/// Starts the listener, worker and UDP threads on already-bound sockets.
 pub fn start(
     config: Config,
     store: Store,
     cluster: Arc<cluster::Cluster>,
-    listeners: Vec<std::net::TcpListener>,
+    sockets: Sockets,
 ) -> io::Result<ServerHandle> {
-    let thread_stats: Vec<Arc<ThreadStats>> = (0..config.threads)
+    let Sockets { tcp, unix, udp } = sockets;
+    let udp_blocks = usize::from(!udp.is_empty());
+    let thread_stats: Vec<Arc<ThreadStats>> = (0..config.threads + udp_blocks)
         .map(|_| Arc::new(ThreadStats::default()))
         .collect();
-    let bound = listeners
+    let bound = tcp
         .iter()
         .map(|l| l.local_addr())
         .collect::<io::Result<Vec<_>>>()?;
     let (config_threads, config_delimiter) = (config.threads, config.delimiter);
+    for s in &udp {
+        log::info!("listening on udp {}", s.local_addr()?);
+    }
+    if let Some(path) = &config.unix_socket {
+        log::info!("listening on unix socket {}", path.display());
+    }
     let shared = Arc::new(Shared {
         verbosity: AtomicU32::new(u32::from(config.verbose)),
         conn_limit: AtomicUsize::new(config.conn_limit),
@@ -173,15 +219,25 @@ pub fn start(
         conns: conns::Registry::new(config_threads),
         detail: detail::Detail::new(config_delimiter),
         wakers: parking_lot::Mutex::new(Vec::new()),
+        listener_waker: OnceLock::new(),
         bound: parking_lot::Mutex::new(bound),
     });
 
-    for l in &listeners {
+    let mut listening: Vec<(i32, String)> = Vec::new();
+    {
         use std::os::fd::AsRawFd;
-        let fd = l.as_raw_fd();
-        shared
-            .conns
-            .add_listener(fd, conns::tcp_addr(&l.local_addr()?));
+        for l in &tcp {
+            listening.push((l.as_raw_fd(), conns::tcp_addr(&l.local_addr()?)));
+        }
+        if let (Some(u), Some(path)) = (&unix, &shared.config.unix_socket) {
+            listening.push((u.as_raw_fd(), format!("unix:{}", path.display())));
+        }
+        for u in &udp {
+            listening.push((u.as_raw_fd(), conns::udp_addr(&u.local_addr()?)));
+        }
+    }
+    for (fd, addr) in listening {
+        shared.conns.add_listener(fd, addr);
         if shared.config.verbose >= 2 {
             let proto = match shared.config.protocol {
                 crate::config::ProtocolMode::Auto => "auto-negotiate",
@@ -204,8 +260,19 @@ pub fn start(
                 .spawn(move || w.run())?,
         );
     }
-    let l = listener::Listener::new(shared.clone(), listeners, handoffs)?;
+    if !udp.is_empty() {
+        let stats = shared.thread_stats[shared.config.threads].clone();
+        let u = udp::UdpServer::new(shared.clone(), udp, stats)?;
+        shared.wakers.lock().push(u.waker());
+        threads.push(
+            std::thread::Builder::new()
+                .name("udp".into())
+                .spawn(move || u.run())?,
+        );
+    }
+    let l = listener::Listener::new(shared.clone(), tcp, unix, handoffs)?;
     shared.wakers.lock().push(l.waker());
+    let _ = shared.listener_waker.set(l.waker());
     threads.push(
         std::thread::Builder::new()
             .name("listener".into())

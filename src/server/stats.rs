@@ -182,11 +182,15 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("maxbytes", shared.store.stats().limit_maxbytes);
     out.add("maxconns", shared.conn_limit.load(Ordering::Relaxed));
     out.add("tcpport", c.port);
-    out.add("udpport", 0);
+    out.add("udpport", c.udp_listen.first().map_or(0, |a| a.port()));
     out.add("inter", inter);
     out.add("verbosity", shared.verbosity.load(Ordering::Relaxed));
     out.add("evictions", if c.evictions { "on" } else { "off" });
-    out.add("domain_socket", "NULL");
+    let socket = c.unix_socket.as_deref().map(|p| p.display());
+    out.add(
+        "domain_socket",
+        socket.map_or("NULL".into(), |p| p.to_string()),
+    );
     out.add(
         "shutdown_command",
         if c.enable_shutdown { "yes" } else { "no" },

@@ -15,11 +15,11 @@ use super::execute::{self, Ctx, Next};
 use super::execute_bin;
 use super::listener::Handoff;
 use super::stats::ThreadStats;
+use super::stream::Stream;
 use super::trace;
 use crate::config::ProtocolMode;
 use crate::protocol::Limits;
 use crate::protocol::{binary, text};
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
@@ -38,7 +38,7 @@ pub struct Worker {
     id: usize,
     shared: Arc<Shared>,
     poll: Poll,
-    rx: crossbeam_channel::Receiver<TcpStream>,
+    rx: crossbeam_channel::Receiver<Stream>,
     conns: Slab<Connection>,
     pending: Vec<usize>,
     stats: Arc<ThreadStats>,
@@ -147,7 +147,7 @@ impl Worker {
                     .register(&mut conn.stream, Token(key), Interest::READABLE)
             {
                 log::warn!("registering a connection failed: {e}");
-                self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
+                self.shared.conn_closed();
                 continue;
             }
             self.shared.conns.insert(self.id, key, conn.info.clone());
@@ -162,14 +162,26 @@ impl Worker {
     }
 
     /// The registry record of a new client socket.
-    fn conn_info(&self, stream: &TcpStream) -> ConnInfo {
-        let addr = match stream.peer_addr() {
-            Ok(a) => conns::tcp_addr(&a),
-            Err(_) => "tcp:unknown".to_string(),
-        };
-        let listen = match stream.local_addr() {
-            Ok(a) => self.shared.conns.listen_addr_for(&a),
-            Err(_) => "tcp:unknown".to_string(),
+    fn conn_info(&self, stream: &Stream) -> ConnInfo {
+        let (addr, listen) = match stream {
+            Stream::Tcp(s) => (
+                match s.peer_addr() {
+                    Ok(a) => conns::tcp_addr(&a),
+                    Err(_) => "tcp:unknown".to_string(),
+                },
+                match s.local_addr() {
+                    Ok(a) => self.shared.conns.listen_addr_for(&a),
+                    Err(_) => "tcp:unknown".to_string(),
+                },
+            ),
+            // memcached names both ends of a unix connection by the socket path.
+            Stream::Unix(_) => {
+                let path = match &self.shared.config.unix_socket {
+                    Some(p) => format!("unix:{}", p.display()),
+                    None => "unix:".to_string(),
+                };
+                (path.clone(), path)
+            }
         };
         ConnInfo::new(
             stream.as_raw_fd(),
@@ -188,6 +200,7 @@ impl Worker {
                     limits: &self.limits,
                     fd: conn.fd(),
                     trace: trace::on(&self.shared),
+                    reply_limit: usize::MAX,
                 };
                 drive_conn(conn, &ctx, &mut self.pending, key, self.now)
             }
@@ -209,7 +222,7 @@ impl Worker {
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.shared.conns.remove(self.id, key);
-            self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
+            self.shared.conn_closed();
             if trace::on(&self.shared) {
                 trace::closed(conn.fd());
             }

@@ -34,14 +34,20 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, binary: str, args=()):
+    """A server process. With `unix_socket` it listens there only (`-s`: no TCP)."""
+
+    def __init__(self, binary: str, args=(), unix_socket=None):
         self.binary = binary
         self.proc = None
         self.port = None
+        self.unix_socket = str(unix_socket) if unix_socket else None
         self.log = tempfile.TemporaryFile()
         for _ in range(8):
             port = free_port()
-            cmd = [binary, "-p", str(port), "-l", "127.0.0.1", *args]
+            if self.unix_socket:
+                cmd = [binary, "-s", self.unix_socket, *args]
+            else:
+                cmd = [binary, "-p", str(port), "-l", "127.0.0.1", *args]
             if "memcached" in os.path.basename(binary) and os.geteuid() == 0:
                 cmd += ["-u", "root"]
             proc = subprocess.Popen(
@@ -51,8 +57,8 @@ class Server:
                 if proc.poll() is not None:
                     break
                 try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    self.proc, self.port = proc, port
+                    self._probe(port)
+                    self.proc, self.port = proc, (None if self.unix_socket else port)
                     return
                 except OSError:
                     time.sleep(0.01)
@@ -63,11 +69,28 @@ class Server:
         self.log.seek(0)
         raise RuntimeError(f"{binary} failed to start: {self.log.read().decode(errors='replace')}")
 
+    def _probe(self, port):
+        if self.unix_socket:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1)
+                s.connect(self.unix_socket)
+        else:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.log.close()
+
+
+@pytest.fixture(scope="module")
+def unix_server(tmp_path_factory):
+    """A server listening on a unix socket only (`-s`); `.unix_socket` is its path."""
+    path = tmp_path_factory.mktemp("unix") / "mc.sock"
+    s = Server(server_bin(), unix_socket=path)
+    yield s
+    s.stop()
 
 
 @pytest.fixture(scope="module")
