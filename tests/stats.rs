@@ -274,6 +274,34 @@ fn stats_sizes() {
     script(&[("stats sizes\r\n", "STAT sizes_status disabled\r\nEND\r\n")]);
 }
 
+/// `stats sizes_enable` / `sizes_disable` answer one line without END (memcached 1.6.18's
+/// bytes); while enabled, `stats sizes` lists 32-byte buckets of items stored since.
+#[test]
+fn stats_sizes_tracking() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.roundtrip(b"stats sizes_enable\r\n", b"STAT sizes_status enabled\r\n");
+    c.roundtrip(b"set zz 0 0 5\r\nhello\r\n", b"STORED\r\n");
+    c.send(b"stats sizes\r\n");
+    let sizes = parse_stats(&c.read_until_end());
+    assert_eq!(sizes.len(), 1, "{sizes:?}");
+    let (bucket, n) = sizes.iter().next().unwrap();
+    assert_eq!(n, "1");
+    assert_eq!(bucket.parse::<u64>().unwrap() % 32, 0);
+    c.roundtrip(
+        b"stats sizes_disable\r\n",
+        b"STAT sizes_status disabled\r\n",
+    );
+    c.roundtrip(b"stats sizes\r\n", b"STAT sizes_status disabled\r\nEND\r\n");
+    // -o track_sizes starts with it on.
+    let t = Server::start(&["-o", "track_sizes"]);
+    let mut c = t.connect();
+    c.roundtrip(b"set a 0 0 1\r\nx\r\n", b"STORED\r\n");
+    c.send(b"stats sizes\r\n");
+    assert_eq!(parse_stats(&c.read_until_end()).len(), 1);
+    assert_eq!(c.stats_arg("settings")["track_sizes"], "yes");
+}
+
 #[test]
 fn stats_after_unknown_subcommand_still_works() {
     script(&[

@@ -65,6 +65,8 @@ pub enum StatsArg<'a> {
     Slabs,
     /// `stats sizes`.
     Sizes,
+    /// `stats sizes_enable` / `stats sizes_disable` (answered without `END`, as memcached).
+    SizesTracking(bool),
     /// `stats reset`.
     Reset,
     /// `stats conns`.

@@ -308,7 +308,14 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                 StatsArg::Settings => stats::settings(shared),
                 StatsArg::Items => stats::items(shared),
                 StatsArg::Slabs => stats::slabs(shared),
-                StatsArg::Sizes => stats::sizes(),
+                StatsArg::Sizes => stats::sizes(shared),
+                StatsArg::SizesTracking(on) => {
+                    shared.store.set_track_sizes(on);
+                    let status = if on { "enabled" } else { "disabled" };
+                    // memcached sends this one line without END.
+                    encode::stat(out, "sizes_status", &status);
+                    return Next::Continue;
+                }
                 StatsArg::Reset => {
                     stats::reset(shared);
                     encode::reply(out, &Reply::Reset);

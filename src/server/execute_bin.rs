@@ -289,7 +289,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 b"settings" => stats::settings(shared),
                 b"items" => stats::items(shared),
                 b"slabs" => stats::slabs(shared),
-                b"sizes" => stats::sizes(),
+                b"sizes" => stats::sizes(shared),
                 b"reset" => {
                     stats::reset(shared);
                     stats::StatList::default()

@@ -183,7 +183,15 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("maxconns", shared.conn_limit.load(Ordering::Relaxed));
     out.add("tcpport", c.port);
     out.add("udpport", c.udp_listen.first().map_or(0, |a| a.port()));
-    out.add("inter", inter);
+    // memcached prints NULL when it has no network listeners (`-s`).
+    out.add(
+        "inter",
+        if c.listen.is_empty() {
+            "NULL".to_string()
+        } else {
+            inter
+        },
+    );
     out.add("verbosity", shared.verbosity.load(Ordering::Relaxed));
     out.add("evictions", if c.evictions { "on" } else { "off" });
     let socket = c.unix_socket.as_deref().map(|p| p.display());
@@ -301,9 +309,16 @@ fn item_class(c: &ClassStats, out: &mut StatList) {
 }
 
 /// `stats sizes`: ferrocache does not track item sizes (memcached's default, too).
-pub fn sizes() -> StatList {
+pub fn sizes(shared: &Shared) -> StatList {
     let mut out = StatList::default();
-    out.add("sizes_status", "disabled");
+    match shared.store.size_histogram() {
+        Some(buckets) => {
+            for (bucket, n) in buckets {
+                out.add(bucket.to_string(), n);
+            }
+        }
+        None => out.add("sizes_status", "disabled"),
+    }
     out
 }
 

@@ -24,6 +24,8 @@ pub(super) fn stats<'a>(line: &Line<'a>) -> Command<'a> {
         b"items" => StatsArg::Items,
         b"slabs" => StatsArg::Slabs,
         b"sizes" => StatsArg::Sizes,
+        b"sizes_enable" => StatsArg::SizesTracking(true),
+        b"sizes_disable" => StatsArg::SizesTracking(false),
         b"reset" => StatsArg::Reset,
         b"conns" => StatsArg::Conns,
         b"detail" => StatsArg::Detail(match (line.n, line.tok(2)) {
