@@ -313,7 +313,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                     shared.store.set_track_sizes(on);
                     let status = if on { "enabled" } else { "disabled" };
                     // memcached sends this one line without END.
-                    encode::stat(out, "sizes_status", &status);
+                    encode::stat(out, "sizes_status", status);
                     return Next::Continue;
                 }
                 StatsArg::Reset => {
