@@ -68,41 +68,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// Debian's /etc/memcached.conf from the memcached 1.6.18 package, comments included.
-    pub const DEBIAN: &str = "# memcached default config file
-# 2003 - Jay Bonci <jaybonci@debian.org>
-# This configuration file is read by the start-memcached script provided as
-# part of the Debian GNU/Linux distribution.
-
-# Run memcached as a daemon. This command is implied, and is not needed for the
-# daemon to run. See the README.Debian that comes with this package for more
-# information.
--d
-
-# Log memcached's output to /var/log/memcached
-logfile /var/log/memcached.log
-
-# Be verbose
-# -v
-
-# Start with a cap of 64 megs of memory. It's reasonable, and the daemon default
--m 64
-
-# Default connection port is 11211
--p 11211
-
-# Run the daemon as root. The start-memcached will default to running as root if no
-# -u command is present in this config file
--u memcache
-
-# Specify which IP address to listen on. The default is to listen on all IP addresses
--l 127.0.0.1
-
-# Limit the number of simultaneous incoming connections. The daemon default is 1024
-# -c 1024
-
-# Use a pidfile
--P /var/run/memcached/memcached.pid
-";
+    pub const DEBIAN: &str = include_str!("../../tests/fixtures/debian-memcached.conf");
 
     #[test]
     fn debian_file_tokenises() {
