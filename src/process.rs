@@ -157,7 +157,8 @@ pub fn sd_notify_reloading() {
 }
 
 /// Raises the soft open-files limit so that `conns` connections plus our own descriptors
-/// fit, as memcached does for `-c`. Fails when the hard limit is too low.
+/// fit, as memcached does for `-c`. When the hard limit is lower, raises the soft limit to
+/// it and warns (memcached refuses to start; the listener copes with accept failures).
 pub fn ensure_nofile(conns: usize) -> io::Result<()> {
     let need = (conns as u64).saturating_add(64);
     let mut rl = libc::rlimit {
@@ -172,22 +173,18 @@ pub fn ensure_nofile(conns: usize) -> io::Result<()> {
         return Ok(());
     }
     if rl.rlim_max < need {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "-c {conns}: the open files limit is {} (hard); raise it (ulimit -n, LimitNOFILE=) or lower -c",
-                rl.rlim_max
-            ),
-        ));
+        log::warn!(
+            "-c {conns}: the open files limit is {} (hard), fewer connections will fit; raise it (ulimit -n, LimitNOFILE=) or lower -c",
+            rl.rlim_max
+        );
     }
-    rl.rlim_cur = need;
+    rl.rlim_cur = need.min(rl.rlim_max);
     // SAFETY: `rl` is a valid rlimit.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(
-            e.kind(),
-            format!("-c {conns}: failed to raise the open files limit: {e}"),
-        ));
+        log::warn!(
+            "-c {conns}: failed to raise the open files limit: {}",
+            io::Error::last_os_error()
+        );
     }
     Ok(())
 }
