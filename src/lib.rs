@@ -5,10 +5,11 @@
 //! ```text
 //!   main.rs  ──► config, server, store, logging, process (main.rs's own OS helpers)
 //!   server/  ──► protocol, store, config, cluster, logging (threads, polls, sockets: the only I/O)
-//!   protocol/──► (none)                      (pure: bytes -> Command, Reply -> bytes)
-//!   store/   ──► (none)                      (items, slabs, LRU, expiry, CAS; no sockets, no protocol types)
+//!   protocol/──► decimal                     (pure: bytes -> Command, Reply -> bytes)
+//!   store/   ──► decimal                     (items, slabs, LRU, expiry, CAS; no sockets, no protocol types)
 //!   config/  ──► (none)                      (flags, config file, -o -> validated Config)
 //!   logging  ──► (none)                      (log sink: stderr or --logfile, live level)
+//!   decimal  ──► (none)                      (memcached's safe_strtoull; used by protocol and store)
 //! ```
 //!
 //! Request flow: the listener thread accepts sockets and hands them round-robin to worker
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod decimal;
 pub mod logging;
 pub mod protocol;
 pub mod server;

@@ -222,16 +222,7 @@ fn reload(
                     report.restart_needed.join(", ")
                 );
             }
-            // Settings needing a restart stay as they run, so the next reload reports them
-            // again rather than forgetting them.
-            let mut now = running;
-            now.verbose = new.verbose;
-            if shared.store.stats().limit_maxbytes == new.memory_limit as u64 {
-                now.memory_limit = new.memory_limit;
-            }
-            now.conn_limit = new.conn_limit;
-            now.ext.idle_timeout = new.ext.idle_timeout;
-            now
+            report.running
         }
     }
 }

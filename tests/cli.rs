@@ -119,6 +119,48 @@ fn good_flags_start() {
     assert_eq!(c.get("k").unwrap(), b"v");
 }
 
+/// -k (mlockall; failing is only a warning), -r (core limit), -L (warned) and -o options
+/// that only warn do not stop a server from starting and serving.
+#[test]
+fn operational_flags_start() {
+    let s = Server::start_with(
+        &ferrocache_path(),
+        &["-k", "-r", "-L", "-o", "modern,hashpower=20", "-b", "64"],
+    );
+    let mut c = s.connect();
+    c.set("k", b"v");
+    assert_eq!(c.get("k").unwrap(), b"v");
+    assert!(
+        s.log().contains("hashpower=20"),
+        "one warning names it: {}",
+        s.log()
+    );
+}
+
+#[test]
+fn check_config_reports_the_bad_line() {
+    let dir = std::env::temp_dir().join(format!("ferro-cli-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.conf");
+    std::fs::write(&good, "# ok\n-m 32\n-o idle_timeout=5\n").unwrap();
+    let bad = dir.join("bad.conf");
+    std::fs::write(&bad, "-m 32\n-o fooble\n").unwrap();
+    let run_check = |path: &std::path::Path| {
+        Command::new(ferrocache_path())
+            .args(["--config-file", path.to_str().unwrap(), "--check-config"])
+            .output()
+            .expect("run --check-config")
+    };
+    let ok = run_check(&good);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("configuration OK"));
+    let no = run_check(&bad);
+    assert_eq!(no.status.code(), Some(64), "{no:?}");
+    let msg = String::from_utf8_lossy(&no.stderr);
+    assert!(msg.contains("line 2") && msg.contains("fooble"), "{msg}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn udp_port_zero_accepted() {
     let s = Server::start_with(&ferrocache_path(), &["-U", "0"]);

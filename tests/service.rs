@@ -414,7 +414,22 @@ fn debian_memcached_conf_daemonizes() {
         "log:\n{}",
         read_log(&log_file)
     );
+    // SIGHUP reopens the log file (logrotate moved it away), then logs the reload there.
+    let rotated = dir.join("memcached.log.1");
+    std::fs::rename(&log_file, &rotated).unwrap();
     // SAFETY: kill(2) with a pid we read from the daemon's own pid file.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !read_log(&log_file).contains("SIGHUP") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        read_log(&log_file).contains("SIGHUP"),
+        "reopened log:\n{}",
+        read_log(&log_file)
+    );
+    assert!(!read_log(&rotated).contains("SIGHUP"));
+    // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let deadline = Instant::now() + Duration::from_secs(2);
     while alive(pid) && Instant::now() < deadline {

@@ -1,8 +1,9 @@
 //! THE seam between protocol and store: runs one parsed [`Command`] against the store,
 //! counts it, and encodes the reply into the connection's output buffer.
 //!
-//! The one file that imports both `protocol` and `store`. No I/O here: replies go into
-//! `out`, and the caller decides when to send them.
+//! With its siblings `execute_meta.rs`, `execute_bin.rs` and `crawler.rs` (the
+//! `lru_crawler`/`cache_memlimit` commands), the only code that imports both `protocol` and
+//! `store`. No I/O here: replies go into `out`, and the caller decides when to send them.
 
 use super::Shared;
 use super::detail::Op as DetailOp;
@@ -395,19 +396,22 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                 usize::try_from(src).ok().filter(|&c| c > 0)
             };
             let dst = usize::try_from(dst).ok();
-            let line: &[u8] = match (src, dst) {
+            const BADCLASS: Reply<'static> = Reply::Line("BADCLASS invalid src or dst class id");
+            let reply = match (src, dst) {
                 (Some(src), Some(dst)) => match store.reassign(src, dst) {
-                    Ok(()) => b"OK\r\n",
+                    Ok(()) => Reply::Ok,
                     // memcached: no class to pick from is a bad source class.
-                    Err(R::NoSpare) if src == 0 => b"BADCLASS invalid src or dst class id\r\n",
-                    Err(R::Running | R::Busy) => b"BUSY currently processing reassign request\r\n",
-                    Err(R::BadClass) => b"BADCLASS invalid src or dst class id\r\n",
-                    Err(R::NoSpare) => b"NOSPARE source class has no spare pages\r\n",
-                    Err(R::Same) => b"SAME src and dst class are identical\r\n",
+                    Err(R::NoSpare) if src == 0 => BADCLASS,
+                    Err(R::Running | R::Busy) => {
+                        Reply::Line("BUSY currently processing reassign request")
+                    }
+                    Err(R::BadClass) => BADCLASS,
+                    Err(R::NoSpare) => Reply::Line("NOSPARE source class has no spare pages"),
+                    Err(R::Same) => Reply::Line("SAME src and dst class are identical"),
                 },
-                _ => b"BADCLASS invalid src or dst class id\r\n",
+                _ => BADCLASS,
             };
-            out.extend_from_slice(line);
+            encode::reply(out, &reply);
             Next::Continue
         }
         Command::ConfigGet { key } => {

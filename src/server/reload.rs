@@ -9,8 +9,11 @@ use crate::config::Config;
 use std::sync::atomic::Ordering;
 
 /// What a reload did.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct ReloadReport {
+    /// The settings now in force: `old` with the live changes of `new`. Settings needing a
+    /// restart keep their running values, so the next reload reports them again.
+    pub running: Config,
     /// Settings changed live, e.g. `-m 64 -> 128`.
     pub applied: Vec<String>,
     /// Settings that differ from the running ones but only take effect after a restart.
@@ -19,7 +22,11 @@ pub struct ReloadReport {
 
 /// Applies `new` over `old` (the settings in force). Returns what was applied.
 pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
-    let mut r = ReloadReport::default();
+    let mut r = ReloadReport {
+        running: old.clone(),
+        applied: Vec::new(),
+        restart_needed: Vec::new(),
+    };
     if new.verbose != old.verbose {
         let v = u32::from(new.verbose);
         shared.verbosity.store(v, Ordering::Relaxed);
@@ -30,6 +37,7 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
     if new.memory_limit != old.memory_limit {
         let mb = |b: usize| b >> 20;
         if shared.store.set_mem_limit(new.memory_limit) {
+            r.running.memory_limit = new.memory_limit;
             r.applied.push(format!(
                 "-m {} -> {}",
                 mb(old.memory_limit),
@@ -44,6 +52,7 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
     }
     if new.conn_limit != old.conn_limit {
         shared.conn_limit.store(new.conn_limit, Ordering::Relaxed);
+        r.running.conn_limit = new.conn_limit;
         r.applied
             .push(format!("-c {} -> {}", old.conn_limit, new.conn_limit));
     }
@@ -51,6 +60,7 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
         shared
             .idle_timeout
             .store(new.ext.idle_timeout, Ordering::Relaxed);
+        r.running.ext.idle_timeout = new.ext.idle_timeout;
         r.applied.push(format!(
             "-o idle_timeout {} -> {}",
             old.ext.idle_timeout, new.ext.idle_timeout

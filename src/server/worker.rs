@@ -298,6 +298,15 @@ fn update_interest(poll: &Poll, key: usize, conn: &mut Connection) {
     }
 }
 
+/// Sends what `conn` has queued, counting the bytes in `bytes_written`.
+fn flush_counted(conn: &mut Connection, ctx: &Ctx<'_>) -> io::Result<()> {
+    let n = conn.flush()?;
+    ctx.stats
+        .bytes_written
+        .fetch_add(n as u64, Ordering::Relaxed);
+    Ok(())
+}
+
 /// Reads, executes and flushes one connection as far as it can go now.
 fn drive_conn(
     conn: &mut Connection,
@@ -308,13 +317,9 @@ fn drive_conn(
 ) -> Fate {
     // Queued output first: a client that was not reading may be now.
     if conn.pending_output() > 0 {
-        match conn.flush() {
-            Ok(n) => ctx
-                .stats
-                .bytes_written
-                .fetch_add(n as u64, Ordering::Relaxed),
-            Err(_) => return Fate::Close,
-        };
+        if flush_counted(conn, ctx).is_err() {
+            return Fate::Close;
+        }
         if conn.pending_output() > WBUF_HIGH_WATER {
             return Fate::Keep;
         }
@@ -334,13 +339,9 @@ fn drive_conn(
                 break;
             }
             Step::OutputFull => {
-                match conn.flush() {
-                    Ok(n) => ctx
-                        .stats
-                        .bytes_written
-                        .fetch_add(n as u64, Ordering::Relaxed),
-                    Err(_) => return Fate::Close,
-                };
+                if flush_counted(conn, ctx).is_err() {
+                    return Fate::Close;
+                }
                 if conn.pending_output() > WBUF_HIGH_WATER {
                     // Resumed by the WRITABLE event.
                     break;
@@ -377,15 +378,8 @@ fn drive_conn(
     }
     // A yielding connection comes back after one poll round; its replies leave together
     // then, unless many are queued already.
-    if !yielded || conn.pending_output() >= YIELD_FLUSH_AT {
-        match conn.flush() {
-            Ok(n) => {
-                ctx.stats
-                    .bytes_written
-                    .fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(_) => return Fate::Close,
-        }
+    if (!yielded || conn.pending_output() >= YIELD_FLUSH_AT) && flush_counted(conn, ctx).is_err() {
+        return Fate::Close;
     }
     let done = conn.closing || (conn.eof && !yielded && conn.dump.is_none());
     if done && conn.pending_output() == 0 {

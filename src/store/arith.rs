@@ -1,53 +1,9 @@
 //! Number parsing and formatting for `incr`/`decr`, matching memcached's `safe_strtoull`
 //! applied to an item's data (which memcached follows with `\r\n`).
 
-fn is_c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// Parse a stored value the way memcached's `do_add_delta` does: `strtoull(data, &end, 10)`
-/// must consume at least one digit without overflow, and stop at whitespace, a NUL, or the
-/// end of the value. Leading whitespace and a sign are accepted; a `-` is only rejected when
-/// the result would be negative as a signed number (so "-0" is 0, "-5" is non-numeric).
-pub(super) fn parse_value(v: &[u8]) -> Option<u64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut i = 0;
-    while i < v.len() && is_c_space(v[i]) {
-        i += 1;
-    }
-    let neg = match v.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let start = i;
-    let mut acc: u64 = 0;
-    while let Some(&d) = v.get(i).filter(|d| d.is_ascii_digit()) {
-        acc = acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-        i += 1;
-    }
-    if i == start {
-        return None;
-    }
-    if let Some(&b) = v.get(i)
-        && !(is_c_space(b) || b == 0)
-    {
-        return None;
-    }
-    let val = if neg { acc.wrapping_neg() } else { acc };
-    if neg && (val as i64) < 0 {
-        return None;
-    }
-    Some(val)
-}
+/// Parse a stored value the way memcached's `do_add_delta` does: `safe_strtoull` on the item
+/// data (one implementation with the text parser's, in [`crate::decimal`]).
+pub(super) use crate::decimal::strtoull as parse_value;
 
 /// `incr` wraps at 2^64, `decr` floors at 0.
 pub(super) fn apply(value: u64, incr: bool, delta: u64) -> u64 {

@@ -18,7 +18,7 @@ use super::{ItemCursor, ItemMeta};
 pub(super) const RELEASE_STEP: Duration = Duration::from_millis(50);
 /// Failed page moves (items in flight) tolerated in one release step before it gives up.
 const RELEASE_FAILURES: usize = 4;
-/// Index home slots per shard lock hold in `for_each_item` (about 400–800 items).
+/// Index home slots per shard lock hold in `walk_items` (about 400–800 items).
 const WALK_HOMES: usize = 1024;
 /// Index slots the sweeper's crawl looks at per step, and the pass it keeps going after.
 pub(super) const SWEEP_STEP_ITEMS: usize = 10_000;
@@ -187,19 +187,9 @@ impl Inner {
         reclaimed
     }
 
-    /// `lru_crawler metadump`: see `Store::for_each_item`. Walks each shard's index by home
+    /// `lru_crawler metadump` (see `Store::walk_items`): walks each shard's index by home
     /// slot residue (`Index::for_residues`), a bounded batch per lock hold, copying metadata
-    /// out so that `f` runs with no lock held.
-    pub(super) fn for_each_item(&self, mut f: impl FnMut(&ItemMeta<'_>) -> bool) {
-        let mut cursor = ItemCursor::default();
-        while !cursor.done {
-            if !self.walk_items(&mut cursor, usize::MAX, &mut f) {
-                return;
-            }
-        }
-    }
-
-    /// One resumable slice of the walk: copies batches (one lock hold each) from `cursor`
+    /// out so that `f` runs with no lock held. One resumable slice: copies batches (one lock hold each) from `cursor`
     /// until at least `min_items` items were passed to `f` or the walk ends (then
     /// `cursor.done`). Returns false when `f` asked to stop.
     pub(super) fn walk_items(

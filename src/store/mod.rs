@@ -49,7 +49,7 @@
 //! class or evicted) and large items evicted, free and nearly empty pages first, then from
 //! the class holding the most memory (`maint.rs`).
 //!
-//! **Item walk** (`for_each_item`, `lru_crawler metadump`): each shard's index is walked by
+//! **Item walk** (`walk_items`, `lru_crawler metadump`): each shard's index is walked by
 //! home slot residue (`index.rs`), which sees every item present for the whole walk exactly
 //! once although the lock is released between bounded batches. **Size histogram**
 //! (`set_track_sizes`, `stats sizes`): `sizes.rs`. **Class geometry**: `-f`/`-n`, or
@@ -232,7 +232,7 @@ pub struct ItemView<'a> {
     pub value: &'a [u8],
 }
 
-/// Metadata of one live item, for `lru_crawler metadump` (`Store::for_each_item`).
+/// Metadata of one live item, for `lru_crawler metadump` (`Store::walk_items`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ItemMeta<'a> {
     pub key: &'a [u8],
@@ -421,19 +421,13 @@ impl Store {
         self.inner.set_mem_limit(bytes)
     }
 
-    /// Call `f` with the metadata of every live item (expired and flushed ones are skipped,
-    /// not reaped) until it returns `false`. No lock is held while `f` runs: metadata is
-    /// copied out in bounded batches, one shard lock at a time. Items present for the whole
-    /// walk are seen exactly once; items stored, replaced or deleted during it may or may
-    /// not be.
-    pub fn for_each_item(&self, f: impl FnMut(&ItemMeta<'_>) -> bool) {
-        self.inner.for_each_item(f)
-    }
-
-    /// The same walk in slices, for streaming a dump with bounded memory: visits items from
-    /// `cursor` until at least `min_items` were passed to `f` (a batch is never split) or the
-    /// walk ends (`cursor.is_done()`). Returns false when `f` asked to stop. The guarantees
-    /// of `for_each_item` hold across slices.
+    /// Walk every live item (`lru_crawler metadump`) in resumable slices, for streaming a
+    /// dump with bounded memory: visits items from `cursor` until at least `min_items` were
+    /// passed to `f` (a batch is never split) or the walk ends (`cursor.is_done()`). Returns
+    /// false when `f` asked to stop. Expired and flushed items are skipped, not reaped. No
+    /// lock is held while `f` runs: metadata is copied out in bounded batches, one shard
+    /// lock at a time. Items present for the whole walk are seen exactly once; items stored,
+    /// replaced or deleted during it may or may not be.
     pub fn walk_items(
         &self,
         cursor: &mut ItemCursor,

@@ -1577,8 +1577,18 @@ fn mem_limit_shrink_under_concurrent_sets() {
     check_intact(&s, &keys);
 }
 
+/// The whole item walk in one go (slices of 100 items).
+fn walk_all(s: &Store, mut f: impl FnMut(&crate::store::ItemMeta<'_>) -> bool) {
+    let mut cursor = crate::store::ItemCursor::default();
+    while !cursor.is_done() {
+        if !s.walk_items(&mut cursor, 100, &mut f) {
+            return;
+        }
+    }
+}
+
 #[test]
-fn for_each_item_sees_stable_items_once_with_metadata() {
+fn walk_sees_stable_items_once_with_metadata() {
     let s = store(32);
     let now = s.unix_time() as i64;
     let mut stable = HashMap::new();
@@ -1605,7 +1615,7 @@ fn for_each_item_sees_stable_items_once_with_metadata() {
     assert!(matches!(get(&s, b"s7"), Lookup::Hit(_)));
     let mut seen_other = HashSet::new();
     let mut n = 0u32;
-    s.for_each_item(|m| {
+    walk_all(&s, |m| {
         n += 1;
         if let Some(c) = stable.get_mut(m.key) {
             *c += 1;
@@ -1652,7 +1662,7 @@ fn for_each_item_sees_stable_items_once_with_metadata() {
     assert!(s.stats().evictions == 0);
     // `false` stops the walk.
     let mut k = 0;
-    s.for_each_item(|_| {
+    walk_all(&s, |_| {
         k += 1;
         k < 10
     });
@@ -1664,7 +1674,7 @@ fn for_each_item_sees_stable_items_once_with_metadata() {
     });
     set(&s, b"k", b"v");
     let mut got = Vec::new();
-    s.for_each_item(|m| {
+    walk_all(&s, |m| {
         got.push((m.key.to_vec(), m.cas));
         true
     });

@@ -80,6 +80,28 @@ fn short(b: &[u8]) -> String {
     }
 }
 
+/// Whether the server behind `s` reports `pid` in `stats` (memcached and ferrocache both do).
+fn served_by(mut s: TcpStream, pid: Option<u32>) -> bool {
+    let Some(pid) = pid else { return false };
+    if s.set_read_timeout(Some(Duration::from_secs(2))).is_err()
+        || s.write_all(b"stats\r\n").is_err()
+    {
+        return false;
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !got.ends_with(b"END\r\n") && Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    parse_stats(&got)
+        .get("pid")
+        .is_some_and(|p| *p == pid.to_string())
+}
+
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().unwrap().port()
@@ -137,6 +159,11 @@ impl Server {
                 args: full,
                 log_path,
             };
+            // Servers that refuse unauthenticated or text `stats` are only checked for a
+            // connection.
+            let text_stats_open = !args
+                .iter()
+                .any(|a| matches!(*a, "-S" | "-Y" | "binary" | "--enable-sasl" | "--auth-file"));
             // Bounded wait for the port to accept connections.
             let mut exited = false;
             for _ in 0..300 {
@@ -144,8 +171,11 @@ impl Server {
                     exited = true;
                     break;
                 }
-                if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-                    drop(s);
+                // The port must be served by *our* child: with a port race another test's
+                // server may hold it while ours is failing with "in use".
+                if let Ok(s) = TcpStream::connect(("127.0.0.1", port))
+                    && (!text_stats_open || served_by(s, server.child.as_ref().map(|c| c.id())))
+                {
                     return server;
                 }
                 std::thread::sleep(Duration::from_millis(10));

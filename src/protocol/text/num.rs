@@ -1,72 +1,13 @@
-//! Number parsing exactly like memcached's `safe_strtoul`/`safe_strtoull`/`safe_strtol`
-//! (util.c) on a 64-bit Linux build, which wrap glibc's `strtoul`/`strtoull`/`strtol`:
+//! Numbers in command lines, exactly like memcached's `safe_strtoul`/`safe_strtoull`/
+//! `safe_strtol` (util.c) on a 64-bit Linux build. The scanning rules are
+//! [`crate::decimal`]'s (shared with the store's `incr`/`decr`); here:
 //!
-//! - leading C whitespace (`\t \n \v \f \r`; spaces cannot occur inside a token) is skipped;
-//! - an optional `+` or `-` sign, then decimal digits (no `0x`; `010` is ten);
-//! - out of the 64-bit range (`ERANGE`) or no digits: rejected;
-//! - the digits must be followed by the end of the token or a C whitespace byte, after which
-//!   anything goes (`5\tzz` is 5);
-//! - the unsigned parsers accept a `-`: `strtoul("-1")` is `2^64 - 1`, and memcached only
-//!   rejects it when the result is negative as a signed 64-bit number and the token contains a
-//!   `-` (so `-0` is 0 and `-18446744073709551615` is 1);
 //! - the 32-bit results are the 64-bit value truncated (`*out = l` into a `uint32_t` or
 //!   `int32_t`): flags `4294967296` is 0, exptime `4294967295` is -1.
 
-/// C's `isspace` in the "C" locale, minus the space that tokenizing already removed.
-fn is_c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// The sign and magnitude of a token, or `None` where `strto*` fails or memcached's
-/// end-of-number check does.
-fn scan(tok: &[u8]) -> Option<(bool, u64)> {
-    let mut i = tok.iter().take_while(|&&b| is_c_space(b)).count();
-    let neg = match tok.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let start = i;
-    let mut mag: u64 = 0;
-    let mut overflow = false;
-    while let Some(&d) = tok.get(i) {
-        if !d.is_ascii_digit() {
-            break;
-        }
-        match mag
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(u64::from(d - b'0')))
-        {
-            Some(m) => mag = m,
-            None => overflow = true,
-        }
-        i += 1;
-    }
-    if i == start || overflow {
-        return None;
-    }
-    match tok.get(i) {
-        None => Some((neg, mag)),
-        Some(&b) if is_c_space(b) => Some((neg, mag)),
-        Some(_) => None,
-    }
-}
-
+use crate::decimal::scan;
 /// `safe_strtoull`: a `u64` (CAS unique, incr/decr delta).
-pub(super) fn strtoull(tok: &[u8]) -> Option<u64> {
-    let (neg, mag) = scan(tok)?;
-    let v = if neg { mag.wrapping_neg() } else { mag };
-    if (v as i64) < 0 && tok.contains(&b'-') {
-        return None;
-    }
-    Some(v)
-}
+pub(super) use crate::decimal::strtoull;
 
 /// `safe_strtoul`: a `u32` (flags, verbosity level), truncated from 64 bits.
 pub(super) fn strtoul(tok: &[u8]) -> Option<u32> {
