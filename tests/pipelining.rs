@@ -208,3 +208,35 @@ fn half_close_after_pipeline_gets_every_reply() {
     c.expect(&expected);
     c.expect_closed();
 }
+
+/// Regression: requests and the FIN queued on the socket while the server is paused
+/// (SIGSTOP), so the worker sees data and read-closed in one edge-triggered event, as a
+/// busy server does when `nc -q` sends its input and shuts down. A short read takes the
+/// data; the FIN must still be read and the connection closed after the replies, instead
+/// of left half-open for ever (it was: `CLOSE-WAIT`, client waiting).
+#[test]
+fn fin_arriving_with_the_requests_closes() {
+    let s = Server::start(&["-t", "1"]);
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &s.pid().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    for round in 0..5usize {
+        let mut c = s.connect();
+        c.roundtrip(b"set ready 0 0 1\r\nx\r\n", b"STORED\r\n");
+        signal("-STOP");
+        let pieces = 1 + round * 3;
+        for i in 0..pieces {
+            c.send(format!("set fin{round}:{i} 0 0 5\r\nhello\r\n").as_bytes());
+        }
+        c.shutdown_write();
+        std::thread::sleep(Duration::from_millis(20));
+        signal("-CONT");
+        c.expect(&b"STORED\r\n".repeat(pieces));
+        c.expect_closed();
+    }
+}

@@ -55,6 +55,10 @@ pub struct Connection {
     pub closing: bool,
     /// The peer closed its sending side; close once buffered requests are answered.
     pub eof: bool,
+    /// An event reported the peer's FIN (read-closed). A short read then does not mean
+    /// drained: the FIN is still to be read, and edge-triggered polling will not report it
+    /// again, so reading goes on until it returns 0.
+    pub peer_closed: bool,
     /// Registered for WRITABLE.
     pub want_write: bool,
     /// Queued in the worker's pending list (yielded because of `-R`).
@@ -86,6 +90,7 @@ impl Connection {
             may_read: true,
             closing: false,
             eof: false,
+            peer_closed: false,
             want_write: false,
             pending: false,
             authenticated,

@@ -117,6 +117,9 @@ impl Worker {
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                         c.may_read = true;
                     }
+                    if ev.is_read_closed() || ev.is_error() {
+                        c.peer_closed = true;
+                    }
                     self.drive(key);
                 }
             }
@@ -362,7 +365,9 @@ fn drive_conn(
             }
             Ok(Fill::Drained(n)) => {
                 ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-                conn.may_read = false;
+                // A short read drains the data, but a FIN that came with it is only seen
+                // by reading again (no further event will report it).
+                conn.may_read = conn.peer_closed && n > 0;
                 if n == 0 {
                     break;
                 }
