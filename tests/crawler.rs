@@ -302,3 +302,108 @@ fn metadump_refused_with_dumping_disabled() {
         b"ERROR metadump not allowed\r\n",
     );
 }
+
+/// Reads a `stats cachedump` reply: `ITEM key [N b; T s]` lines, then `END`. Returns
+/// (key, value bytes, expiry) per line and the reply's size in bytes.
+fn read_cachedump(c: &mut Client) -> (Vec<(String, usize, i64)>, usize) {
+    let mut items = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..100_000 {
+        let l = String::from_utf8(c.read_line()).expect("utf-8 line");
+        bytes += l.len();
+        if l == "END\r\n" {
+            return (items, bytes);
+        }
+        let rest = l
+            .strip_prefix("ITEM ")
+            .and_then(|r| r.strip_suffix(" s]\r\n"))
+            .unwrap_or_else(|| panic!("line {l:?}"));
+        let (key, rest) = rest.split_once(" [").expect("ITEM key [");
+        let (n, t) = rest.split_once(" b; ").expect("N b; T");
+        items.push((key.to_string(), n.parse().unwrap(), t.parse().unwrap()));
+    }
+    panic!("no END");
+}
+
+/// The class `key` is stored in, from the metadump.
+fn class_of(c: &mut Client, key: &str) -> usize {
+    c.send(b"lru_crawler metadump all\r\n");
+    let lines = read_dump(c);
+    let f = lines
+        .iter()
+        .map(|l| fields(l))
+        .find(|f| f["key"] == key)
+        .unwrap_or_else(|| panic!("{key} not in the dump"));
+    f["cls"].parse().unwrap()
+}
+
+/// `stats cachedump <class> <limit>` lists the class's items as memcached does (raw key,
+/// value bytes, absolute expiry or 0), honours the limit, and lists nothing for a class
+/// without items.
+#[test]
+fn cachedump_lists_the_items_of_a_class() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.roundtrip(b"set a 0 0 3\r\nabc\r\n", b"STORED\r\n");
+    c.roundtrip(b"set b 0 100 5\r\nhello\r\n", b"STORED\r\n");
+    let big = "x".repeat(5000);
+    c.roundtrip(
+        format!("set big 0 0 {}\r\n{big}\r\n", big.len()).as_bytes(),
+        b"STORED\r\n",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let small = class_of(&mut c, "a");
+    assert_eq!(class_of(&mut c, "b"), small);
+    let large = class_of(&mut c, "big");
+    assert_ne!(small, large);
+
+    c.send(format!("stats cachedump {small} 0\r\n").as_bytes());
+    let (mut items, _) = read_cachedump(&mut c);
+    items.sort();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!((items[0].0.as_str(), items[0].1, items[0].2), ("a", 3, 0));
+    assert_eq!((items[1].0.as_str(), items[1].1), ("b", 5));
+    assert!((items[1].2 - (now + 100)).abs() <= 2, "{items:?} now {now}");
+
+    c.send(format!("stats cachedump {small} 1\r\n").as_bytes());
+    assert_eq!(read_cachedump(&mut c).0.len(), 1);
+    c.send(format!("stats cachedump {large} 0\r\n").as_bytes());
+    assert_eq!(read_cachedump(&mut c).0, vec![("big".to_string(), 5000, 0)]);
+    c.roundtrip(b"stats cachedump 0 0\r\n", b"END\r\n");
+    c.roundtrip(b"stats cachedump 63 5\r\n", b"END\r\n");
+    // The connection goes on normally afterwards.
+    c.roundtrip(b"get a\r\n", b"VALUE a 0 3\r\nabc\r\nEND\r\n");
+}
+
+/// A listing stops at memcached's 2 MB cap (`END` included), however many items match.
+#[test]
+fn cachedump_is_capped_at_two_megabytes() {
+    let s = Server::start(&["-m", "64"]);
+    let mut c = s.connect();
+    let n = 9000;
+    let mut req = Vec::new();
+    for i in 0..n {
+        req.extend_from_slice(
+            format!("set {}{i:05} 0 0 1 noreply\r\nv\r\n", "k".repeat(240)).as_bytes(),
+        );
+    }
+    c.send(&req);
+    c.roundtrip(b"mn\r\n", b"MN\r\n");
+    let cls = class_of(&mut c, &format!("{}00000", "k".repeat(240)));
+    c.send(format!("stats cachedump {cls} 0\r\n").as_bytes());
+    let (items, bytes) = read_cachedump(&mut c);
+    assert!(bytes <= 2 * 1024 * 1024, "{bytes} bytes");
+    assert!(
+        bytes > 2 * 1024 * 1024 - 300,
+        "{bytes} bytes: stopped early"
+    );
+    assert!(
+        items.len() < n && items.len() > 7000,
+        "{} items",
+        items.len()
+    );
+    c.roundtrip(b"version\r\n", b"VERSION ");
+}

@@ -2,6 +2,8 @@
 //! and memory limit with memcached 1.6.18's replies, and the streaming of
 //! `lru_crawler metadump` (what `memcached-tool dump` reads).
 //!
+//! Also streams `stats cachedump` listings the same way.
+//!
 //! Owns: the crawler settings memcached reports (`lru_crawler_sleep`, `_tocrawl`), the
 //! one-at-a-time rule for crawls (`BUSY`), and the dump cursor of a connection. A dump is
 //! produced in slices as the client reads (the worker calls [`fill_dump`] while output is
@@ -38,12 +40,42 @@ impl Default for CrawlerState {
     }
 }
 
-/// A metadump in progress on one connection.
+/// A metadump (or `stats cachedump`) in progress on one connection.
 #[derive(Debug, Default)]
 pub struct Dump {
     cursor: ItemCursor,
     /// Only items of these classes; `None`: all.
     classes: Option<Vec<usize>>,
+    /// `Some`: a `stats cachedump` listing (`ITEM` lines, bounded), else a metadump.
+    cachedump: Option<Cachedump>,
+}
+
+/// What is left of a `stats cachedump <class> <limit>` listing.
+#[derive(Debug)]
+struct Cachedump {
+    /// Items still to list; `None`: no limit (`limit` 0).
+    left: Option<u32>,
+    /// Bytes still allowed, `END\r\n` included (memcached answers at most 2 MB).
+    budget: usize,
+}
+
+/// memcached's cap on a `stats cachedump` reply.
+const CACHEDUMP_MAX: usize = 2 * 1024 * 1024;
+
+/// A `stats cachedump <class> <limit>` listing: memcached's `ITEM key [N b; T s]` lines
+/// (value bytes; absolute expiry time, 0 for none) of at most `limit` items (0: all) of
+/// slab class `class`, within memcached's 2 MB reply cap, then `END`. Streamed like a
+/// metadump, so a large cache is walked in slices. memcached lists its COLD LRU only;
+/// ferrocache has one LRU per class and lists the class's live items in index order.
+pub fn cachedump(class: usize, limit: u32) -> Box<Dump> {
+    Box::new(Dump {
+        cursor: ItemCursor::default(),
+        classes: Some(vec![class]),
+        cachedump: Some(Cachedump {
+            left: (limit > 0).then_some(limit),
+            budget: CACHEDUMP_MAX,
+        }),
+    })
 }
 
 const BADCLASS: Reply<'static> = Reply::Line("BADCLASS invalid class id");
@@ -96,6 +128,7 @@ pub fn lru_crawler(cmd: CrawlerCmd, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
             return Next::Dump(Box::new(Dump {
                 cursor: ItemCursor::default(),
                 classes,
+                cachedump: None,
             }));
         }
     };
@@ -156,22 +189,55 @@ const DUMP_CHUNK: usize = 64 * 1024;
 /// Appends the next slice of `dump` to `out`; true when the dump is complete (`END` sent).
 pub fn fill_dump(dump: &mut Dump, shared: &Shared, out: &mut Vec<u8>) -> bool {
     let start = out.len();
-    while out.len() - start < DUMP_CHUNK && !dump.cursor.is_done() {
+    let mut full = false;
+    while out.len() - start < DUMP_CHUNK && !dump.cursor.is_done() && !full {
         let classes = dump.classes.as_deref();
+        let listing = &mut dump.cachedump;
         shared
             .store
             .walk_items(&mut dump.cursor, DUMP_SLICE, |m: &ItemMeta<'_>| {
-                if classes.is_none_or(|c| c.contains(&m.class)) {
-                    metadump_line(out, m);
+                if classes.is_some_and(|c| !c.contains(&m.class)) {
+                    return true;
+                }
+                match listing {
+                    None => metadump_line(out, m),
+                    Some(c) => {
+                        full = !cachedump_line(out, m, c);
+                        return !full;
+                    }
                 }
                 true
             });
     }
-    if dump.cursor.is_done() {
+    if dump.cursor.is_done() || full {
         encode::end(out);
         return true;
     }
     false
+}
+
+/// Appends one `ITEM` line if the listing has room; false when it is complete.
+fn cachedump_line(out: &mut Vec<u8>, m: &ItemMeta<'_>, c: &mut Cachedump) -> bool {
+    use std::io::Write;
+    if c.left == Some(0) {
+        return false;
+    }
+    let before = out.len();
+    out.extend_from_slice(b"ITEM ");
+    out.extend_from_slice(m.key);
+    let expires = m.exptime.max(0);
+    let _ = write!(out, " [{} b; {} s]\r\n", m.value_len, expires);
+    let len = out.len() - before;
+    // memcached: `if (bufcurr + len + 6 > memlimit) break;` (6: `END\r\n` and its NUL).
+    if len + 6 > c.budget {
+        out.truncate(before);
+        return false;
+    }
+    c.budget -= len;
+    if let Some(n) = c.left.as_mut() {
+        *n -= 1;
+    }
+    true
 }
 
 /// memcached's metadump line (`\n`-terminated, key URL-encoded).
@@ -228,6 +294,7 @@ mod tests {
                 fetched: false,
                 class: 1,
                 size: 61,
+                value_len: 1,
                 flags: 0,
             },
         );

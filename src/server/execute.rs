@@ -327,10 +327,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                     stats_detail(shared, arg, out);
                     return Next::Continue;
                 }
-                StatsArg::Cachedump(arg) => {
-                    encode::reply(out, &cachedump(shared, arg));
-                    return Next::Continue;
-                }
+                StatsArg::Cachedump(arg) => return cachedump(shared, arg, out),
                 StatsArg::Other(_) => {
                     encode::reply(out, &Reply::Error);
                     return Next::Continue;
@@ -480,18 +477,23 @@ fn stats_detail(shared: &Shared, arg: DetailArg, out: &mut Vec<u8>) {
     }
 }
 
-/// `stats cachedump`: memcached's refusals and argument errors. Listing a class's items
-/// needs an item walk the store does not offer yet, so a valid request is `ERROR`.
-fn cachedump(shared: &Shared, arg: CachedumpArg) -> Reply<'static> {
-    if !shared.config.dumping_enabled {
-        return Reply::ClientError("stats cachedump not allowed");
-    }
-    match arg {
-        CachedumpArg::BadLine => Reply::ClientError("bad command line"),
-        CachedumpArg::BadFormat => Reply::ClientError("bad command line format"),
-        CachedumpArg::IllegalId => Reply::ClientError("Illegal slab id"),
-        CachedumpArg::Dump { .. } => Reply::Error,
-    }
+/// `stats cachedump <class> <limit>`: memcached's refusals and argument errors, or the
+/// listing, streamed by the worker (`crawler::cachedump`).
+fn cachedump(shared: &Shared, arg: CachedumpArg, out: &mut Vec<u8>) -> Next {
+    let refusal = if !shared.config.dumping_enabled {
+        Reply::ClientError("stats cachedump not allowed")
+    } else {
+        match arg {
+            CachedumpArg::BadLine => Reply::ClientError("bad command line"),
+            CachedumpArg::BadFormat => Reply::ClientError("bad command line format"),
+            CachedumpArg::IllegalId => Reply::ClientError("Illegal slab id"),
+            CachedumpArg::Dump { class, limit } => {
+                return Next::Dump(super::crawler::cachedump(class as usize, limit));
+            }
+        }
+    };
+    encode::reply(out, &refusal);
+    Next::Continue
 }
 
 /// Answers a request the parser rejected.

@@ -32,6 +32,7 @@ struct MetaCopy {
     fetched: bool,
     class: usize,
     size: usize,
+    value_len: usize,
     flags: u32,
 }
 
@@ -223,6 +224,7 @@ impl Inner {
                         fetched: m.fetched,
                         class: m.class,
                         size: m.size,
+                        value_len: m.value_len,
                         flags: m.flags,
                     };
                     start = m.key_end;
@@ -276,6 +278,7 @@ impl Inner {
                 fetched: mem.bits(r) & BIT_FETCHED != 0,
                 class: mem.class_of(r) + 1,
                 size: mem.item_size(r),
+                value_len: mem.value_len(r),
                 flags: mem.flags(r),
             });
         });

@@ -248,6 +248,8 @@ pub struct ItemMeta<'a> {
     /// Bytes of the item: header + key + value (as counted in `bytes`; its chunk may be
     /// larger).
     pub size: usize,
+    /// Bytes of the value alone.
+    pub value_len: usize,
     pub flags: u32,
 }
 
