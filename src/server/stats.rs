@@ -2,7 +2,9 @@
 //!
 //! Counters live per worker thread (each written by its own thread only, read by `stats`),
 //! so counting never serialises the workers. Field names and meanings are memcached's; a
-//! field is only reported when ferrocache really measures it.
+//! field is only reported when ferrocache really measures it, or when its value follows
+//! from ferrocache's design (`free_chunks_end`, `tailrepairs`, `lru_maintainer_thread`).
+//! One exception: the per-class command counters of `stats slabs` (see `slabs`).
 
 use super::Shared;
 use crate::store::ClassStats;
@@ -243,6 +245,9 @@ pub fn settings(shared: &Shared) -> StatList {
     );
     out.add("flush_enabled", yes_no(c.flush_enabled));
     out.add("dump_enabled", yes_no(c.dumping_enabled));
+    // No LRU maintainer thread (`-o lru_maintainer` is accepted and ignored). memcached
+    // prints it in every mode; Prometheus' memcached_exporter maps it.
+    out.add("lru_maintainer_thread", "no");
     // CLOCK per class, not memcached's hot/warm/cold queues.
     out.add("lru_segmented", "no");
     out.add("idle_timeout", shared.idle_timeout.load(Ordering::Relaxed));
@@ -268,6 +273,25 @@ pub fn slabs(shared: &Shared) -> StatList {
         out.add(format!("{id}:total_chunks"), c.total_chunks);
         out.add(format!("{id}:used_chunks"), c.used_chunks);
         out.add(format!("{id}:free_chunks"), c.free_chunks);
+        // memcached: chunks of the newest page not yet carved. ferrocache counts them in
+        // free_chunks (used + free = total), as memcached 1.6 does, so always 0.
+        out.add(format!("{id}:free_chunks_end"), 0);
+        // memcached's per-class command counters. ferrocache counts commands per worker,
+        // not per class, so these are 0. They are printed anyway: Prometheus'
+        // memcached_exporter fails the whole scrape (memcached_up 0) when a class lacks
+        // cmd_set, cas_hits or cas_badval.
+        for name in [
+            "get_hits",
+            "cmd_set",
+            "delete_hits",
+            "incr_hits",
+            "decr_hits",
+            "cas_hits",
+            "cas_badval",
+            "touch_hits",
+        ] {
+            out.add(format!("{id}:{name}"), 0);
+        }
         malloced += (c.total_pages * c.chunks_per_page * c.chunk_size) as u64;
     }
     let active = classes.iter().filter(|c| c.total_pages > 0).count();
@@ -302,6 +326,8 @@ fn item_class(c: &ClassStats, out: &mut StatList) {
     f("evicted_nonzero", c.evicted_nonzero);
     f("evicted_time", c.evicted_time);
     f("outofmemory", c.outofmemory);
+    // memcached repairs items leaked at an LRU tail; ferrocache's items cannot leak there.
+    f("tailrepairs", 0);
     f("reclaimed", c.reclaimed);
     f("expired_unfetched", c.expired_unfetched);
     f("evicted_unfetched", c.evicted_unfetched);
