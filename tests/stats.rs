@@ -310,3 +310,120 @@ fn stats_after_unknown_subcommand_still_works() {
         ("get x\r\n", "END\r\n"),
     ]);
 }
+
+/// The class of `key` from the `me` debug line (`... cls=N ...`).
+fn class_of(c: &mut Client, key: &str) -> String {
+    c.send(format!("me {key}\r\n").as_bytes());
+    let line = c.read_line_str();
+    line.split(' ')
+        .find_map(|f| f.strip_prefix("cls="))
+        .unwrap_or_else(|| panic!("no cls in {line:?}"))
+        .trim_end()
+        .to_string()
+}
+
+/// `stats slabs` per-class command counters (`N:get_hits`, `N:cmd_set`, ...) count in the
+/// class of the item, from text and meta commands alike, and add up to the global ones
+/// (memcached derives its global counters from them).
+#[test]
+fn slab_command_counters_follow_the_items_class() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.roundtrip(b"set a 0 0 1\r\nx\r\n", b"STORED\r\n");
+    let big = "z".repeat(5000);
+    c.roundtrip(
+        format!("set big 0 0 5000\r\n{big}\r\n").as_bytes(),
+        b"STORED\r\n",
+    );
+    c.roundtrip(b"set n 0 0 1\r\n5\r\n", b"STORED\r\n");
+    let (small, large) = (class_of(&mut c, "a"), class_of(&mut c, "big"));
+    assert_ne!(small, large);
+    assert_eq!(class_of(&mut c, "n"), small);
+
+    c.roundtrip(b"get a\r\n", b"VALUE a 0 1\r\nx\r\nEND\r\n");
+    c.send(b"gat 100 big\r\n");
+    assert_eq!(c.read_line(), b"VALUE big 0 5000\r\n");
+    let _ = c.read_line();
+    assert_eq!(c.read_line(), b"END\r\n");
+    c.roundtrip(b"mg a v\r\n", b"VA 1\r\nx\r\n");
+    c.roundtrip(b"mg big T30\r\n", b"HD\r\n");
+    c.roundtrip(b"touch a 10\r\n", b"TOUCHED\r\n");
+    c.roundtrip(b"incr n 1\r\n", b"6\r\n");
+    c.roundtrip(b"decr n 2\r\n", b"4\r\n");
+    c.roundtrip(b"ma n\r\n", b"HD\r\n");
+    c.send(b"gets a\r\n");
+    let line = c.read_line_str();
+    let cas: u64 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+    let _ = c.read_line();
+    assert_eq!(c.read_line(), b"END\r\n");
+    c.roundtrip(
+        format!("cas a 0 0 1 {cas}\r\ny\r\n").as_bytes(),
+        b"STORED\r\n",
+    );
+    c.roundtrip(
+        format!("cas a 0 0 1 {cas}\r\ny\r\n").as_bytes(),
+        b"EXISTS\r\n",
+    );
+    c.roundtrip(b"delete big\r\n", b"DELETED\r\n");
+    // Misses count nowhere per class.
+    c.roundtrip(b"get nokey\r\n", b"END\r\n");
+    c.roundtrip(b"delete nokey\r\n", b"NOT_FOUND\r\n");
+    c.roundtrip(b"incr nokey 1\r\n", b"NOT_FOUND\r\n");
+
+    let slabs = c.stats_arg("slabs");
+    let per = |class: &str, f: &str| -> u64 {
+        slabs
+            .get(&format!("{class}:{f}"))
+            .unwrap_or_else(|| panic!("no {class}:{f} in {slabs:?}"))
+            .parse()
+            .unwrap()
+    };
+    let want_small = [
+        ("get_hits", 3), // get a, mg a, gets a
+        ("cmd_set", 4),  // set a, set n, two cas
+        ("delete_hits", 0),
+        ("incr_hits", 2), // incr, ma
+        ("decr_hits", 1),
+        ("cas_hits", 1),
+        ("cas_badval", 1),
+        ("touch_hits", 1),
+    ];
+    for (f, n) in want_small {
+        assert_eq!(per(&small, f), n, "class {small} {f}");
+    }
+    // The big item's class still has its page after the delete.
+    let want_large = [
+        ("get_hits", 0),
+        ("cmd_set", 1),
+        ("delete_hits", 1),
+        ("touch_hits", 2), // gat, mg T
+    ];
+    for (f, n) in want_large {
+        assert_eq!(per(&large, f), n, "class {large} {f}");
+    }
+    let global = c.stats();
+    for f in [
+        "get_hits",
+        "cmd_set",
+        "delete_hits",
+        "incr_hits",
+        "decr_hits",
+        "cas_hits",
+        "cas_badval",
+        "touch_hits",
+    ] {
+        let sum: u64 = slabs
+            .iter()
+            .filter(|(k, _)| k.ends_with(&format!(":{f}")))
+            .map(|(_, v)| v.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(sum, parse_stat(&global, f), "sum of *:{f} vs stats {f}");
+    }
+    // stats reset zeroes them.
+    c.roundtrip(b"stats reset\r\n", b"RESET\r\n");
+    let slabs = c.stats_arg("slabs");
+    assert_eq!(
+        slabs.get(&format!("{small}:get_hits")).map(String::as_str),
+        Some("0")
+    );
+}

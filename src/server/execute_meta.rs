@@ -14,7 +14,8 @@ use crate::protocol::text::encode::{self, put_u64};
 use crate::protocol::text::meta::base64_encode;
 use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
 use crate::store::{
-    Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode, StoreOutcome,
+    HitCount, Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode,
+    StoreOutcome,
 };
 
 /// Runs one meta command, appending its reply (if any) to `out`.
@@ -74,10 +75,18 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let st = ctx.stats;
     let f = &m.flags;
     let mut ttl_set = false;
+    // memcached counts `mg` with `T` as a touch.
+    let touches = f.iter().any(|t| t[0] == b'T');
+    let count = if touches {
+        HitCount::Touch
+    } else {
+        HitCount::Get
+    };
     let found = ctx.shared.store.meta_get(
         &m.key,
         f.vivify.is_some(),
         f.no_update,
+        count,
         |e: &mut MetaEntry<'_>| {
             let value_len = e.value().len() as u64;
             if f.value {
@@ -370,10 +379,12 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
 /// class and item size, which differ from memcached's.
 fn debug(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     bump(&ctx.stats.cmd_meta);
-    let found = ctx
-        .shared
-        .store
-        .meta_get(&m.key, false, true, |e: &mut MetaEntry<'_>| {
+    let found = ctx.shared.store.meta_get(
+        &m.key,
+        false,
+        true,
+        HitCount::Uncounted,
+        |e: &mut MetaEntry<'_>| {
             out.extend_from_slice(b"ME ");
             if e.key_binary() {
                 base64_encode(out, e.key());
@@ -390,7 +401,8 @@ fn debug(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
                 e.item_size()
             );
             out.extend_from_slice(line.as_bytes());
-        });
+        },
+    );
     if !matches!(found, Lookup::Hit(())) {
         out.extend_from_slice(b"EN\r\n");
     }

@@ -4,7 +4,8 @@
 //! so counting never serialises the workers. Field names and meanings are memcached's; a
 //! field is only reported when ferrocache really measures it, or when its value follows
 //! from ferrocache's design (`free_chunks_end`, `tailrepairs`, `lru_maintainer_thread`).
-//! One exception: the per-class command counters of `stats slabs` (see `slabs`).
+//! The per-class command counters of `stats slabs` come from the store, which counts them
+//! under its shard locks.
 
 use super::Shared;
 use crate::store::ClassStats;
@@ -276,21 +277,21 @@ pub fn slabs(shared: &Shared) -> StatList {
         // memcached: chunks of the newest page not yet carved. ferrocache counts them in
         // free_chunks (used + free = total), as memcached 1.6 does, so always 0.
         out.add(format!("{id}:free_chunks_end"), 0);
-        // memcached's per-class command counters. ferrocache counts commands per worker,
-        // not per class, so these are 0. They are printed anyway: Prometheus'
-        // memcached_exporter fails the whole scrape (memcached_up 0) when a class lacks
-        // cmd_set, cas_hits or cas_badval.
-        for name in [
-            "get_hits",
-            "cmd_set",
-            "delete_hits",
-            "incr_hits",
-            "decr_hits",
-            "cas_hits",
-            "cas_badval",
-            "touch_hits",
+        // memcached's per-class command counters (the store counts them in the class of
+        // the item). Prometheus' memcached_exporter fails the whole scrape (memcached_up 0)
+        // when a class lacks cmd_set, cas_hits or cas_badval.
+        let k = &c.cmds;
+        for (name, v) in [
+            ("get_hits", k.get_hits),
+            ("cmd_set", k.cmd_set),
+            ("delete_hits", k.delete_hits),
+            ("incr_hits", k.incr_hits),
+            ("decr_hits", k.decr_hits),
+            ("cas_hits", k.cas_hits),
+            ("cas_badval", k.cas_badval),
+            ("touch_hits", k.touch_hits),
         ] {
-            out.add(format!("{id}:{name}"), 0);
+            out.add(format!("{id}:{name}"), v);
         }
         malloced += (c.total_pages * c.chunks_per_page * c.chunk_size) as u64;
     }

@@ -649,6 +649,9 @@ impl Inner {
         }
         if let Some(e) = new_exp {
             mem.set_exptime(r, e);
+            g.cmds(mem, r).touch_hits += 1;
+        } else {
+            g.cmds(mem, r).get_hits += 1;
         }
         let bits = mem.bits(r);
         if bits & (BIT_FETCHED | BIT_REFERENCED) != BIT_FETCHED | BIT_REFERENCED {
@@ -787,16 +790,7 @@ impl Inner {
         for s in self.shards.iter() {
             let g = s.0.lock();
             for (acc, c) in sum.iter_mut().zip(g.counters.iter()) {
-                acc.number += c.number;
-                acc.bytes += c.bytes;
-                acc.total_items += c.total_items;
-                acc.evicted += c.evicted;
-                acc.evicted_nonzero += c.evicted_nonzero;
-                acc.evicted_time = acc.evicted_time.max(c.evicted_time);
-                acc.reclaimed += c.reclaimed;
-                acc.expired_unfetched += c.expired_unfetched;
-                acc.evicted_unfetched += c.evicted_unfetched;
-                acc.crawler_reclaimed += c.crawler_reclaimed;
+                acc.add(c);
             }
         }
         sum
@@ -878,6 +872,7 @@ impl Inner {
                 expired_unfetched: c.expired_unfetched,
                 evicted_unfetched: c.evicted_unfetched,
                 crawler_reclaimed: c.crawler_reclaimed,
+                cmds: c.cmds,
             });
         }
         out

@@ -20,6 +20,16 @@ use super::{Lookup, SetMode, Store, StoreOutcome};
 
 /// A live item under its shard lock, handed to the callback of a meta operation. Reads
 /// report the state as it was before this request's own LRU bump.
+/// The per-class hit counter (`stats slabs` `get_hits` or `touch_hits`) a meta lookup
+/// counts in when it finds the item: memcached counts `mg` with `T` as a touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HitCount {
+    Get,
+    Touch,
+    /// Not a client fetch (`me`, internal peeks).
+    Uncounted,
+}
+
 pub struct MetaEntry<'g> {
     inner: &'g Inner,
     guard: &'g ShardCore,
@@ -161,9 +171,10 @@ impl Store {
         key: &[u8],
         vivify: bool,
         no_bump: bool,
+        count: HitCount,
         f: impl FnOnce(&mut MetaEntry<'_>) -> R,
     ) -> Lookup<R> {
-        self.inner.meta_get(key, vivify, no_bump, f)
+        self.inner.meta_get(key, vivify, no_bump, count, f)
     }
 
     /// Meta set: `store` with memcached's meta rules (`MetaStoreOpts`); returns the new CAS
@@ -227,6 +238,7 @@ impl Inner {
         key: &[u8],
         vivify: bool,
         no_bump: bool,
+        count: HitCount,
         f: impl FnOnce(&mut MetaEntry<'_>) -> R,
     ) -> Lookup<R> {
         let at = self.slot(key);
@@ -290,6 +302,11 @@ impl Inner {
                 };
                 f(&mut entry)
             };
+            match count {
+                HitCount::Get => g.cmds(mem, r).get_hits += 1,
+                HitCount::Touch => g.cmds(mem, r).touch_hits += 1,
+                HitCount::Uncounted => {}
+            }
             if !no_bump {
                 self.bump(r, now);
             }
@@ -326,7 +343,7 @@ impl Inner {
         let key_bit = if opts.key_binary { BIT_KEY_BINARY } else { 0 };
         // Append/prepend size the new item from the old one: read, allocate, re-check.
         let mut extra = 0usize;
-        for _ in 0..64 {
+        for round in 0..64 {
             let Some(new) = self.alloc(HEADER + key.len() + data.len() + extra, at.shard) else {
                 return if concat {
                     (StoreOutcome::NotStored, 0)
@@ -337,6 +354,11 @@ impl Inner {
             let now = self.clock.now();
             let fs = self.flush_seq(now);
             let mut g = self.lock(at.shard);
+            if round == 0 {
+                // memcached counts every storage command whose item it allocated, in the
+                // class of that item (for append/prepend: of the data alone).
+                g.cmds(mem, new).cmd_set += 1;
+            }
             let old = g.lookup(mem, at.tag, key);
             let live = old.filter(|&(_, r)| liveness(mem, r, now, fs) == Liveness::Live);
             let dead = old.filter(|_| live.is_none());
@@ -365,6 +387,15 @@ impl Inner {
                 }
                 _ => StoreOutcome::Stored,
             };
+            if let Some((_, r)) = live {
+                match outcome {
+                    StoreOutcome::Exists => g.cmds(mem, r).cas_badval += 1,
+                    StoreOutcome::Stored if matches!(mode, SetMode::Cas(_)) => {
+                        g.cmds(mem, r).cas_hits += 1
+                    }
+                    _ => {}
+                }
+            }
             if outcome != StoreOutcome::Stored {
                 drop(g);
                 mem.free(new);
@@ -463,6 +494,7 @@ impl Inner {
             mem.set_cas(r, self.next_seq());
             return MetaDeleteOutcome::Invalidated;
         }
+        g.cmds(mem, r).delete_hits += 1;
         g.unlink_at(mem, pos, r);
         drop(g);
         mem.free(r);
@@ -547,6 +579,7 @@ impl Inner {
                 mem.overwrite_value_padded(r, digits);
                 mem.set_cas(r, self.next_seq());
                 mem.set_atime(r, now);
+                count_arith(&mut g, mem, r, incr);
                 let out = call(&g, r, now, false);
                 return MetaArithOutcome::Value(value, out);
             }
@@ -570,6 +603,7 @@ impl Inner {
                     mem.set_cas(new, self.next_seq());
                     g.replace(mem, pos, o, new);
                     mem.free(o);
+                    count_arith(&mut g, mem, new, incr);
                     let out = call(&g, new, now, false);
                     return MetaArithOutcome::Value(value, out);
                 }
@@ -580,6 +614,16 @@ impl Inner {
             }
         }
         MetaArithOutcome::NotStored
+    }
+}
+
+/// memcached's `incr_hits` / `decr_hits` of `stats slabs`, in the class of the item.
+fn count_arith(g: &mut ShardCore, mem: &super::mem::Mem, r: super::mem::Ref, incr: bool) {
+    let c = g.cmds(mem, r);
+    if incr {
+        c.incr_hits += 1;
+    } else {
+        c.decr_hits += 1;
     }
 }
 
@@ -605,7 +649,7 @@ mod tests {
 
     /// (ttl, fetched, stale, token_sent, created, cas) seen by a non-bumping meta get.
     fn peek(s: &Store, key: &[u8]) -> Option<(i64, bool, bool, bool, bool, u64)> {
-        match s.meta_get(key, false, true, |e| {
+        match s.meta_get(key, false, true, HitCount::Uncounted, |e| {
             (
                 e.ttl(),
                 e.fetched(),
@@ -624,26 +668,31 @@ mod tests {
     fn meta_get_reports_state_before_its_own_bump() {
         let s = store();
         s.store(SetMode::Set, b"k", 3, 100, b"v");
-        let first = s.meta_get(b"k", false, false, |e| (e.fetched(), e.last_access()));
+        let first = s.meta_get(b"k", false, false, HitCount::Uncounted, |e| {
+            (e.fetched(), e.last_access())
+        });
         assert_eq!(first, Lookup::Hit((false, 0)));
         assert_eq!(peek(&s, b"k").map(|p| (p.0, p.1)), Some((100, true)));
         s.advance_clock_for_test(5);
-        let la = s.meta_get(b"k", false, true, |e| e.last_access());
+        let la = s.meta_get(b"k", false, true, HitCount::Uncounted, |e| e.last_access());
         assert_eq!(la, Lookup::Hit(5));
         // Touch through the handle.
-        s.meta_get(b"k", false, true, |e| e.set_exptime(0));
+        s.meta_get(b"k", false, true, HitCount::Uncounted, |e| e.set_exptime(0));
         assert_eq!(peek(&s, b"k").map(|p| p.0), Some(-1));
-        assert_eq!(s.meta_get(b"none", false, false, |_| ()), Lookup::Miss);
+        assert_eq!(
+            s.meta_get(b"none", false, false, HitCount::Uncounted, |_| ()),
+            Lookup::Miss
+        );
     }
 
     #[test]
     fn vivify_creates_an_empty_item_once() {
         let s = store();
-        let r = s.meta_get(b"v", true, false, |e| {
+        let r = s.meta_get(b"v", true, false, HitCount::Uncounted, |e| {
             (e.created(), e.value().len(), e.flags())
         });
         assert_eq!(r, Lookup::Hit((true, 0, 0)));
-        let r = s.meta_get(b"v", true, false, |e| e.created());
+        let r = s.meta_get(b"v", true, false, HitCount::Uncounted, |e| e.created());
         assert_eq!(r, Lookup::Hit(false));
         assert_eq!(s.stats().curr_items, 1);
     }
@@ -663,7 +712,9 @@ mod tests {
         );
         let (ttl, _, stale, sent, _, cas1) = peek(&s, b"k").unwrap();
         assert!(stale && !sent && cas1 > cas0 && ttl == 30);
-        s.meta_get(b"k", false, true, |e| e.set_token_sent());
+        s.meta_get(b"k", false, true, HitCount::Uncounted, |e| {
+            e.set_token_sent()
+        });
         assert!(peek(&s, b"k").unwrap().3);
         // A lower CAS with invalidate stores a stale value keeping TTL and token.
         let opts = MetaStoreOpts {
@@ -714,7 +765,7 @@ mod tests {
             StoreOutcome::Stored
         );
         assert_eq!(
-            s.meta_get(b"k", false, true, |e| (
+            s.meta_get(b"k", false, true, HitCount::Uncounted, |e| (
                 e.value().to_vec(),
                 e.flags(),
                 e.key_binary()

@@ -129,7 +129,8 @@ impl ItemCursor {
 }
 
 pub use mem::{parse_slab_sizes, validate_slab_chunk_max, validate_slab_sizes};
-pub use meta::{MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts};
+pub use meta::{HitCount, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts};
+pub use shard::ClassCmds;
 
 /// Store settings, already validated by `config`.
 #[derive(Clone, Debug)]
@@ -319,6 +320,8 @@ pub struct ClassStats {
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
     pub crawler_reclaimed: u64,
+    /// `get_hits`, `cmd_set`, ... of the items of this class.
+    pub cmds: ClassCmds,
 }
 
 /// Cheap to clone: a handle to shared state. `Send + Sync`; every method may be called from

@@ -57,9 +57,53 @@ pub(super) struct ClassCounters {
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
     pub crawler_reclaimed: u64,
+    /// Command counters of `stats slabs` (memcached counts them per class of the item).
+    pub cmds: ClassCmds,
+}
+
+/// memcached's per-class command counters (`stats slabs` `N:get_hits`, `N:cmd_set`, ...):
+/// counted under the shard lock by the store operation that decides the outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassCmds {
+    pub get_hits: u64,
+    pub cmd_set: u64,
+    pub delete_hits: u64,
+    pub incr_hits: u64,
+    pub decr_hits: u64,
+    pub cas_hits: u64,
+    pub cas_badval: u64,
+    pub touch_hits: u64,
+}
+
+impl ClassCmds {
+    fn add(&mut self, o: &ClassCmds) {
+        self.get_hits += o.get_hits;
+        self.cmd_set += o.cmd_set;
+        self.delete_hits += o.delete_hits;
+        self.incr_hits += o.incr_hits;
+        self.decr_hits += o.decr_hits;
+        self.cas_hits += o.cas_hits;
+        self.cas_badval += o.cas_badval;
+        self.touch_hits += o.touch_hits;
+    }
 }
 
 impl ClassCounters {
+    /// Adds `o`'s event counters and gauges (`evicted_time`: the larger).
+    pub(super) fn add(&mut self, o: &ClassCounters) {
+        self.number += o.number;
+        self.bytes += o.bytes;
+        self.total_items += o.total_items;
+        self.evicted += o.evicted;
+        self.evicted_nonzero += o.evicted_nonzero;
+        self.evicted_time = self.evicted_time.max(o.evicted_time);
+        self.reclaimed += o.reclaimed;
+        self.expired_unfetched += o.expired_unfetched;
+        self.evicted_unfetched += o.evicted_unfetched;
+        self.crawler_reclaimed += o.crawler_reclaimed;
+        self.cmds.add(&o.cmds);
+    }
+
     /// Zero the event counters, keep the gauges (`number`, `bytes`).
     pub(super) fn reset(&mut self) {
         *self = ClassCounters {
@@ -133,6 +177,11 @@ impl ShardCore {
             }
         }
         self.track_sizes = on;
+    }
+
+    /// The `stats slabs` command counters of item `r`'s class.
+    pub(super) fn cmds(&mut self, mem: &Mem, r: Ref) -> &mut ClassCmds {
+        &mut self.counters[mem.class_of(r)].cmds
     }
 
     /// log2 of the index capacity, for `walk_residues`.
