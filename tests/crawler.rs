@@ -203,7 +203,11 @@ fn lru_crawler_crawl_reclaims_expired_items() {
         b"CLIENT_ERROR lru crawler disabled\r\n",
     );
     std::thread::sleep(Duration::from_millis(2100));
+    // Disabled: memcached prints no lru_crawler_running / _starts then.
+    let st = c.stats();
+    assert!(!st.contains_key("lru_crawler_starts"), "{st:?}");
     c.roundtrip(b"lru_crawler enable\r\n", b"OK\r\n");
+    let starts = s.stat_u64("lru_crawler_starts");
     c.roundtrip(b"lru_crawler crawl all\r\n", b"OK\r\n");
     let deadline = Instant::now() + Duration::from_secs(10);
     while s.stat_u64("curr_items") > 1 && Instant::now() < deadline {
@@ -213,7 +217,17 @@ fn lru_crawler_crawl_reclaims_expired_items() {
     if !is_memcached() {
         // memcached's LRU maintainer may get there first and count elsewhere.
         assert!(s.stat_u64("crawler_reclaimed") >= 50);
+        // The crawler looked at the live item too (and maybe again on later passes).
+        assert!(s.stat_u64("crawler_items_checked") >= 51);
+        let items = s.connect().stats_arg("items");
+        assert!(
+            items
+                .iter()
+                .any(|(k, v)| k.ends_with(":crawler_items_checked") && v != "0"),
+            "{items:?}"
+        );
     }
+    assert!(s.stat_u64("lru_crawler_starts") > starts);
     c.roundtrip(b"get long\r\n", b"VALUE long 0 1\r\nx\r\nEND\r\n");
 }
 
@@ -325,6 +339,26 @@ fn read_cachedump(c: &mut Client) -> (Vec<(String, usize, i64)>, usize) {
     panic!("no END");
 }
 
+/// `stats cachedump <class> <limit>`. memcached lists its COLD LRU only, which new items
+/// reach after a while (its LRU maintainer moves them): against memcached, ask again until
+/// `want` items show (bounded).
+fn listing(
+    c: &mut Client,
+    class: &str,
+    limit: u32,
+    want: usize,
+) -> (Vec<(String, usize, i64)>, usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        c.send(format!("stats cachedump {class} {limit}\r\n").as_bytes());
+        let got = read_cachedump(c);
+        if got.0.len() >= want || !is_memcached() || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The class `key` is stored in, from the metadump.
 fn class_of(c: &mut Client, key: &str) -> usize {
     c.send(b"lru_crawler metadump all\r\n");
@@ -355,13 +389,12 @@ fn cachedump_lists_the_items_of_a_class() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let small = class_of(&mut c, "a");
-    assert_eq!(class_of(&mut c, "b"), small);
-    let large = class_of(&mut c, "big");
+    let small = class_of(&mut c, "a").to_string();
+    assert_eq!(class_of(&mut c, "b").to_string(), small);
+    let large = class_of(&mut c, "big").to_string();
     assert_ne!(small, large);
 
-    c.send(format!("stats cachedump {small} 0\r\n").as_bytes());
-    let (mut items, _) = read_cachedump(&mut c);
+    let (mut items, _) = listing(&mut c, &small, 0, 2);
     items.sort();
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!((items[0].0.as_str(), items[0].1, items[0].2), ("a", 3, 0));
@@ -370,8 +403,10 @@ fn cachedump_lists_the_items_of_a_class() {
 
     c.send(format!("stats cachedump {small} 1\r\n").as_bytes());
     assert_eq!(read_cachedump(&mut c).0.len(), 1);
-    c.send(format!("stats cachedump {large} 0\r\n").as_bytes());
-    assert_eq!(read_cachedump(&mut c).0, vec![("big".to_string(), 5000, 0)]);
+    assert_eq!(
+        listing(&mut c, &large, 0, 1).0,
+        vec![("big".to_string(), 5000, 0)]
+    );
     c.roundtrip(b"stats cachedump 0 0\r\n", b"END\r\n");
     c.roundtrip(b"stats cachedump 63 5\r\n", b"END\r\n");
     // The connection goes on normally afterwards.
@@ -396,14 +431,17 @@ fn cachedump_is_capped_at_two_megabytes() {
     c.send(format!("stats cachedump {cls} 0\r\n").as_bytes());
     let (items, bytes) = read_cachedump(&mut c);
     assert!(bytes <= 2 * 1024 * 1024, "{bytes} bytes");
-    assert!(
-        bytes > 2 * 1024 * 1024 - 300,
-        "{bytes} bytes: stopped early"
-    );
-    assert!(
-        items.len() < n && items.len() > 7000,
-        "{} items",
-        items.len()
-    );
+    if !is_memcached() {
+        // memcached lists only the part of the class in its COLD LRU.
+        assert!(
+            bytes > 2 * 1024 * 1024 - 300,
+            "{bytes} bytes: stopped early"
+        );
+        assert!(
+            items.len() < n && items.len() > 7000,
+            "{} items",
+            items.len()
+        );
+    }
     c.roundtrip(b"version\r\n", b"VERSION ");
 }

@@ -111,4 +111,8 @@ fn slow_mode_leaves_connections_waiting() {
             esc(&got)
         );
     }
+    // memcached counts each stop of accepting, and the time spent stopped.
+    let st = s.stats();
+    assert!(parse_stat(&st, "listen_disabled_num") >= 1, "{st:?}");
+    assert!(parse_stat(&st, "time_in_listen_disabled_us") > 0, "{st:?}");
 }

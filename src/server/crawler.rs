@@ -29,6 +29,13 @@ pub struct CrawlerState {
     pub tocrawl: AtomicU32,
 }
 
+impl CrawlerState {
+    /// A `lru_crawler crawl` is running (`stats` `lru_crawler_running`).
+    pub fn running(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+}
+
 impl Default for CrawlerState {
     fn default() -> Self {
         CrawlerState {

@@ -102,6 +102,8 @@ pub struct Listener {
     stats: Arc<ListenerStats>,
     /// `no_maxconns_fast` and the limit was reached: not accepting until a close.
     paused: bool,
+    /// When accepting was paused (for `time_in_listen_disabled_us`).
+    paused_at: Option<std::time::Instant>,
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -139,6 +141,7 @@ impl Listener {
             next: 0,
             stats,
             paused: false,
+            paused_at: None,
         })
     }
 
@@ -170,6 +173,12 @@ impl Listener {
             }
             if self.paused && !self.at_limit() {
                 self.paused = false;
+                if let Some(since) = self.paused_at.take() {
+                    let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    self.stats
+                        .time_in_listen_disabled_us
+                        .fetch_add(us, Ordering::Relaxed);
+                }
                 log::debug!("below -c again: accepting");
                 // Edge-triggered: what arrived while paused raised no new event.
                 for idx in 0..self.listeners.len() {
@@ -205,6 +214,11 @@ impl Listener {
         for _ in 0..4096 {
             if self.at_limit() {
                 self.paused = true;
+                // memcached's listen_disabled_num: times accepting stopped at -c.
+                self.stats
+                    .listen_disabled_num
+                    .fetch_add(1, Ordering::Relaxed);
+                self.paused_at = Some(std::time::Instant::now());
                 log::info!("-c reached: not accepting until a connection closes");
                 return;
             }

@@ -55,7 +55,10 @@ counters!(
 
 counters!(
     /// The accept thread's counters.
-    ListenerStats { total_connections, rejected_connections }
+    ListenerStats {
+        total_connections, rejected_connections, listen_disabled_num,
+        time_in_listen_disabled_us,
+    }
 );
 
 fn get(c: &AtomicU64) -> u64 {
@@ -144,6 +147,11 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("bytes_written", get(&t.bytes_written));
     out.add("limit_maxbytes", s.limit_maxbytes);
     out.add("accepting_conns", u8::from(!shared.is_shutting_down()));
+    out.add("listen_disabled_num", get(&l.listen_disabled_num));
+    out.add(
+        "time_in_listen_disabled_us",
+        get(&l.time_in_listen_disabled_us),
+    );
     out.add("threads", shared.config.threads);
     out.add("conn_yields", get(&t.conn_yields));
     out.add("slab_reassign_rescues", s.slab_reassign_rescues);
@@ -154,6 +162,11 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("slab_reassign_busy_items", s.slab_reassign_busy_items);
     out.add("slab_reassign_running", u8::from(s.slab_reassign_running));
     out.add("slabs_moved", s.slabs_moved);
+    // memcached prints these two while its crawler is enabled.
+    if store.crawler_enabled() {
+        out.add("lru_crawler_running", u8::from(shared.crawler.running()));
+        out.add("lru_crawler_starts", s.crawler_starts);
+    }
     out.add("bytes", s.bytes);
     out.add("curr_items", s.curr_items);
     out.add("total_items", s.total_items);
@@ -161,12 +174,15 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("evicted_unfetched", s.evicted_unfetched);
     out.add("evictions", s.evictions);
     out.add("reclaimed", s.reclaimed);
-    let crawled: u64 = store
-        .class_stats()
-        .iter()
-        .map(|c| c.crawler_reclaimed)
-        .sum();
-    out.add("crawler_reclaimed", crawled);
+    let classes = store.class_stats();
+    out.add(
+        "crawler_reclaimed",
+        classes.iter().map(|c| c.crawler_reclaimed).sum::<u64>(),
+    );
+    out.add(
+        "crawler_items_checked",
+        classes.iter().map(|c| c.crawler_items_checked).sum::<u64>(),
+    );
     std::mem::take(out)
 }
 
@@ -333,6 +349,7 @@ fn item_class(c: &ClassStats, out: &mut StatList) {
     f("expired_unfetched", c.expired_unfetched);
     f("evicted_unfetched", c.evicted_unfetched);
     f("crawler_reclaimed", c.crawler_reclaimed);
+    f("crawler_items_checked", c.crawler_items_checked);
 }
 
 /// `stats sizes`: ferrocache does not track item sizes (memcached's default, too).

@@ -90,6 +90,8 @@ pub(super) struct Inner {
     flush_deadline: AtomicU32,
     flush_lock: Mutex<()>,
     sweep_cursor: Mutex<(usize, usize)>,
+    /// `lru_crawler_starts`.
+    pub(super) crawler_starts: AtomicU64,
     /// Serialises page moves (see the lock order in `shard.rs`).
     pub(super) mover: Mutex<()>,
     moves: MoveCounters,
@@ -131,6 +133,7 @@ impl Inner {
             flush_deadline: AtomicU32::new(0),
             flush_lock: Mutex::new(()),
             sweep_cursor: Mutex::new((0, 0)),
+            crawler_starts: AtomicU64::new(0),
             mover: Mutex::new(()),
             moves: MoveCounters::default(),
             automove: AtomicBool::new(true),
@@ -758,6 +761,9 @@ impl Inner {
     /// previous step stopped, one shard lock at a time; reclaim expired and flushed items.
     pub(super) fn crawl_expired(&self, max_items: usize) -> usize {
         let mut cursor = self.sweep_cursor.lock();
+        if *cursor == (0, 0) {
+            self.crawler_starts.fetch_add(1, Ordering::Relaxed);
+        }
         let now = self.clock.now();
         let fs = self.flush_seq(now);
         let mut budget = max_items;
@@ -806,6 +812,7 @@ impl Inner {
             slab_reassign_busy_items: self.moves.busy_items.load(Ordering::Relaxed),
             slab_reassign_running: self.moves.running.load(Ordering::Relaxed),
             slab_automove: self.automove.load(Ordering::Relaxed),
+            crawler_starts: self.crawler_starts.load(Ordering::Relaxed),
             ..StoreStats::default()
         };
         for c in self.sum_counters() {
@@ -872,6 +879,7 @@ impl Inner {
                 expired_unfetched: c.expired_unfetched,
                 evicted_unfetched: c.evicted_unfetched,
                 crawler_reclaimed: c.crawler_reclaimed,
+                crawler_items_checked: c.crawler_items_checked,
                 cmds: c.cmds,
             });
         }

@@ -165,6 +165,8 @@ impl Inner {
         if mask == 0 {
             return 0;
         }
+        self.crawler_starts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut reclaimed = 0;
         let mut freed = Vec::new();
         for shard in 0..SHARDS {

@@ -279,6 +279,9 @@ pub struct StoreStats {
     pub slab_reassign_running: bool,
     /// Background page balancing is on (`slab_automove`).
     pub slab_automove: bool,
+    /// Crawls begun: background expiry passes over the whole index and `lru_crawler
+    /// crawl` requests (memcached's `lru_crawler_starts`).
+    pub crawler_starts: u64,
 }
 
 /// Why `Store::reassign` moved no page (memcached's `slabs reassign` errors).
@@ -320,6 +323,7 @@ pub struct ClassStats {
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
     pub crawler_reclaimed: u64,
+    pub crawler_items_checked: u64,
     /// `get_hits`, `cmd_set`, ... of the items of this class.
     pub cmds: ClassCmds,
 }

@@ -57,6 +57,8 @@ pub(super) struct ClassCounters {
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
     pub crawler_reclaimed: u64,
+    /// Items the crawler looked at (live or not).
+    pub crawler_items_checked: u64,
     /// Command counters of `stats slabs` (memcached counts them per class of the item).
     pub cmds: ClassCmds,
 }
@@ -101,6 +103,7 @@ impl ClassCounters {
         self.expired_unfetched += o.expired_unfetched;
         self.evicted_unfetched += o.evicted_unfetched;
         self.crawler_reclaimed += o.crawler_reclaimed;
+        self.crawler_items_checked += o.crawler_items_checked;
         self.cmds.add(&o.cmds);
     }
 
@@ -470,12 +473,18 @@ impl ShardCore {
                 continue;
             };
             let class = mem.class_of(r);
+            if classes & (1 << class) == 0 {
+                pos += 1;
+                continue;
+            }
             let state = liveness(mem, r, now, flush_seq);
-            if state == Liveness::Live || classes & (1 << class) == 0 {
+            if state == Liveness::Live {
+                self.counters[class].crawler_items_checked += 1;
                 pos += 1;
                 continue;
             }
             let c = &mut self.counters[class];
+            c.crawler_items_checked += 1;
             c.reclaimed += 1;
             c.crawler_reclaimed += 1;
             if state == Liveness::Expired && mem.bits(r) & BIT_FETCHED == 0 {
