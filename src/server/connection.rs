@@ -73,10 +73,19 @@ pub struct Connection {
     pub state: ConnState,
     /// A command has been received.
     pub seen_cmd: bool,
+    /// After `watch`: the log stream this connection carries (its input is ignored).
+    pub watch: Option<Arc<super::watch::Watcher>>,
+    /// The TCP peer (`None` for a unix socket), for `watch connevents`.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Connection {
-    pub fn new(stream: Stream, authenticated: bool, info: Arc<ConnInfo>) -> Connection {
+    pub fn new(
+        stream: Stream,
+        authenticated: bool,
+        info: Arc<ConnInfo>,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Connection {
         let state = info.state();
         Connection {
             proto: Proto::Unknown,
@@ -98,6 +107,8 @@ impl Connection {
             info,
             state,
             seen_cmd: false,
+            watch: None,
+            peer,
         }
     }
 
@@ -110,7 +121,9 @@ impl Connection {
     /// registry only when it changes.
     pub fn publish_state(&mut self) {
         let input = self.input();
-        let s = if self.pending_output() > 0 {
+        let s = if self.watch.is_some() {
+            ConnState::Watch
+        } else if self.pending_output() > 0 {
             ConnState::Mwrite
         } else if self.swallow > 0 {
             ConnState::Swallow
