@@ -375,6 +375,16 @@ fn connection_events() {
         l.contains(" type=conn_close ") && l.contains(" reason=normal "),
         "{l}"
     );
+    // A line too long to be a command: memcached closes the connection as an error.
+    let mut e = s.connect();
+    let _ = next(&mut w);
+    e.send(&[b'x'; 5000]);
+    assert!(e.is_closed_within(Duration::from_secs(5)));
+    let l = next(&mut w);
+    assert!(
+        l.contains(" type=conn_close ") && l.contains(" reason=error "),
+        "{l}"
+    );
 }
 
 #[test]

@@ -53,6 +53,8 @@ pub struct Connection {
     pub may_read: bool,
     /// We decided to close once output is flushed (`quit`, fatal framing error).
     pub closing: bool,
+    /// The close is for a protocol error (memcached's `conn_close` reason `error`).
+    pub close_error: bool,
     /// The peer closed its sending side; close once buffered requests are answered.
     pub eof: bool,
     /// An event reported the peer's FIN (read-closed). A short read then does not mean
@@ -98,6 +100,7 @@ impl Connection {
             swallow: 0,
             may_read: true,
             closing: false,
+            close_error: false,
             eof: false,
             peer_closed: false,
             want_write: false,

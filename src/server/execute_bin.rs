@@ -274,14 +274,29 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                             result = Some(Err(Status::KeyNotFound));
                         } else {
                             let text = initial.to_string();
-                            match store.store_cas(
+                            let seen = watched_store(ctx, key);
+                            let added = store.store_cas(
                                 SetMode::Add,
                                 key,
                                 0,
                                 i64::from(exptime),
                                 text.as_bytes(),
                                 0,
-                            ) {
+                            );
+                            if let Some(before) = seen {
+                                let event = StoreEvent {
+                                    key,
+                                    cmd: "add",
+                                    exptime: i64::from(exptime),
+                                    data_len: text.len(),
+                                    before,
+                                    outcome: added.0,
+                                    cfd: ctx.fd,
+                                    unlinks: false,
+                                };
+                                ctx.shared.watch.stored(store, &event);
+                            }
+                            match added {
                                 (StoreOutcome::Stored, cas) => result = Some(Ok((initial, cas))),
                                 (StoreOutcome::NotStored, _) => continue,
                                 (StoreOutcome::NoMemory, _) => {

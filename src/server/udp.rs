@@ -321,14 +321,11 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
                 match execute::execute(cmd, ctx, &mut authed, &mut p.out) {
                     Next::Continue => Some(consumed),
                     Next::Close => None,
-                    // A log stream needs a connection: not over datagrams.
+                    // A log stream needs a connection: memcached 1.6.18 sends nothing back
+                    // to a `watch` over UDP, and neither do we.
                     Next::Watch(w) => {
                         ctx.shared.watch.remove(&w);
                         p.out.clear();
-                        crate::protocol::text::encode::reply(
-                            &mut p.out,
-                            &crate::protocol::Reply::ServerError("watch is not available over UDP"),
-                        );
                         Some(consumed)
                     }
                     // A dump streams for as long as the client reads: not over datagrams.

@@ -416,6 +416,11 @@ fn drive_conn(
                 conn.closing = true;
                 break;
             }
+            Step::CloseError => {
+                conn.closing = true;
+                conn.close_error = true;
+                break;
+            }
         }
         if conn.closing || !conn.may_read {
             break;
@@ -449,7 +454,11 @@ fn drive_conn(
     }
     let done = conn.closing || (conn.eof && !yielded && conn.dump.is_none());
     if done && conn.pending_output() == 0 {
-        return Fate::Close(CloseReason::Normal);
+        return Fate::Close(if conn.close_error {
+            CloseReason::Error
+        } else {
+            CloseReason::Normal
+        });
     }
     Fate::Keep
 }
@@ -502,8 +511,10 @@ enum Step {
     Yield,
     /// Too much output queued; flush before going on.
     OutputFull,
-    /// `quit`, a fatal framing error, or shutdown.
+    /// `quit` or shutdown.
     Close,
+    /// A fatal framing error.
+    CloseError,
 }
 
 /// Parses and executes buffered requests.
@@ -597,7 +608,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 conn.consume(consumed);
                 conn.swallow = swallow;
                 if close {
-                    return Step::Close;
+                    return Step::CloseError;
                 }
             }
         }
@@ -665,7 +676,7 @@ fn process_binary(
                 trace::binary_reply(ctx.fd, &out[before..]);
             }
             if e.close {
-                return Some(Step::Close);
+                return Some(Step::CloseError);
             }
             // `swallow` counts from the frame start; drop what is buffered, owe the rest.
             let buffered = conn.input().len();
