@@ -105,6 +105,38 @@ pub enum CachedumpArg {
     IllegalId,
 }
 
+/// The event types a `watch` asks for (memcached's `LOG_*` bits, same values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchEvents(pub u32);
+
+impl WatchEvents {
+    pub const SYSEVENTS: u32 = 1 << 1;
+    pub const FETCHERS: u32 = 1 << 2;
+    pub const MUTATIONS: u32 = 1 << 3;
+    pub const CONNEVENTS: u32 = 1 << 5;
+    pub const EVICTIONS: u32 = 1 << 6;
+    pub const RAWCMDS: u32 = 1 << 9;
+    pub const PROXYREQS: u32 = 1 << 10;
+    pub const PROXYEVENTS: u32 = 1 << 11;
+    pub const PROXYUSER: u32 = 1 << 12;
+
+    /// The bit of one `watch` argument, as memcached 1.6.18 spells them.
+    pub fn bit(word: &[u8]) -> Option<u32> {
+        Some(match word {
+            b"rawcmds" => Self::RAWCMDS,
+            b"evictions" => Self::EVICTIONS,
+            b"fetchers" => Self::FETCHERS,
+            b"mutations" => Self::MUTATIONS,
+            b"sysevents" => Self::SYSEVENTS,
+            b"connevents" => Self::CONNEVENTS,
+            b"proxyreqs" => Self::PROXYREQS,
+            b"proxyevents" => Self::PROXYEVENTS,
+            b"proxyuser" => Self::PROXYUSER,
+            _ => return None,
+        })
+    }
+}
+
 /// One parsed request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
@@ -183,8 +215,13 @@ pub enum Command<'a> {
     /// anything but plain `shutdown` or `shutdown graceful` is answered
     /// `CLIENT_ERROR invalid shutdown mode` (`invalid_mode`, `graceful` then false).
     Shutdown { graceful: bool, invalid_mode: bool },
-    /// `watch [...]`: only answered (refused with `-W`, else unknown).
-    Watch { noreply: bool },
+    /// `watch [event types] [noreply]`: turn the connection into a log stream. `events` is
+    /// `None` when an argument is not an event type (memcached: `ERROR`, silenced by a
+    /// trailing `noreply`, which is itself not an event type).
+    Watch {
+        noreply: bool,
+        events: Option<WatchEvents>,
+    },
     /// `mg`, `ms`, `md`, `ma`, `me`.
     Meta(MetaCmd<'a>),
     /// `mn`: answered `MN` (end of a quiet pipeline).

@@ -11,7 +11,7 @@ pub mod text;
 
 pub use command::{
     ArithOp, CachedumpArg, Classes, Command, CrawlerCmd, DetailArg, GetKind, Keys, MetaCmd,
-    MetaFlags, MetaSetMode, MetaVerb, StatsArg, StoreMode,
+    MetaFlags, MetaSetMode, MetaVerb, StatsArg, StoreMode, WatchEvents,
 };
 pub use reply::Reply;
 

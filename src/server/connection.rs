@@ -53,6 +53,8 @@ pub struct Connection {
     pub may_read: bool,
     /// We decided to close once output is flushed (`quit`, fatal framing error).
     pub closing: bool,
+    /// The close is for a protocol error (memcached's `conn_close` reason `error`).
+    pub close_error: bool,
     /// The peer closed its sending side; close once buffered requests are answered.
     pub eof: bool,
     /// An event reported the peer's FIN (read-closed). A short read then does not mean
@@ -73,10 +75,19 @@ pub struct Connection {
     pub state: ConnState,
     /// A command has been received.
     pub seen_cmd: bool,
+    /// After `watch`: the log stream this connection carries (its input is ignored).
+    pub watch: Option<Arc<super::watch::Watcher>>,
+    /// The TCP peer (`None` for a unix socket), for `watch connevents`.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Connection {
-    pub fn new(stream: Stream, authenticated: bool, info: Arc<ConnInfo>) -> Connection {
+    pub fn new(
+        stream: Stream,
+        authenticated: bool,
+        info: Arc<ConnInfo>,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Connection {
         let state = info.state();
         Connection {
             proto: Proto::Unknown,
@@ -89,6 +100,7 @@ impl Connection {
             swallow: 0,
             may_read: true,
             closing: false,
+            close_error: false,
             eof: false,
             peer_closed: false,
             want_write: false,
@@ -98,6 +110,8 @@ impl Connection {
             info,
             state,
             seen_cmd: false,
+            watch: None,
+            peer,
         }
     }
 
@@ -110,7 +124,9 @@ impl Connection {
     /// registry only when it changes.
     pub fn publish_state(&mut self) {
         let input = self.input();
-        let s = if self.pending_output() > 0 {
+        let s = if self.watch.is_some() {
+            ConnState::Watch
+        } else if self.pending_output() > 0 {
             ConnState::Mwrite
         } else if self.swallow > 0 {
             ConnState::Swallow

@@ -34,6 +34,8 @@ pub enum ConnState {
     Swallow = 5,
     /// Blocked writing replies.
     Mwrite = 6,
+    /// Streaming a `watch` log (never idle-kicked).
+    Watch = 7,
 }
 
 impl ConnState {
@@ -46,6 +48,7 @@ impl ConnState {
             ConnState::Nread => "conn_nread",
             ConnState::Swallow => "conn_swallow",
             ConnState::Mwrite => "conn_mwrite",
+            ConnState::Watch => "conn_watch",
         }
     }
 
@@ -57,6 +60,7 @@ impl ConnState {
             3 => ConnState::ParseCmd,
             4 => ConnState::Nread,
             5 => ConnState::Swallow,
+            7 => ConnState::Watch,
             _ => ConnState::Mwrite,
         }
     }

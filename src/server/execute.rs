@@ -9,6 +9,7 @@ use super::Shared;
 use super::detail::Op as DetailOp;
 use super::stats::{self, ThreadStats};
 use super::trace;
+use super::watch::{self, StoreEvent};
 use crate::protocol::text::{ParseError, encode};
 use crate::protocol::{
     ArithOp, CachedumpArg, Command, DetailArg, GetKind, Limits, Reply, StatsArg, StoreMode,
@@ -42,6 +43,8 @@ pub enum Next {
     Close,
     /// `lru_crawler metadump`: the worker streams this dump before reading further input.
     Dump(Box<super::crawler::Dump>),
+    /// `watch`: the connection streams this watcher's lines and ignores its input from now.
+    Watch(std::sync::Arc<super::watch::Watcher>),
 }
 
 fn bump(c: &AtomicU64) {
@@ -53,6 +56,33 @@ fn say(ctx: &Ctx<'_>, out: &mut Vec<u8>, noreply: bool, r: Reply<'_>) {
         encode::reply(out, &r);
     } else if ctx.trace {
         trace::noreply(ctx.fd, &r);
+    }
+}
+
+/// memcached logs the item fetch that `delete`, `incr`/`decr` and `touch` start with.
+pub(super) fn log_fetch(ctx: &Ctx<'_>, key: &[u8]) {
+    let w = &ctx.shared.watch;
+    if w.wants(watch::FETCHERS) {
+        w.item_get(key, ctx.shared.store.inspect(key), ctx.fd);
+    }
+}
+
+/// Logs a `set` refused as too large before reaching the store (and the fetch that unlinks
+/// the old item), when watched.
+pub(super) fn log_too_large_set(ctx: &Ctx<'_>, key: &[u8]) {
+    let w = &ctx.shared.watch;
+    if w.wants(watch::FETCHERS | watch::MUTATIONS) {
+        let event = StoreEvent {
+            key,
+            cmd: "set",
+            exptime: 0,
+            data_len: 0,
+            before: ctx.shared.store.inspect(key),
+            outcome: StoreOutcome::TooLarge,
+            cfd: ctx.fd,
+            unlinks: true,
+        };
+        w.stored(&ctx.shared.store, &event);
     }
 }
 
@@ -119,6 +149,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             let with_cas = kind.with_cas();
             let touch = matches!(kind, GetKind::Gat | GetKind::Gats);
             let start = out.len();
+            let watched = ctx.shared.watch.wants(watch::FETCHERS);
             for key in keys.iter() {
                 if reply_too_large(out, start, ctx.reply_limit) {
                     return Next::Continue;
@@ -138,11 +169,15 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                     encode::value(out, key, 0, &payload, with_cas.then_some(0));
                     continue;
                 }
+                let seen = watched.then(|| store.inspect(key));
                 let found = if touch {
                     store.get_and_touch(key, exptime, emit)
                 } else {
                     store.get(key, emit)
                 };
+                if let Some(seen) = seen {
+                    ctx.shared.watch.item_get(key, seen, ctx.fd);
+                }
                 let hit = matches!(found, Lookup::Hit(()));
                 ctx.shared.detail.record(key, DetailOp::Get { hit });
                 bump(&st.cmd_get);
@@ -190,7 +225,25 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                 StoreMode::Prepend => SetMode::Prepend,
                 StoreMode::Cas => SetMode::Cas(cas),
             };
+            let seen = ctx
+                .shared
+                .watch
+                .wants(watch::FETCHERS | watch::MUTATIONS)
+                .then(|| store.inspect(key));
             let outcome = store.store(set_mode, key, flags, exptime, data);
+            if let Some(before) = seen {
+                let event = StoreEvent {
+                    key,
+                    cmd: watch::cmd_word(set_mode),
+                    exptime,
+                    data_len: data.len(),
+                    before,
+                    outcome,
+                    cfd: ctx.fd,
+                    unlinks: mode == StoreMode::Set,
+                };
+                ctx.shared.watch.stored(store, &event);
+            }
             let is_cas = mode == StoreMode::Cas;
             let reply = match outcome {
                 StoreOutcome::Stored => {
@@ -222,6 +275,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
         }
         Command::Delete { key, noreply } => {
             ctx.shared.detail.record(key, DetailOp::Del);
+            log_fetch(ctx, key);
             if store.delete(key) {
                 bump(&st.delete_hits);
                 say(ctx, out, noreply, Reply::Deleted);
@@ -243,6 +297,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             } else {
                 (&st.decr_hits, &st.decr_misses)
             };
+            log_fetch(ctx, key);
             let reply = match store.arith(key, incr, delta) {
                 ArithOutcome::Value(v) => {
                     bump(hits);
@@ -266,6 +321,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             noreply,
         } => {
             bump(&st.cmd_touch);
+            log_fetch(ctx, key);
             if store.touch(key, exptime) {
                 bump(&st.touch_hits);
                 say(ctx, out, noreply, Reply::Touched);
@@ -363,19 +419,37 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             Next::Continue
         }
         Command::Quit => Next::Close,
-        Command::Watch { noreply } => {
-            if ctx.shared.config.watch_enabled {
-                // Not implemented yet.
-                encode::reply(out, &Reply::Error);
-            } else {
+        Command::Watch { noreply, events } => {
+            if !ctx.shared.config.watch_enabled {
                 say(
                     ctx,
                     out,
                     noreply,
                     Reply::ClientError("watch commands not allowed"),
                 );
+                return Next::Continue;
             }
-            Next::Continue
+            let Some(events) = events else {
+                say(ctx, out, noreply, Reply::Error);
+                return Next::Continue;
+            };
+            match ctx.shared.watch.add(events) {
+                Some(w) => {
+                    // memcached 1.6.18 sends replies queued before it (no pipelining
+                    // check yet), then `OK`, then only log lines.
+                    encode::reply(out, &Reply::Ok);
+                    Next::Watch(w)
+                }
+                None => {
+                    say(
+                        ctx,
+                        out,
+                        noreply,
+                        Reply::Line("WATCHER_TOO_MANY log watcher limit reached"),
+                    );
+                    Next::Continue
+                }
+            }
         }
         Command::SlabsAutomove { mode } => {
             ctx.shared.store.set_automove(mode != 0);
@@ -504,6 +578,7 @@ pub fn parse_error(e: &ParseError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8
         ctx.shared.detail.record(key, DetailOp::Set);
         bump(&ctx.stats.cmd_set);
         bump(&ctx.stats.store_too_large);
+        log_too_large_set(ctx, key);
         ctx.shared.store.delete(key);
     }
     if let Some(r) = &e.reply {

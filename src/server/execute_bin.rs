@@ -4,8 +4,9 @@
 //! No I/O here. Shares the counters and stats builders with the text executor.
 
 use super::detail::Op as DetailOp;
-use super::execute::{ConfigAnswer, Ctx, Next};
+use super::execute::{ConfigAnswer, Ctx, Next, log_fetch, log_too_large_set};
 use super::stats;
+use super::watch::{self, StoreEvent};
 use crate::protocol::binary::{
     BinCommand, BinError, BinRequest, NO_AUTOCREATE, Opcode, Status, StoreOp, encode, should_reply,
 };
@@ -115,6 +116,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 _ => None,
             };
             let with_key = req.with_key.then_some(key);
+            log_fetch(ctx, key);
             let emit = |item: crate::store::ItemView<'_>| {
                 encode::get_hit(
                     out, op, req.opaque, item.cas, item.flags, with_key, item.value,
@@ -155,6 +157,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
         }
         BinCommand::Touch { key, exptime } => {
             bump(&st.cmd_touch);
+            log_fetch(ctx, key);
             let found = store.get_and_touch(key, i64::from(exptime), |item| (item.flags, item.cas));
             match found {
                 Lookup::Hit((flags, cas)) => {
@@ -184,7 +187,21 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 (StoreOp::Set, _) => SetMode::Set,
                 (StoreOp::Replace, _) => SetMode::Replace,
             };
+            let seen = watched_store(ctx, key);
             let (outcome, cas) = store.store_cas(mode, key, flags, i64::from(exptime), value, 0);
+            if let Some(before) = seen {
+                let event = StoreEvent {
+                    key,
+                    cmd: watch::cmd_word(mode),
+                    exptime: i64::from(exptime),
+                    data_len: value.len(),
+                    before,
+                    outcome,
+                    cfd: ctx.fd,
+                    unlinks: sop == StoreOp::Set,
+                };
+                ctx.shared.watch.stored(store, &event);
+            }
             let s = store_status(ctx, sop, mode, outcome);
             status(out, &req, s, cas);
         }
@@ -197,12 +214,27 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             // A non-zero cas must match the current item (compared under the lock);
             // memcached answers a cas on a missing key with "Not stored".
+            let seen = watched_store(ctx, key);
             let outcome = store.store_cas(mode, key, 0, 0, value, req.cas);
+            if let Some(before) = seen {
+                let event = StoreEvent {
+                    key,
+                    cmd: watch::cmd_word(mode),
+                    exptime: 0,
+                    data_len: value.len(),
+                    before,
+                    outcome: outcome.0,
+                    cfd: ctx.fd,
+                    unlinks: false,
+                };
+                ctx.shared.watch.stored(store, &event);
+            }
             let s = store_status(ctx, StoreOp::Set, mode, outcome.0);
             status(out, &req, s, outcome.1);
         }
         BinCommand::Delete { key } => {
             ctx.shared.detail.record(key, DetailOp::Del);
+            log_fetch(ctx, key);
             match store.delete_cas(key, req.cas) {
                 DeleteOutcome::Deleted => {
                     bump(&st.delete_hits);
@@ -229,6 +261,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             // Bounded: a concurrent delete between the miss and the add is retried once.
             let mut result = None;
+            log_fetch(ctx, key);
             for _ in 0..2 {
                 match store.arith_cas(key, incr, delta) {
                     (ArithOutcome::Value(v), cas) => {
@@ -241,14 +274,29 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                             result = Some(Err(Status::KeyNotFound));
                         } else {
                             let text = initial.to_string();
-                            match store.store_cas(
+                            let seen = watched_store(ctx, key);
+                            let added = store.store_cas(
                                 SetMode::Add,
                                 key,
                                 0,
                                 i64::from(exptime),
                                 text.as_bytes(),
                                 0,
-                            ) {
+                            );
+                            if let Some(before) = seen {
+                                let event = StoreEvent {
+                                    key,
+                                    cmd: "add",
+                                    exptime: i64::from(exptime),
+                                    data_len: text.len(),
+                                    before,
+                                    outcome: added.0,
+                                    cfd: ctx.fd,
+                                    unlinks: false,
+                                };
+                                ctx.shared.watch.stored(store, &event);
+                            }
+                            match added {
                                 (StoreOutcome::Stored, cas) => result = Some(Ok((initial, cas))),
                                 (StoreOutcome::NotStored, _) => continue,
                                 (StoreOutcome::NoMemory, _) => {
@@ -356,11 +404,20 @@ fn store_status(ctx: &Ctx<'_>, sop: StoreOp, mode: SetMode, outcome: StoreOutcom
     }
 }
 
+/// The key's state before a storage command, when someone watches.
+fn watched_store(ctx: &Ctx<'_>, key: &[u8]) -> Option<Lookup<crate::store::ItemInfo>> {
+    ctx.shared
+        .watch
+        .wants(watch::FETCHERS | watch::MUTATIONS)
+        .then(|| ctx.shared.store.inspect(key))
+}
+
 /// Answers a binary request the codec rejected (unlinking the key of a too-large Set).
 pub fn parse_error(e: &BinError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     if e.unlinks_key() {
         let key = e.key(input);
         if !key.is_empty() {
+            log_too_large_set(ctx, key);
             ctx.shared.store.delete(key);
         }
         bump(&ctx.stats.cmd_set);

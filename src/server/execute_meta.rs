@@ -10,9 +10,11 @@
 
 use super::Ctx;
 use super::bump;
+use super::log_fetch;
 use crate::protocol::text::encode::{self, put_u64};
 use crate::protocol::text::meta::base64_encode;
 use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
+use crate::server::watch::{self, StoreEvent};
 use crate::store::{
     HitCount, Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode,
     StoreOutcome,
@@ -75,6 +77,7 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let st = ctx.stats;
     let f = &m.flags;
     let mut ttl_set = false;
+    log_fetch(ctx, &m.key);
     // memcached counts `mg` with `T` as a touch.
     let touches = f.iter().any(|t| t[0] == b'T');
     let count = if touches {
@@ -193,7 +196,13 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         concat_cas: f.cas.unwrap_or(0),
         set_only_unlink: false,
     };
-    let (outcome, cas) = ctx.shared.store.meta_store(
+    let store = &ctx.shared.store;
+    let seen = ctx
+        .shared
+        .watch
+        .wants(watch::FETCHERS | watch::MUTATIONS)
+        .then(|| store.inspect(&m.key));
+    let (outcome, cas) = store.meta_store(
         mode,
         &m.key,
         f.client_flags,
@@ -201,6 +210,20 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         m.data,
         opts,
     );
+    if let Some(before) = seen {
+        let event = StoreEvent {
+            key: &m.key,
+            cmd: watch::cmd_word(mode),
+            exptime: f.ttl.unwrap_or(0),
+            data_len: m.data.len(),
+            before,
+            outcome,
+            cfd: ctx.fd,
+            // memcached's `ms` unlinks the old item whatever the mode.
+            unlinks: true,
+        };
+        ctx.shared.watch.stored(store, &event);
+    }
     let is_cas = matches!(mode, SetMode::Cas(_));
     let status: &[u8] = match outcome {
         StoreOutcome::Stored => {
@@ -251,6 +274,7 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
 fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let st = ctx.stats;
     let f = &m.flags;
+    log_fetch(ctx, &m.key);
     let outcome = ctx
         .shared
         .store
@@ -289,6 +313,7 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         (&st.decr_hits, &st.decr_misses)
     };
     let start = out.len();
+    log_fetch(ctx, &m.key);
     let outcome = ctx.shared.store.meta_arith(
         &m.key,
         f.incr,

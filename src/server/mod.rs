@@ -29,6 +29,7 @@ pub mod stats;
 mod stream;
 pub mod trace;
 pub mod udp;
+pub mod watch;
 mod worker;
 
 use crate::config::Config;
@@ -78,6 +79,8 @@ pub struct Shared {
     pub conns: conns::Registry,
     /// `stats detail` per-prefix counters.
     pub detail: detail::Detail,
+    /// `watch` log streams.
+    pub watch: watch::Registry,
     /// Wakers of the listener and every worker, to deliver shutdown.
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
     /// The listener's waker: with `no_maxconns_fast` a close below `-c` resumes accepting.
@@ -218,6 +221,7 @@ pub fn start(
         listener_stats: Arc::new(stats::ListenerStats::default()),
         conns: conns::Registry::new(config_threads),
         detail: detail::Detail::new(config_delimiter),
+        watch: watch::Registry::default(),
         wakers: parking_lot::Mutex::new(Vec::new()),
         listener_waker: OnceLock::new(),
         bound: parking_lot::Mutex::new(bound),

@@ -167,6 +167,14 @@ pub fn general(shared: &Shared) -> StatList {
         out.add("lru_crawler_running", u8::from(shared.crawler.running()));
         out.add("lru_crawler_starts", s.crawler_starts);
     }
+    let log = shared.watch.stats();
+    // Lines are formatted by the workers straight into the watchers' queues: no worker
+    // buffer to drop from.
+    out.add("log_worker_dropped", 0);
+    out.add("log_worker_written", log.written);
+    out.add("log_watcher_skipped", log.skipped);
+    out.add("log_watcher_sent", log.sent);
+    out.add("log_watchers", log.watchers);
     out.add("bytes", s.bytes);
     out.add("curr_items", s.curr_items);
     out.add("total_items", s.total_items);

@@ -305,7 +305,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
         match binary::parse(input, ctx.limits.max_value) {
             Ok(Some((req, consumed))) => {
                 match execute_bin::execute(req, ctx, &mut authed, &mut p.out) {
-                    Next::Continue | Next::Dump(_) => Some(consumed),
+                    Next::Continue | Next::Dump(_) | Next::Watch(_) => Some(consumed),
                     Next::Close => None,
                 }
             }
@@ -321,6 +321,13 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
                 match execute::execute(cmd, ctx, &mut authed, &mut p.out) {
                     Next::Continue => Some(consumed),
                     Next::Close => None,
+                    // A log stream needs a connection: memcached 1.6.18 sends nothing back
+                    // to a `watch` over UDP, and neither do we.
+                    Next::Watch(w) => {
+                        ctx.shared.watch.remove(&w);
+                        p.out.clear();
+                        Some(consumed)
+                    }
                     // A dump streams for as long as the client reads: not over datagrams.
                     Next::Dump(_) => {
                         crate::protocol::text::encode::reply(

@@ -6,7 +6,9 @@
 //! `pending` list and is resumed after the next zero-timeout poll), and flushes all replies
 //! of the batch with one write. While more than `WBUF_HIGH_WATER` bytes of replies are
 //! queued the connection stops executing, so a client that does not read cannot grow our
-//! memory. Must not: touch item memory or parse bytes itself.
+//! memory. A connection that sent `watch` only streams its watcher's queued lines from then
+//! on (`drive_watcher`); a line queued for it wakes this worker through its `Waker`.
+//! Must not: touch item memory or parse bytes itself.
 
 use super::Shared;
 use super::connection::{Connection, Fill, Proto, WBUF_HIGH_WATER};
@@ -17,6 +19,7 @@ use super::listener::Handoff;
 use super::stats::ThreadStats;
 use super::stream::Stream;
 use super::trace;
+use super::watch::{self, CloseReason, Watcher};
 use crate::config::ProtocolMode;
 use crate::protocol::Limits;
 use crate::protocol::{binary, text};
@@ -33,6 +36,9 @@ const WAKE: Token = Token(usize::MAX);
 const YIELD_FLUSH_AT: usize = 64 * 1024;
 /// Longest poll wait: the idle timeout is checked at least this often.
 const TICK: Duration = Duration::from_secs(1);
+/// A watching connection takes queued log lines while less than this is waiting to be
+/// sent (with the queue's own bound, its memory stays bounded).
+const WATCH_REFILL_BELOW: usize = 64 * 1024;
 
 pub struct Worker {
     id: usize,
@@ -47,12 +53,16 @@ pub struct Worker {
     now: u64,
     /// `now` at the last idle-timeout pass.
     idle_checked: u64,
+    /// Wakes this worker's poll (new connections, `watch` lines queued).
+    waker: Arc<Waker>,
+    /// Keys of the connections streaming a `watch` log.
+    watchers: Vec<usize>,
 }
 
 /// What to do with a connection after driving it.
 enum Fate {
     Keep,
-    Close,
+    Close(CloseReason),
 }
 
 impl Worker {
@@ -78,6 +88,8 @@ impl Worker {
                 limits,
                 now: 0,
                 idle_checked: 0,
+                waker: waker.clone(),
+                watchers: Vec::new(),
             },
             Handoff { tx, waker },
         ))
@@ -110,6 +122,7 @@ impl Worker {
                 let token = ev.token();
                 if token == WAKE {
                     self.adopt_new();
+                    self.drive_watchers();
                     continue;
                 }
                 let key = token.0;
@@ -139,11 +152,16 @@ impl Worker {
     /// Takes connections handed over by the listener.
     fn adopt_new(&mut self) {
         while let Ok(stream) = self.rx.try_recv() {
-            let info = Arc::new(self.conn_info(&stream));
+            let peer = match &stream {
+                Stream::Tcp(s) => s.peer_addr().ok(),
+                Stream::Unix(_) => None,
+            };
+            let info = Arc::new(self.conn_info(&stream, peer));
             let entry = self.conns.vacant_entry();
             let key = entry.key();
             let fd = info.fd;
-            let mut conn = Connection::new(stream, !self.shared.config.auth_required(), info);
+            let authed = !self.shared.config.auth_required();
+            let mut conn = Connection::new(stream, authed, info, peer);
             if let Err(e) =
                 self.poll
                     .registry()
@@ -158,6 +176,9 @@ impl Worker {
             if trace::on(&self.shared) {
                 trace::new_conn(fd, self.shared.config.protocol);
             }
+            if self.shared.watch.wants(watch::CONNEVENTS) {
+                self.shared.watch.conn_new(peer, fd);
+            }
             // Data may have arrived before registration; edge-triggered polls only report
             // new readiness, so try reading now.
             self.drive(key);
@@ -165,12 +186,12 @@ impl Worker {
     }
 
     /// The registry record of a new client socket.
-    fn conn_info(&self, stream: &Stream) -> ConnInfo {
+    fn conn_info(&self, stream: &Stream, peer: Option<std::net::SocketAddr>) -> ConnInfo {
         let (addr, listen) = match stream {
             Stream::Tcp(s) => (
-                match s.peer_addr() {
-                    Ok(a) => conns::tcp_addr(&a),
-                    Err(_) => "tcp:unknown".to_string(),
+                match peer {
+                    Some(a) => conns::tcp_addr(&a),
+                    None => "tcp:unknown".to_string(),
                 },
                 match s.local_addr() {
                     Ok(a) => self.shared.conns.listen_addr_for(&a),
@@ -195,7 +216,7 @@ impl Worker {
     }
 
     fn drive(&mut self, key: usize) {
-        let fate = match self.conns.get_mut(key) {
+        let (fate, attached) = match self.conns.get_mut(key) {
             Some(conn) => {
                 let ctx = Ctx {
                     shared: &self.shared,
@@ -205,10 +226,24 @@ impl Worker {
                     trace: trace::on(&self.shared),
                     reply_limit: usize::MAX,
                 };
-                drive_conn(conn, &ctx, &mut self.pending, key, self.now)
+                let mut fate = drive_conn(conn, &ctx, &mut self.pending, key, self.now);
+                // A connection that just became a watcher: from now on queued lines wake
+                // this worker; send what was queued before.
+                let attached = matches!(fate, Fate::Keep)
+                    && conn
+                        .watch
+                        .as_ref()
+                        .is_some_and(|w| w.attach(self.waker.clone()));
+                if attached {
+                    fate = drive_conn(conn, &ctx, &mut self.pending, key, self.now);
+                }
+                (fate, attached)
             }
             None => return,
         };
+        if attached {
+            self.watchers.push(key);
+        }
         match fate {
             Fate::Keep => {
                 if let Some(conn) = self.conns.get_mut(key) {
@@ -216,11 +251,21 @@ impl Worker {
                     conn.publish_state();
                 }
             }
-            Fate::Close => self.close(key),
+            Fate::Close(reason) => self.close(key, reason),
         }
     }
 
-    fn close(&mut self, key: usize) {
+    /// Sends the lines queued for this worker's watching connections.
+    fn drive_watchers(&mut self) {
+        if self.watchers.is_empty() {
+            return;
+        }
+        for key in self.watchers.clone() {
+            self.drive(key);
+        }
+    }
+
+    fn close(&mut self, key: usize, reason: CloseReason) {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.stream);
@@ -228,6 +273,19 @@ impl Worker {
             self.shared.conn_closed();
             if trace::on(&self.shared) {
                 trace::closed(conn.fd());
+            }
+            let w = &self.shared.watch;
+            let reason = match conn.watch.take() {
+                Some(watcher) => {
+                    w.remove(&watcher);
+                    self.watchers.retain(|&k| k != key);
+                    // memcached's logger thread closes watchers as errors.
+                    CloseReason::Error
+                }
+                None => reason,
+            };
+            if w.wants(watch::CONNEVENTS) {
+                w.conn_close(conn.peer, conn.fd(), reason);
             }
         }
     }
@@ -258,7 +316,7 @@ impl Worker {
                 trace::idle_close(c.fd());
             }
             self.stats.idle_kicks.fetch_add(1, Ordering::Relaxed);
-            self.close(key);
+            self.close(key, CloseReason::IdleTimeout);
         }
     }
 
@@ -276,7 +334,7 @@ impl Worker {
                     }
                 }
             }
-            self.close(key);
+            self.close(key, CloseReason::Shutdown);
         }
         log::debug!("worker {} stopped", self.id);
     }
@@ -318,10 +376,13 @@ fn drive_conn(
     key: usize,
     now: u64,
 ) -> Fate {
+    if let Some(w) = conn.watch.clone() {
+        return drive_watcher(conn, &w, ctx);
+    }
     // Queued output first: a client that was not reading may be now.
     if conn.pending_output() > 0 {
         if flush_counted(conn, ctx).is_err() {
-            return Fate::Close;
+            return Fate::Close(CloseReason::Error);
         }
         if conn.pending_output() > WBUF_HIGH_WATER {
             return Fate::Keep;
@@ -343,7 +404,7 @@ fn drive_conn(
             }
             Step::OutputFull => {
                 if flush_counted(conn, ctx).is_err() {
-                    return Fate::Close;
+                    return Fate::Close(CloseReason::Error);
                 }
                 if conn.pending_output() > WBUF_HIGH_WATER {
                     // Resumed by the WRITABLE event.
@@ -353,6 +414,11 @@ fn drive_conn(
             }
             Step::Close => {
                 conn.closing = true;
+                break;
+            }
+            Step::CloseError => {
+                conn.closing = true;
+                conn.close_error = true;
                 break;
             }
         }
@@ -378,17 +444,62 @@ fn drive_conn(
                 conn.eof = true;
                 conn.may_read = false;
             }
-            Err(_) => return Fate::Close,
+            Err(_) => return Fate::Close(CloseReason::Error),
         }
     }
     // A yielding connection comes back after one poll round; its replies leave together
     // then, unless many are queued already.
     if (!yielded || conn.pending_output() >= YIELD_FLUSH_AT) && flush_counted(conn, ctx).is_err() {
-        return Fate::Close;
+        return Fate::Close(CloseReason::Error);
     }
     let done = conn.closing || (conn.eof && !yielded && conn.dump.is_none());
     if done && conn.pending_output() == 0 {
-        return Fate::Close;
+        return Fate::Close(if conn.close_error {
+            CloseReason::Error
+        } else {
+            CloseReason::Normal
+        });
+    }
+    Fate::Keep
+}
+
+/// A connection streaming a `watch` log: its input is read and dropped (memcached ignores
+/// it; reading is how a closed peer shows), its queued lines are sent.
+fn drive_watcher(conn: &mut Connection, w: &Watcher, ctx: &Ctx<'_>) -> Fate {
+    // Bounded: a client flooding its watcher cannot keep the worker here.
+    for _ in 0..16 {
+        if !conn.may_read {
+            break;
+        }
+        match conn.fill() {
+            Ok(Fill::More(n)) => {
+                ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Ok(Fill::Drained(n)) => {
+                ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+                conn.may_read = conn.peer_closed && n > 0;
+            }
+            Ok(Fill::Eof) | Err(_) => return Fate::Close(CloseReason::Error),
+        }
+        let n = conn.input().len();
+        conn.consume(n);
+    }
+    // Leave only with output blocked (a WRITABLE event follows) or right after a drain (a
+    // line queued since then wakes the worker): never with lines queued and no event due.
+    for _ in 0..8 {
+        let before = conn.pending_output();
+        let drained = before < WATCH_REFILL_BELOW;
+        if drained {
+            let (_, out, ..) = conn.io();
+            w.drain_into(out);
+        }
+        let took = conn.pending_output() > before;
+        if flush_counted(conn, ctx).is_err() {
+            return Fate::Close(CloseReason::Error);
+        }
+        if conn.pending_output() > 0 || (drained && !took) {
+            break;
+        }
     }
     Fate::Keep
 }
@@ -400,13 +511,21 @@ enum Step {
     Yield,
     /// Too much output queued; flush before going on.
     OutputFull,
-    /// `quit`, a fatal framing error, or shutdown.
+    /// `quit` or shutdown.
     Close,
+    /// A fatal framing error.
+    CloseError,
 }
 
 /// Parses and executes buffered requests.
 fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -> Step {
     loop {
+        if conn.watch.is_some() {
+            // memcached ignores what a watcher sends, even in the packet of its `watch`.
+            let n = conn.input().len();
+            conn.consume(n);
+            return Step::NeedInput;
+        }
         if let Some(step) = continue_dump(conn, ctx, budget) {
             return step;
         }
@@ -470,6 +589,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                     Next::Continue => {}
                     Next::Close => return Step::Close,
                     Next::Dump(d) => conn.dump = Some(d),
+                    Next::Watch(w) => conn.watch = Some(w),
                 }
             }
             Err(e) => {
@@ -488,7 +608,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 conn.consume(consumed);
                 conn.swallow = swallow;
                 if close {
-                    return Step::Close;
+                    return Step::CloseError;
                 }
             }
         }
@@ -539,7 +659,7 @@ fn process_binary(
             }
             conn.consume(consumed);
             match next {
-                Next::Continue | Next::Dump(_) => None,
+                Next::Continue | Next::Dump(_) | Next::Watch(_) => None,
                 Next::Close => Some(Step::Close),
             }
         }
@@ -556,7 +676,7 @@ fn process_binary(
                 trace::binary_reply(ctx.fd, &out[before..]);
             }
             if e.close {
-                return Some(Step::Close);
+                return Some(Step::CloseError);
             }
             // `swallow` counts from the frame start; drop what is buffered, owe the rest.
             let buffered = conn.input().len();

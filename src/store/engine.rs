@@ -26,8 +26,8 @@ use super::mem::{
 };
 use super::shard::{ClassCounters, Liveness, Pulled, Shard, ShardCore, liveness};
 use super::{
-    ArithOutcome, ClassStats, DeleteOutcome, ItemView, Lookup, ReassignError, SetMode, StoreConfig,
-    StoreOutcome, StoreStats,
+    ArithOutcome, ClassStats, DeleteOutcome, ItemInfo, ItemView, Lookup, ReassignError, SetMode,
+    StoreConfig, StoreOutcome, StoreStats,
 };
 
 /// Number of lock shards (power of two).
@@ -680,6 +680,29 @@ impl Inner {
         let (_, r) = g.lookup(&self.mem, at.tag, key)?;
         (liveness(&self.mem, r, now, fs) == Liveness::Live).then(|| self.shown_cas(self.mem.cas(r)))
     }
+    /// What a lookup of `key` would find, without marking, bumping, reaping or counting it.
+    pub(super) fn inspect(&self, key: &[u8]) -> Lookup<ItemInfo> {
+        let at = self.slot(key);
+        let now = self.clock.now();
+        let fs = self.flush_seq(now);
+        let g = self.lock(at.shard);
+        let Some((_, r)) = g.lookup(&self.mem, at.tag, key) else {
+            return Lookup::Miss;
+        };
+        match liveness(&self.mem, r, now, fs) {
+            Liveness::Flushed => Lookup::Flushed,
+            Liveness::Expired => Lookup::Expired,
+            Liveness::Live => Lookup::Hit(ItemInfo {
+                value_len: self.mem.value_len(r),
+                class: self.mem.class_of(r) + 1,
+                expires_in: match self.mem.exptime(r) {
+                    0 => 0,
+                    e => e.wrapping_sub(now),
+                },
+            }),
+        }
+    }
+
     /// set/add/replace/append/prepend/cas with the classic text and binary rules: the meta
     /// store path (one implementation of the mode rules) with memcached's
     /// `process_update_command` failure rule (only a failed `set` unlinks the old item).
@@ -905,8 +928,7 @@ impl Inner {
         }
     }
 
-    /// Class id (1-based, as in `class_stats`) of an item, for tests.
-    #[cfg(test)]
+    /// Class id (1-based, as in `class_stats`) an item of these lengths is stored in.
     pub(super) fn class_id_for(&self, key_len: usize, value_len: usize) -> usize {
         self.mem.geo.class_for(HEADER + key_len + value_len) + 1
     }

@@ -233,6 +233,16 @@ pub struct ItemView<'a> {
     pub value: &'a [u8],
 }
 
+/// Size, class and remaining life of a live item (`Store::inspect`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemInfo {
+    pub value_len: usize,
+    /// Slab class id as `stats slabs` numbers it (1-based; the large class is the last id).
+    pub class: usize,
+    /// Seconds until it expires; 0 = never.
+    pub expires_in: u32,
+}
+
 /// Metadata of one live item, for `lru_crawler metadump` (`Store::walk_items`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ItemMeta<'a> {
@@ -366,6 +376,19 @@ impl Store {
     /// The CAS unique of a live item, without marking it used.
     pub fn peek_cas(&self, key: &[u8]) -> Option<u64> {
         self.inner.peek_cas(key)
+    }
+
+    /// What `get` would find for `key` (with the item's size, class and remaining life on a
+    /// hit), without marking it fetched, bumping it, reaping it or counting anything. For
+    /// observers (the `watch` log stream); the answer may be stale by the time it returns.
+    pub fn inspect(&self, key: &[u8]) -> Lookup<ItemInfo> {
+        self.inner.inspect(key)
+    }
+
+    /// The slab class id (1-based, as in `class_stats`) an item with a key and a value of
+    /// these lengths is stored in.
+    pub fn class_id_for(&self, key_len: usize, value_len: usize) -> usize {
+        self.inner.class_id_for(key_len, value_len)
     }
 
     /// set / add / replace / append / prepend / cas, with memcached's rules. Like memcached,

@@ -9,7 +9,7 @@
 
 use super::num::{strtol, strtoul};
 use super::{BAD_FORMAT, Line, ParseError};
-use crate::protocol::{CachedumpArg, Command, DetailArg, StatsArg};
+use crate::protocol::{CachedumpArg, Command, DetailArg, StatsArg, WatchEvents};
 
 /// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: `stats cachedump` refuses class ids from here.
 const MAX_SLAB_CLASSES: u32 = 64;
@@ -47,10 +47,22 @@ pub(super) fn stats<'a>(line: &Line<'a>) -> Command<'a> {
     })
 }
 
-/// `watch [args] [noreply]`: memcached honours `noreply` when refusing it.
+/// `watch [event types] [noreply]`. memcached 1.6.18: no argument watches `fetchers`;
+/// every argument must name an event type (repeats are fine), else `ERROR`, which a last
+/// `noreply` silences (`noreply` is not an event type, so `watch ... noreply` is always that
+/// silent error).
 pub(super) fn watch<'a>(line: &Line<'a>) -> Command<'a> {
+    let events = if line.n < 2 {
+        Some(WatchEvents(WatchEvents::FETCHERS))
+    } else {
+        (1..line.n)
+            .map(|i| WatchEvents::bit(line.tok(i)))
+            .try_fold(0, |acc, b| b.map(|b| acc | b))
+            .map(WatchEvents)
+    };
     Command::Watch {
         noreply: line.noreply(),
+        events,
     }
 }
 
@@ -132,16 +144,47 @@ pub(super) fn slabs<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{client, cmd, err, error, line_err};
-    use crate::protocol::{CachedumpArg, Command, DetailArg, StatsArg};
+    use crate::protocol::{CachedumpArg, Command, DetailArg, StatsArg, WatchEvents};
 
     #[test]
     fn watch_and_lru_crawler_metadump() {
-        assert_eq!(cmd(b"watch\r\n"), Command::Watch { noreply: false });
+        let w = |noreply, bits: Option<u32>| Command::Watch {
+            noreply,
+            events: bits.map(WatchEvents),
+        };
+        assert_eq!(cmd(b"watch\r\n"), w(false, Some(WatchEvents::FETCHERS)));
         assert_eq!(
             cmd(b"watch fetchers\r\n"),
-            Command::Watch { noreply: false }
+            w(false, Some(WatchEvents::FETCHERS))
         );
-        assert_eq!(cmd(b"watch noreply\r\n"), Command::Watch { noreply: true });
+        assert_eq!(
+            cmd(b"watch  mutations fetchers mutations connevents\r\n"),
+            w(
+                false,
+                Some(WatchEvents::MUTATIONS | WatchEvents::FETCHERS | WatchEvents::CONNEVENTS)
+            )
+        );
+        assert_eq!(
+            cmd(b"watch evictions sysevents rawcmds proxyreqs proxyevents proxyuser\r\n"),
+            w(
+                false,
+                Some(
+                    WatchEvents::EVICTIONS
+                        | WatchEvents::SYSEVENTS
+                        | WatchEvents::RAWCMDS
+                        | WatchEvents::PROXYREQS
+                        | WatchEvents::PROXYEVENTS
+                        | WatchEvents::PROXYUSER
+                )
+            )
+        );
+        // Unknown words, case and `noreply` (not an event type: a silenced ERROR).
+        assert_eq!(cmd(b"watch fetchers bogus\r\n"), w(false, None));
+        assert_eq!(cmd(b"watch Fetchers\r\n"), w(false, None));
+        assert_eq!(cmd(b"watch deletions\r\n"), w(false, None));
+        assert_eq!(cmd(b"watch noreply\r\n"), w(true, None));
+        assert_eq!(cmd(b"watch fetchers noreply\r\n"), w(true, None));
+        assert_eq!(cmd(b"watch noreply fetchers\r\n"), w(false, None));
         // memcached: metadump without exactly one argument -> ERROR.
         for l in [
             &b"lru_crawler metadump\r\n"[..],
