@@ -427,3 +427,32 @@ fn slab_command_counters_follow_the_items_class() {
         Some("0")
     );
 }
+
+/// The storage outcome counters count meta `ms` as they count text `cas` (one shared
+/// mechanism for text, meta and binary).
+#[test]
+fn meta_set_counts_cas_outcomes() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.roundtrip(b"ms k 1\r\nx\r\n", b"HD\r\n");
+    c.send(b"mg k c\r\n");
+    let line = c.read_line_str();
+    let cas: u64 = line
+        .trim_end()
+        .strip_prefix("HD c")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+    c.roundtrip(format!("ms k 1 C{cas}\r\ny\r\n").as_bytes(), b"HD\r\n");
+    c.roundtrip(format!("ms k 1 C{cas}\r\nz\r\n").as_bytes(), b"EX\r\n");
+    c.roundtrip(b"ms nokey 1 C5\r\nz\r\n", b"NF\r\n");
+    let st = c.stats();
+    for (f, n) in [
+        ("cas_hits", 1),
+        ("cas_badval", 1),
+        ("cas_misses", 1),
+        ("cmd_set", 4),
+    ] {
+        assert_eq!(parse_stat(&st, f), n, "{f}");
+    }
+}

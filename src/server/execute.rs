@@ -14,7 +14,7 @@ use crate::protocol::text::{ParseError, encode};
 use crate::protocol::{
     ArithOp, CachedumpArg, Command, DetailArg, GetKind, Limits, Reply, StatsArg, StoreMode,
 };
-use crate::store::{ArithOutcome, Lookup, SetMode, StoreOutcome};
+use crate::store::{ArithOutcome, ItemInfo, Lookup, SetMode, StoreOutcome};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 // Declared here rather than in `server/mod.rs`: the meta executor is part of this seam.
@@ -65,6 +65,72 @@ pub(super) fn log_fetch(ctx: &Ctx<'_>, key: &[u8]) {
     if w.wants(watch::FETCHERS) {
         w.item_get(key, ctx.shared.store.inspect(key), ctx.fd);
     }
+}
+
+/// A storage command as the watch log and the counters see it.
+pub(super) struct StoreCall<'k> {
+    pub key: &'k [u8],
+    pub mode: SetMode,
+    /// As the client sent it.
+    pub exptime: i64,
+    pub data_len: usize,
+    /// A failed allocation unlinks the old item (memcached logs that fetch).
+    pub unlinks: bool,
+}
+
+/// Runs one storage command (`op`) with what every protocol does around it: memcached's
+/// outcome counters (`cas_hits`, `cas_badval`, `cas_misses`, `store_too_large`,
+/// `store_no_memory`) and, when watched, the fetch and store log lines. `cmd_set` is the
+/// caller's: memcached counts it before the data block is read.
+pub(super) fn run_store<R>(
+    ctx: &Ctx<'_>,
+    call: StoreCall<'_>,
+    op: impl FnOnce(&crate::store::Store) -> (StoreOutcome, R),
+) -> (StoreOutcome, R) {
+    let before = watched_key(ctx, call.key);
+    let (outcome, r) = op(&ctx.shared.store);
+    let st = ctx.stats;
+    let is_cas = matches!(call.mode, SetMode::Cas(_));
+    match outcome {
+        StoreOutcome::Stored if is_cas => bump(&st.cas_hits),
+        StoreOutcome::Exists => bump(&st.cas_badval),
+        StoreOutcome::NotFound if is_cas => bump(&st.cas_misses),
+        StoreOutcome::TooLarge => bump(&st.store_too_large),
+        StoreOutcome::NoMemory => bump(&st.store_no_memory),
+        _ => {}
+    }
+    if let Some(before) = before {
+        log_stored(ctx, &call, before, outcome);
+    }
+    (outcome, r)
+}
+
+/// The key's state before a storage command, when someone watches its log lines.
+pub(super) fn watched_key(ctx: &Ctx<'_>, key: &[u8]) -> Option<Lookup<ItemInfo>> {
+    ctx.shared
+        .watch
+        .wants(watch::FETCHERS | watch::MUTATIONS)
+        .then(|| ctx.shared.store.inspect(key))
+}
+
+/// The watch lines of a storage command (`before`: from `watched_key`).
+pub(super) fn log_stored(
+    ctx: &Ctx<'_>,
+    call: &StoreCall<'_>,
+    before: Lookup<ItemInfo>,
+    outcome: StoreOutcome,
+) {
+    let event = StoreEvent {
+        key: call.key,
+        cmd: watch::cmd_word(call.mode),
+        exptime: call.exptime,
+        data_len: call.data_len,
+        before,
+        outcome,
+        cfd: ctx.fd,
+        unlinks: call.unlinks,
+    };
+    ctx.shared.watch.stored(&ctx.shared.store, &event);
 }
 
 /// Logs a `set` refused as too large before reaching the store (and the fetch that unlinks
@@ -225,50 +291,23 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
                 StoreMode::Prepend => SetMode::Prepend,
                 StoreMode::Cas => SetMode::Cas(cas),
             };
-            let seen = ctx
-                .shared
-                .watch
-                .wants(watch::FETCHERS | watch::MUTATIONS)
-                .then(|| store.inspect(key));
-            let outcome = store.store(set_mode, key, flags, exptime, data);
-            if let Some(before) = seen {
-                let event = StoreEvent {
-                    key,
-                    cmd: watch::cmd_word(set_mode),
-                    exptime,
-                    data_len: data.len(),
-                    before,
-                    outcome,
-                    cfd: ctx.fd,
-                    unlinks: mode == StoreMode::Set,
-                };
-                ctx.shared.watch.stored(store, &event);
-            }
-            let is_cas = mode == StoreMode::Cas;
+            let call = StoreCall {
+                key,
+                mode: set_mode,
+                exptime,
+                data_len: data.len(),
+                unlinks: mode == StoreMode::Set,
+            };
+            let (outcome, ()) = run_store(ctx, call, |s| {
+                (s.store(set_mode, key, flags, exptime, data), ())
+            });
             let reply = match outcome {
-                StoreOutcome::Stored => {
-                    if is_cas {
-                        bump(&st.cas_hits);
-                    }
-                    Reply::Stored
-                }
+                StoreOutcome::Stored => Reply::Stored,
                 StoreOutcome::NotStored => Reply::NotStored,
-                StoreOutcome::Exists => {
-                    bump(&st.cas_badval);
-                    Reply::Exists
-                }
-                StoreOutcome::NotFound => {
-                    bump(&st.cas_misses);
-                    Reply::NotFound
-                }
-                StoreOutcome::TooLarge => {
-                    bump(&st.store_too_large);
-                    Reply::ServerError("object too large for cache")
-                }
-                StoreOutcome::NoMemory => {
-                    bump(&st.store_no_memory);
-                    Reply::ServerError("out of memory storing object")
-                }
+                StoreOutcome::Exists => Reply::Exists,
+                StoreOutcome::NotFound => Reply::NotFound,
+                StoreOutcome::TooLarge => Reply::ServerError("object too large for cache"),
+                StoreOutcome::NoMemory => Reply::ServerError("out of memory storing object"),
             };
             say(ctx, out, noreply, reply);
             Next::Continue

@@ -4,9 +4,11 @@
 //! No I/O here. Shares the counters and stats builders with the text executor.
 
 use super::detail::Op as DetailOp;
-use super::execute::{ConfigAnswer, Ctx, Next, log_fetch, log_too_large_set};
+use super::execute::{
+    ConfigAnswer, Ctx, Next, StoreCall, log_fetch, log_stored, log_too_large_set, run_store,
+    watched_key,
+};
 use super::stats;
-use super::watch::{self, StoreEvent};
 use crate::protocol::binary::{
     BinCommand, BinError, BinRequest, NO_AUTOCREATE, Opcode, Status, StoreOp, encode, should_reply,
 };
@@ -187,23 +189,17 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 (StoreOp::Set, _) => SetMode::Set,
                 (StoreOp::Replace, _) => SetMode::Replace,
             };
-            let seen = watched_store(ctx, key);
-            let (outcome, cas) = store.store_cas(mode, key, flags, i64::from(exptime), value, 0);
-            if let Some(before) = seen {
-                let event = StoreEvent {
-                    key,
-                    cmd: watch::cmd_word(mode),
-                    exptime: i64::from(exptime),
-                    data_len: value.len(),
-                    before,
-                    outcome,
-                    cfd: ctx.fd,
-                    unlinks: sop == StoreOp::Set,
-                };
-                ctx.shared.watch.stored(store, &event);
-            }
-            let s = store_status(ctx, sop, mode, outcome);
-            status(out, &req, s, cas);
+            let call = StoreCall {
+                key,
+                mode,
+                exptime: i64::from(exptime),
+                data_len: value.len(),
+                unlinks: sop == StoreOp::Set,
+            };
+            let (outcome, cas) = run_store(ctx, call, |s| {
+                s.store_cas(mode, key, flags, i64::from(exptime), value, 0)
+            });
+            status(out, &req, store_status(sop, mode, outcome), cas);
         }
         BinCommand::Concat { append, key, value } => {
             bump(&st.cmd_set);
@@ -214,23 +210,16 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             // A non-zero cas must match the current item (compared under the lock);
             // memcached answers a cas on a missing key with "Not stored".
-            let seen = watched_store(ctx, key);
-            let outcome = store.store_cas(mode, key, 0, 0, value, req.cas);
-            if let Some(before) = seen {
-                let event = StoreEvent {
-                    key,
-                    cmd: watch::cmd_word(mode),
-                    exptime: 0,
-                    data_len: value.len(),
-                    before,
-                    outcome: outcome.0,
-                    cfd: ctx.fd,
-                    unlinks: false,
-                };
-                ctx.shared.watch.stored(store, &event);
-            }
-            let s = store_status(ctx, StoreOp::Set, mode, outcome.0);
-            status(out, &req, s, outcome.1);
+            let call = StoreCall {
+                key,
+                mode,
+                exptime: 0,
+                data_len: value.len(),
+                unlinks: false,
+            };
+            let (outcome, cas) =
+                run_store(ctx, call, |s| s.store_cas(mode, key, 0, 0, value, req.cas));
+            status(out, &req, store_status(StoreOp::Set, mode, outcome), cas);
         }
         BinCommand::Delete { key } => {
             ctx.shared.detail.record(key, DetailOp::Del);
@@ -274,7 +263,8 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                             result = Some(Err(Status::KeyNotFound));
                         } else {
                             let text = initial.to_string();
-                            let seen = watched_store(ctx, key);
+                            // Not `run_store`: memcached counts no store outcome here.
+                            let seen = watched_key(ctx, key);
                             let added = store.store_cas(
                                 SetMode::Add,
                                 key,
@@ -284,17 +274,14 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                                 0,
                             );
                             if let Some(before) = seen {
-                                let event = StoreEvent {
+                                let call = StoreCall {
                                     key,
-                                    cmd: "add",
+                                    mode: SetMode::Add,
                                     exptime: i64::from(exptime),
                                     data_len: text.len(),
-                                    before,
-                                    outcome: added.0,
-                                    cfd: ctx.fd,
                                     unlinks: false,
                                 };
-                                ctx.shared.watch.stored(store, &event);
+                                log_stored(ctx, &call, before, added.0);
                             }
                             match added {
                                 (StoreOutcome::Stored, cas) => result = Some(Ok((initial, cas))),
@@ -367,49 +354,20 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
 }
 
 /// memcached's binary status for a storage outcome, counting CAS and failures.
-fn store_status(ctx: &Ctx<'_>, sop: StoreOp, mode: SetMode, outcome: StoreOutcome) -> Status {
-    let st = ctx.stats;
-    let is_cas = matches!(mode, SetMode::Cas(_));
+fn store_status(sop: StoreOp, mode: SetMode, outcome: StoreOutcome) -> Status {
     match outcome {
-        StoreOutcome::Stored => {
-            if is_cas {
-                bump(&st.cas_hits);
-            }
-            Status::Success
-        }
+        StoreOutcome::Stored => Status::Success,
         // memcached: a failed add is "exists", a failed replace "not found".
         StoreOutcome::NotStored => match (sop, mode) {
             (StoreOp::Add, SetMode::Add) => Status::KeyExists,
             (StoreOp::Replace, SetMode::Replace) => Status::KeyNotFound,
             _ => Status::NotStored,
         },
-        StoreOutcome::Exists => {
-            bump(&st.cas_badval);
-            Status::KeyExists
-        }
-        StoreOutcome::NotFound => {
-            if is_cas {
-                bump(&st.cas_misses);
-            }
-            Status::KeyNotFound
-        }
-        StoreOutcome::TooLarge => {
-            bump(&st.store_too_large);
-            Status::ValueTooLarge
-        }
-        StoreOutcome::NoMemory => {
-            bump(&st.store_no_memory);
-            Status::OutOfMemory
-        }
+        StoreOutcome::Exists => Status::KeyExists,
+        StoreOutcome::NotFound => Status::KeyNotFound,
+        StoreOutcome::TooLarge => Status::ValueTooLarge,
+        StoreOutcome::NoMemory => Status::OutOfMemory,
     }
-}
-
-/// The key's state before a storage command, when someone watches.
-fn watched_store(ctx: &Ctx<'_>, key: &[u8]) -> Option<Lookup<crate::store::ItemInfo>> {
-    ctx.shared
-        .watch
-        .wants(watch::FETCHERS | watch::MUTATIONS)
-        .then(|| ctx.shared.store.inspect(key))
 }
 
 /// Answers a binary request the codec rejected (unlinking the key of a too-large Set).

@@ -10,11 +10,10 @@
 
 use super::Ctx;
 use super::bump;
-use super::log_fetch;
+use super::{StoreCall, log_fetch, run_store};
 use crate::protocol::text::encode::{self, put_u64};
 use crate::protocol::text::meta::base64_encode;
 use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
-use crate::server::watch::{self, StoreEvent};
 use crate::store::{
     HitCount, Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode,
     StoreOutcome,
@@ -196,61 +195,29 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         concat_cas: f.cas.unwrap_or(0),
         set_only_unlink: false,
     };
-    let store = &ctx.shared.store;
-    let seen = ctx
-        .shared
-        .watch
-        .wants(watch::FETCHERS | watch::MUTATIONS)
-        .then(|| store.inspect(&m.key));
-    let (outcome, cas) = store.meta_store(
+    let ttl = f.ttl.unwrap_or(0);
+    let call = StoreCall {
+        key: &m.key,
         mode,
-        &m.key,
-        f.client_flags,
-        f.ttl.unwrap_or(0),
-        m.data,
-        opts,
-    );
-    if let Some(before) = seen {
-        let event = StoreEvent {
-            key: &m.key,
-            cmd: watch::cmd_word(mode),
-            exptime: f.ttl.unwrap_or(0),
-            data_len: m.data.len(),
-            before,
-            outcome,
-            cfd: ctx.fd,
-            // memcached's `ms` unlinks the old item whatever the mode.
-            unlinks: true,
-        };
-        ctx.shared.watch.stored(store, &event);
-    }
-    let is_cas = matches!(mode, SetMode::Cas(_));
+        exptime: ttl,
+        data_len: m.data.len(),
+        // memcached's `ms` unlinks the old item whatever the mode.
+        unlinks: true,
+    };
+    let (outcome, cas) = run_store(ctx, call, |s| {
+        s.meta_store(mode, &m.key, f.client_flags, ttl, m.data, opts)
+    });
     let status: &[u8] = match outcome {
-        StoreOutcome::Stored => {
-            if is_cas {
-                bump(&st.cas_hits);
-            }
-            if f.quiet {
-                return;
-            }
-            b"HD"
-        }
+        StoreOutcome::Stored if f.quiet => return,
+        StoreOutcome::Stored => b"HD",
         StoreOutcome::NotStored => b"NS",
-        StoreOutcome::Exists => {
-            bump(&st.cas_badval);
-            b"EX"
-        }
-        StoreOutcome::NotFound => {
-            bump(&st.cas_misses);
-            b"NF"
-        }
+        StoreOutcome::Exists => b"EX",
+        StoreOutcome::NotFound => b"NF",
         StoreOutcome::TooLarge => {
-            bump(&st.store_too_large);
             encode::reply(out, &Reply::ServerError("object too large for cache"));
             return;
         }
         StoreOutcome::NoMemory => {
-            bump(&st.store_no_memory);
             encode::reply(out, &Reply::ServerError("out of memory storing object"));
             return;
         }
