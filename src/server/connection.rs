@@ -198,8 +198,21 @@ impl Connection {
     }
 
     /// Reads once (up to a chunk, or more if a large frame is being assembled).
-    /// Returns bytes read; a short read means the socket is drained for now.
+    /// Returns bytes read; a short read means the socket is drained for now. Keeps
+    /// `may_read` (edge-triggered readiness) up to date: false once drained or at EOF, but
+    /// still true after a short read when the peer's FIN was reported (`peer_closed`),
+    /// since no further event will report that FIN.
     pub fn fill(&mut self) -> io::Result<Fill> {
+        let got = self.read_once();
+        self.may_read = match got {
+            Ok(Fill::More(_)) => true,
+            Ok(Fill::Drained(n)) => self.peer_closed && n > 0,
+            Ok(Fill::Eof) | Err(_) => false,
+        };
+        got
+    }
+
+    fn read_once(&mut self) -> io::Result<Fill> {
         // Make room: move unparsed bytes to the front, then grow if the buffer is still
         // nearly full (a large frame is being assembled).
         if self.rpos > 0 && self.rbuf.len() - self.rend < READ_CHUNK {

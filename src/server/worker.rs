@@ -431,9 +431,6 @@ fn drive_conn(
             }
             Ok(Fill::Drained(n)) => {
                 ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-                // A short read drains the data, but a FIN that came with it is only seen
-                // by reading again (no further event will report it).
-                conn.may_read = conn.peer_closed && n > 0;
                 if n == 0 {
                     break;
                 }
@@ -442,7 +439,6 @@ fn drive_conn(
                 // Half-closed: finish what is buffered (possibly over several -R rounds),
                 // flush, then close.
                 conn.eof = true;
-                conn.may_read = false;
             }
             Err(_) => return Fate::Close(CloseReason::Error),
         }
@@ -472,12 +468,8 @@ fn drive_watcher(conn: &mut Connection, w: &Watcher, ctx: &Ctx<'_>) -> Fate {
             break;
         }
         match conn.fill() {
-            Ok(Fill::More(n)) => {
+            Ok(Fill::More(n) | Fill::Drained(n)) => {
                 ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Ok(Fill::Drained(n)) => {
-                ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-                conn.may_read = conn.peer_closed && n > 0;
             }
             Ok(Fill::Eof) | Err(_) => return Fate::Close(CloseReason::Error),
         }
