@@ -289,14 +289,14 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         f.vivify.map(|_| f.initial),
         |e: &mut MetaEntry<'_>| {
             let created = e.created();
-            // The number without memcached's in-place space padding.
-            let mut digits = Vec::with_capacity(20);
+            // The number without memcached's in-place space padding, copied out (on the
+            // stack: a u64 has at most 20 digits) because `e` is changed below.
+            let mut buf = [0u8; 20];
             let v = e.value();
-            let trimmed = v
-                .iter()
-                .rposition(|&b| b != b' ')
-                .map_or(&v[..0], |i| &v[..=i]);
-            digits.extend_from_slice(trimmed);
+            let len = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+            let len = len.min(buf.len());
+            buf[..len].copy_from_slice(&v[..len]);
+            let digits = &buf[..len];
             if f.value {
                 out.extend_from_slice(b"VA ");
                 put_u64(out, digits.len() as u64);
@@ -327,7 +327,7 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
             }
             if f.value {
                 out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(&digits);
+                out.extend_from_slice(digits);
             }
             out.extend_from_slice(b"\r\n");
             created
