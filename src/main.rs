@@ -105,6 +105,10 @@ fn run(
     let cluster = server::cluster::Cluster::new(config.cluster.clone())
         .map(Arc::new)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // Handlers first: a SIGTERM that comes as soon as the sockets accept (a supervisor
+    // stopping a fresh start) is queued and handled once serving, instead of killing the
+    // process by the default action. Inherited across the `-d` fork.
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let sockets = server::bind_all(&config)?;
     process::ensure_nofile(config.conn_limit)?;
     if config.enable_coredumps {
@@ -153,7 +157,6 @@ fn run(
     // the cluster file); SIGTERM/SIGINT leave the pool if asked, then stop accepting, flush
     // replies, exit 0.
     let shared = handle.shared();
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let signal_handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())

@@ -180,3 +180,40 @@ fn sigterm_exits_zero() {
         .expect("no exit after SIGTERM");
     assert!(st.success(), "exit status {st:?}");
 }
+
+/// A SIGTERM sent the moment the port first accepts (a supervisor stopping a fresh start)
+/// is a clean shutdown, not death by the signal's default action: the handlers are in
+/// place before the sockets are bound.
+#[test]
+fn sigterm_as_soon_as_the_port_accepts_exits_zero() {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new(ferrocache_path())
+            .args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ferrocache");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "port {port} never accepted");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // SAFETY: plain kill(2) on our own child.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("no exit within 5 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(status.success(), "exit status {status:?}");
+    }
+}
