@@ -97,9 +97,12 @@ fn served_by(mut s: TcpStream, pid: Option<u32>) -> bool {
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
     }
-    parse_stats(&got)
-        .get("pid")
-        .is_some_and(|p| *p == pid.to_string())
+    // A reply cut short (a server still starting on a loaded machine) is "not yet": the
+    // caller asks again on a new connection.
+    got.ends_with(b"END\r\n")
+        && parse_stats(&got)
+            .get("pid")
+            .is_some_and(|p| *p == pid.to_string())
 }
 
 pub fn free_port() -> u16 {
@@ -164,9 +167,10 @@ impl Server {
             let text_stats_open = !args
                 .iter()
                 .any(|a| matches!(*a, "-S" | "-Y" | "binary" | "--enable-sasl" | "--auth-file"));
-            // Bounded wait for the port to accept connections.
+            // Bounded wait for the port to accept connections (and answer the probe).
             let mut exited = false;
-            for _ in 0..300 {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
                 if let Some(_status) = server.child.as_mut().unwrap().try_wait().unwrap() {
                     exited = true;
                     break;
@@ -183,7 +187,7 @@ impl Server {
             last_log = server.log();
             if !exited {
                 panic!(
-                    "{} {:?} did not accept connections within 3 s; log:\n{}",
+                    "{} {:?} did not accept connections within 10 s; log:\n{}",
                     path.display(),
                     server.args,
                     last_log
