@@ -5,14 +5,13 @@
 //! are queued. Must not: parse commands or touch the store.
 
 use super::conns::{ConnInfo, ConnState};
+use super::outq::Out;
 use super::stream::Stream;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::Arc;
 
 /// Bytes read per `read(2)` call at most.
 const READ_CHUNK: usize = 16 * 1024;
-/// Stop executing commands while this much output is queued (back-pressure).
-pub const WBUF_HIGH_WATER: usize = 256 * 1024;
 /// Buffers larger than this are released when they empty, so idle connections stay small.
 const SHRINK_ABOVE: usize = 64 * 1024;
 
@@ -44,9 +43,8 @@ pub struct Connection {
     rpos: usize,
     /// End of filled input in `rbuf`.
     rend: usize,
-    wbuf: Vec<u8>,
-    /// Start of unsent output in `wbuf`.
-    wpos: usize,
+    /// Replies queued (`outq.rs`: copied bytes and spliced item values).
+    out: Out,
     /// Input bytes still to discard (data block of a rejected storage command).
     pub swallow: usize,
     /// The socket may hold unread bytes (edge-triggered readiness not yet drained).
@@ -95,8 +93,7 @@ impl Connection {
             rbuf: Vec::new(),
             rpos: 0,
             rend: 0,
-            wbuf: Vec::new(),
-            wpos: 0,
+            out: Out::stream(),
             swallow: 0,
             may_read: true,
             closing: false,
@@ -160,10 +157,10 @@ impl Connection {
 
     /// Unparsed input, the output buffer, the authentication state, the registry record and
     /// the `seen_cmd` flag, borrowed together.
-    pub fn io(&mut self) -> (&[u8], &mut Vec<u8>, &mut bool, &ConnInfo, &mut bool) {
+    pub fn io(&mut self) -> (&[u8], &mut Out, &mut bool, &ConnInfo, &mut bool) {
         (
             &self.rbuf[self.rpos..self.rend],
-            &mut self.wbuf,
+            &mut self.out,
             &mut self.authenticated,
             &self.info,
             &mut self.seen_cmd,
@@ -194,7 +191,17 @@ impl Connection {
 
     /// Output queued and not yet sent.
     pub fn pending_output(&self) -> usize {
-        self.wbuf.len() - self.wpos
+        self.out.pending()
+    }
+
+    /// Copy item values into the output instead of splicing them (`-vv` reads them back).
+    pub fn copy_values(&mut self, on: bool) {
+        self.out.copy_values(on);
+    }
+
+    /// Too much output is queued to execute more (back-pressure, `outq.rs`).
+    pub fn output_full(&self) -> bool {
+        self.out.is_full()
     }
 
     /// Reads once (up to a chunk, or more if a large frame is being assembled).
@@ -248,26 +255,6 @@ impl Connection {
 
     /// Writes queued output until done or the socket would block. Returns bytes written.
     pub fn flush(&mut self) -> io::Result<usize> {
-        let mut total = 0;
-        while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.wpos += n;
-                    total += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
-        if self.wpos == self.wbuf.len() {
-            self.wbuf.clear();
-            self.wpos = 0;
-            if self.wbuf.capacity() > SHRINK_ABOVE {
-                self.wbuf = Vec::new();
-            }
-        }
-        Ok(total)
+        self.out.write_to(&mut self.stream)
     }
 }

@@ -7,12 +7,13 @@
 
 use super::Shared;
 use super::detail::Op as DetailOp;
+use super::outq::Out;
 use super::stats::{self, ThreadStats};
 use super::trace;
 use super::watch::{self, StoreEvent};
 use crate::protocol::text::{ParseError, encode};
 use crate::protocol::{
-    ArithOp, CachedumpArg, Command, DetailArg, GetKind, Limits, Reply, StatsArg, StoreMode,
+    ArithOp, CachedumpArg, Command, DetailArg, GetKind, Keys, Limits, Reply, StatsArg, StoreMode,
 };
 use crate::store::{ArithOutcome, ItemInfo, Lookup, SetMode, StoreOutcome};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,9 @@ pub struct Ctx<'a> {
 #[derive(Debug)]
 pub enum Next {
     Continue,
+    /// The output is full part-way through a multi-key reply: flush, then execute the same
+    /// command again (it resumes where it stopped, see `Out::take_resume`).
+    Again,
     Close,
     /// `lru_crawler metadump`: the worker streams this dump before reading further input.
     Dump(Box<super::crawler::Dump>),
@@ -200,7 +204,7 @@ fn reply_too_large(out: &mut Vec<u8>, start: usize, limit: usize) -> bool {
 
 /// Executes `cmd`, appending its reply to `out`. `authed` is the connection's
 /// authentication state (always true when no authentication is configured).
-pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8>) -> Next {
+pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out) -> Next {
     if !*authed {
         return unauthenticated(cmd, ctx, authed, out);
     }
@@ -211,67 +215,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             kind,
             exptime,
             keys,
-        } => {
-            let with_cas = kind.with_cas();
-            let touch = matches!(kind, GetKind::Gat | GetKind::Gats);
-            let start = out.len();
-            let watched = ctx.shared.watch.wants(watch::FETCHERS);
-            for key in keys.iter() {
-                if reply_too_large(out, start, ctx.reply_limit) {
-                    return Next::Continue;
-                }
-                let emit = |item: crate::store::ItemView<'_>| {
-                    encode::value(
-                        out,
-                        item.key,
-                        item.flags,
-                        item.value,
-                        with_cas.then_some(item.cas),
-                    );
-                };
-                if key == crate::cluster::discovery::LEGACY_KEY.as_bytes() {
-                    // Older ElastiCache clients read the discovery payload as an item.
-                    let payload = ctx.shared.cluster.membership.with(|c| c.payload());
-                    encode::value(out, key, 0, &payload, with_cas.then_some(0));
-                    continue;
-                }
-                let seen = watched.then(|| store.inspect(key));
-                let found = if touch {
-                    store.get_and_touch(key, exptime, emit)
-                } else {
-                    store.get(key, emit)
-                };
-                if let Some(seen) = seen {
-                    ctx.shared.watch.item_get(key, seen, ctx.fd);
-                }
-                let hit = matches!(found, Lookup::Hit(()));
-                ctx.shared.detail.record(key, DetailOp::Get { hit });
-                bump(&st.cmd_get);
-                if touch {
-                    bump(&st.cmd_touch);
-                }
-                match found {
-                    Lookup::Hit(()) => bump(if touch { &st.touch_hits } else { &st.get_hits }),
-                    other => {
-                        bump(if touch {
-                            &st.touch_misses
-                        } else {
-                            &st.get_misses
-                        });
-                        match other {
-                            Lookup::Expired => bump(&st.get_expired),
-                            Lookup::Flushed => bump(&st.get_flushed),
-                            _ => {}
-                        }
-                    }
-                }
-            }
-            if reply_too_large(out, start, ctx.reply_limit) {
-                return Next::Continue;
-            }
-            encode::end(out);
-            Next::Continue
-        }
+        } => get(ctx, kind, exptime, keys, out),
         Command::Store {
             mode,
             key,
@@ -574,6 +518,75 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec
             }
         }
     }
+}
+
+/// `get`/`gets`/`gat`/`gats`: one hit or miss per key, then `END`. On a stream the reply is
+/// produced as the client reads: when the output passes its bound between keys, the
+/// command stops (`Next::Again`) and is executed again later from the next key.
+fn get(ctx: &Ctx<'_>, kind: GetKind, exptime: i64, keys: Keys<'_>, out: &mut Out) -> Next {
+    let store = &ctx.shared.store;
+    let st = ctx.stats;
+    let with_cas = kind.with_cas();
+    let touch = matches!(kind, GetKind::Gat | GetKind::Gats);
+    let start = out.len();
+    let watched = ctx.shared.watch.wants(watch::FETCHERS);
+    let skip = out.take_resume();
+    for (i, key) in keys.iter().enumerate().skip(skip) {
+        if out.is_full() {
+            out.stop_at(i);
+            return Next::Again;
+        }
+        if reply_too_large(out, start, ctx.reply_limit) {
+            return Next::Continue;
+        }
+        if key == crate::cluster::discovery::LEGACY_KEY.as_bytes() {
+            // Older ElastiCache clients read the discovery payload as an item.
+            let payload = ctx.shared.cluster.membership.with(|c| c.payload());
+            encode::value(out, key, 0, &payload, with_cas.then_some(0));
+            continue;
+        }
+        let emit = |item: crate::store::ItemView<'_>| {
+            let cas = with_cas.then_some(item.cas);
+            encode::value_header(out, item.key, item.flags, item.value.len(), cas);
+            out.value(item.value, || item.pin());
+            encode::value_trailer(out);
+        };
+        let seen = watched.then(|| store.inspect(key));
+        let found = if touch {
+            store.get_and_touch(key, exptime, emit)
+        } else {
+            store.get(key, emit)
+        };
+        if let Some(seen) = seen {
+            ctx.shared.watch.item_get(key, seen, ctx.fd);
+        }
+        let hit = matches!(found, Lookup::Hit(()));
+        ctx.shared.detail.record(key, DetailOp::Get { hit });
+        bump(&st.cmd_get);
+        if touch {
+            bump(&st.cmd_touch);
+        }
+        match found {
+            Lookup::Hit(()) => bump(if touch { &st.touch_hits } else { &st.get_hits }),
+            other => {
+                bump(if touch {
+                    &st.touch_misses
+                } else {
+                    &st.get_misses
+                });
+                match other {
+                    Lookup::Expired => bump(&st.get_expired),
+                    Lookup::Flushed => bump(&st.get_flushed),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if reply_too_large(out, start, ctx.reply_limit) {
+        return Next::Continue;
+    }
+    encode::end(out);
+    Next::Continue
 }
 
 /// `stats detail on|off|dump`.

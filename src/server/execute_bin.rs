@@ -8,6 +8,7 @@ use super::execute::{
     ConfigAnswer, Ctx, Next, StoreCall, log_fetch, log_stored, log_too_large_set, run_store,
     watched_key,
 };
+use super::outq::Out;
 use super::stats;
 use crate::protocol::binary::{
     BinCommand, BinError, BinRequest, NO_AUTOCREATE, Opcode, Status, StoreOp, encode, should_reply,
@@ -68,7 +69,7 @@ fn sasl(req: &BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8
 
 /// Executes one binary request. `authed` is the connection's authentication state (always
 /// true when no authentication is configured).
-pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8>) -> Next {
+pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out) -> Next {
     if matches!(
         req.command,
         BinCommand::SaslListMechs | BinCommand::SaslAuth { .. }
@@ -120,9 +121,9 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             let with_key = req.with_key.then_some(key);
             log_fetch(ctx, key);
             let emit = |item: crate::store::ItemView<'_>| {
-                encode::get_hit(
-                    out, op, req.opaque, item.cas, item.flags, with_key, item.value,
-                );
+                let len = item.value.len();
+                encode::get_hit_header(out, op, req.opaque, item.cas, item.flags, with_key, len);
+                out.value(item.value, || item.pin());
             };
             let found = match touch {
                 Some(exptime) => store.get_and_touch(key, exptime, emit),

@@ -8,6 +8,7 @@
 //! auto-creation; errors
 //! are always sent. Part of the executor seam: no I/O, replies go to `out`.
 
+use super::super::outq::Out;
 use super::Ctx;
 use super::bump;
 use super::{StoreCall, log_fetch, run_store};
@@ -20,7 +21,7 @@ use crate::store::{
 };
 
 /// Runs one meta command, appending its reply (if any) to `out`.
-pub(super) fn execute(m: MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+pub(super) fn execute(m: MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
     match m.verb {
         MetaVerb::Get => get(&m, ctx, out),
         MetaVerb::Set => set(&m, ctx, out),
@@ -72,7 +73,7 @@ fn put_opaque_and_key(out: &mut Vec<u8>, f: &MetaFlags<'_>, key: &[u8]) {
 }
 
 /// `mg`: memcached's `process_mget_command`.
-fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
     let st = ctx.stats;
     let f = &m.flags;
     let mut ttl_set = false;
@@ -143,7 +144,7 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
             }
             out.extend_from_slice(b"\r\n");
             if f.value {
-                out.extend_from_slice(e.value());
+                out.value(e.value(), || e.pin_value());
                 out.extend_from_slice(b"\r\n");
             }
         },

@@ -24,6 +24,7 @@ pub mod detail;
 mod execute;
 mod execute_bin;
 mod listener;
+mod outq;
 pub mod reload;
 pub mod stats;
 mod stream;

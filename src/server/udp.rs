@@ -20,6 +20,7 @@ use super::Shared;
 use super::connection::Proto;
 use super::execute::{self, Ctx, Next};
 use super::execute_bin;
+use super::outq::Out;
 use super::stats::ThreadStats;
 use crate::config::ProtocolMode;
 use crate::protocol::{Limits, binary, text};
@@ -74,7 +75,7 @@ struct Port {
     peer: SocketAddr,
     request_id: u16,
     /// Reply being sent: `out`, as datagrams `seq..total`.
-    out: Vec<u8>,
+    out: Out,
     seq: usize,
     total: usize,
     /// Readiness not yet drained (edge-triggered).
@@ -127,7 +128,7 @@ impl UdpServer {
                 proto: Proto::Unknown,
                 peer,
                 request_id: 0,
-                out: Vec::new(),
+                out: Out::datagram(),
                 seq: 0,
                 total: 0,
                 may_read: true,
@@ -305,7 +306,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
         match binary::parse(input, ctx.limits.max_value) {
             Ok(Some((req, consumed))) => {
                 match execute_bin::execute(req, ctx, &mut authed, &mut p.out) {
-                    Next::Continue | Next::Dump(_) | Next::Watch(_) => Some(consumed),
+                    Next::Continue | Next::Again | Next::Dump(_) | Next::Watch(_) => Some(consumed),
                     Next::Close => None,
                 }
             }
@@ -319,7 +320,8 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
         match text::parse(input, ctx.limits) {
             Ok(Some((cmd, consumed))) => {
                 match execute::execute(cmd, ctx, &mut authed, &mut p.out) {
-                    Next::Continue => Some(consumed),
+                    // A datagram output never stops part-way.
+                    Next::Continue | Next::Again => Some(consumed),
                     Next::Close => None,
                     // A log stream needs a connection: memcached 1.6.18 sends nothing back
                     // to a `watch` over UDP, and neither do we.
@@ -403,7 +405,7 @@ fn send_reply(p: &mut Port, dgram: &mut Vec<u8>, stats: &ThreadStats) -> bool {
     p.total = 0;
     p.out.clear();
     if p.out.capacity() > SHRINK_ABOVE {
-        p.out = Vec::new();
+        p.out = Out::datagram();
     }
     true
 }

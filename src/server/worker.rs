@@ -11,7 +11,7 @@
 //! Must not: touch item memory or parse bytes itself.
 
 use super::Shared;
-use super::connection::{Connection, Fill, Proto, WBUF_HIGH_WATER};
+use super::connection::{Connection, Fill, Proto};
 use super::conns::{self, ConnInfo, ConnState};
 use super::execute::{self, Ctx, Next};
 use super::execute_bin;
@@ -379,12 +379,14 @@ fn drive_conn(
     if let Some(w) = conn.watch.clone() {
         return drive_watcher(conn, &w, ctx);
     }
+    // The trace reads values back from the output, so they are copied while it is on.
+    conn.copy_values(ctx.trace);
     // Queued output first: a client that was not reading may be now.
     if conn.pending_output() > 0 {
         if flush_counted(conn, ctx).is_err() {
             return Fate::Close(CloseReason::Error);
         }
-        if conn.pending_output() > WBUF_HIGH_WATER {
+        if conn.output_full() {
             return Fate::Keep;
         }
     }
@@ -406,7 +408,7 @@ fn drive_conn(
                 if flush_counted(conn, ctx).is_err() {
                     return Fate::Close(CloseReason::Error);
                 }
-                if conn.pending_output() > WBUF_HIGH_WATER {
+                if conn.output_full() {
                     // Resumed by the WRITABLE event.
                     break;
                 }
@@ -530,7 +532,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
         if *budget == 0 {
             return Step::Yield;
         }
-        if conn.pending_output() > WBUF_HIGH_WATER {
+        if conn.output_full() {
             return Step::OutputFull;
         }
         if conn.proto == Proto::Unknown {
@@ -561,7 +563,10 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 *seen = true;
                 let before = out.len();
                 let kind = if trace {
-                    trace::text_request(ctx.fd, input);
+                    // A multi-key reply resumed after a full output: its request was traced.
+                    if !out.in_progress() {
+                        trace::text_request(ctx.fd, input);
+                    }
                     Some(trace::reply_kind(&cmd))
                 } else {
                     None
@@ -576,9 +581,13 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 {
                     trace::text_reply(ctx.fd, kind, &out[before..]);
                 }
+                if matches!(next, Next::Again) {
+                    // The same line runs again once the client has read (`Out::stop_at`).
+                    return Step::OutputFull;
+                }
                 conn.consume(consumed);
                 match next {
-                    Next::Continue => {}
+                    Next::Continue | Next::Again => {}
                     Next::Close => return Step::Close,
                     Next::Dump(d) => conn.dump = Some(d),
                     Next::Watch(w) => conn.watch = Some(w),
@@ -611,7 +620,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
 /// dump goes on once the client has read what is queued); `None`: no dump (any more).
 fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Option<Step> {
     conn.dump.as_ref()?;
-    if conn.pending_output() > WBUF_HIGH_WATER {
+    if conn.output_full() {
         return Some(Step::OutputFull);
     }
     if *budget == 0 {
@@ -651,7 +660,7 @@ fn process_binary(
             }
             conn.consume(consumed);
             match next {
-                Next::Continue | Next::Dump(_) | Next::Watch(_) => None,
+                Next::Continue | Next::Again | Next::Dump(_) | Next::Watch(_) => None,
                 Next::Close => Some(Step::Close),
             }
         }

@@ -77,6 +77,8 @@ enum Room {
 }
 
 pub(super) struct Inner {
+    /// This store's own `Arc` (for `PinnedValue`).
+    me: std::sync::Weak<Inner>,
     pub(super) cfg: StoreConfig,
     pub(super) clock: Clock,
     pub(super) mem: Mem,
@@ -107,6 +109,41 @@ pub(super) struct Inner {
     pub(super) limit_shown: std::sync::atomic::AtomicUsize,
 }
 
+/// A linked item under its shard lock, for `ItemView::pin` and `MetaEntry::pin_value`.
+#[derive(Clone, Copy)]
+pub(super) struct ItemHandle<'a> {
+    inner: &'a Inner,
+    r: Ref,
+}
+
+impl std::fmt::Debug for ItemHandle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ItemHandle({:#x})", self.r)
+    }
+}
+
+impl<'a> ItemHandle<'a> {
+    /// `r` must be linked, and the caller must hold its shard lock for `'a`.
+    pub(super) fn new(inner: &'a Inner, r: Ref, _guard: &'a ShardCore) -> ItemHandle<'a> {
+        ItemHandle { inner, r }
+    }
+
+    pub(super) fn pin(&self) -> Option<super::PinnedValue> {
+        let store = self.inner.me.upgrade()?;
+        let (ptr, len) = self.inner.mem.pin(self.r);
+        let Some(ptr) = std::ptr::NonNull::new(ptr.cast_mut()) else {
+            self.inner.mem.unpin(self.r);
+            return None;
+        };
+        Some(super::PinnedValue {
+            store,
+            chunk: self.r,
+            ptr,
+            len,
+        })
+    }
+}
+
 /// Where a key lives.
 pub(super) struct Slot {
     pub(super) shard: usize,
@@ -114,7 +151,8 @@ pub(super) struct Slot {
 }
 
 impl Inner {
-    pub(super) fn new(cfg: StoreConfig) -> Inner {
+    /// `me`: the `Arc` this `Inner` will live in (pins hold it).
+    pub(super) fn new(cfg: StoreConfig, me: std::sync::Weak<Inner>) -> Inner {
         let geo = match &cfg.slab_sizes {
             Some(sizes) => Geometry::explicit(sizes, cfg.slab_chunk_max),
             None => Geometry::new(cfg.min_chunk, cfg.growth_factor, cfg.slab_chunk_max),
@@ -122,6 +160,7 @@ impl Inner {
         let mem = Mem::with_geometry(cfg.mem_limit, geo, cfg.item_size_max);
         let n_classes = mem.geo.n_slab() + 1;
         let inner = Inner {
+            me,
             clock: Clock::new(),
             shards: (0..SHARDS)
                 .enumerate()
@@ -668,6 +707,7 @@ impl Inner {
             flags: mem.flags(r),
             cas: self.shown_cas(mem.cas(r)),
             value: mem.value(r, &g),
+            item: ItemHandle::new(self, r, &g),
         };
         Lookup::Hit(f(view))
     }

@@ -86,6 +86,7 @@ use std::sync::atomic::{
 
 use parking_lot::Mutex;
 
+use super::pins::Pins;
 use super::shard::ShardCore;
 use super::sizes::SizeHist;
 
@@ -404,6 +405,8 @@ pub(super) struct Mem {
     outofmemory: Box<[AtomicU64]>,
     /// Item size histogram (`stats sizes`), maintained by the shards.
     pub(super) sizes: SizeHist,
+    /// Chunks whose value a reply sends from item memory (`pins.rs`).
+    pins: Pins,
 }
 
 impl Mem {
@@ -449,6 +452,7 @@ impl Mem {
                 .collect(),
             outofmemory: (0..n_classes).map(|_| AtomicU64::new(0)).collect(),
             sizes: SizeHist::new(item_size_max),
+            pins: Pins::new(),
             geo,
         }
     }
@@ -670,7 +674,44 @@ impl Mem {
     }
 
     /// Give a private chunk back: onto its page's free list, or to the system for a large one.
+    /// A chunk still pinned by a reply (unlinked while pinned) is freed by its last unpin
+    /// instead; until then it stays private, so the page mover waits for it.
     pub(super) fn free(&self, r: Ref) {
+        if !self.pins.defer_free(r) {
+            self.free_now(r);
+        }
+    }
+
+    /// Pin linked chunk `r` (the caller holds its shard lock) for a reply that sends its
+    /// value from item memory: until `unpin`, its value bytes neither change nor move and
+    /// its memory is not reused. Returns the value's address and length.
+    pub(super) fn pin(&self, r: Ref) -> (*const u8, usize) {
+        let (p, klen, vlen) = self.body(r);
+        self.pins.pin(r);
+        // SAFETY: `HEADER + klen + vlen <= cap` was checked in `body`, so the offset stays
+        // inside the chunk.
+        (unsafe { p.add(HEADER + klen) }.cast_const(), vlen)
+    }
+
+    /// Drop one pin of `r`; the last pin of a chunk freed meanwhile frees it.
+    pub(super) fn unpin(&self, r: Ref) {
+        if self.pins.unpin(r) {
+            self.free_now(r);
+        }
+    }
+
+    /// Is chunk `r` pinned by a reply? (Stable against new pins while the caller holds the
+    /// shard lock of linked `r`.)
+    pub(super) fn is_pinned(&self, r: Ref) -> bool {
+        self.pins.is_pinned(r)
+    }
+
+    /// Pins outstanding.
+    pub(super) fn pinned(&self) -> usize {
+        self.pins.total()
+    }
+
+    fn free_now(&self, r: Ref) {
         let pid = (r >> IDX_BITS) as usize;
         let kind = self.id_slot(pid).kind.load(Ordering::Acquire);
         if kind == KIND_LARGE {
@@ -1133,8 +1174,10 @@ impl Mem {
     }
 
     /// Overwrite the value of item `r` in place with `digits` padded with spaces to the old
-    /// length (memcached's in-place incr/decr). `digits` must not be longer than the value.
+    /// length (memcached's in-place incr/decr). `digits` must not be longer than the value,
+    /// and `r` must not be pinned (a reply may be sending the value from item memory).
     pub(super) fn overwrite_value_padded(&self, r: Ref, digits: &[u8]) {
+        debug_assert!(!self.is_pinned(r), "in-place rewrite of a pinned value");
         let (p, klen, vlen) = self.body(r);
         assert!(digits.len() <= vlen);
         // SAFETY: the value region `[HEADER + klen, HEADER + klen + vlen)` is inside the chunk

@@ -102,6 +102,11 @@ impl<'g> MetaEntry<'g> {
         let e = self.inner.mem.exptime(self.r);
         !self.token_sent() && !self.created && e != 0 && e < self.inner.clock.rel_exptime(exptime)
     }
+    /// Pin the value for a reply that sends it from item memory (see
+    /// [`super::PinnedValue`]).
+    pub fn pin_value(&self) -> Option<super::PinnedValue> {
+        super::engine::ItemHandle::new(self.inner, self.r, self.guard).pin()
+    }
     /// Record that a win token was handed out.
     pub fn set_token_sent(&mut self) {
         let b = self.bits();
@@ -575,7 +580,8 @@ impl Inner {
             };
             let value = arith::apply(old, incr, delta);
             let digits = arith::format(value, &mut buf);
-            if digits.len() <= mem.value_len(r) {
+            // In place (memcached's rule), unless a reply is sending the value right now.
+            if digits.len() <= mem.value_len(r) && !mem.is_pinned(r) {
                 mem.overwrite_value_padded(r, digits);
                 mem.set_cas(r, self.next_seq());
                 mem.set_atime(r, now);

@@ -105,6 +105,7 @@ mod index;
 mod maint;
 mod mem;
 mod meta;
+mod pins;
 mod shard;
 mod sizes;
 #[cfg(test)]
@@ -231,6 +232,64 @@ pub struct ItemView<'a> {
     pub flags: u32,
     pub cas: u64,
     pub value: &'a [u8],
+    item: engine::ItemHandle<'a>,
+}
+
+impl ItemView<'_> {
+    /// Pin the value for a reply that sends it from item memory (see [`PinnedValue`]).
+    /// `None` only while the store is being dropped.
+    pub fn pin(&self) -> Option<PinnedValue> {
+        self.item.pin()
+    }
+}
+
+/// An item's value held for a reply that sends it straight from item memory, without a
+/// copy (memcached's item reference count): until this is dropped the bytes neither change
+/// nor move and their memory is not reused, even if the item is overwritten, deleted,
+/// evicted or its page moved (the store skips or waits for pinned items, and frees one that
+/// was unlinked meanwhile when its last pin goes). Pins hold slab memory, which counts in
+/// `-m`: whoever keeps them must bound how many it keeps (the server does per connection).
+pub struct PinnedValue {
+    store: Arc<Inner>,
+    chunk: mem::Ref,
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the pinned bytes are immutable and kept alive by the pin (see `pins.rs`); the
+// handle owns an `Arc` of the store, which is `Send + Sync`. Nothing here is tied to the
+// thread that pinned it.
+unsafe impl Send for PinnedValue {}
+
+impl PinnedValue {
+    /// The value's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr`/`len` were read from the chunk's header under its shard lock when it
+        // was pinned and lie inside the chunk (checked by `Mem::pin`); a pinned chunk's value
+        // bytes are not written and its memory is not freed or reused until `unpin` in our
+        // `Drop`, so the slice is valid and unchanging for as long as `&self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for PinnedValue {
+    fn drop(&mut self) {
+        self.store.mem.unpin(self.chunk);
+    }
+}
+
+impl std::fmt::Debug for PinnedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PinnedValue({:#x}, {} bytes)", self.chunk, self.len)
+    }
 }
 
 /// Size, class and remaining life of a live item (`Store::inspect`).
@@ -353,8 +412,13 @@ impl Store {
     /// thread; see `start_sweeper`.
     pub fn new(cfg: StoreConfig) -> Store {
         Store {
-            inner: Arc::new(Inner::new(cfg)),
+            inner: Arc::new_cyclic(|me| Inner::new(cfg, me.clone())),
         }
+    }
+
+    /// Pins outstanding (values being sent from item memory).
+    pub fn pinned(&self) -> usize {
+        self.inner.mem.pinned()
     }
 
     /// Look `key` up; on a hit, mark it fetched and recently used and call `f` with a view

@@ -398,6 +398,12 @@ impl ShardCore {
         while r != NIL && steps < TAIL_SCAN {
             steps += 1;
             let prev = mem.prev(r);
+            if mem.is_pinned(r) {
+                // A reply is sending its value: its chunk cannot be reused now (memcached
+                // skips items with references at the tail too).
+                r = prev;
+                continue;
+            }
             let bits = mem.bits(r);
             match liveness(mem, r, now, flush_seq) {
                 Liveness::Live => {}

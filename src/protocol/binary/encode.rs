@@ -76,8 +76,23 @@ pub fn get_hit(
     key: Option<&[u8]>,
     value: &[u8],
 ) {
+    get_hit_header(out, opcode, opaque, cas, flags, key, value.len());
+    out.extend_from_slice(value);
+}
+
+/// A Get hit up to its value (header, flags, key), for a caller that sends the `value_len`
+/// bytes of the value from elsewhere.
+pub fn get_hit_header(
+    out: &mut Vec<u8>,
+    opcode: u8,
+    opaque: u32,
+    cas: u64,
+    flags: u32,
+    key: Option<&[u8]>,
+    value_len: usize,
+) {
     let key = key.unwrap_or(&[]);
-    let body = 4usize.saturating_add(key.len()).saturating_add(value.len());
+    let body = 4usize.saturating_add(key.len()).saturating_add(value_len);
     header(
         out,
         opcode,
@@ -90,7 +105,6 @@ pub fn get_hit(
     );
     out.extend_from_slice(&flags.to_be_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(value);
 }
 
 /// A Touch hit: flags as extras, cas, no key, no value.

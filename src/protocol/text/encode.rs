@@ -39,20 +39,32 @@ pub fn reply(out: &mut Vec<u8>, r: &Reply<'_>) {
 
 /// Appends `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`.
 pub fn value(out: &mut Vec<u8>, key: &[u8], flags: u32, data: &[u8], cas: Option<u64>) {
-    // "VALUE " + key + 3 separators + up to 10 + 20 + 20 digits + 2 CRLFs.
     out.reserve(6 + key.len() + 3 + 50 + 4 + data.len());
+    value_header(out, key, flags, data.len(), cas);
+    out.extend_from_slice(data);
+    value_trailer(out);
+}
+
+/// Appends `VALUE <key> <flags> <bytes>[ <cas>]\r\n`: a hit up to its data, for a caller
+/// that sends the data from elsewhere (then `value_trailer`).
+pub fn value_header(out: &mut Vec<u8>, key: &[u8], flags: u32, len: usize, cas: Option<u64>) {
+    // "VALUE " + key + 3 separators + up to 10 + 20 + 20 digits + CRLF.
+    out.reserve(6 + key.len() + 3 + 50 + 2);
     out.extend_from_slice(b"VALUE ");
     out.extend_from_slice(key);
     out.push(b' ');
     put_u64(out, u64::from(flags));
     out.push(b' ');
-    put_u64(out, data.len() as u64);
+    put_u64(out, len as u64);
     if let Some(cas) = cas {
         out.push(b' ');
         put_u64(out, cas);
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(data);
+}
+
+/// Appends the `\r\n` that ends a value's data block.
+pub fn value_trailer(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
