@@ -10,8 +10,10 @@ use super::stream::Stream;
 use std::io::{self, Read};
 use std::sync::Arc;
 
-/// Bytes read per `read(2)` call at most.
+/// Bytes read per `read(2)` call at most (less when the buffer has less room).
 const READ_CHUNK: usize = 16 * 1024;
+/// Size of a worker's read buffer, lent to the connection it drives (`lend`).
+pub const READ_BUF: usize = 64 * 1024;
 /// Buffers larger than this are released when they empty, so idle connections stay small.
 const SHRINK_ABOVE: usize = 64 * 1024;
 
@@ -36,9 +38,13 @@ pub enum Proto {
 pub struct Connection {
     pub proto: Proto,
     pub stream: Stream,
-    /// Read buffer; its whole length is usable space (zeroed once when it grows), the
-    /// filled part is `rpos..rend`.
+    /// Read buffer; its whole length is usable space, the filled part is `rpos..rend`.
+    /// While the connection is driven it is the worker's buffer (`lend`); between drives it
+    /// holds only unparsed input, exactly sized (empty, unallocated, for most connections),
+    /// or a frame larger than the worker's buffer being assembled.
     rbuf: Vec<u8>,
+    /// `rbuf` is the worker's buffer, to be given back.
+    lent: bool,
     /// Start of unparsed input in `rbuf`.
     rpos: usize,
     /// End of filled input in `rbuf`.
@@ -91,6 +97,7 @@ impl Connection {
             proto: Proto::Unknown,
             stream,
             rbuf: Vec::new(),
+            lent: false,
             rpos: 0,
             rend: 0,
             out: Out::stream(),
@@ -173,10 +180,42 @@ impl Connection {
         if self.rpos == self.rend {
             self.rpos = 0;
             self.rend = 0;
-            if self.rbuf.len() > SHRINK_ABOVE {
+            if !self.lent && self.rbuf.len() > SHRINK_ABOVE {
                 self.rbuf = Vec::new();
             }
         }
+    }
+
+    /// Before driving: read into the worker's buffer `spare` (taken from the worker), with
+    /// this connection's unparsed input copied to its front (memcached's read-buffer cache).
+    /// A connection assembling a frame larger than that buffer keeps its own.
+    pub fn lend(&mut self, spare: &mut Vec<u8>) {
+        let n = self.rend - self.rpos;
+        if self.lent || spare.len() < READ_BUF || n > spare.len() || self.rbuf.len() > READ_BUF {
+            return;
+        }
+        spare[..n].copy_from_slice(&self.rbuf[self.rpos..self.rend]);
+        self.rbuf = std::mem::take(spare);
+        self.rpos = 0;
+        self.rend = n;
+        self.lent = true;
+    }
+
+    /// After driving: give the worker's buffer back and keep a copy of the unparsed input
+    /// only. If the buffer had to grow for a large frame, the connection keeps the grown one
+    /// and the worker gets a new buffer.
+    pub fn give_back(&mut self, spare: &mut Vec<u8>) {
+        if !std::mem::take(&mut self.lent) {
+            return;
+        }
+        if self.rbuf.len() != READ_BUF {
+            *spare = vec![0; READ_BUF];
+            return;
+        }
+        let left = self.rbuf[self.rpos..self.rend].to_vec();
+        *spare = std::mem::replace(&mut self.rbuf, left);
+        self.rend -= self.rpos;
+        self.rpos = 0;
     }
 
     /// Drops buffered input owed to `swallow`. Returns true when nothing is left to swallow.

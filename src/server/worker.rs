@@ -11,7 +11,7 @@
 //! Must not: touch item memory or parse bytes itself.
 
 use super::Shared;
-use super::connection::{Connection, Fill, Proto};
+use super::connection::{Connection, Fill, Proto, READ_BUF};
 use super::conns::{self, ConnInfo, ConnState};
 use super::execute::{self, Ctx, Next};
 use super::execute_bin;
@@ -57,6 +57,9 @@ pub struct Worker {
     waker: Arc<Waker>,
     /// Keys of the connections streaming a `watch` log.
     watchers: Vec<usize>,
+    /// The read buffer lent to the connection being driven (`Connection::lend`), so an
+    /// idle connection holds no buffer of its own.
+    spare: Vec<u8>,
 }
 
 /// What to do with a connection after driving it.
@@ -90,6 +93,7 @@ impl Worker {
                 idle_checked: 0,
                 waker: waker.clone(),
                 watchers: Vec::new(),
+                spare: vec![0; READ_BUF],
             },
             Handoff { tx, waker },
         ))
@@ -226,6 +230,7 @@ impl Worker {
                     trace: trace::on(&self.shared),
                     reply_limit: usize::MAX,
                 };
+                conn.lend(&mut self.spare);
                 let mut fate = drive_conn(conn, &ctx, &mut self.pending, key, self.now);
                 // A connection that just became a watcher: from now on queued lines wake
                 // this worker; send what was queued before.
@@ -237,6 +242,7 @@ impl Worker {
                 if attached {
                     fate = drive_conn(conn, &ctx, &mut self.pending, key, self.now);
                 }
+                conn.give_back(&mut self.spare);
                 (fate, attached)
             }
             None => return,
