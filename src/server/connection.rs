@@ -7,6 +7,7 @@
 use super::conns::{ConnInfo, ConnState};
 use super::outq::Out;
 use super::stream::Stream;
+use crate::store::Reservation;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -35,6 +36,16 @@ pub enum Proto {
     Binary,
 }
 
+/// A storage command whose data block is read straight into the item reserved for it when
+/// its line arrived (memcached's `conn_nread`), instead of into the read buffer.
+pub struct Receiving {
+    /// Its command line, `\n` included, parsed again once the data is in.
+    pub line: Vec<u8>,
+    pub item: Reservation,
+    /// Bytes of the value received so far.
+    got: usize,
+}
+
 pub struct Connection {
     pub proto: Proto,
     pub stream: Stream,
@@ -53,6 +64,8 @@ pub struct Connection {
     out: Out,
     /// Input bytes still to discard (data block of a rejected storage command).
     pub swallow: usize,
+    /// A storage command's value being read into its item.
+    rx: Option<Receiving>,
     /// The socket may hold unread bytes (edge-triggered readiness not yet drained).
     pub may_read: bool,
     /// We decided to close once output is flushed (`quit`, fatal framing error).
@@ -102,6 +115,7 @@ impl Connection {
             rend: 0,
             out: Out::stream(),
             swallow: 0,
+            rx: None,
             may_read: true,
             closing: false,
             close_error: false,
@@ -132,6 +146,8 @@ impl Connection {
             ConnState::Watch
         } else if self.pending_output() > 0 {
             ConnState::Mwrite
+        } else if self.rx.is_some() {
+            ConnState::Nread
         } else if self.swallow > 0 {
             ConnState::Swallow
         } else if !input.is_empty() {
@@ -218,6 +234,40 @@ impl Connection {
         self.rpos = 0;
     }
 
+    /// The storage command whose line is the first `line_len` bytes of input reads its data
+    /// block into `item` from now on (`receive_buffered`, and `fill` reads into it).
+    pub fn start_receiving(&mut self, line_len: usize, item: Reservation) {
+        let line = self.input()[..line_len].to_vec();
+        self.consume(line_len);
+        self.rx = Some(Receiving { line, item, got: 0 });
+    }
+
+    /// A storage command's value is being read into its item.
+    pub fn is_receiving(&self) -> bool {
+        self.rx.is_some()
+    }
+
+    /// Moves buffered input into the value being received. `true` once the whole value is
+    /// in and the two bytes that must follow it are buffered.
+    pub fn receive_buffered(&mut self) -> bool {
+        let Some(rx) = self.rx.as_mut() else {
+            return false;
+        };
+        let len = rx.item.len();
+        let n = (len - rx.got).min(self.rend - self.rpos);
+        rx.item.value_mut()[rx.got..rx.got + n]
+            .copy_from_slice(&self.rbuf[self.rpos..self.rpos + n]);
+        rx.got += n;
+        let done = rx.got == len;
+        self.consume(n);
+        done && self.input().len() >= 2
+    }
+
+    /// The received command, once `receive_buffered` said it is complete.
+    pub fn take_received(&mut self) -> Option<Receiving> {
+        self.rx.take()
+    }
+
     /// Drops buffered input owed to `swallow`. Returns true when nothing is left to swallow.
     pub fn swallow_buffered(&mut self) -> bool {
         if self.swallow > 0 {
@@ -259,6 +309,17 @@ impl Connection {
     }
 
     fn read_once(&mut self) -> io::Result<Fill> {
+        if let Some(rx) = self.rx.as_mut()
+            && rx.got < rx.item.len()
+            && self.rpos == self.rend
+        {
+            // The value of a storage command: straight into its item.
+            let got = read_into(&mut self.stream, &mut rx.item.value_mut()[rx.got..])?;
+            if let Fill::More(n) | Fill::Drained(n) = got {
+                rx.got += n;
+            }
+            return Ok(got);
+        }
         // Make room: move unparsed bytes to the front, then grow if the buffer is still
         // nearly full (a large frame is being assembled).
         if self.rpos > 0 && self.rbuf.len() - self.rend < READ_CHUNK {
@@ -272,28 +333,31 @@ impl Connection {
                 .max(self.rend + READ_CHUNK);
             self.rbuf.resize(grown, 0);
         }
-        let start = self.rend;
-        let want = self.rbuf.len() - start;
-        loop {
-            match self.stream.read(&mut self.rbuf[start..]) {
-                Ok(0) => return Ok(Fill::Eof),
-                Ok(n) => {
-                    self.rend += n;
-                    return Ok(if n < want {
-                        Fill::Drained(n)
-                    } else {
-                        Fill::More(n)
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Fill::Drained(0)),
-                Err(e) => return Err(e),
-            }
+        let got = read_into(&mut self.stream, &mut self.rbuf[self.rend..])?;
+        if let Fill::More(n) | Fill::Drained(n) = got {
+            self.rend += n;
         }
+        Ok(got)
     }
 
     /// Writes queued output until done or the socket would block. Returns bytes written.
     pub fn flush(&mut self) -> io::Result<usize> {
         self.out.write_to(&mut self.stream)
+    }
+}
+
+/// One `read` into `buf` (not empty), retried on `Interrupted`: a short read means the
+/// socket is drained for now.
+fn read_into(stream: &mut Stream, buf: &mut [u8]) -> io::Result<Fill> {
+    let want = buf.len();
+    loop {
+        match stream.read(buf) {
+            Ok(0) => return Ok(Fill::Eof),
+            Ok(n) if n < want => return Ok(Fill::Drained(n)),
+            Ok(n) => return Ok(Fill::More(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Fill::Drained(0)),
+            Err(e) => return Err(e),
+        }
     }
 }

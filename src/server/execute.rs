@@ -15,7 +15,8 @@ use crate::protocol::text::{ParseError, encode};
 use crate::protocol::{
     ArithOp, CachedumpArg, Command, DetailArg, GetKind, Keys, Limits, Reply, StatsArg, StoreMode,
 };
-use crate::store::{ArithOutcome, ItemInfo, Lookup, SetMode, StoreOutcome};
+use crate::store::{ArithOutcome, ItemInfo, Lookup, Reservation, SetMode, StoreOutcome, Value};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 // Declared here rather than in `server/mod.rs`: the meta executor is part of this seam.
@@ -35,6 +36,32 @@ pub struct Ctx<'a> {
     /// UDP sets one, so a datagram naming many large items cannot grow memory without
     /// bound; past it the reply becomes memcached's out-of-memory error.
     pub reply_limit: usize,
+    /// The data block of the storage command being executed, when it was received apart
+    /// from its line (its `Command`'s data is then empty): see [`Received`].
+    pub received: Cell<Option<Received>>,
+}
+
+/// The data block of a storage command that was not parsed with its line: the worker
+/// reserved the item when the line arrived and read the value straight into it, or could
+/// not reserve one (the command is then answered at once and its data swallowed, as
+/// memcached does).
+#[derive(Debug)]
+pub enum Received {
+    Item(Reservation),
+    Refused { outcome: StoreOutcome, len: usize },
+}
+
+/// The value of the storage command being executed, and its length: `data` as parsed, or
+/// what the worker received apart (`Ctx::received`).
+pub(super) fn store_value<'d>(ctx: &Ctx<'_>, data: &'d [u8]) -> (Value<'d>, usize) {
+    match ctx.received.take() {
+        Some(Received::Item(res)) => {
+            let n = res.len();
+            (Value::Reserved(res), n)
+        }
+        Some(Received::Refused { outcome, len }) => (Value::Refused(outcome), len),
+        None => (Value::Bytes(data), data.len()),
+    }
 }
 
 /// What the connection does after the command.
@@ -235,15 +262,16 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 StoreMode::Prepend => SetMode::Prepend,
                 StoreMode::Cas => SetMode::Cas(cas),
             };
+            let (value, data_len) = store_value(ctx, data);
             let call = StoreCall {
                 key,
                 mode: set_mode,
                 exptime,
-                data_len: data.len(),
+                data_len,
                 unlinks: mode == StoreMode::Set,
             };
             let (outcome, ()) = run_store(ctx, call, |s| {
-                (s.store(set_mode, key, flags, exptime, data), ())
+                (s.store(set_mode, key, flags, exptime, value), ())
             });
             let reply = match outcome {
                 StoreOutcome::Stored => Reply::Stored,

@@ -197,16 +197,17 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         set_only_unlink: false,
     };
     let ttl = f.ttl.unwrap_or(0);
+    let (value, data_len) = super::store_value(ctx, m.data);
     let call = StoreCall {
         key: &m.key,
         mode,
         exptime: ttl,
-        data_len: m.data.len(),
+        data_len,
         // memcached's `ms` unlinks the old item whatever the mode.
         unlinks: true,
     };
     let (outcome, cas) = run_store(ctx, call, |s| {
-        s.meta_store(mode, &m.key, f.client_flags, ttl, m.data, opts)
+        s.meta_store(mode, &m.key, f.client_flags, ttl, value, opts)
     });
     let status: &[u8] = match outcome {
         StoreOutcome::Stored if f.quiet => return,

@@ -240,6 +240,7 @@ impl UdpServer {
                     fd: std::os::fd::AsRawFd::as_raw_fd(&p.sock),
                     trace: super::trace::on(&self.shared),
                     reply_limit: self.reply_limit,
+                    received: std::cell::Cell::new(None),
                 };
                 execute_one(p, &ctx);
                 continue;

@@ -13,7 +13,7 @@
 use super::Shared;
 use super::connection::{Connection, Fill, Proto, READ_BUF};
 use super::conns::{self, ConnInfo, ConnState};
-use super::execute::{self, Ctx, Next};
+use super::execute::{self, Ctx, Next, Received};
 use super::execute_bin;
 use super::listener::Handoff;
 use super::stats::ThreadStats;
@@ -21,7 +21,7 @@ use super::stream::Stream;
 use super::trace;
 use super::watch::{self, CloseReason, Watcher};
 use crate::config::ProtocolMode;
-use crate::protocol::Limits;
+use crate::protocol::{Command, Limits, MetaVerb};
 use crate::protocol::{binary, text};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -229,6 +229,7 @@ impl Worker {
                     fd: conn.fd(),
                     trace: trace::on(&self.shared),
                     reply_limit: usize::MAX,
+                    received: std::cell::Cell::new(None),
                 };
                 conn.lend(&mut self.spare);
                 let mut fate = drive_conn(conn, &ctx, &mut self.pending, key, self.now);
@@ -398,6 +399,9 @@ fn drive_conn(
     }
     let mut budget = ctx.shared.config.reqs_per_event;
     let mut yielded = false;
+    // Stopped because the output was full, with work left (a reply part-way, a dump,
+    // buffered requests).
+    let mut stopped_full = false;
     loop {
         // Execute what is buffered.
         match process(conn, ctx, &mut budget, now) {
@@ -415,7 +419,8 @@ fn drive_conn(
                     return Fate::Close(CloseReason::Error);
                 }
                 if conn.output_full() {
-                    // Resumed by the WRITABLE event.
+                    // Resumed by the WRITABLE event, or below.
+                    stopped_full = true;
                     break;
                 }
                 continue;
@@ -455,6 +460,12 @@ fn drive_conn(
     // then, unless many are queued already.
     if (!yielded || conn.pending_output() >= YIELD_FLUSH_AT) && flush_counted(conn, ctx).is_err() {
         return Fate::Close(CloseReason::Error);
+    }
+    // That flush may have sent everything: then no WRITABLE event will come to resume the
+    // work left, so come back after the next poll round.
+    if stopped_full && !conn.output_full() && !conn.pending {
+        conn.pending = true;
+        pending.push(key);
     }
     let done = conn.closing || (conn.eof && !yielded && conn.dump.is_none());
     if done && conn.pending_output() == 0 {
@@ -532,6 +543,15 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
         if !conn.swallow_buffered() {
             return Step::NeedInput;
         }
+        if conn.is_receiving() {
+            if !conn.receive_buffered() {
+                return Step::NeedInput;
+            }
+            if let Some(step) = finish_received(conn, ctx) {
+                return step;
+            }
+            continue;
+        }
         if conn.input().is_empty() {
             return Step::NeedInput;
         }
@@ -562,7 +582,12 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
         // Lines of a connection still to authenticate (-Y) are never traced.
         let trace = ctx.trace && *authed;
         match text::parse(input, ctx.limits) {
-            Ok(None) => return Step::NeedInput,
+            Ok(None) => {
+                if receive_into_item(conn, ctx, budget, now) {
+                    continue;
+                }
+                return Step::NeedInput;
+            }
             Ok(Some((cmd, consumed))) => {
                 *budget -= 1;
                 info.touch(now);
@@ -619,6 +644,107 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 }
             }
         }
+    }
+}
+
+/// Storage command values at least this long that are not all buffered when their line is
+/// are read straight into the item reserved for them; shorter ones wait in the read buffer
+/// (which then holds at most a 2 KiB line and this much data per connection).
+const INTO_ITEM_MIN: usize = 2048;
+
+/// The buffered request is a storage command (`set`..`cas`, `ms`) whose line is here but
+/// whose long data block is not: reserve its item now (counted in `-m`, evicting as a store
+/// does) and read the data straight into it (memcached's `conn_nread`), so no buffer grows to
+/// the value's size. If no item can be reserved, or the connection has not authenticated
+/// (`-Y`), answer now and swallow the data, as memcached does. `false`: not such a request.
+fn receive_into_item(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -> bool {
+    let (input, out, authed, info, seen) = conn.io();
+    let Some(inc) = text::incoming(input, ctx.limits) else {
+        return false;
+    };
+    let key = match &inc.cmd {
+        Command::Store { key, .. } => *key,
+        Command::Meta(m) if m.verb == MetaVerb::Set => &m.key[..],
+        _ => return false,
+    };
+    if inc.bytes < INTO_ITEM_MIN {
+        return false;
+    }
+    *budget = budget.saturating_sub(1);
+    info.touch(now);
+    *seen = true;
+    let (line_len, bytes) = (inc.line_len, inc.bytes);
+    let refused = if *authed {
+        match ctx.shared.store.reserve(key, bytes) {
+            Ok(item) => {
+                conn.start_receiving(line_len, item);
+                return true;
+            }
+            Err(outcome) => Some(Received::Refused {
+                outcome,
+                len: bytes,
+            }),
+        }
+    } else {
+        // Credentials are short: refused without reading them.
+        None
+    };
+    let trace = ctx.trace && *authed;
+    if trace {
+        trace::text_request(ctx.fd, &input[..line_len]);
+    }
+    let before = out.len();
+    ctx.received.set(refused);
+    let kind = trace::reply_kind(&inc.cmd);
+    let next = execute::execute(inc.cmd, ctx, authed, out);
+    ctx.received.take();
+    if trace {
+        trace::text_reply(ctx.fd, kind, &out[before..]);
+    }
+    conn.consume(line_len);
+    conn.swallow = bytes + 2;
+    if matches!(next, Next::Close) {
+        conn.closing = true;
+    }
+    true
+}
+
+/// A storage command whose value was read into its item (`receive_into_item`), with the
+/// two bytes after the value buffered: run it. `Some`: stop processing.
+fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> Option<Step> {
+    let rx = conn.take_received()?;
+    let (input, out, authed, ..) = conn.io();
+    let trailer = &input[..2];
+    let trace = ctx.trace && *authed;
+    if trace {
+        trace::text_request(ctx.fd, &rx.line);
+    }
+    let before = out.len();
+    let next = match text::parse_received(&rx.line, rx.item.len(), trailer, ctx.limits) {
+        Ok(cmd) => {
+            let kind = trace::reply_kind(&cmd);
+            ctx.received.set(Some(Received::Item(rx.item)));
+            let next = execute::execute(cmd, ctx, authed, out);
+            ctx.received.take();
+            if trace {
+                trace::text_reply(ctx.fd, kind, &out[before..]);
+            }
+            next
+        }
+        Err(e) => {
+            if let Some(r) = &e.reply {
+                crate::protocol::text::encode::reply(out, r);
+            }
+            if trace {
+                trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
+            }
+            Next::Continue
+        }
+    };
+    conn.consume(2);
+    match next {
+        Next::Close => Some(Step::Close),
+        _ => None,
     }
 }
 

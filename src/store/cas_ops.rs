@@ -3,23 +3,23 @@
 //! append/prepend). Each is exact: the CAS is read or compared under the same shard lock as
 //! the operation.
 
-use super::{ArithOutcome, DeleteOutcome, SetMode, Store, StoreOutcome};
+use super::{ArithOutcome, DeleteOutcome, SetMode, Store, StoreOutcome, Value};
 
 impl Store {
     /// `store`, plus the new item's CAS unique on success (0 otherwise, and with `-C`).
     /// For `Append`/`Prepend`, a non-zero `concat_cas` must equal the item's unique
     /// (`Exists` otherwise; a missing item is `NotStored`).
-    pub fn store_cas(
+    pub fn store_cas<'v>(
         &self,
         mode: SetMode,
         key: &[u8],
         flags: u32,
         exptime: i64,
-        data: &[u8],
+        data: impl Into<Value<'v>>,
         concat_cas: u64,
     ) -> (StoreOutcome, u64) {
         self.inner
-            .store_classic(mode, key, flags, exptime, data, concat_cas)
+            .store_classic(mode, key, flags, exptime, data.into(), concat_cas)
     }
 
     /// Delete only if `cas` is 0 or equals the item's CAS unique.

@@ -27,9 +27,12 @@ use super::mem::{
 use super::shard::{ClassCounters, Liveness, Pulled, Shard, ShardCore, liveness};
 use super::{
     ArithOutcome, ClassStats, DeleteOutcome, ItemInfo, ItemView, Lookup, ReassignError, SetMode,
-    StoreConfig, StoreOutcome, StoreStats,
+    StoreConfig, StoreOutcome, StoreStats, Value,
 };
 
+/// Items reserved for values still arriving hold at most `1 / RESERVED_SHARE` of the memory
+/// limit.
+const RESERVED_SHARE: usize = 2;
 /// Number of lock shards (power of two).
 pub(super) const SHARDS: usize = 64;
 /// memcached's KEY_MAX_LENGTH.
@@ -79,6 +82,8 @@ enum Room {
 pub(super) struct Inner {
     /// This store's own `Arc` (for `PinnedValue`).
     me: std::sync::Weak<Inner>,
+    /// Bytes of items reserved for values still arriving (`reserve`).
+    reserved: std::sync::atomic::AtomicUsize,
     pub(super) cfg: StoreConfig,
     pub(super) clock: Clock,
     pub(super) mem: Mem,
@@ -161,6 +166,7 @@ impl Inner {
         let n_classes = mem.geo.n_slab() + 1;
         let inner = Inner {
             me,
+            reserved: std::sync::atomic::AtomicUsize::new(0),
             clock: Clock::new(),
             shards: (0..SHARDS)
                 .enumerate()
@@ -752,9 +758,9 @@ impl Inner {
         key: &[u8],
         flags: u32,
         exptime: i64,
-        data: &[u8],
+        value: Value<'_>,
     ) -> StoreOutcome {
-        self.store_classic(mode, key, flags, exptime, data, 0).0
+        self.store_classic(mode, key, flags, exptime, value, 0).0
     }
 
     /// `store` returning the new CAS unique (0 unless stored); for append/prepend a
@@ -765,7 +771,7 @@ impl Inner {
         key: &[u8],
         flags: u32,
         exptime: i64,
-        data: &[u8],
+        value: Value<'_>,
         concat_cas: u64,
     ) -> (StoreOutcome, u64) {
         let opts = super::meta::MetaStoreOpts {
@@ -773,7 +779,46 @@ impl Inner {
             concat_cas,
             ..Default::default()
         };
-        self.meta_store(mode, key, flags, exptime, data, opts)
+        self.meta_store(mode, key, flags, exptime, value, opts)
+    }
+
+    /// A private item for `key` with room for a value of `value_len` bytes, header written
+    /// (flags and exptime 0, set when it is stored), and the bytes charged to the in-flight
+    /// budget (give them back with `end_reservation`). Values in flight may hold at most
+    /// half of the memory limit (`RESERVED_SHARE`): clients that announce values and send
+    /// them slowly (or never) cannot evict the whole cache; past it, `NoMemory`.
+    pub(super) fn reserve(
+        &self,
+        key: &[u8],
+        value_len: usize,
+    ) -> Result<(Ref, usize), StoreOutcome> {
+        if !self.item_size_ok(key.len(), value_len) {
+            return Err(StoreOutcome::TooLarge);
+        }
+        let total = HEADER + key.len() + value_len;
+        let cap = self.mem.limit() / RESERVED_SHARE;
+        let charged = self
+            .reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                n.checked_add(total).filter(|&t| t <= cap)
+            })
+            .is_ok();
+        if !charged {
+            self.mem.count_oom(self.mem.geo.class_for(total));
+            return Err(StoreOutcome::NoMemory);
+        }
+        let at = self.slot(key);
+        let Some(r) = self.alloc(total, at.shard) else {
+            self.end_reservation(total);
+            return Err(StoreOutcome::NoMemory);
+        };
+        self.mem.write_header(r, key, 0, 0, 0, value_len);
+        Ok((r, total))
+    }
+
+    /// A reservation of `total` bytes was stored or dropped.
+    pub(super) fn end_reservation(&self, total: usize) {
+        self.reserved.fetch_sub(total, Ordering::AcqRel);
     }
 
     /// Deletes a live item (a dead one in the way is reaped and reported missing).

@@ -1146,6 +1146,33 @@ impl Mem {
         parts: &[&[u8]],
     ) {
         let vlen: usize = parts.iter().map(|p| p.len()).sum();
+        self.write_header(r, key, flags, exptime, atime, vlen);
+        let (p, _) = self.chunk(r);
+        let mut off = HEADER + key.len();
+        for src in parts {
+            // SAFETY: `off + src.len() <= HEADER + key.len() + vlen <= cap` (checked in
+            // `write_header`), so the destination is inside chunk `r`, which the caller owns
+            // privately. `src` may point into another chunk (append copies the old value) but
+            // never into `r` (callers never hold a slice of a private chunk); `ptr::copy`
+            // tolerates overlap anyway.
+            unsafe { ptr::copy(src.as_ptr(), p.add(off), src.len()) };
+            off += src.len();
+        }
+    }
+
+    /// Initialise private chunk `r` as an unlinked item with key `key` and a value of `vlen`
+    /// bytes, leaving the value bytes as they are (written by `write_item`, or read into
+    /// the chunk through `value_ptr` while a storage command's data arrives). `cas` is left
+    /// 0 (set when linking) and the LRU links NIL.
+    pub(super) fn write_header(
+        &self,
+        r: Ref,
+        key: &[u8],
+        flags: u32,
+        exptime: u32,
+        atime: u32,
+        vlen: usize,
+    ) {
         let (p, cap) = self.chunk(r);
         assert!(key.len() <= u8::MAX as usize && vlen <= u32::MAX as usize);
         assert!(
@@ -1161,16 +1188,17 @@ impl Mem {
         self.wr_u32(r, O_VLEN, vlen as u32);
         self.wr_u8(r, O_KLEN, key.len() as u8);
         self.wr_u8(r, O_BITS, 0);
-        let mut off = HEADER;
-        for src in std::iter::once(&key).chain(parts.iter()) {
-            // SAFETY: `off + src.len() <= HEADER + key.len() + vlen <= cap` (checked above),
-            // so the destination is inside chunk `r`, which the caller owns privately. `src`
-            // may point into another chunk (append copies the old value) but never into `r`
-            // (callers never hold a slice of a private chunk); `ptr::copy` tolerates overlap
-            // anyway.
-            unsafe { ptr::copy(src.as_ptr(), p.add(off), src.len()) };
-            off += src.len();
-        }
+        // SAFETY: `HEADER + key.len() <= cap` (checked above): inside chunk `r`, which the
+        // caller owns privately; `key` is never a slice of `r` itself.
+        unsafe { ptr::copy(key.as_ptr(), p.add(HEADER), key.len()) };
+    }
+
+    /// Address and length of the value of private item `r` (header written), for the owner
+    /// to fill.
+    pub(super) fn value_ptr(&self, r: Ref) -> (*mut u8, usize) {
+        let (p, klen, vlen) = self.body(r);
+        // SAFETY: `HEADER + klen + vlen <= cap` (checked in `body`): inside the chunk.
+        (unsafe { p.add(HEADER + klen) }, vlen)
     }
 
     /// Overwrite the value of item `r` in place with `digits` padded with spaces to the old

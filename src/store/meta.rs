@@ -16,7 +16,7 @@ use super::arith;
 use super::engine::Inner;
 use super::mem::{BIT_FETCHED, BIT_KEY_BINARY, BIT_REFERENCED, BIT_STALE, BIT_TOKEN_SENT, HEADER};
 use super::shard::{Liveness, ShardCore, liveness};
-use super::{Lookup, SetMode, Store, StoreOutcome};
+use super::{Lookup, SetMode, Store, StoreOutcome, Value};
 
 /// A live item under its shard lock, handed to the callback of a meta operation. Reads
 /// report the state as it was before this request's own LRU bump.
@@ -185,16 +185,17 @@ impl Store {
     /// Meta set: `store` with memcached's meta rules (`MetaStoreOpts`); returns the new CAS
     /// unique on success (0 otherwise). A failed allocation (`TooLarge`, `NoMemory`) deletes
     /// the key's old item in every mode, as memcached's `ms` does.
-    pub fn meta_store(
+    pub fn meta_store<'v>(
         &self,
         mode: SetMode,
         key: &[u8],
         flags: u32,
         exptime: i64,
-        data: &[u8],
+        data: impl Into<Value<'v>>,
         opts: MetaStoreOpts,
     ) -> (StoreOutcome, u64) {
-        self.inner.meta_store(mode, key, flags, exptime, data, opts)
+        self.inner
+            .meta_store(mode, key, flags, exptime, data.into(), opts)
     }
 
     /// Meta delete: only if `cas` is `None` or matches; with `invalidate`, mark the item
@@ -329,7 +330,7 @@ impl Inner {
         key: &[u8],
         flags: u32,
         exptime: i64,
-        data: &[u8],
+        mut value: Value<'_>,
         opts: MetaStoreOpts,
     ) -> (StoreOutcome, u64) {
         let fail = |o: StoreOutcome| {
@@ -338,23 +339,44 @@ impl Inner {
             }
             (o, 0)
         };
-        if !self.item_size_ok(key.len(), data.len()) {
+        let concat = matches!(mode, SetMode::Append | SetMode::Prepend);
+        // An item reserved for this value becomes the item itself (not for append/prepend,
+        // whose item holds the old value too: they copy from it).
+        let mut reserved = match &mut value {
+            Value::Refused(o) => return fail(*o),
+            Value::Reserved(res) if !concat && res.key_is(key) => {
+                res.take_chunk().map(|r| (r, res.len()))
+            }
+            _ => None,
+        };
+        let data: &[u8] = match (&value, reserved) {
+            (Value::Bytes(b), None) => b,
+            (Value::Reserved(res), None) => res.value(),
+            // Already in the reserved chunk.
+            _ => &[],
+        };
+        let data_len = reserved.map_or(data.len(), |(_, n)| n);
+        if !self.item_size_ok(key.len(), data_len) {
+            if let Some((r, _)) = reserved {
+                self.mem.free(r);
+            }
             return fail(StoreOutcome::TooLarge);
         }
         let at = self.slot(key);
         let mem = &self.mem;
-        let concat = matches!(mode, SetMode::Append | SetMode::Prepend);
         let exp = self.clock.rel_exptime(exptime);
         let key_bit = if opts.key_binary { BIT_KEY_BINARY } else { 0 };
         // Append/prepend size the new item from the old one: read, allocate, re-check.
         let mut extra = 0usize;
         for round in 0..64 {
-            let Some(new) = self.alloc(HEADER + key.len() + data.len() + extra, at.shard) else {
-                return if concat {
-                    (StoreOutcome::NotStored, 0)
-                } else {
-                    fail(StoreOutcome::NoMemory)
-                };
+            let prefilled = reserved.is_some();
+            let new = match reserved.take() {
+                Some((r, _)) => r,
+                None => match self.alloc(HEADER + key.len() + data_len + extra, at.shard) {
+                    Some(r) => r,
+                    None if concat => return (StoreOutcome::NotStored, 0),
+                    None => return fail(StoreOutcome::NoMemory),
+                },
             };
             let now = self.clock.now();
             let fs = self.flush_seq(now);
@@ -418,7 +440,7 @@ impl Inner {
                         extra = old_len;
                         drop(g);
                         mem.free(new);
-                        if !self.item_size_ok(key.len(), data.len() + extra) {
+                        if !self.item_size_ok(key.len(), data_len + extra) {
                             return (StoreOutcome::NotStored, 0);
                         }
                         continue;
@@ -448,7 +470,11 @@ impl Inner {
                 exp_now = mem.exptime(r);
                 bits |= BIT_STALE | (mem.bits(r) & BIT_TOKEN_SENT);
             }
-            mem.write_item(new, key, flags, exp_now, now, &[data]);
+            if prefilled {
+                mem.write_header(new, key, flags, exp_now, now, data_len);
+            } else {
+                mem.write_item(new, key, flags, exp_now, now, &[data]);
+            }
             mem.set_bits(new, bits);
             let seq = self.next_seq();
             mem.set_cas(new, seq);

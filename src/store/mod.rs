@@ -292,6 +292,105 @@ impl std::fmt::Debug for PinnedValue {
     }
 }
 
+/// Item memory reserved for a storage command whose value is still arriving: the item is
+/// allocated when the command's header arrives (counted in `-m`, evicting others as any
+/// store does) and the value is read straight into it (memcached's `conn_nread` into the
+/// item). Pass it to a store as `Value::Reserved`; dropping it frees the memory (a client
+/// that disconnects mid-value).
+pub struct Reservation {
+    store: Arc<Inner>,
+    /// `None` once handed to the store.
+    chunk: Option<mem::Ref>,
+    /// Bytes charged to the store's in-flight budget until this is dropped.
+    charged: usize,
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the chunk is private to this handle (see `mem.rs`): no other thread reads or
+// writes it until it is passed to the store or freed by `Drop`. The handle owns an `Arc` of
+// the store, which is `Send + Sync`.
+unsafe impl Send for Reservation {}
+
+impl Reservation {
+    /// The value's bytes, to be filled in.
+    pub fn value_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr`/`len` is the value region of the chunk (`Mem::value_ptr`), which this
+        // handle owns privately and exclusively (`&mut self`); the chunk is not freed before
+        // `Drop`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The value's bytes.
+    pub fn value(&self) -> &[u8] {
+        // SAFETY: as in `value_mut`, shared.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Hands the chunk over (to be linked or freed by the caller); `Drop` then does nothing.
+    fn take_chunk(&mut self) -> Option<mem::Ref> {
+        self.chunk.take()
+    }
+
+    /// The reserved item has key `key`.
+    fn key_is(&self, key: &[u8]) -> bool {
+        self.chunk.is_some_and(|r| self.store.mem.key_eq(r, key))
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(r) = self.chunk.take() {
+            self.store.mem.free(r);
+        }
+        self.store.end_reservation(self.charged);
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reservation({:?}, {} bytes)", self.chunk, self.len)
+    }
+}
+
+/// The value of a storage command.
+#[derive(Debug)]
+pub enum Value<'a> {
+    /// Bytes to copy into a new item.
+    Bytes(&'a [u8]),
+    /// An item reserved for it, with the value read in (`Store::reserve`).
+    Reserved(Reservation),
+    /// The reservation failed (`TooLarge` or `NoMemory`): the store answers that, with the
+    /// same side effects as a store that found no memory.
+    Refused(StoreOutcome),
+}
+
+impl<'a> From<&'a [u8]> for Value<'a> {
+    fn from(b: &'a [u8]) -> Value<'a> {
+        Value::Bytes(b)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Value<'a> {
+    fn from(b: &'a Vec<u8>) -> Value<'a> {
+        Value::Bytes(b)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for Value<'a> {
+    fn from(b: &'a [u8; N]) -> Value<'a> {
+        Value::Bytes(b)
+    }
+}
+
 /// Size, class and remaining life of a live item (`Store::inspect`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ItemInfo {
@@ -458,15 +557,36 @@ impl Store {
     /// set / add / replace / append / prepend / cas, with memcached's rules. Like memcached,
     /// a `Set` that fails with `TooLarge` or `NoMemory` deletes the key's old item (a caller
     /// that rejects an oversized `set` without calling `store` should call `delete`).
-    pub fn store(
+    pub fn store<'v>(
         &self,
         mode: SetMode,
         key: &[u8],
         flags: u32,
         exptime: i64,
-        data: &[u8],
+        data: impl Into<Value<'v>>,
     ) -> StoreOutcome {
-        self.inner.store(mode, key, flags, exptime, data)
+        self.inner.store(mode, key, flags, exptime, data.into())
+    }
+
+    /// Reserve an item for `key` with a value of `value_len` bytes still to arrive (see
+    /// [`Reservation`]). `Err(TooLarge)` past `-I`, `Err(NoMemory)` when no memory can be
+    /// found (with `-M`, or nothing evictable) or when values in flight already hold half of
+    /// the memory limit, counted like a store's allocation failure.
+    pub fn reserve(&self, key: &[u8], value_len: usize) -> Result<Reservation, StoreOutcome> {
+        let (r, charged) = self.inner.reserve(key, value_len)?;
+        let (ptr, len) = self.inner.mem.value_ptr(r);
+        let Some(ptr) = std::ptr::NonNull::new(ptr) else {
+            self.inner.mem.free(r);
+            self.inner.end_reservation(charged);
+            return Err(StoreOutcome::NoMemory);
+        };
+        Ok(Reservation {
+            store: self.inner.clone(),
+            chunk: Some(r),
+            charged,
+            ptr,
+            len,
+        })
     }
 
     /// `true` if a live item was deleted.

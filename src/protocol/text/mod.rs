@@ -85,6 +85,67 @@ pub fn parse<'a>(
     Ok(Some(cmd))
 }
 
+/// A storage command (`set`, `add`, `replace`, `append`, `prepend`, `cas`, `ms`,
+/// `config set`) whose line is buffered and valid but whose data block is not all there
+/// yet (see [`incoming`]).
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    /// The command as it will be, with an empty data block.
+    pub cmd: Command<'a>,
+    /// Bytes of its line, `\n` included.
+    pub line_len: usize,
+    /// Bytes of its data block (without the `\r\n` that ends it).
+    pub bytes: usize,
+}
+
+/// Looks at a request that [`parse`] found incomplete: if it is a storage command whose
+/// line is complete and valid and only its data block is missing, says what it is and how
+/// long the data block is, so that the data can be received elsewhere (into the item
+/// reserved for it) and the command finished with [`parse_received`]. `None` otherwise.
+pub fn incoming<'a>(buf: &'a [u8], limits: &Limits) -> Option<Incoming<'a>> {
+    let nl = buf.iter().position(|&b| b == b'\n')?;
+    let line = Line::with_body(buf, nl, Body::Probe);
+    match dispatch(&line, buf, limits) {
+        Ok(Parsed::Frame(Some((cmd, _)))) => line.wanted.get().map(|bytes| Incoming {
+            cmd,
+            line_len: line.len,
+            bytes,
+        }),
+        _ => None,
+    }
+}
+
+/// Parses a storage command whose data block of `bytes` bytes was received apart from its
+/// line (see [`incoming`]): `line` is the command line with its `\n` and `trailer` the two
+/// bytes that followed the data. The command's data is empty: the caller has it. A trailer
+/// other than `\r\n` is memcached's `CLIENT_ERROR bad data chunk` (silenced by `noreply`;
+/// its `consumed` counts the line only).
+pub fn parse_received<'a>(
+    line: &'a [u8],
+    bytes: usize,
+    trailer: &'a [u8],
+    limits: &Limits,
+) -> Result<Command<'a>, ParseError> {
+    let nl = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    let l = Line::with_body(line, nl, Body::Received { bytes, trailer });
+    match dispatch(&l, line, limits)? {
+        Parsed::Frame(Some((cmd, _))) | Parsed::Line(cmd) => Ok(cmd),
+        Parsed::Frame(None) => Err(l.client_error("bad data chunk", false)),
+    }
+}
+
+/// Where a storage command's data block is.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// After the line, in the parsed buffer.
+    Inline,
+    /// Not looked for: record its length (`Line::wanted`) if it is not all buffered.
+    Probe,
+    /// Received apart from the line (`bytes` of it, not seen here), with the two bytes
+    /// after it.
+    Received { bytes: usize, trailer: &'a [u8] },
+}
+
 /// No newline buffered yet: wait, or give up on the connection like memcached does.
 fn unterminated<'a>(
     buf: &'a [u8],
@@ -125,11 +186,19 @@ pub(crate) struct Line<'a> {
     n: usize,
     /// Bytes of the line including its `\n`.
     len: usize,
+    /// Where its data block is, for a storage command.
+    body: Body<'a>,
+    /// `Body::Probe`: the length of a data block not all buffered yet.
+    wanted: std::cell::Cell<Option<usize>>,
 }
 
 impl<'a> Line<'a> {
-    /// `nl` is the index of the line's `\n` in `buf`.
+    /// `nl` is the index of the line's `\n` in `buf`; a data block follows the line.
     fn new(buf: &'a [u8], nl: usize) -> Line<'a> {
+        Line::with_body(buf, nl, Body::Inline)
+    }
+
+    fn with_body(buf: &'a [u8], nl: usize, body: Body<'a>) -> Line<'a> {
         let mut end = nl;
         // memcached: `if ((el - c->rcurr) > 1 && *(el - 1) == '\r') el--;`
         if nl > 1 && buf.get(nl - 1) == Some(&b'\r') {
@@ -159,6 +228,8 @@ impl<'a> Line<'a> {
             toks,
             n,
             len: nl + 1,
+            body,
+            wanted: std::cell::Cell::new(None),
         }
     }
 
@@ -224,6 +295,9 @@ impl<'a> Line<'a> {
     /// The data block of `bytes` bytes after this line plus its `\r\n`: `Ok(None)` until it
     /// is all buffered, `CLIENT_ERROR bad data chunk` (consuming `bytes + 2`, silenced by
     /// `noreply`) when the trailer is not `\r\n`, else the data and the frame's length.
+    /// `Body::Probe`: while it is not all buffered, an empty data block and the line's
+    /// length, its length recorded in `wanted`. `Body::Received`: an empty data block (the
+    /// caller has it) and the line's length.
     fn data_block(
         &self,
         buf: &'a [u8],
@@ -232,10 +306,22 @@ impl<'a> Line<'a> {
     ) -> Result<Option<(&'a [u8], usize)>, ParseError> {
         let data_end = self.len + bytes;
         let frame_end = data_end + 2;
-        let (Some(data), Some(trailer)) =
-            (buf.get(self.len..data_end), buf.get(data_end..frame_end))
-        else {
-            return Ok(None);
+        let (data, trailer, frame_end) = match self.body {
+            Body::Received {
+                bytes: got,
+                trailer,
+            } if got == bytes => (&[][..], trailer, self.len),
+            Body::Received { .. } => return Ok(None),
+            Body::Inline | Body::Probe => {
+                match (buf.get(self.len..data_end), buf.get(data_end..frame_end)) {
+                    (Some(data), Some(trailer)) => (data, trailer, frame_end),
+                    _ if matches!(self.body, Body::Probe) => {
+                        self.wanted.set(Some(bytes));
+                        return Ok(Some((&[], self.len)));
+                    }
+                    _ => return Ok(None),
+                }
+            }
         };
         if trailer != b"\r\n" {
             let mut e = self.client_error("bad data chunk", noreply);
