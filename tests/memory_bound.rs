@@ -6,7 +6,9 @@
 //! The same tests run against memcached (`FERRO_TEST_SERVER=/usr/bin/memcached`), except
 //! the RSS bounds and the in-flight reservation limit, which are ferrocache's own.
 
+mod bincommon;
 mod common;
+use bincommon::*;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -283,21 +285,32 @@ fn values_in_flight_cannot_take_over_the_cache() {
         set(&mut c, &format!("small{i}"), &pattern(i as u8, 100));
     }
     let mut conns = Vec::new();
-    let mut refused = 0;
     for i in 0..20 {
         let mut t = stream(&s);
         t.write_all(format!("set slow{i} 0 0 1000000\r\n").as_bytes())
             .expect("send");
         t.write_all(&[b's'; 1000]).expect("send");
-        t.set_read_timeout(Some(Duration::from_millis(300)))
-            .expect("timeout");
-        let mut buf = [0u8; 64];
-        if let Ok(n) = t.read(&mut buf) {
-            assert_eq!(&buf[..n], b"SERVER_ERROR out of memory storing object\r\n");
-            refused += 1;
-        }
         conns.push(t);
     }
+    // Half of -m (8 MiB) holds eight of them; the others are refused at once.
+    let mut refused = vec![false; conns.len()];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while refused.iter().filter(|&&r| r).count() < 12 && Instant::now() < deadline {
+        for (t, r) in conns
+            .iter_mut()
+            .zip(refused.iter_mut())
+            .filter(|(_, r)| !**r)
+        {
+            t.set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("timeout");
+            let mut buf = [0u8; 64];
+            if let Ok(n) = t.read(&mut buf) {
+                assert_eq!(&buf[..n], b"SERVER_ERROR out of memory storing object\r\n");
+                *r = true;
+            }
+        }
+    }
+    let refused = refused.iter().filter(|&&r| r).count();
     assert!((10..=14).contains(&refused), "{refused} of 20 refused");
     for i in 0..200 {
         let key = format!("small{i}");
@@ -329,4 +342,147 @@ fn idle_connections_hold_no_buffers() {
     let after = status_kib(&s, "VmRSS");
     let per_conn = (after.saturating_sub(before)) * 1024 / n;
     assert!(per_conn < 2048, "{per_conn} bytes per idle connection");
+}
+
+#[test]
+fn binary_values_sent_in_pieces_are_stored_and_gets_splice_them() {
+    let s = Server::start(&["-m", "64"]);
+    let mut c = s.connect();
+    let v = pattern(6, 700_000);
+    let req = frame(SET, &store_extras(3, 0), b"bin", &v, 7, 0);
+    for piece in req.chunks(50_001) {
+        c.send(piece);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let r = read_resp(&mut c);
+    assert_eq!((r.status, r.opaque), (0, 7), "{r:?}");
+    // Append, with its data received apart too, copies into a new item.
+    let tail = pattern(7, 5000);
+    let req = frame(APPEND, &[], b"bin", &tail, 8, 0);
+    c.send(&req[..30]);
+    std::thread::sleep(Duration::from_millis(10));
+    c.send(&req[30..]);
+    assert_eq!(read_resp(&mut c).status, 0);
+    let r = call(&mut c, &frame(GETK, &[], b"bin", &[], 9, 0));
+    assert_eq!((r.status, r.flags(), &r.key[..]), (0, 3, &b"bin"[..]));
+    assert!(r.value == [&v[..], &tail].concat(), "value differs");
+    // Quiet gets pipelined behind a big one come back in order, whole.
+    let mut batch = frame(GETQ, &[], b"bin", &[], 10, 0);
+    batch.extend(frame(GETQ, &[], b"nope", &[], 11, 0));
+    batch.extend(frame(GETK, &[], b"bin", &[], 12, 0));
+    c.send(&batch);
+    let (a, b) = (read_resp(&mut c), read_resp(&mut c));
+    assert_eq!((a.opaque, b.opaque), (10, 12));
+    assert!(a.value == b.value && a.value.len() == v.len() + tail.len());
+}
+
+#[test]
+fn unauthenticated_binary_values_are_not_buffered() {
+    if is_memcached() {
+        return; // needs a SASL database set up for memcached
+    }
+    let dir = std::env::temp_dir().join(format!("ferro-mb-sasl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = dir.join("pwdb");
+    std::fs::write(&db, "user:secret\n").expect("pwdb");
+    let s = Server::start(&["-S", "--sasl-pwdb", db.to_str().expect("path"), "-m", "64"]);
+    // 50 clients announce 1 MB values without authenticating.
+    let mut conns = Vec::new();
+    for i in 0..50 {
+        let mut t = stream(&s);
+        let req = frame(
+            SET,
+            &store_extras(0, 0),
+            format!("k{i}").as_bytes(),
+            &[0u8; 1_000_000],
+            1,
+            0,
+        );
+        t.write_all(&req[..200_000]).expect("send");
+        conns.push(t);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let hwm = status_kib(&s, "VmHWM");
+    assert!(
+        hwm < 40_000,
+        "peak RSS {hwm} KiB: unauthenticated values were buffered"
+    );
+    // Each was answered at once (authentication error) and its value is being swallowed.
+    for t in &mut conns {
+        t.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut hdr = [0u8; 24];
+        t.read_exact(&mut hdr).expect("reply");
+        assert_eq!(
+            u16::from_be_bytes([hdr[6], hdr[7]]),
+            0x20,
+            "auth error status"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn long_get_lines_share_a_bounded_budget() {
+    if is_memcached() {
+        return; // memcached grows its buffer for every connection without bound
+    }
+    let s = Server::start(&["-m", "64"]);
+    let mut c = s.connect();
+    set(&mut c, "k", b"v");
+    // A 900 KB `get` line: 4,500 keys of 199 bytes, held without its newline.
+    let key = "k".repeat(199);
+    let line: Vec<u8> = format!("get{}", format!(" {key}").repeat(4500)).into_bytes();
+    let mut conns = Vec::new();
+    for _ in 0..20 {
+        let mut t = stream(&s);
+        t.write_all(&line).expect("send");
+        conns.push(t);
+    }
+    // The budget (4 MiB at -m 64) holds four such lines; the others are refused and closed
+    // (as soon as the server has read enough of them: a busy machine may take a while).
+    let mut refused = vec![false; conns.len()];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while refused.iter().filter(|&&r| r).count() < 16 && Instant::now() < deadline {
+        for (t, r) in conns
+            .iter_mut()
+            .zip(refused.iter_mut())
+            .filter(|(_, r)| !**r)
+        {
+            t.set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("timeout");
+            let mut buf = [0u8; 128];
+            if let Ok(n) = t.read(&mut buf) {
+                assert_eq!(&buf[..n], b"SERVER_ERROR out of memory reading request\r\n");
+                *r = true;
+            }
+        }
+    }
+    let refused = refused.iter().filter(|&&r| r).count();
+    assert!((15..=17).contains(&refused), "{refused} of 20 refused");
+    let hwm = status_kib(&s, "VmHWM");
+    assert!(hwm < 40_000, "peak RSS {hwm} KiB");
+    c.roundtrip(b"get k\r\n", b"VALUE k 0 1\r\nv\r\nEND\r\n");
+    // The ones that were kept finish their line and get their answer.
+    for t in &mut conns {
+        if t.write_all(b" k\r\n").is_ok() {
+            t.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut buf = [0u8; 64];
+            if let Ok(n) = t.read(&mut buf)
+                && n > 0
+            {
+                assert_eq!(&buf[..n], b"VALUE k 0 1\r\nv\r\nEND\r\n");
+            }
+        }
+    }
+    // Closed connections gave their share back.
+    drop(conns);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut t = stream(&s);
+    t.write_all(&line).expect("send");
+    t.write_all(b" k\r\n").expect("send");
+    let mut buf = [0u8; 64];
+    let n = t.read(&mut buf).expect("reply");
+    assert_eq!(&buf[..n], b"VALUE k 0 1\r\nv\r\nEND\r\n");
 }

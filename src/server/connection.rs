@@ -10,6 +10,7 @@ use super::stream::Stream;
 use crate::store::Reservation;
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes read per `read(2)` call at most (less when the buffer has less room).
 const READ_CHUNK: usize = 16 * 1024;
@@ -17,6 +18,46 @@ const READ_CHUNK: usize = 16 * 1024;
 pub const READ_BUF: usize = 64 * 1024;
 /// Buffers larger than this are released when they empty, so idle connections stay small.
 const SHRINK_ABOVE: usize = 64 * 1024;
+
+/// Unparsed input a connection may hold (a partial request) without charging the shared
+/// [`InputBudget`]: memcached's 2 KiB line limit, twice.
+const FREE_INPUT: usize = 4 * 1024;
+
+/// The unparsed input that connections hold beyond `FREE_INPUT` each (long `get` lines,
+/// requests being assembled), bounded for the whole server: many clients each sending most
+/// of a 1 MB `get` line cannot grow memory past it. A connection that would pass it is
+/// answered memcached's `SERVER_ERROR out of memory reading request` and closed.
+#[derive(Debug)]
+pub struct InputBudget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl InputBudget {
+    pub fn new(limit: usize) -> InputBudget {
+        InputBudget {
+            used: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    fn take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
+                u.checked_add(n).filter(|&t| t <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Bytes charged now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
 
 /// Outcome of one attempt to read.
 pub enum Fill {
@@ -26,6 +67,8 @@ pub enum Fill {
     Drained(usize),
     /// Peer closed its side.
     Eof,
+    /// The unparsed input would pass the shared [`InputBudget`].
+    NoRoom,
 }
 
 /// Wire protocol of a connection, fixed by its first byte (0x80: binary).
@@ -39,11 +82,14 @@ pub enum Proto {
 /// A storage command whose data block is read straight into the item reserved for it when
 /// its line arrived (memcached's `conn_nread`), instead of into the read buffer.
 pub struct Receiving {
-    /// Its command line, `\n` included, parsed again once the data is in.
-    pub line: Vec<u8>,
+    /// Its command line with the `\n` (text), or header, extras and key (binary): parsed
+    /// again once the value is in.
+    pub head: Vec<u8>,
     pub item: Reservation,
     /// Bytes of the value received so far.
     got: usize,
+    /// Bytes that must follow the value before the command runs (text: `\r\n`).
+    trailer: usize,
 }
 
 pub struct Connection {
@@ -56,6 +102,9 @@ pub struct Connection {
     rbuf: Vec<u8>,
     /// `rbuf` is the worker's buffer, to be given back.
     lent: bool,
+    /// The shared bound on unparsed input, and what this connection holds of it.
+    budget: Arc<InputBudget>,
+    charged: usize,
     /// Start of unparsed input in `rbuf`.
     rpos: usize,
     /// End of filled input in `rbuf`.
@@ -104,6 +153,7 @@ impl Connection {
         authenticated: bool,
         info: Arc<ConnInfo>,
         peer: Option<std::net::SocketAddr>,
+        budget: Arc<InputBudget>,
     ) -> Connection {
         let state = info.state();
         Connection {
@@ -111,6 +161,8 @@ impl Connection {
             stream,
             rbuf: Vec::new(),
             lent: false,
+            budget,
+            charged: 0,
             rpos: 0,
             rend: 0,
             out: Out::stream(),
@@ -200,6 +252,23 @@ impl Connection {
                 self.rbuf = Vec::new();
             }
         }
+        if self.charged > 0 {
+            self.recharge();
+        }
+    }
+
+    /// Charges the unparsed input beyond `FREE_INPUT` to the shared budget (or gives back
+    /// what it no longer holds). `false`: the budget cannot take it.
+    fn recharge(&mut self) -> bool {
+        let want = (self.rend - self.rpos).saturating_sub(FREE_INPUT);
+        if want > self.charged && !self.budget.take(want - self.charged) {
+            return false;
+        }
+        if want < self.charged {
+            self.budget.give(self.charged - want);
+        }
+        self.charged = want;
+        true
     }
 
     /// Before driving: read into the worker's buffer `spare` (taken from the worker), with
@@ -234,12 +303,18 @@ impl Connection {
         self.rpos = 0;
     }
 
-    /// The storage command whose line is the first `line_len` bytes of input reads its data
-    /// block into `item` from now on (`receive_buffered`, and `fill` reads into it).
-    pub fn start_receiving(&mut self, line_len: usize, item: Reservation) {
-        let line = self.input()[..line_len].to_vec();
-        self.consume(line_len);
-        self.rx = Some(Receiving { line, item, got: 0 });
+    /// The storage command whose line (or binary header, extras and key) is the first
+    /// `head_len` bytes of input reads its value into `item` from now on
+    /// (`receive_buffered`, and `fill` reads into it); `trailer` bytes must follow it.
+    pub fn start_receiving(&mut self, head_len: usize, item: Reservation, trailer: usize) {
+        let head = self.input()[..head_len].to_vec();
+        self.consume(head_len);
+        self.rx = Some(Receiving {
+            head,
+            item,
+            got: 0,
+            trailer,
+        });
     }
 
     /// A storage command's value is being read into its item.
@@ -248,7 +323,7 @@ impl Connection {
     }
 
     /// Moves buffered input into the value being received. `true` once the whole value is
-    /// in and the two bytes that must follow it are buffered.
+    /// in and the bytes that must follow it are buffered.
     pub fn receive_buffered(&mut self) -> bool {
         let Some(rx) = self.rx.as_mut() else {
             return false;
@@ -259,8 +334,9 @@ impl Connection {
             .copy_from_slice(&self.rbuf[self.rpos..self.rpos + n]);
         rx.got += n;
         let done = rx.got == len;
+        let trailer = rx.trailer;
         self.consume(n);
-        done && self.input().len() >= 2
+        done && self.input().len() >= trailer
     }
 
     /// The received command, once `receive_buffered` said it is complete.
@@ -283,6 +359,19 @@ impl Connection {
         self.out.pending()
     }
 
+    /// The input passed the shared budget: answer memcached's error, drop what is buffered,
+    /// and close once it is sent.
+    pub fn refuse_input(&mut self) {
+        crate::protocol::text::encode::reply(
+            &mut self.out,
+            &crate::protocol::Reply::ServerError("out of memory reading request"),
+        );
+        let n = self.input().len();
+        self.consume(n);
+        self.closing = true;
+        self.close_error = true;
+    }
+
     /// Copy item values into the output instead of splicing them (`-vv` reads them back).
     pub fn copy_values(&mut self, on: bool) {
         self.out.copy_values(on);
@@ -299,11 +388,14 @@ impl Connection {
     /// still true after a short read when the peer's FIN was reported (`peer_closed`),
     /// since no further event will report that FIN.
     pub fn fill(&mut self) -> io::Result<Fill> {
-        let got = self.read_once();
+        let mut got = self.read_once();
+        if matches!(got, Ok(Fill::More(_) | Fill::Drained(_))) && !self.recharge() {
+            got = Ok(Fill::NoRoom);
+        }
         self.may_read = match got {
             Ok(Fill::More(_)) => true,
             Ok(Fill::Drained(n)) => self.peer_closed && n > 0,
-            Ok(Fill::Eof) | Err(_) => false,
+            Ok(Fill::Eof | Fill::NoRoom) | Err(_) => false,
         };
         got
     }
@@ -359,5 +451,11 @@ fn read_into(stream: &mut Stream, buf: &mut [u8]) -> io::Result<Fill> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Fill::Drained(0)),
             Err(e) => return Err(e),
         }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.budget.give(self.charged);
     }
 }

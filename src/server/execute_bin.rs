@@ -190,11 +190,12 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 (StoreOp::Set, _) => SetMode::Set,
                 (StoreOp::Replace, _) => SetMode::Replace,
             };
+            let (value, data_len) = super::execute::store_value(ctx, value);
             let call = StoreCall {
                 key,
                 mode,
                 exptime: i64::from(exptime),
-                data_len: value.len(),
+                data_len,
                 unlinks: sop == StoreOp::Set,
             };
             let (outcome, cas) = run_store(ctx, call, |s| {
@@ -211,11 +212,12 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             // A non-zero cas must match the current item (compared under the lock);
             // memcached answers a cas on a missing key with "Not stored".
+            let (value, data_len) = super::execute::store_value(ctx, value);
             let call = StoreCall {
                 key,
                 mode,
                 exptime: 0,
-                data_len: value.len(),
+                data_len,
                 unlinks: false,
             };
             let (outcome, cas) =

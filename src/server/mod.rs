@@ -88,6 +88,14 @@ pub struct Shared {
     listener_waker: OnceLock<Arc<Waker>>,
     /// The addresses actually bound (port 0 resolved).
     pub bound: parking_lot::Mutex<Vec<SocketAddr>>,
+    /// Bound on the unparsed input all connections hold (`connection::InputBudget`).
+    pub input_budget: Arc<connection::InputBudget>,
+}
+
+/// The bound on unparsed input held by all connections together: a sixteenth of the
+/// memory limit, at least 4 MiB (four 1 MB `get` lines at once).
+fn input_budget(config: &Config) -> usize {
+    (config.memory_limit / 16).max(4 << 20)
 }
 
 impl Shared {
@@ -206,6 +214,7 @@ pub fn start(
     if let Some(path) = &config.unix_socket {
         log::info!("listening on unix socket {}", path.display());
     }
+    let input_limit = input_budget(&config);
     let shared = Arc::new(Shared {
         verbosity: AtomicU32::new(u32::from(config.verbose)),
         conn_limit: AtomicUsize::new(config.conn_limit),
@@ -226,6 +235,7 @@ pub fn start(
         wakers: parking_lot::Mutex::new(Vec::new()),
         listener_waker: OnceLock::new(),
         bound: parking_lot::Mutex::new(bound),
+        input_budget: Arc::new(connection::InputBudget::new(input_limit)),
     });
 
     let mut listening: Vec<(i32, String)> = Vec::new();

@@ -165,7 +165,8 @@ impl Worker {
             let key = entry.key();
             let fd = info.fd;
             let authed = !self.shared.config.auth_required();
-            let mut conn = Connection::new(stream, authed, info, peer);
+            let budget = self.shared.input_budget.clone();
+            let mut conn = Connection::new(stream, authed, info, peer, budget);
             if let Err(e) =
                 self.poll
                     .registry()
@@ -453,6 +454,10 @@ fn drive_conn(
                 // flush, then close.
                 conn.eof = true;
             }
+            Ok(Fill::NoRoom) => {
+                conn.refuse_input();
+                break;
+            }
             Err(_) => return Fate::Close(CloseReason::Error),
         }
     }
@@ -490,7 +495,7 @@ fn drive_watcher(conn: &mut Connection, w: &Watcher, ctx: &Ctx<'_>) -> Fate {
             Ok(Fill::More(n) | Fill::Drained(n)) => {
                 ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Ok(Fill::Eof) | Err(_) => return Fate::Close(CloseReason::Error),
+            Ok(Fill::Eof | Fill::NoRoom) | Err(_) => return Fate::Close(CloseReason::Error),
         }
         let n = conn.input().len();
         conn.consume(n);
@@ -677,7 +682,7 @@ fn receive_into_item(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, n
     let refused = if *authed {
         match ctx.shared.store.reserve(key, bytes) {
             Ok(item) => {
-                conn.start_receiving(line_len, item);
+                conn.start_receiving(line_len, item, 2);
                 return true;
             }
             Err(outcome) => Some(Received::Refused {
@@ -710,42 +715,132 @@ fn receive_into_item(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, n
 }
 
 /// A storage command whose value was read into its item (`receive_into_item`), with the
-/// two bytes after the value buffered: run it. `Some`: stop processing.
+/// bytes that must follow it buffered: run it. `Some`: stop processing.
 fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> Option<Step> {
     let rx = conn.take_received()?;
+    let binary = conn.proto == Proto::Binary;
     let (input, out, authed, ..) = conn.io();
-    let trailer = &input[..2];
-    let trace = ctx.trace && *authed;
-    if trace {
-        trace::text_request(ctx.fd, &rx.line);
-    }
     let before = out.len();
-    let next = match text::parse_received(&rx.line, rx.item.len(), trailer, ctx.limits) {
-        Ok(cmd) => {
-            let kind = trace::reply_kind(&cmd);
-            ctx.received.set(Some(Received::Item(rx.item)));
-            let next = execute::execute(cmd, ctx, authed, out);
-            ctx.received.take();
-            if trace {
-                trace::text_reply(ctx.fd, kind, &out[before..]);
-            }
-            next
+    let next = if binary {
+        finish_received_binary(rx, ctx, authed, out)
+    } else {
+        let trailer = &input[..2];
+        let trace = ctx.trace && *authed;
+        if trace {
+            trace::text_request(ctx.fd, &rx.head);
         }
-        Err(e) => {
-            if let Some(r) = &e.reply {
-                crate::protocol::text::encode::reply(out, r);
+        let next = match text::parse_received(&rx.head, rx.item.len(), trailer, ctx.limits) {
+            Ok(cmd) => {
+                let kind = trace::reply_kind(&cmd);
+                ctx.received.set(Some(Received::Item(rx.item)));
+                let next = execute::execute(cmd, ctx, authed, out);
+                ctx.received.take();
+                if trace {
+                    trace::text_reply(ctx.fd, kind, &out[before..]);
+                }
+                next
             }
-            if trace {
-                trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
+            Err(e) => {
+                if let Some(r) = &e.reply {
+                    crate::protocol::text::encode::reply(out, r);
+                }
+                if trace {
+                    trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
+                }
+                Next::Continue
             }
-            Next::Continue
-        }
+        };
+        conn.consume(2);
+        next
     };
-    conn.consume(2);
     match next {
         Next::Close => Some(Step::Close),
         _ => None,
     }
+}
+
+/// `finish_received` for a binary request (no trailer).
+fn finish_received_binary(
+    rx: super::connection::Receiving,
+    ctx: &Ctx<'_>,
+    authed: &mut bool,
+    out: &mut super::outq::Out,
+) -> Next {
+    let before = out.len();
+    match binary::parse_received(&rx.head, rx.item.len(), ctx.limits.max_value) {
+        Ok(req) => {
+            if ctx.trace {
+                trace::binary_request(ctx.fd, &rx.head);
+            }
+            ctx.received.set(Some(Received::Item(rx.item)));
+            let next = execute_bin::execute(req, ctx, authed, out);
+            ctx.received.take();
+            if ctx.trace {
+                trace::binary_reply(ctx.fd, &out[before..]);
+            }
+            next
+        }
+        // Cannot happen: the head was parsed when the value started.
+        Err(_) => Next::Close,
+    }
+}
+
+/// The buffered binary request is a storage request whose long value is not all here:
+/// reserve its item now and read the value straight into it (as `receive_into_item` does
+/// for text). Not authenticated, SASL data or config payloads: answered now with an empty
+/// value, the value swallowed. `false`: not such a request.
+fn receive_into_item_binary(
+    conn: &mut Connection,
+    ctx: &Ctx<'_>,
+    budget: &mut usize,
+    now: u64,
+) -> bool {
+    let (input, out, authed, info, seen) = conn.io();
+    let Some(inc) = binary::incoming(input, ctx.limits.max_value) else {
+        return false;
+    };
+    if inc.value_len < INTO_ITEM_MIN {
+        return false;
+    }
+    *budget = budget.saturating_sub(1);
+    info.touch(now);
+    *seen = true;
+    let (head_len, value_len) = (inc.head_len, inc.value_len);
+    let key = match inc.req.command {
+        binary::BinCommand::Store { key, .. } | binary::BinCommand::Concat { key, .. }
+            if *authed =>
+        {
+            Some(key)
+        }
+        _ => None,
+    };
+    let refused = match key.map(|k| ctx.shared.store.reserve(k, value_len)) {
+        Some(Ok(item)) => {
+            conn.start_receiving(head_len, item, 0);
+            return true;
+        }
+        Some(Err(outcome)) => Some(Received::Refused {
+            outcome,
+            len: value_len,
+        }),
+        None => None,
+    };
+    let before = out.len();
+    if ctx.trace {
+        trace::binary_request(ctx.fd, &input[..head_len]);
+    }
+    ctx.received.set(refused);
+    let next = execute_bin::execute(inc.req, ctx, authed, out);
+    ctx.received.take();
+    if ctx.trace {
+        trace::binary_reply(ctx.fd, &out[before..]);
+    }
+    conn.consume(head_len);
+    conn.swallow = value_len;
+    if matches!(next, Next::Close) {
+        conn.closing = true;
+    }
+    true
 }
 
 /// Streams the next slice of a metadump, if one runs. `Some`: stop processing for now (the
@@ -776,7 +871,15 @@ fn process_binary(
     now: u64,
 ) -> Option<Step> {
     let (input, out, authed, info, seen) = conn.io();
-    match binary::parse(input, ctx.limits.max_value) {
+    let parsed = binary::parse(input, ctx.limits.max_value);
+    if let Ok(None) = parsed {
+        return if receive_into_item_binary(conn, ctx, budget, now) {
+            None
+        } else {
+            Some(Step::NeedInput)
+        };
+    }
+    match parsed {
         Ok(None) => Some(Step::NeedInput),
         Ok(Some((req, consumed))) => {
             *budget -= 1;

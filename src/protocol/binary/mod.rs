@@ -32,7 +32,10 @@ pub use header::{
     HEADER_LEN, MAX_KEY_LEN, Opcode, REQUEST_MAGIC, RESPONSE_MAGIC, RequestHeader, ResponseHeader,
     Status,
 };
-pub use request::{BinCommand, BinError, BinRequest, NO_AUTOCREATE, StoreOp, parse};
+pub use request::{
+    BinCommand, BinError, BinRequest, Incoming, NO_AUTOCREATE, StoreOp, incoming, parse,
+    parse_received,
+};
 
 /// Whether a reply with `status` to `opcode` goes on the wire (quiet-mode rules).
 ///

@@ -19,6 +19,7 @@
 //! 9. storage commands wait for the whole value; everything else is complete already.
 
 use super::header::{HEADER_LEN, MAX_KEY_LEN, Opcode, REQUEST_MAGIC, RequestHeader, Status};
+use std::cell::Cell;
 
 /// Incr/decr `exptime` meaning "do not create a missing counter" (reply `Not found`).
 pub const NO_AUTOCREATE: u32 = 0xffff_ffff;
@@ -196,6 +197,75 @@ impl BinError {
 /// the value. memcached's own limit is item-size based (`-I` minus item overhead), so
 /// pass the value limit the store can actually hold.
 pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(BinRequest<'_>, usize)>, BinError> {
+    parse_frame(buf, max_body, Body::Inline)
+}
+
+/// A storage request (Set, Add, Replace, Append, Prepend, SASL auth, config set) whose
+/// header, extras and key are buffered and valid but whose value is not all there yet (see
+/// [`incoming`]).
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    /// The request as it will be, with an empty value.
+    pub req: BinRequest<'a>,
+    /// Bytes of header, extras and key.
+    pub head_len: usize,
+    /// Bytes of the value.
+    pub value_len: usize,
+}
+
+/// Looks at a request that [`parse`] found incomplete: if only its value is missing, says
+/// what it is and how long the value is, so that the value can be received elsewhere (into
+/// the item reserved for it) and the request finished with [`parse_received`].
+pub fn incoming(buf: &[u8], max_body: usize) -> Option<Incoming<'_>> {
+    let wanted = Cell::new(None);
+    match parse_frame(buf, max_body, Body::Probe(&wanted)) {
+        Ok(Some((req, head_len))) => wanted.get().map(|value_len| Incoming {
+            req,
+            head_len,
+            value_len,
+        }),
+        _ => None,
+    }
+}
+
+/// Parses a request whose value of `value_len` bytes was received apart from its header,
+/// extras and key (`head`, see [`incoming`]). The request's value is empty: the caller has
+/// it.
+pub fn parse_received(
+    head: &[u8],
+    value_len: usize,
+    max_body: usize,
+) -> Result<BinRequest<'_>, BinError> {
+    match parse_frame(head, max_body, Body::Received(value_len))? {
+        Some((req, _)) => Ok(req),
+        None => Err(BinError {
+            status: Some(Status::InvalidArguments),
+            opcode: head.get(1).copied().unwrap_or(0),
+            opaque: 0,
+            swallow: 0,
+            close: true,
+            extras_len: 0,
+            key_len: 0,
+        }),
+    }
+}
+
+/// Where a request's value is.
+#[derive(Clone, Copy)]
+enum Body<'c> {
+    /// After the key, in the parsed buffer.
+    Inline,
+    /// Not looked for: record its length if it is not all buffered.
+    Probe(&'c Cell<Option<usize>>),
+    /// Received apart (this many bytes, not seen here).
+    Received(usize),
+}
+
+fn parse_frame<'a>(
+    buf: &'a [u8],
+    max_body: usize,
+    body: Body<'_>,
+) -> Result<Option<(BinRequest<'a>, usize)>, BinError> {
     let Some(h) = RequestHeader::parse(buf) else {
         return Ok(None);
     };
@@ -287,7 +357,9 @@ pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(BinRequest<'_>, usiz
             (cmd, fixed, &[])
         }
         Opcode::Set | Opcode::Add | Opcode::Replace if ext_len == 8 && key_len > 0 => {
-            let Some(value) = value_part(buf, fixed, value_len, max_body, frame, &fail)? else {
+            let Some((value, consumed)) =
+                value_part(buf, fixed, value_len, max_body, frame, &fail, body)?
+            else {
                 return Ok(None);
             };
             let (Some(flags), Some(exptime)) = (be32(extras, 0), be32(extras, 4)) else {
@@ -305,20 +377,24 @@ pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(BinRequest<'_>, usiz
                 exptime,
                 value,
             };
-            (cmd, frame, value)
+            (cmd, consumed, value)
         }
         Opcode::Append | Opcode::Prepend if ext_len == 0 && key_len > 0 => {
-            let Some(value) = value_part(buf, fixed, value_len, max_body, frame, &fail)? else {
+            let Some((value, consumed)) =
+                value_part(buf, fixed, value_len, max_body, frame, &fail, body)?
+            else {
                 return Ok(None);
             };
             let append = opcode.loud() == Opcode::Append;
-            (BinCommand::Concat { append, key, value }, frame, value)
+            (BinCommand::Concat { append, key, value }, consumed, value)
         }
         // The executor answers these `Unknown command` when SASL is off (as memcached
         // started without -S does).
         Opcode::SaslListMechs if no_body => (BinCommand::SaslListMechs, fixed, &[]),
         Opcode::SaslAuth | Opcode::SaslStep if ext_len == 0 && key_len > 0 => {
-            let Some(data) = value_part(buf, fixed, value_len, max_body, frame, &fail)? else {
+            let Some((data, consumed)) =
+                value_part(buf, fixed, value_len, max_body, frame, &fail, body)?
+            else {
                 return Ok(None);
             };
             let step = opcode.loud() == Opcode::SaslStep;
@@ -328,7 +404,7 @@ pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(BinRequest<'_>, usiz
                     mech: key,
                     data,
                 },
-                frame,
+                consumed,
                 data,
             )
         }
@@ -359,10 +435,12 @@ pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(BinRequest<'_>, usiz
         Opcode::ConfigGet if key_only => (BinCommand::ConfigGet { key }, fixed, &[]),
         Opcode::ConfigDelete if key_only => (BinCommand::ConfigDelete { key }, fixed, &[]),
         Opcode::ConfigSet if key_len > 0 && (ext_len == 0 || ext_len == 8) => {
-            let Some(value) = value_part(buf, fixed, value_len, max_body, frame, &fail)? else {
+            let Some((value, consumed)) =
+                value_part(buf, fixed, value_len, max_body, frame, &fail, body)?
+            else {
                 return Ok(None);
             };
-            (BinCommand::ConfigSet { key, value }, frame, value)
+            (BinCommand::ConfigSet { key, value }, consumed, value)
         }
         // Verbosity, range ops, malformed config ops: not implemented by memcached 1.6.18.
         _ => return unknown(),
@@ -384,7 +462,10 @@ pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(BinRequest<'_>, usiz
     Ok(Some((req, consumed)))
 }
 
-/// The value of a storage command: `Err` if over the limit, `Ok(None)` until buffered.
+/// The value of a storage command and the frame's length: `Err` if over the limit,
+/// `Ok(None)` until buffered. `Body::Probe`: while not all buffered, an empty value and the
+/// length up to the key, its length recorded. `Body::Received`: an empty value (the caller
+/// has it) and the length up to the key.
 fn value_part<'a>(
     buf: &'a [u8],
     fixed: usize,
@@ -392,11 +473,21 @@ fn value_part<'a>(
     max_body: usize,
     frame: usize,
     fail: &impl Fn(Status, usize, bool) -> BinError,
-) -> Result<Option<&'a [u8]>, BinError> {
+    body: Body<'_>,
+) -> Result<Option<(&'a [u8], usize)>, BinError> {
     if value_len > max_body {
         return Err(fail(Status::ValueTooLarge, frame, false));
     }
-    Ok(buf.get(fixed..fixed.saturating_add(value_len)))
+    let inline = buf.get(fixed..fixed.saturating_add(value_len));
+    Ok(match (body, inline) {
+        (Body::Received(n), _) => (n == value_len).then_some((&[][..], fixed)),
+        (Body::Inline | Body::Probe(_), Some(v)) => Some((v, frame)),
+        (Body::Probe(wanted), None) => {
+            wanted.set(Some(value_len));
+            Some((&[][..], fixed))
+        }
+        (Body::Inline, None) => None,
+    })
 }
 
 fn be32(s: &[u8], at: usize) -> Option<u32> {
