@@ -486,3 +486,30 @@ fn long_get_lines_share_a_bounded_budget() {
     let n = t.read(&mut buf).expect("reply");
     assert_eq!(&buf[..n], b"VALUE k 0 1\r\nv\r\nEND\r\n");
 }
+
+#[test]
+fn the_key_index_counts_against_the_memory_limit() {
+    let s = Server::start(&["-m", "8"]);
+    let mut c = s.connect();
+    // 300,000 one-byte values: far more than 8 MB holds, so the index grows to its largest.
+    for batch in 0..30 {
+        let mut req = Vec::new();
+        for i in 0..10_000 {
+            req.extend_from_slice(format!("set k{batch}_{i} 0 0 1 noreply\r\nv\r\n").as_bytes());
+        }
+        c.send(&req);
+    }
+    c.roundtrip(b"version\r\n", b"VERSION ");
+    c.read_line();
+    let st = c.stats();
+    let stat = |k: &str| parse_stat(&st, k);
+    assert!(stat("curr_items") > 50_000, "{} items", stat("curr_items"));
+    if !is_memcached() {
+        // Pages and large items plus the index: within the limit, but for 1 MiB of side
+        // tables (which includes the index's first 128 KiB).
+        let slabs = c.stats_arg("slabs");
+        let used = parse_stat(&slabs, "total_malloced") + stat("hash_bytes");
+        let bound = stat("limit_maxbytes") + (1 << 20) + (128 << 10);
+        assert!(used <= bound, "{used} > {bound}");
+    }
+}

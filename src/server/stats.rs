@@ -154,6 +154,9 @@ pub fn general(shared: &Shared) -> StatList {
     );
     out.add("threads", shared.config.threads);
     out.add("conn_yields", get(&t.conn_yields));
+    out.add("hash_power_level", s.hash_bytes.max(8).ilog2() - 3);
+    out.add("hash_bytes", s.hash_bytes);
+    out.add("hash_is_expanding", 0);
     out.add("slab_reassign_rescues", s.slab_reassign_rescues);
     out.add(
         "slab_reassign_evictions_nomem",

@@ -932,6 +932,8 @@ impl Inner {
             st.expired_unfetched += c.expired_unfetched;
             st.evicted_unfetched += c.evicted_unfetched;
         }
+        let slots: usize = (0..SHARDS).map(|s| self.lock(s).slots()).sum();
+        st.hash_bytes = (slots * std::mem::size_of::<u64>()) as u64;
         st
     }
 

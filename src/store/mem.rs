@@ -407,7 +407,15 @@ pub(super) struct Mem {
     pub(super) sizes: SizeHist,
     /// Chunks whose value a reply sends from item memory (`pins.rs`).
     pins: Pins,
+    /// Bytes of side tables: the shards' indexes (grown beyond their initial size) and the
+    /// chunk state tables. Beyond `SIDE_FREE` they count against the limit (`charge_side`).
+    side: AtomicUsize,
 }
+
+/// Side-table bytes that do not count against the limit, so that tiny limits (`-m 1`)
+/// keep their pages: at `-m 64` the RSS stays within the limit plus the process' own few
+/// MiB plus this.
+const SIDE_FREE: usize = 1 << 20;
 
 impl Mem {
     /// Default geometry (`-n`, `-f`, chunks up to half a page), for tests.
@@ -453,6 +461,7 @@ impl Mem {
             outofmemory: (0..n_classes).map(|_| AtomicU64::new(0)).collect(),
             sizes: SizeHist::new(item_size_max),
             pins: Pins::new(),
+            side: AtomicUsize::new(0),
             geo,
         }
     }
@@ -495,9 +504,21 @@ impl Mem {
         true
     }
 
-    /// Bytes charged against the limit beyond it (0 when within it).
+    /// Bytes charged against the limit beyond it (0 when within it), side tables included.
     pub(super) fn over_limit(&self) -> usize {
-        self.used().saturating_sub(self.limit())
+        (self.used() + self.side_charged()).saturating_sub(self.limit())
+    }
+
+    /// Side tables grew by `n` bytes (see `side`; they never shrink). Growth past the limit
+    /// is given back by the sweeper's release steps, page by page, as after a lowered
+    /// limit.
+    pub(super) fn charge_side(&self, n: usize) {
+        self.side.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Side-table bytes that count against the limit.
+    fn side_charged(&self) -> usize {
+        self.side.load(Ordering::Acquire).saturating_sub(SIDE_FREE)
     }
 
     /// Bytes charged against the limit (pages × 1 MiB + large bytes).
@@ -516,9 +537,11 @@ impl Mem {
     }
 
     fn reserve(&self, n: usize) -> bool {
+        let side = self.side_charged();
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
-                u.checked_add(n).filter(|&t| t <= self.limit())
+                u.checked_add(n + side).filter(|&t| t <= self.limit())?;
+                Some(u + n)
             })
             .is_ok()
     }
@@ -566,9 +589,9 @@ impl Mem {
 
     fn states(&self, pid: u32) -> &[AtomicU8] {
         self.id_slot(pid as usize).meta.states.get_or_init(|| {
-            (0..self.geo.per_page(0))
-                .map(|_| AtomicU8::new(ST_FREE))
-                .collect()
+            let n = self.geo.per_page(0);
+            self.charge_side(n);
+            (0..n).map(|_| AtomicU8::new(ST_FREE)).collect()
         })
     }
 

@@ -450,6 +450,9 @@ pub struct StoreStats {
     /// Crawls begun: background expiry passes over the whole index and `lru_crawler
     /// crawl` requests (memcached's `lru_crawler_starts`).
     pub crawler_starts: u64,
+    /// Bytes of the key index (all shards). Together with the chunk state tables, what
+    /// exceeds 1 MiB of it counts against the memory limit.
+    pub hash_bytes: u64,
 }
 
 /// Why `Store::reassign` moved no page (memcached's `slabs reassign` errors).

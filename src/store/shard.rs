@@ -269,7 +269,12 @@ impl ShardCore {
     /// Link private item `r` (not in the index yet) under `tag`.
     pub(super) fn link_new(&mut self, mem: &Mem, tag: u32, r: Ref) {
         let class = mem.class_of(r);
+        let before = self.index.capacity();
         self.index.insert(tag, r);
+        let grown = self.index.capacity() - before;
+        if grown > 0 {
+            mem.charge_side(grown * std::mem::size_of::<u64>());
+        }
         self.lru_push_head(mem, class, r);
         self.count_in(mem, class, r);
         mem.set_linked(r, self.id);
