@@ -12,16 +12,18 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Bytes read per `read(2)` call at most (less when the buffer has less room).
+/// Bytes read per `read(2)` call at most (less when the buffer has less room), as
+/// memcached's 16 KiB reads: a connection whose replies are blocked holds at most this much
+/// input read ahead.
 const READ_CHUNK: usize = 16 * 1024;
 /// Size of a worker's read buffer, lent to the connection it drives (`lend`).
 pub const READ_BUF: usize = 64 * 1024;
 /// Buffers larger than this are released when they empty, so idle connections stay small.
 const SHRINK_ABOVE: usize = 64 * 1024;
 
-/// Unparsed input a connection may hold (a partial request) without charging the shared
-/// [`InputBudget`]: memcached's 2 KiB line limit, twice.
-const FREE_INPUT: usize = 4 * 1024;
+/// Unparsed input a connection may hold (requests read ahead, a partial request) without
+/// charging the shared [`InputBudget`]: one read.
+const FREE_INPUT: usize = READ_CHUNK;
 
 /// The unparsed input that connections hold beyond `FREE_INPUT` each (long `get` lines,
 /// requests being assembled), bounded for the whole server: many clients each sending most
@@ -273,8 +275,10 @@ impl Connection {
 
     /// Before driving: read into the worker's buffer `spare` (taken from the worker), with
     /// this connection's unparsed input copied to its front (memcached's read-buffer cache).
-    /// A connection assembling a frame larger than that buffer keeps its own.
-    pub fn lend(&mut self, spare: &mut Vec<u8>) {
+    /// A connection assembling a frame larger than that buffer keeps its own. An output with
+    /// nothing queued borrows `spare_out` likewise.
+    pub fn lend(&mut self, spare: &mut Vec<u8>, spare_out: &mut Vec<u8>) {
+        self.out.lend(spare_out);
         let n = self.rend - self.rpos;
         if self.lent || spare.len() < READ_BUF || n > spare.len() || self.rbuf.len() > READ_BUF {
             return;
@@ -288,8 +292,9 @@ impl Connection {
 
     /// After driving: give the worker's buffer back and keep a copy of the unparsed input
     /// only. If the buffer had to grow for a large frame, the connection keeps the grown one
-    /// and the worker gets a new buffer.
-    pub fn give_back(&mut self, spare: &mut Vec<u8>) {
+    /// and the worker gets a new buffer. The output buffer goes back once it is all sent.
+    pub fn give_back(&mut self, spare: &mut Vec<u8>, spare_out: &mut Vec<u8>) {
+        self.out.give_back(spare_out);
         if !std::mem::take(&mut self.lent) {
             return;
         }
@@ -425,7 +430,8 @@ impl Connection {
                 .max(self.rend + READ_CHUNK);
             self.rbuf.resize(grown, 0);
         }
-        let got = read_into(&mut self.stream, &mut self.rbuf[self.rend..])?;
+        let end = self.rbuf.len().min(self.rend + READ_CHUNK);
+        let got = read_into(&mut self.stream, &mut self.rbuf[self.rend..end])?;
         if let Fill::More(n) | Fill::Drained(n) = got {
             self.rend += n;
         }

@@ -14,11 +14,13 @@
 //!
 //! Values of at least `PIN_MIN` bytes are spliced; shorter ones are copied (one `memcpy` is
 //! cheaper than a pin and an iovec). A stream connection stops executing commands while
-//! more than `HIGH_WATER` bytes are queued (`is_full`), and a multi-key `get` stops between
-//! keys (`resume`), so what one connection holds is bounded whatever it asks for: at most
-//! `HIGH_WATER` plus one reply of copied bytes, and pins on the items it is being sent
-//! (item memory, counted in `-m`). Datagram outputs (UDP) copy everything and never stop:
-//! the UDP port bounds a reply by size instead.
+//! more than `HIGH_WATER` bytes, or more than `COPY_HIGH_WATER` copied bytes, are queued
+//! (`is_full`), and a multi-key `get` stops between keys (`resume`), so what one connection
+//! holds is bounded whatever it asks for: at most `COPY_HIGH_WATER` plus one reply of
+//! copied bytes (its own memory), and pins on the items it is being sent (item memory,
+//! counted in `-m`). Between drives, a connection with nothing queued holds no buffer: the
+//! worker lends it one (`lend`, `give_back`). Datagram outputs (UDP) copy everything and
+//! never stop: the UDP port bounds a reply by size instead.
 
 use crate::store::PinnedValue;
 use std::collections::VecDeque;
@@ -27,8 +29,11 @@ use std::ops::{Deref, DerefMut};
 
 /// Values at least this long are sent from item memory instead of being copied.
 pub const PIN_MIN: usize = 1024;
-/// A stream connection stops executing while more than this many bytes are queued.
+/// A stream connection stops executing while more than this many bytes are queued...
 pub const HIGH_WATER: usize = 256 * 1024;
+/// ... or more than this many of them are copied bytes (its own memory; spliced values are
+/// item memory, inside `-m`).
+pub const COPY_HIGH_WATER: usize = 16 * 1024;
 /// A buffer larger than this is released when it empties, so idle connections stay small.
 const SHRINK_ABOVE: usize = 16 * 1024;
 /// Sent bytes at the front of the buffer are dropped once there are this many (and they are
@@ -130,7 +135,28 @@ impl Out {
 
     /// Too much is queued: stop executing until the client reads (streams only).
     pub fn is_full(&self) -> bool {
-        self.stream && self.pending() > HIGH_WATER
+        self.stream && (self.pending() > HIGH_WATER || self.buf.len() - self.sent > COPY_HIGH_WATER)
+    }
+
+    /// Between drives an empty output holds no buffer: lend it the worker's (`spare`).
+    pub fn lend(&mut self, spare: &mut Vec<u8>) {
+        if self.buf.capacity() == 0 && self.pending() == 0 {
+            std::mem::swap(&mut self.buf, spare);
+        }
+    }
+
+    /// Once everything is sent, the buffer goes back to the worker (or is freed if the worker
+    /// has one); until then the connection keeps it (bounded by `is_full`).
+    pub fn give_back(&mut self, spare: &mut Vec<u8>) {
+        if self.pending() > 0 {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        self.sent = 0;
+        if spare.capacity() == 0 && buf.capacity() <= HIGH_WATER {
+            buf.clear();
+            *spare = buf;
+        }
     }
 
     /// Where the multi-key reply in progress stopped (keys already answered), taken: the

@@ -57,9 +57,10 @@ pub struct Worker {
     waker: Arc<Waker>,
     /// Keys of the connections streaming a `watch` log.
     watchers: Vec<usize>,
-    /// The read buffer lent to the connection being driven (`Connection::lend`), so an
-    /// idle connection holds no buffer of its own.
+    /// The read and output buffers lent to the connection being driven
+    /// (`Connection::lend`), so an idle connection holds no buffer of its own.
     spare: Vec<u8>,
+    spare_out: Vec<u8>,
 }
 
 /// What to do with a connection after driving it.
@@ -94,6 +95,7 @@ impl Worker {
                 waker: waker.clone(),
                 watchers: Vec::new(),
                 spare: vec![0; READ_BUF],
+                spare_out: Vec::new(),
             },
             Handoff { tx, waker },
         ))
@@ -232,7 +234,7 @@ impl Worker {
                     reply_limit: usize::MAX,
                     received: std::cell::Cell::new(None),
                 };
-                conn.lend(&mut self.spare);
+                conn.lend(&mut self.spare, &mut self.spare_out);
                 let mut fate = drive_conn(conn, &ctx, &mut self.pending, key, self.now);
                 // A connection that just became a watcher: from now on queued lines wake
                 // this worker; send what was queued before.
@@ -244,7 +246,7 @@ impl Worker {
                 if attached {
                     fate = drive_conn(conn, &ctx, &mut self.pending, key, self.now);
                 }
-                conn.give_back(&mut self.spare);
+                conn.give_back(&mut self.spare, &mut self.spare_out);
                 (fate, attached)
             }
             None => return,
