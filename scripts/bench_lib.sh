@@ -51,7 +51,19 @@ bl_build_loadgen() {
   [[ -x "$LOADGEN" ]] || bl_die "could not find the loadgen executable"
 }
 
-# A port nobody listens on, below the ephemeral range (so no client socket holds it).
+# A server spec is `memcached` ($MEMCACHED_BIN), `ferrocache` ($FERRO_BIN) or LABEL=PATH
+# (any memcached-compatible binary, e.g. prev=/tmp/ferro-prev). bl_label SPEC prints the label,
+# bl_bin SPEC the binary.
+bl_label() { echo "${1%%=*}"; }
+bl_bin() {
+  case $1 in
+    *=*) echo "${1#*=}" ;;
+    memcached) echo "$MEMCACHED_BIN" ;;
+    ferrocache) echo "$FERRO_BIN" ;;
+    *) bl_die "unknown server $1 (memcached, ferrocache or LABEL=PATH)" ;;
+  esac
+}
+
 # bl_prepare "SERVERS" BUILD: build ferrocache (if BUILD=1 and it is listed) and the load
 # generator, and check that every listed server binary exists.
 bl_prepare() {
@@ -62,14 +74,11 @@ bl_prepare() {
   fi
   bl_build_loadgen
   for s in $servers; do
-    case $s in
-      memcached) [[ -x "$MEMCACHED_BIN" ]] || bl_die "$MEMCACHED_BIN not found" ;;
-      ferrocache) [[ -x "$FERRO_BIN" ]] || bl_die "$FERRO_BIN not found (cargo build --release)" ;;
-      *) bl_die "unknown server $s" ;;
-    esac
+    [[ -x "$(bl_bin "$s")" ]] || bl_die "$(bl_bin "$s") not found (server $s)"
   done
 }
 
+# A port nobody listens on, below the ephemeral range (so no client socket holds it).
 bl_free_port() {
   local lo hi i p
   read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
@@ -84,21 +93,15 @@ bl_free_port() {
   bl_die "no free port found"
 }
 
-# bl_start_server NAME ARGS...: starts memcached or ferrocache fresh on a free port with the
-# given flags; sets SERVER_PID and SERVER_PORT. Retries on another port if the bind fails.
+# bl_start_server SPEC ARGS...: starts the server SPEC (see bl_bin) fresh on a free port with
+# the given flags; sets SERVER_PID and SERVER_PORT. Retries on another port if the bind fails.
 bl_start_server() {
   local name=$1 attempt i port pid log
   shift
   local -a cmd
-  case $name in
-    memcached)
-      cmd=("$MEMCACHED_BIN")
-      # memcached refuses to run as root without -u.
-      [[ $(id -u) == 0 ]] && cmd+=(-u root)
-      ;;
-    ferrocache) cmd=("$FERRO_BIN") ;;
-    *) bl_die "unknown server $name" ;;
-  esac
+  cmd=("$(bl_bin "$name")")
+  # memcached refuses to run as root without -u.
+  [[ ${cmd[0]##*/} == *memcached* && $(id -u) == 0 ]] && cmd+=(-u root)
   log=$(mktemp /tmp/bench-server.XXXXXX)
   for ((attempt = 0; attempt < 5; attempt++)); do
     port=$(bl_free_port)

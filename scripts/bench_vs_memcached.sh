@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Throughput and server CPU per request: ferrocache vs memcached, same flags, same load.
 #
-# For each scenario, runs memcached and ferrocache alternately (A B A B ...), each server
-# started fresh on its own free port with `-t THREADS -m 1024`, prefilled, then loaded by the
+# For each scenario, runs the listed servers alternately (A B A B ...), each server started
+# fresh on its own free port with `-t THREADS -m 1024`, prefilled, then loaded by the
 # closed-loop generator (benches/loadgen.rs) for DURATION seconds. Server CPU time
 # (utime+stime from /proc/PID/stat) is read around the timed run only.
 #
 # usage: scripts/bench_vs_memcached.sh [-t SERVER_THREADS] [-d SECS] [-r ROUNDS]
 #            [--lg-threads N] [--conns N] [--scenarios "unpiped piped setonly"]
-#            [--servers "memcached ferrocache"] [--protocol text|binary] [--no-build]
+#            [--servers "memcached ferrocache"] [--baseline LABEL] [--value-size BYTES]
+#            [--protocol text|binary] [--no-build]
+#
+# --servers: `memcached` ($MEMCACHED_BIN), `ferrocache` ($FERRO_BIN, built unless --no-build)
+# or LABEL=PATH for any other binary, e.g. "memcached prev=/tmp/ferro-prev new=/tmp/ferro-new".
+# The summary gives, per scenario and server, the median over rounds (and min..max) and its
+# ratio to the --baseline server (default: the first listed).
 #
 # Scenarios: unpiped  = 1:10 set:get, pipeline 1, CONNS connections
 #            piped    = 1:10 set:get, pipeline 32
@@ -17,8 +23,8 @@
 #            binpiped   = binary protocol, 1:10, pipeline 32
 #            binary     = shorthand for "binunpiped binpiped"
 # --protocol binary runs unpiped/piped as binunpiped/binpiped (setonly stays text).
-# Keys key:0..99999, 100-byte values. The load generator shares the machine's cores with the
-# server, so absolute numbers are machine-bound; compare the ratios.
+# Keys key:0..99999, values of --value-size bytes (default 100). The load generator shares the
+# machine's cores with the server, so absolute numbers are machine-bound; compare the ratios.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,6 +41,7 @@ VALUE_SIZE=100
 SCENARIOS="unpiped piped setonly"
 PROTOCOL=""
 SERVERS="memcached ferrocache"
+BASELINE=
 BUILD=1
 
 while (($#)); do
@@ -46,6 +53,8 @@ while (($#)); do
     --conns) CONNS=$2; shift 2 ;;
     --scenarios) SCENARIOS=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
+    --baseline) BASELINE=$2; shift 2 ;;
+    --value-size) VALUE_SIZE=$2; shift 2 ;;
     --protocol) PROTOCOL=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -54,6 +63,9 @@ while (($#)); do
 done
 
 bl_prepare "$SERVERS" "$BUILD"
+LABELS=$(for s in $SERVERS; do bl_label "$s"; done | xargs)
+BASELINE=${BASELINE:-${LABELS%% *}}
+[[ " $LABELS " == *" $BASELINE "* ]] || bl_die "--baseline $BASELINE is not one of: $LABELS"
 
 scenario_args() {
   case $1 in
@@ -101,22 +113,37 @@ for scen in $SCENARIOS; do
       secs=$(bl_kv "$line" secs)
       read -r ops_s cpu_us cpu_pct < <(awk -v o="$ops" -v s="$secs" -v d=$((t1 - t0)) -v hz="$CLK_TCK" \
         'BEGIN { c = d / hz; printf "%.0f %.3f %.0f\n", o / s, c * 1e6 / o, 100 * c / s }')
-      printf '%-10s %-10s %5s %12s %10s %9s %9s %9s\n' "$scen" "$server" "$round" "$ops_s" \
+      label=$(bl_label "$server")
+      printf '%-10s %-10s %5s %12s %10s %9s %9s %9s\n' "$scen" "$label" "$round" "$ops_s" \
         "$cpu_us" "$cpu_pct" "$(bl_kv "$line" p50_us)" "$(bl_kv "$line" p99_us)"
-      echo "$scen $server $ops_s $cpu_us" >>"$RESULTS"
+      echo "$scen $label $ops_s $cpu_us" >>"$RESULTS"
     done
   done
 done
 
 echo
-echo "medians over $ROUNDS rounds (ratio = ferrocache / memcached; higher ops/s and lower cpu/req are better)"
-printf '%-10s %14s %14s %8s %15s %15s %8s\n' scenario mc_ops/s ferro_ops/s ratio \
-  mc_cpu_us/req ferro_cpu_us/req ratio
+echo "medians over $ROUNDS rounds [min..max]; ratio = server / $BASELINE (higher ops/s and lower" \
+  "cpu/req are better)"
+printf '%-10s %-10s %10s %-23s %6s %10s %-17s %6s\n' scenario server ops/s "[min..max]" ratio \
+  cpu_us/req "[min..max]" ratio
 for scen in $SCENARIOS; do
-  med() { bl_median $(awk -v s="$scen" -v v="$1" -v c="$2" '$1 == s && $2 == v { print $c }' "$RESULTS"); }
-  mo=$(med memcached 3) fo=$(med ferrocache 3) mc=$(med memcached 4) fc=$(med ferrocache 4)
-  awk -v s="$scen" -v mo="$mo" -v fo="$fo" -v mc="$mc" -v fc="$fc" 'BEGIN {
-    r1 = (mo != "nan" && fo != "nan" && mo > 0) ? sprintf("%.3f", fo / mo) : "-"
-    r2 = (mc != "nan" && fc != "nan" && mc > 0) ? sprintf("%.3f", fc / mc) : "-"
-    printf "%-10s %14s %14s %8s %15s %15s %8s\n", s, mo, fo, r1, mc, fc, r2 }'
+  # col_stats LABEL COLUMN: "median min max" of a results column over the rounds.
+  col_stats() {
+    local v
+    v=$(awk -v s="$scen" -v l="$1" -v c="$2" '$1 == s && $2 == l { print $c }' "$RESULTS")
+    # shellcheck disable=SC2086
+    echo "$(bl_median $v) $(sort -g <<<"$v" | head -1) $(sort -g <<<"$v" | tail -1)"
+  }
+  read -r bo _ _ < <(col_stats "$BASELINE" 3)
+  read -r bc _ _ < <(col_stats "$BASELINE" 4)
+  for label in $LABELS; do
+    read -r o olo ohi < <(col_stats "$label" 3)
+    read -r c clo chi < <(col_stats "$label" 4)
+    awk -v s="$scen" -v l="$label" -v o="$o" -v olo="$olo" -v ohi="$ohi" -v bo="$bo" \
+      -v c="$c" -v clo="$clo" -v chi="$chi" -v bc="$bc" 'BEGIN {
+      r1 = (bo > 0) ? sprintf("%.3f", o / bo) : "-"
+      r2 = (bc > 0) ? sprintf("%.3f", c / bc) : "-"
+      printf "%-10s %-10s %10.0f %-23s %6s %10.3f %-17s %6s\n", s, l, o, "[" olo ".." ohi "]", r1,
+        c, "[" clo ".." chi "]", r2 }'
+  done
 done
