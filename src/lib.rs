@@ -13,10 +13,20 @@
 //! ```
 //!
 //! Request flow: the listener thread accepts sockets and hands them round-robin to worker
-//! threads (crossbeam channel + `mio::Waker`). A worker reads into the connection's buffer,
-//! calls `protocol::text::parse` until it needs more bytes, runs each command through
-//! `server::execute` (the one place that maps protocol commands to store calls) which encodes
-//! replies into the connection's write buffer, and flushes that buffer once per read batch.
+//! threads (crossbeam channel + `mio::Waker`). A worker reads into its buffer, lent to the
+//! connection it drives, calls `protocol::text::parse` (or `binary::parse`) until it needs
+//! more bytes, runs each command through `server::execute` (the one place that maps protocol
+//! commands to store calls), which encodes replies into the connection's output
+//! (`server/outq.rs`: copied bytes, with item values of 1 KiB or more spliced in from
+//! pinned item memory), and flushes it once per read batch (`writev`). A storage command
+//! whose long value is still arriving gets its item reserved (`Store::reserve`) and the value
+//! read straight into it.
+//!
+//! Memory: everything a client can make the server hold is bounded: items, pinned values,
+//! values in flight (at most half of `-m`) and the key index count in `-m`; a connection
+//! costs about 480 bytes idle and tens of KiB at most when busy (`server/connection.rs`);
+//! long request lines share one budget of -m/16. `tests/memory_bound.rs` and
+//! `scripts/hostile_clients.py` check it.
 
 pub mod auth;
 pub mod client;

@@ -4,11 +4,15 @@
 //! Each readable event drains the socket (a short read means drained), parses and executes
 //! at most `-R` requests before yielding to other connections (the connection goes on the
 //! `pending` list and is resumed after the next zero-timeout poll), and flushes all replies
-//! of the batch with one write. While more than `WBUF_HIGH_WATER` bytes of replies are
-//! queued the connection stops executing, so a client that does not read cannot grow our
-//! memory. A connection that sent `watch` only streams its watcher's queued lines from then
-//! on (`drive_watcher`); a line queued for it wakes this worker through its `Waker`.
-//! Must not: touch item memory or parse bytes itself.
+//! of the batch with one write. While the output is full (`outq.rs`: 16 KiB copied or 256
+//! KiB queued) the connection stops executing, a multi-key `get` part-way included, so a
+//! client that does not read cannot grow our memory; it resumes on WRITABLE, or after the
+//! next poll round if the last flush emptied the output. A storage command whose long value
+//! is still arriving gets its item reserved and the value read straight into it
+//! (`receive_into_item`, `finish_received`). The worker lends its read and output buffers to
+//! the connection it drives. A connection that sent `watch` only streams its watcher's
+//! queued lines from then on (`drive_watcher`); a line queued for it wakes this worker
+//! through its `Waker`. Must not: touch item memory or parse bytes itself.
 
 use super::Shared;
 use super::connection::{Connection, Fill, Proto, READ_BUF};

@@ -31,8 +31,18 @@
 //! access time 4, flags 4, value length 4, key length 1, bits 1) plus one 8-byte index slot
 //! at 40–80% load, i.e. 10–20 bytes (about 13 on average): **≈ 44–54 bytes per item**, before
 //! rounding up to the class chunk size (memcached: 56-byte header + 3 bytes of NUL/CRLF, plus
-//! an 8-byte hash bucket pointer share). Index memory lives outside `mem_limit` and is bounded
-//! by the number of items that fit in it.
+//! an 8-byte hash bucket pointer share). The index and the chunk state tables count against
+//! `mem_limit` beyond their first 1 MiB (`Mem::charge_side`): as the index grows, fewer
+//! pages fit, and the sweeper gives pages back if it passes the limit (stats `hash_bytes`).
+//!
+//! **Pins** (`pins.rs`): a reply may send an item's value straight from item memory
+//! (`ItemView::pin`, `MetaEntry::pin_value` give a [`PinnedValue`]); while pinned, the value
+//! does not change and its chunk is not freed or reused: eviction skips it, in-place
+//! incr/decr is not done, and a free (overwrite, delete, expiry, page move) is deferred to
+//! the last unpin (the mover waits for it like for any chunk in flight, then gives up).
+//! **Reservations**: `Store::reserve` allocates an item for a value still arriving; the
+//! server reads the value into it and stores it as `Value::Reserved` (the chunk becomes the
+//! item; append/prepend copy from it). Values in flight hold at most half of `mem_limit`.
 //!
 //! Eviction is CLOCK per shard and class: a fetch sets a reference bit; the LRU tail moves
 //! referenced items to the head once and evicts the first unreferenced one. Expired and
