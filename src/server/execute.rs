@@ -553,7 +553,6 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
 /// command stops (`Next::Again`) and is executed again later from the next key.
 fn get(ctx: &Ctx<'_>, kind: GetKind, exptime: i64, keys: Keys<'_>, out: &mut Out) -> Next {
     let store = &ctx.shared.store;
-    let st = ctx.stats;
     let with_cas = kind.with_cas();
     let touch = matches!(kind, GetKind::Gat | GetKind::Gats);
     let start = out.len();
@@ -588,33 +587,42 @@ fn get(ctx: &Ctx<'_>, kind: GetKind, exptime: i64, keys: Keys<'_>, out: &mut Out
         if let Some(seen) = seen {
             ctx.shared.watch.item_get(key, seen, ctx.fd);
         }
-        let hit = matches!(found, Lookup::Hit(()));
-        ctx.shared.detail.record(key, DetailOp::Get { hit });
-        bump(&st.cmd_get);
-        if touch {
-            bump(&st.cmd_touch);
-        }
-        match found {
-            Lookup::Hit(()) => bump(if touch { &st.touch_hits } else { &st.get_hits }),
-            other => {
-                bump(if touch {
-                    &st.touch_misses
-                } else {
-                    &st.get_misses
-                });
-                match other {
-                    Lookup::Expired => bump(&st.get_expired),
-                    Lookup::Flushed => bump(&st.get_flushed),
-                    _ => {}
-                }
-            }
-        }
+        count_get(ctx, key, touch, &found);
     }
     if reply_too_large(out, start, ctx.reply_limit) {
         return Next::Continue;
     }
     encode::end(out);
     Next::Continue
+}
+
+/// memcached's counters of one key fetched by `get`/`gat` (text or binary): `cmd_get`,
+/// `cmd_touch`, hits and misses (expired and flushed ones apart), and `stats detail`.
+pub(super) fn count_get<R>(ctx: &Ctx<'_>, key: &[u8], touch: bool, found: &Lookup<R>) {
+    let st = ctx.stats;
+    let hit = matches!(found, Lookup::Hit(_));
+    ctx.shared.detail.record(key, DetailOp::Get { hit });
+    bump(&st.cmd_get);
+    if touch {
+        bump(&st.cmd_touch);
+    }
+    let (hits, misses) = if touch {
+        (&st.touch_hits, &st.touch_misses)
+    } else {
+        (&st.get_hits, &st.get_misses)
+    };
+    match found {
+        Lookup::Hit(_) => bump(hits),
+        Lookup::Miss => bump(misses),
+        Lookup::Expired => {
+            bump(misses);
+            bump(&st.get_expired);
+        }
+        Lookup::Flushed => {
+            bump(misses);
+            bump(&st.get_flushed);
+        }
+    }
 }
 
 /// `stats detail on|off|dump`.

@@ -129,33 +129,9 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 Some(exptime) => store.get_and_touch(key, exptime, emit),
                 None => store.get(key, emit),
             };
-            let hit = matches!(found, Lookup::Hit(()));
-            ctx.shared.detail.record(key, DetailOp::Get { hit });
-            bump(&st.cmd_get);
-            if touch.is_some() {
-                bump(&st.cmd_touch);
-            }
-            match found {
-                Lookup::Hit(()) => bump(if touch.is_some() {
-                    &st.touch_hits
-                } else {
-                    &st.get_hits
-                }),
-                other => {
-                    bump(if touch.is_some() {
-                        &st.touch_misses
-                    } else {
-                        &st.get_misses
-                    });
-                    match other {
-                        Lookup::Expired => bump(&st.get_expired),
-                        Lookup::Flushed => bump(&st.get_flushed),
-                        _ => {}
-                    }
-                    if should_reply(req.opcode, Status::KeyNotFound) {
-                        encode::get_miss(out, op, req.opaque, with_key);
-                    }
-                }
+            super::execute::count_get(ctx, key, touch.is_some(), &found);
+            if !matches!(found, Lookup::Hit(())) && should_reply(req.opcode, Status::KeyNotFound) {
+                encode::get_miss(out, op, req.opaque, with_key);
             }
         }
         BinCommand::Touch { key, exptime } => {
