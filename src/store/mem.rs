@@ -315,6 +315,9 @@ struct PageMeta {
     carved: AtomicU32,
     /// Set while the mover empties the page: the allocator skips it, frees do not relist it.
     moving: AtomicBool,
+    /// Milliseconds (`Mem::now_ms`) until which the mover leaves this page alone: a move of
+    /// it gave up on chunks in use (pinned by a reply, reserved for a value arriving).
+    skip_until: AtomicU64,
     /// One state byte per chunk (`ST_*`), sized for the smallest class; allocated the first
     /// time the id becomes a slab page and kept for the life of the store.
     states: OnceLock<Box<[AtomicU8]>>,
@@ -407,9 +410,23 @@ pub(super) struct Mem {
     pub(super) sizes: SizeHist,
     /// Chunks whose value a reply sends from item memory (`pins.rs`).
     pins: Pins,
+    /// Time base of `PageMeta::skip_until`.
+    born: std::time::Instant,
     /// Bytes of side tables: the shards' indexes (grown beyond their initial size) and the
     /// chunk state tables. Beyond `SIDE_FREE` they count against the limit (`charge_side`).
     side: AtomicUsize,
+}
+
+/// How long the mover passes over a page whose move gave up on chunks in use, at most: a
+/// chunk of it freed or linked makes it a candidate again at once (`clear_skip`).
+const SKIP_BUSY_MS: u64 = 1000;
+
+/// A chunk of the page left the private state: a move of it may succeed now.
+#[inline]
+fn clear_skip(m: &PageMeta) {
+    if m.skip_until.load(Ordering::Relaxed) != 0 {
+        m.skip_until.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Side-table bytes that do not count against the limit, so that tiny limits (`-m 1`)
@@ -461,6 +478,7 @@ impl Mem {
             outofmemory: (0..n_classes).map(|_| AtomicU64::new(0)).collect(),
             sizes: SizeHist::new(item_size_max),
             pins: Pins::new(),
+            born: std::time::Instant::now(),
             side: AtomicUsize::new(0),
             geo,
         }
@@ -480,12 +498,18 @@ impl Mem {
                         free_count: AtomicU32::new(0),
                         carved: AtomicU32::new(0),
                         moving: AtomicBool::new(false),
+                        skip_until: AtomicU64::new(0),
                         states: OnceLock::new(),
                     },
                 })
                 .collect()
         });
         &seg[pid & (SEG_LEN - 1)]
+    }
+
+    /// Milliseconds since this store started.
+    fn now_ms(&self) -> u64 {
+        self.born.elapsed().as_millis() as u64
     }
 
     pub(super) fn limit(&self) -> usize {
@@ -766,6 +790,7 @@ impl Mem {
             self.wr_u32(r, 0, m.free_head.load(Ordering::Relaxed));
             m.free_head.store(idx, Ordering::Relaxed);
             m.free_count.fetch_add(1, Ordering::Relaxed);
+            clear_skip(m);
             c.avail += 1;
             if !m.moving.load(Ordering::Relaxed) && self.page_avail(class, m) == 1 {
                 c.partial.push(pid as u32);
@@ -777,6 +802,7 @@ impl Mem {
     /// mutex). No-op for large allocations.
     pub(super) fn set_linked(&self, r: Ref, shard: usize) {
         debug_assert!(shard < MAX_SHARD_IDS);
+        clear_skip(&self.id_slot((r >> IDX_BITS) as usize).meta);
         if let Some(st) = self.state(r) {
             let v = ST_LINKED + shard as u8;
             if cfg!(debug_assertions) {
@@ -814,14 +840,18 @@ impl Mem {
             && self.id_slot(pid).meta.moving.load(Ordering::Relaxed)
     }
 
-    /// The page of `class` with the fewest chunks in use (not already moving), with the
-    /// class' page count.
+    /// The page of `class` with the fewest chunks in use (not already moving, nor skipped
+    /// after a move that gave up), with the class' page count.
     pub(super) fn pick_page(&self, class: usize) -> Option<PagePick> {
         let c = self.classes[class].lock();
         let per = self.geo.per_page(class);
+        let now = self.now_ms();
         c.pages
             .iter()
-            .filter(|&&p| !self.id_slot(p as usize).meta.moving.load(Ordering::Relaxed))
+            .filter(|&&p| {
+                let m = &self.id_slot(p as usize).meta;
+                !m.moving.load(Ordering::Relaxed) && m.skip_until.load(Ordering::Relaxed) <= now
+            })
             .map(|&p| {
                 (
                     per - self.page_avail(class, &self.id_slot(p as usize).meta),
@@ -851,12 +881,16 @@ impl Mem {
         true
     }
 
-    /// Give up moving page `pid` of `class`: it serves allocations again.
+    /// Give up moving page `pid` of `class`: it serves allocations again, and `pick_page`
+    /// passes it over for `SKIP_BUSY_MS` (its items are gone, so it would look like the best
+    /// victim again while the chunk that stopped the move is still held).
     pub(super) fn cancel_move(&self, class: usize, pid: u32) {
         let mut c = self.classes[class].lock();
         let m = &self.id_slot(pid as usize).meta;
         debug_assert!(m.moving.load(Ordering::Relaxed));
         m.moving.store(false, Ordering::Relaxed);
+        m.skip_until
+            .store(self.now_ms() + SKIP_BUSY_MS, Ordering::Relaxed);
         if self.page_avail(class, m) > 0 {
             c.partial.push(pid);
         }

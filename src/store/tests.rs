@@ -1,6 +1,8 @@
 //! Store-level tests: every mode and outcome, exptime and flush rules, incr/decr edges,
-//! memory bound and eviction order, the sweeper, a `HashMap` model test (proptest) and a
-//! multi-threaded stress test.
+//! memory bound and eviction order, the sweeper, a `HashMap` model test (proptest),
+//! multi-threaded stress tests, and pins and reservations: pinned values through every
+//! writer and page move, and concurrent readers holding pins while writers and a mover run
+//! (`FERRO_STRESS_SCALE` / `FERRO_STRESS_SECS` scale it down for valgrind or Miri).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -1841,4 +1843,1047 @@ fn walk_items_resumes_in_slices_and_sees_each_item_once() {
     // Stopping early reports it.
     let mut c = crate::store::ItemCursor::default();
     assert!(!s.walk_items(&mut c, 100, |_| false));
+}
+
+// ---- pins and reservations -----------------------------------------------------------------
+
+/// Pin `k`'s value the way a `get` reply that sends it from item memory does; `None` on a
+/// miss.
+fn pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
+    let got = s.get(k, |v| {
+        let p = v.pin().expect("store alive");
+        assert!(
+            p.bytes() == v.value,
+            "pin of {}",
+            String::from_utf8_lossy(k)
+        );
+        p
+    });
+    match got {
+        Lookup::Hit(p) => Some(p),
+        _ => None,
+    }
+}
+
+/// The same through a meta get (`MetaEntry::pin_value`).
+fn meta_pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
+    let got = s.meta_get(k, false, false, HitCount::Get, |e| {
+        let p = e.pin_value().expect("store alive");
+        assert!(
+            p.bytes() == e.value(),
+            "pin of {}",
+            String::from_utf8_lossy(k)
+        );
+        p
+    });
+    match got {
+        Lookup::Hit(p) => Some(p),
+        _ => None,
+    }
+}
+
+/// Every pin still reads the bytes it was taken with (compared without printing them).
+fn check_pins(pins: &[(PinnedValue, Vec<u8>)], step: &str) {
+    for (i, (p, want)) in pins.iter().enumerate() {
+        assert!(
+            p.bytes() == want.as_slice(),
+            "after {step}: pin {i} ({} bytes) changed",
+            want.len()
+        );
+    }
+}
+
+/// Slab chunks in use over all classes: linked items, chunks freed while pinned, reservations.
+fn used_chunks(s: &Store) -> usize {
+    s.class_stats()
+        .iter()
+        .filter(|c| c.chunk_size > 0)
+        .map(|c| c.used_chunks)
+        .sum()
+}
+
+/// No memory is held beyond the linked items (quiet store): each slab class uses exactly one
+/// chunk per item, and the large allocations are exactly the large items (exactly sized).
+fn check_no_held_memory(s: &Store) {
+    let cs = s.class_stats();
+    for c in cs.iter().filter(|c| c.chunk_size > 0) {
+        assert_eq!(c.used_chunks as u64, c.number, "class {}", c.id);
+    }
+    let large_items = cs
+        .iter()
+        .find(|c| c.chunk_size == 0)
+        .map_or(0, |c| c.mem_requested);
+    assert_eq!(
+        s.inner.mem_used().1 as u64,
+        large_items,
+        "large allocations"
+    );
+}
+
+/// Store 100-byte values until the store evicts (bounded); the memory limit is then in use.
+fn fill_until_evicting(s: &Store, prefix: &str) {
+    let ev = s.stats().evictions;
+    let mut i = 0;
+    while (i % 64 != 0 || s.stats().evictions == ev) && i < 400_000 {
+        let k = format!("{prefix}{i}").into_bytes();
+        assert_eq!(set(s, &k, &pattern(&k, 100)), StoreOutcome::Stored);
+        i += 1;
+    }
+    assert!(s.stats().evictions > ev, "filled without evicting");
+}
+
+#[test]
+fn pinned_value_defers_the_free_to_its_last_unpin() {
+    let s = store(8);
+    // A slab item: deleted while pinned twice, its chunk is given back by the second unpin.
+    set(&s, b"ledger", &pattern(b"ledger", 100));
+    let used = used_chunks(&s);
+    let p1 = pin(&s, b"ledger").expect("hit");
+    let p2 = meta_pin(&s, b"ledger").expect("hit");
+    assert_eq!(s.pinned(), 2);
+    assert!(s.delete(b"ledger"));
+    assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
+    assert_eq!(used_chunks(&s), used, "the chunk is held by its pins");
+    drop(p1);
+    assert_eq!((s.pinned(), used_chunks(&s)), (1, used));
+    assert!(p2.bytes() == pattern(b"ledger", 100).as_slice());
+    drop(p2);
+    assert_eq!((s.pinned(), used_chunks(&s)), (0, used - 1));
+    check_no_held_memory(&s);
+
+    // A large item: replaced while pinned, both allocations exist until the unpin.
+    let big = s.slab_chunk_max() + 100_000;
+    set(&s, b"L", &pattern(b"L", big));
+    let one = mem::HEADER + 1 + big;
+    assert_eq!(s.inner.mem_used().1, one);
+    let p = pin(&s, b"L").expect("hit");
+    assert_eq!(set(&s, b"L", &vec![b'z'; big + 1]), StoreOutcome::Stored);
+    assert_eq!(s.inner.mem_used().1, one + one + 1);
+    assert!(p.bytes() == pattern(b"L", big).as_slice());
+    drop(p);
+    assert_eq!(s.inner.mem_used().1, one + 1);
+    assert!(s.delete(b"L"));
+    assert_eq!(s.inner.mem_used().1, 0);
+    check_bound(&s, true);
+}
+
+#[test]
+fn pinned_values_outlive_writers_page_moves_and_shrinking() {
+    let s = store(8);
+    s.set_automove(false);
+    let big = s.slab_chunk_max() + 100_000;
+    // Three full pages of one class; every tenth item pinned, so every page holds pins.
+    let fk = |i: usize| format!("f{i:05}").into_bytes();
+    set(&s, &fk(0), &pattern(&fk(0), 100));
+    let fill = class_of_value(&s, &fk(0), 100);
+    let per_page = s.class_stats()[0].chunks_per_page;
+    for i in 1..3 * per_page {
+        assert_eq!(set(&s, &fk(i), &pattern(&fk(i), 100)), StoreOutcome::Stored);
+    }
+    assert_eq!(pages_of(&s, fill), 3);
+    assert_eq!(s.class_stats()[0].free_chunks, 0);
+    let specials: [(&[u8], Vec<u8>); 6] = [
+        (b"small", pattern(b"small", 20)),
+        (b"num", b"12345".to_vec()),
+        (b"mid", pattern(b"mid", 3000)),
+        (b"mid2", pattern(b"mid2", 3000)),
+        (b"large", pattern(b"large", big)),
+        (b"meta", pattern(b"meta", 400)),
+    ];
+    for (k, v) in &specials {
+        assert_eq!(set(&s, k, v), StoreOutcome::Stored);
+    }
+    let mid = class_of_value(&s, b"mid", 3000);
+    assert!(mid != fill && class_of_value(&s, b"small", 20) != fill);
+    let mut pins: Vec<(PinnedValue, Vec<u8>)> = Vec::new();
+    for (k, v) in &specials {
+        pins.push((pin(&s, k).expect("hit"), v.clone()));
+    }
+    pins.push((meta_pin(&s, b"small").expect("hit"), pattern(b"small", 20)));
+    pins.push((meta_pin(&s, b"meta").expect("hit"), pattern(b"meta", 400)));
+    for i in (0..3 * per_page).step_by(10) {
+        pins.push((pin(&s, &fk(i)).expect("hit"), pattern(&fk(i), 100)));
+    }
+    assert_eq!(s.pinned(), pins.len());
+    check_bound(&s, true);
+
+    // Overwrite (slab and large), delete.
+    assert_eq!(set(&s, b"small", &[b'x'; 20]), StoreOutcome::Stored);
+    assert_eq!(set(&s, b"large", &vec![b'y'; big]), StoreOutcome::Stored);
+    let (o, _) = s.meta_store(
+        SetMode::Set,
+        b"meta",
+        0,
+        0,
+        &[b'm'; 400],
+        MetaStoreOpts::default(),
+    );
+    assert_eq!(o, StoreOutcome::Stored);
+    assert!(s.delete(b"mid"));
+    assert_eq!(value(&s, b"small"), Some(vec![b'x'; 20]));
+    assert_eq!(value(&s, b"meta"), Some(vec![b'm'; 400]));
+    assert!(matches!(get(&s, b"mid"), Lookup::Miss));
+    check_pins(&pins, "overwrite and delete");
+    check_bound(&s, true);
+
+    // incr/decr of a pinned number: a new item, the pinned bytes stay "12345".
+    assert_eq!(s.arith(b"num", true, 1), ArithOutcome::Value(12346));
+    assert_eq!(value(&s, b"num"), Some(b"12346".to_vec()));
+    let again = pin(&s, b"num").expect("hit");
+    assert_eq!(s.arith(b"num", false, 12340), ArithOutcome::Value(6));
+    assert_eq!(value(&s, b"num"), Some(b"6".to_vec()));
+    assert!(again.bytes() == b"12346");
+    pins.push((again, b"12346".to_vec()));
+    // Unpinned: rewritten in place (space padded) as before.
+    assert_eq!(set(&s, b"num2", b"100"), StoreOutcome::Stored);
+    assert_eq!(s.arith(b"num2", false, 1), ArithOutcome::Value(99));
+    assert_eq!(value(&s, b"num2"), Some(b"99 ".to_vec()));
+    check_pins(&pins, "incr/decr");
+
+    // Eviction in the class of a deleted pinned item (its chunk must not be reused) and of
+    // a linked pinned one (the tail scan skips it).
+    let ev = s.stats().evictions;
+    let mut i = 0;
+    while s.stats().evictions < ev + 500 && i < 20_000 {
+        let k = format!("e{i}").into_bytes();
+        assert_eq!(set(&s, &k, &pattern(&k, 3000)), StoreOutcome::Stored);
+        i += 1;
+    }
+    assert!(s.stats().evictions >= ev + 500);
+    assert_eq!(
+        value(&s, b"mid2"),
+        Some(pattern(b"mid2", 3000)),
+        "pinned: not evicted"
+    );
+    check_pins(&pins, "evictions");
+
+    // Move a page of the pinned class away: the pinned chunks stay allocated, so the mover
+    // gives up (every page of the class holds pins) and the page stays where it is.
+    assert_eq!(s.reassign(fill, mid), Err(ReassignError::Busy));
+    assert_eq!(pages_of(&s, fill), 3);
+    check_pins(&pins, "reassign");
+
+    // Lower the limit: pages and large items are released around the pins.
+    assert!(s.set_mem_limit(3 << 20));
+    for _ in 0..3 {
+        s.run_maintenance();
+    }
+    assert!(s.inner.mem_used().0 <= 8 << 20);
+    check_pins(&pins, "set_mem_limit");
+
+    // Flush and crawl: nothing is linked any more, only the pins hold memory.
+    s.flush_all(0);
+    s.crawl_classes(None);
+    assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
+    check_pins(&pins, "flush_all and crawl");
+    let chunk_max = s.slab_chunk_max();
+    let slab_pinned: HashSet<*const u8> = pins
+        .iter()
+        .filter(|(p, _)| p.len() <= chunk_max)
+        .map(|(p, _)| p.bytes().as_ptr())
+        .collect();
+    assert_eq!(used_chunks(&s), slab_pinned.len());
+    assert_eq!(
+        s.inner.mem_used().1,
+        mem::HEADER + 5 + big,
+        "the pinned large item"
+    );
+
+    // Unpinned: everything comes back.
+    drop(pins);
+    assert_eq!(s.pinned(), 0);
+    assert_eq!(used_chunks(&s), 0);
+    check_no_held_memory(&s);
+    assert!(shrink_done(&s), "used {:?}", s.inner.mem_used());
+    check_bound(&s, true);
+    assert!(s.set_mem_limit(8 << 20));
+    fill_until_evicting(&s, "again");
+    check_bound(&s, true);
+    assert_eq!(
+        s.inner.mem_used().0,
+        8 << 20,
+        "the whole limit is usable again"
+    );
+    // And a page with no pins moves at once.
+    let from = class_of_value(&s, b"again0", 100);
+    assert_eq!(s.reassign(from, mid), Ok(()));
+}
+
+#[test]
+fn reservations_store_copy_and_give_memory_back() {
+    let s = store(8);
+    // Reserve, fill, store: the reserved item is the stored one.
+    let mut res = s.reserve(b"r", 1000).expect("reserve");
+    assert_eq!(res.len(), 1000);
+    res.value_mut().copy_from_slice(&pattern(b"r", 1000));
+    assert!(res.value() == pattern(b"r", 1000).as_slice());
+    let used = used_chunks(&s);
+    assert_eq!(
+        s.store(SetMode::Set, b"r", 5, 0, Value::Reserved(res)),
+        StoreOutcome::Stored
+    );
+    assert_eq!(used_chunks(&s), used, "linked, not copied");
+    let cas = s.peek_cas(b"r").unwrap_or(0);
+    assert_eq!(get(&s, b"r"), Lookup::Hit((pattern(b"r", 1000), 5, cas)));
+    check_no_held_memory(&s);
+
+    // Dropped: the memory comes back (slab and large).
+    let res = s.reserve(b"gone", 1000).expect("reserve");
+    assert_eq!(used_chunks(&s), used + 1, "counted while reserved");
+    drop(res);
+    assert_eq!(used_chunks(&s), used);
+    let big = s.slab_chunk_max() + 1000;
+    let res = s.reserve(b"gone", big).expect("reserve large");
+    assert_eq!(s.inner.mem_used().1, mem::HEADER + 4 + big);
+    drop(res);
+    assert_eq!(s.inner.mem_used().1, 0);
+    assert!(matches!(get(&s, b"gone"), Lookup::Miss));
+    assert_eq!(
+        s.reserve(b"t", 2 << 20).unwrap_err(),
+        StoreOutcome::TooLarge
+    );
+    check_no_held_memory(&s);
+
+    // Values in flight hold at most half the limit.
+    let len = 100_000;
+    let fit = (8 << 20) / 2 / (mem::HEADER + 3 + len);
+    let class = class_of_value(&s, b"c00", len);
+    let mut held = Vec::new();
+    for i in 0..100 {
+        match s.reserve(format!("c{i:02}").as_bytes(), len) {
+            Ok(r) => held.push(r),
+            Err(e) => {
+                assert_eq!(e, StoreOutcome::NoMemory);
+                break;
+            }
+        }
+    }
+    assert_eq!(held.len(), fit);
+    let oom = |s: &Store| {
+        s.class_stats()
+            .iter()
+            .find(|c| c.id == class)
+            .map_or(0, |c| c.outofmemory)
+    };
+    assert_eq!(oom(&s), 1);
+    // Bytes count, to the byte: the rest of the cap can be reserved, one byte more cannot.
+    let rest = (8 << 20) / 2 - fit * (mem::HEADER + 3 + len);
+    let edge = s
+        .reserve(b"rest", rest - mem::HEADER - 4)
+        .expect("fits exactly");
+    assert_eq!(s.reserve(b"one", 1).unwrap_err(), StoreOutcome::NoMemory);
+    drop(edge);
+    // A flush or a memory-limit step does not touch them; one dropped makes room for one.
+    s.flush_all(0);
+    s.crawl_classes(None);
+    drop(held.pop());
+    let mut last = s.reserve(b"c99", len).expect("room again");
+    assert!(s.reserve(b"c98", len).is_err());
+    last.value_mut().fill(b'L');
+    assert_eq!(
+        s.store(SetMode::Set, b"c99", 0, 0, Value::Reserved(last)),
+        StoreOutcome::Stored
+    );
+    assert_eq!(value(&s, b"c99"), Some(vec![b'L'; len]));
+    drop(held);
+    // All given back: as many fit again.
+    let again: Vec<Reservation> = (0..fit)
+        .map(|i| s.reserve(format!("d{i:02}").as_bytes(), len).expect("fits"))
+        .collect();
+    drop(again);
+    assert!(s.delete(b"c99"));
+    check_no_held_memory(&s);
+
+    // Append and prepend copy from the reservation, which is then freed.
+    assert_eq!(set(&s, b"a", b"head-"), StoreOutcome::Stored);
+    let mut res = s.reserve(b"a", 4).expect("reserve");
+    res.value_mut().copy_from_slice(b"tail");
+    assert_eq!(
+        s.store(SetMode::Append, b"a", 0, 0, Value::Reserved(res)),
+        StoreOutcome::Stored
+    );
+    let mut res = s.reserve(b"a", 4).expect("reserve");
+    res.value_mut().copy_from_slice(b"pre-");
+    assert_eq!(
+        s.store(SetMode::Prepend, b"a", 0, 0, Value::Reserved(res)),
+        StoreOutcome::Stored
+    );
+    assert_eq!(value(&s, b"a"), Some(b"pre-head-tail".to_vec()));
+    let mut res = s.reserve(b"nope", 4).expect("reserve");
+    res.value_mut().copy_from_slice(b"tail");
+    assert_eq!(
+        s.store(SetMode::Append, b"nope", 0, 0, Value::Reserved(res)),
+        StoreOutcome::NotStored
+    );
+    check_no_held_memory(&s);
+
+    // Reserved under another key (another length, another class): the store copies.
+    let mut res = s.reserve(b"other-key", 5).expect("reserve");
+    res.value_mut().copy_from_slice(b"hello");
+    assert_eq!(
+        s.store(SetMode::Set, b"k", 3, 0, Value::Reserved(res)),
+        StoreOutcome::Stored
+    );
+    let cas = s.peek_cas(b"k").unwrap_or(0);
+    assert_eq!(get(&s, b"k"), Lookup::Hit((b"hello".to_vec(), 3, cas)));
+    assert!(matches!(get(&s, b"other-key"), Lookup::Miss));
+    let long_key = [b'K'; 200];
+    let mut res = s.reserve(b"x", 300).expect("reserve");
+    res.value_mut().copy_from_slice(&pattern(&long_key, 300));
+    assert_eq!(
+        s.store(SetMode::Set, &long_key, 0, 0, Value::Reserved(res)),
+        StoreOutcome::Stored
+    );
+    assert_eq!(value(&s, &long_key), Some(pattern(&long_key, 300)));
+    check_no_held_memory(&s);
+
+    // The other modes' rules, with the reserved item freed when not stored.
+    let mut res = s.reserve(b"k", 3).expect("reserve");
+    res.value_mut().copy_from_slice(b"add");
+    assert_eq!(
+        s.store(SetMode::Add, b"k", 0, 0, Value::Reserved(res)),
+        StoreOutcome::NotStored
+    );
+    let res = s.reserve(b"missing", 3).expect("reserve");
+    assert_eq!(
+        s.store(SetMode::Replace, b"missing", 0, 0, Value::Reserved(res)),
+        StoreOutcome::NotStored
+    );
+    let mut res = s.reserve(b"k", 3).expect("reserve");
+    res.value_mut().copy_from_slice(b"cas");
+    assert_eq!(
+        s.store(SetMode::Cas(cas), b"k", 0, 0, Value::Reserved(res)),
+        StoreOutcome::Stored
+    );
+    assert_eq!(value(&s, b"k"), Some(b"cas".to_vec()));
+    let mut res = s.reserve(b"m", 2).expect("reserve");
+    res.value_mut().copy_from_slice(b"ms");
+    let (o, c) = s.meta_store(
+        SetMode::Set,
+        b"m",
+        0,
+        0,
+        Value::Reserved(res),
+        MetaStoreOpts::default(),
+    );
+    assert_eq!((o, Some(c)), (StoreOutcome::Stored, s.peek_cas(b"m")));
+    assert_eq!(value(&s, b"m"), Some(b"ms".to_vec()));
+    // A refused reservation answers like a failed allocation (a set unlinks the old item).
+    assert_eq!(
+        s.store(
+            SetMode::Set,
+            b"m",
+            0,
+            0,
+            Value::Refused(StoreOutcome::NoMemory)
+        ),
+        StoreOutcome::NoMemory
+    );
+    assert!(matches!(get(&s, b"m"), Lookup::Miss));
+    check_no_held_memory(&s);
+    // A reserved item overwriting a pinned value leaves the pin alone.
+    let p = pin(&s, b"k").expect("hit");
+    let mut res = s.reserve(b"k", 3).expect("reserve");
+    res.value_mut().copy_from_slice(b"new");
+    assert_eq!(
+        s.store(SetMode::Set, b"k", 0, 0, Value::Reserved(res)),
+        StoreOutcome::Stored
+    );
+    assert!(p.bytes() == b"cas");
+    drop(p);
+    assert_eq!(s.stats().curr_items, 3, "a, k and the long key");
+    check_no_held_memory(&s);
+    check_bound(&s, true);
+}
+
+// ---- concurrent pins -----------------------------------------------------------------------
+
+/// Stress values: segments of 8-byte words, a header `0xFE | id | n` then `n` body words
+/// `0x5A | id | version`. Any value can be checked alone: every segment names its key and
+/// was written whole by one store (an append or prepend adds a segment).
+const SEG_HEAD: u64 = 0xFE;
+const SEG_BODY: u64 = 0x5A;
+/// Keys of the pin stress test: `s<id>` hold segments, `n<id>` numbers; half of the
+/// operations go to the first `STRESS_HOT` of each, so that pins often outlive their item.
+const STRESS_STR_KEYS: u32 = 20_000;
+const STRESS_NUM_KEYS: u32 = 1_000;
+const STRESS_HOT: u32 = 300;
+/// Pins a reader holds at most.
+const STRESS_MAX_HELD: usize = 64;
+/// One in this many reserved stores copies (reserved under another key, or an append /
+/// prepend). Rare: a store that allocates while it owns its reservation can stall every
+/// allocation that needs a page (see `reserved_copy_does_not_wait_for_its_own_reservation`).
+const STRESS_RESERVED_COPY: u64 = 256;
+
+fn segment(id: u32, version: u32, n: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 * (n + 1));
+    let head = SEG_HEAD << 56 | u64::from(id) << 32 | n as u64;
+    v.extend_from_slice(&head.to_le_bytes());
+    let body = SEG_BODY << 56 | u64::from(id) << 32 | u64::from(version);
+    for _ in 0..n {
+        v.extend_from_slice(&body.to_le_bytes());
+    }
+    v
+}
+
+/// `Err` naming the first word of `v` that is not part of a whole segment of key `id`.
+fn check_segments(id: u32, v: &[u8]) -> Result<(), String> {
+    if v.is_empty() || !v.len().is_multiple_of(8) {
+        return Err(format!("length {}", v.len()));
+    }
+    let mut words = v
+        .chunks_exact(8)
+        .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    let id = u64::from(id);
+    let mut at = 0;
+    while let Some(h) = words.next() {
+        if h >> 56 != SEG_HEAD || (h >> 32) & 0xFF_FFFF != id {
+            return Err(format!(
+                "word {at} = {h:#018x}: not a segment header of key {id}"
+            ));
+        }
+        let n = (h & 0xFFFF_FFFF) as usize;
+        let mut version = None;
+        for j in 1..=n {
+            let Some(b) = words.next() else {
+                return Err(format!("segment at word {at} cut after {j} of {n} words"));
+            };
+            let ok = b >> 56 == SEG_BODY
+                && (b >> 32) & 0xFF_FFFF == id
+                && *version.get_or_insert(b as u32) == b as u32;
+            if !ok {
+                return Err(format!(
+                    "word {} = {b:#018x} in a segment of key {id}",
+                    at + j
+                ));
+            }
+        }
+        at += n + 1;
+    }
+    Ok(())
+}
+
+/// Key ids: `0..STRESS_STR_KEYS` segment keys, then the number keys.
+fn stress_key(id: u32) -> Vec<u8> {
+    if id < STRESS_STR_KEYS {
+        format!("s{id}").into_bytes()
+    } else {
+        format!("n{id}").into_bytes()
+    }
+}
+
+/// A segment key id (`numeric` false) or number key id, hot half of the time.
+fn stress_id(r: u64, numeric: bool) -> u32 {
+    let n = if numeric {
+        STRESS_NUM_KEYS
+    } else {
+        STRESS_STR_KEYS
+    };
+    let n = if r >> 63 == 0 { STRESS_HOT } else { n };
+    let id = (r % u64::from(n)) as u32;
+    if numeric { STRESS_STR_KEYS + id } else { id }
+}
+
+/// A stress value read for key `id` is well formed: segments of its own key, or a number.
+fn check_stress_value(id: u32, v: &[u8]) -> Result<(), String> {
+    if id < STRESS_STR_KEYS {
+        check_segments(id, v)
+    } else if arith::parse_value(v).is_some() {
+        Ok(())
+    } else {
+        Err(format!("not a number: {:?}", String::from_utf8_lossy(v)))
+    }
+}
+
+fn digest(v: &[u8]) -> u64 {
+    v.chunks(8).fold(v.len() as u64, |h, w| {
+        let mut b = [0u8; 8];
+        b[..w.len()].copy_from_slice(w);
+        (h ^ u64::from_le_bytes(b))
+            .wrapping_mul(0x0000_0100_0000_01B3)
+            .rotate_left(23)
+    })
+}
+
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// Segment words of a stress value: mostly small, some 2–3 KiB, a few large (> 512 KiB).
+fn stress_words(r: u64) -> usize {
+    let pick = (r >> 50) as usize;
+    match (r >> 40) % 1000 {
+        0..=1 => 66_000 + pick % 12_000,
+        2..=50 => 256 + pick % 128,
+        _ => 1 + pick % 12,
+    }
+}
+
+fn env_f64(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v: &f64| *v > 0.0)
+        .unwrap_or(default)
+}
+
+/// A pin a stress reader holds, with the digest of what it read under the lock.
+struct Held {
+    id: u32,
+    pin: PinnedValue,
+    sum: u64,
+    until: u64,
+}
+
+/// What a reader saw: pins taken, and pins whose item was replaced or removed while held.
+#[derive(Default)]
+struct ReaderCounts {
+    pins: u64,
+    outlived: u64,
+}
+
+/// Check a pin a reader lets go: same bytes as when pinned, still well formed. `true` if the
+/// key's item was replaced or removed meanwhile.
+fn release_held(s: &Store, t: u64, h: Held) -> bool {
+    let b = h.pin.bytes();
+    assert!(
+        digest(b) == h.sum,
+        "reader {t}: key {}: pinned value ({} bytes) changed while pinned",
+        h.id,
+        b.len()
+    );
+    if let Err(e) = check_stress_value(h.id, b) {
+        panic!("reader {t}: key {}: pinned value went bad: {e}", h.id);
+    }
+    let same = s.get(&stress_key(h.id), |v| v.value.as_ptr() == b.as_ptr());
+    !matches!(same, Lookup::Hit(true))
+}
+
+/// Pin random keys (get, gat, meta get), check each value under the lock, hold up to
+/// `STRESS_MAX_HELD` pins for up to 256 operations each, check them again when letting go.
+fn stress_reader(
+    s: &Store,
+    t: u64,
+    seed: u64,
+    ops: u64,
+    deadline: std::time::Instant,
+) -> ReaderCounts {
+    let mut x = (seed ^ t.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+    let mut held: Vec<Held> = Vec::new();
+    let mut counts = ReaderCounts::default();
+    for n in 0..ops {
+        if n % 64 == 0 && std::time::Instant::now() >= deadline {
+            break;
+        }
+        let r = xorshift(&mut x);
+        let mut i = 0;
+        while i < held.len() {
+            if held[i].until <= n {
+                counts.outlived += release_held(s, t, held.swap_remove(i)) as u64;
+            } else {
+                i += 1;
+            }
+        }
+        let id = stress_id(r, r.is_multiple_of(8));
+        let k = stress_key(id);
+        let look = |v: &[u8], p: Option<PinnedValue>| {
+            let p = p.expect("store alive");
+            check_stress_value(id, v).map(|()| (digest(v), p))
+        };
+        let got = match (r >> 32) % 8 {
+            0 => s.get_and_touch(&k, 0, |v| look(v.value, v.pin())),
+            1..=3 => s.meta_get(&k, false, r & 1 << 40 != 0, HitCount::Get, |e| {
+                look(e.value(), e.pin_value())
+            }),
+            _ => s.get(&k, |v| look(v.value, v.pin())),
+        };
+        match got {
+            Lookup::Hit(Ok((sum, pin))) => {
+                counts.pins += 1;
+                assert!(
+                    digest(pin.bytes()) == sum,
+                    "reader {t}: key {id}: pin differs"
+                );
+                if held.len() >= STRESS_MAX_HELD {
+                    counts.outlived += release_held(s, t, held.remove(0)) as u64;
+                }
+                let until = n + (r >> 44) % 256;
+                held.push(Held {
+                    id,
+                    pin,
+                    sum,
+                    until,
+                });
+            }
+            Lookup::Hit(Err(e)) => panic!("reader {t}: key {id}: read {e}"),
+            _ => {}
+        }
+    }
+    for h in held.drain(..) {
+        counts.outlived += release_held(s, t, h) as u64;
+    }
+    counts
+}
+
+/// Overwrite (directly and through reservations), append, prepend, delete, expire, cas,
+/// touch, incr/decr and now and then flush.
+fn stress_writer(s: &Store, t: u64, seed: u64, ops: u64, deadline: std::time::Instant) {
+    let mut x = (seed ^ (t + 100).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+    let mut version = (t as u32) << 28;
+    let stored = |o: StoreOutcome| {
+        assert!(
+            matches!(o, StoreOutcome::Stored | StoreOutcome::NoMemory),
+            "writer {t}: {o:?}"
+        )
+    };
+    for n in 0..ops {
+        if n % 64 == 0 && std::time::Instant::now() >= deadline {
+            break;
+        }
+        let r = xorshift(&mut x);
+        version = version.wrapping_add(1);
+        let id = stress_id(r, false);
+        let k = stress_key(id);
+        let nk = stress_key(stress_id(r.rotate_left(17), true));
+        match (r >> 32) % 100 {
+            0..=24 => stored(set(s, &k, &segment(id, version, stress_words(r)))),
+            25..=29 => {
+                let v = segment(id, version, stress_words(r));
+                stored(s.store(SetMode::Set, &k, 0, 1, &v));
+            }
+            // Reserved, under its own key (linked as is) or, rarely, another one (copied).
+            30..=44 => {
+                let v = segment(id, version, stress_words(r));
+                let under = if r.is_multiple_of(STRESS_RESERVED_COPY) {
+                    stress_key((id + 1) % STRESS_STR_KEYS)
+                } else {
+                    k.clone()
+                };
+                let value = match s.reserve(&under, v.len()) {
+                    Ok(mut res) => {
+                        res.value_mut().copy_from_slice(&v);
+                        Value::Reserved(res)
+                    }
+                    Err(o) => Value::Refused(o),
+                };
+                if r & 8 == 0 {
+                    stored(s.store(SetMode::Set, &k, 0, 0, value));
+                } else {
+                    let opts = MetaStoreOpts::default();
+                    stored(s.meta_store(SetMode::Set, &k, 0, 0, value, opts).0);
+                }
+            }
+            45..=54 => {
+                let mode = if r & 1 == 0 {
+                    SetMode::Append
+                } else {
+                    SetMode::Prepend
+                };
+                let v = segment(id, version, 1 + (r >> 50) as usize % 4);
+                let o = if !r.is_multiple_of(STRESS_RESERVED_COPY) {
+                    s.store(mode, &k, 0, 0, &v)
+                } else {
+                    match s.reserve(&k, v.len()) {
+                        Ok(mut res) => {
+                            res.value_mut().copy_from_slice(&v);
+                            s.store(mode, &k, 0, 0, Value::Reserved(res))
+                        }
+                        Err(_) => StoreOutcome::NoMemory,
+                    }
+                };
+                assert!(
+                    matches!(
+                        o,
+                        StoreOutcome::Stored | StoreOutcome::NotStored | StoreOutcome::NoMemory
+                    ),
+                    "writer {t}: {mode:?}: {o:?}"
+                );
+            }
+            55..=64 => {
+                s.delete(&k);
+            }
+            65..=69 => {
+                if let Some(c) = s.peek_cas(&k) {
+                    let o = s.store(SetMode::Cas(c), &k, 0, 0, &segment(id, version, 3));
+                    assert!(
+                        matches!(
+                            o,
+                            StoreOutcome::Stored
+                                | StoreOutcome::Exists
+                                | StoreOutcome::NotFound
+                                | StoreOutcome::NoMemory
+                        ),
+                        "writer {t}: cas: {o:?}"
+                    );
+                }
+            }
+            70..=74 => {
+                s.touch(&k, 0);
+            }
+            75..=84 => {
+                let digits = (r >> 20) % 10u64.pow(1 + (r >> 56) as u32 % 19);
+                let mut v = digits.to_string().into_bytes();
+                v.resize(v.len() + (r >> 60) as usize % 3, b' ');
+                stored(set(s, &nk, &v));
+            }
+            85..=96 => {
+                let o = s.arith(&nk, r & 1 == 0, (r >> 40) % 1000);
+                assert!(
+                    matches!(
+                        o,
+                        ArithOutcome::Value(_) | ArithOutcome::NotFound | ArithOutcome::NoMemory
+                    ),
+                    "writer {t}: arith: {o:?}"
+                );
+            }
+            97..=98 => {
+                let o = s.arith(&k, true, 1);
+                assert!(
+                    matches!(o, ArithOutcome::NonNumeric | ArithOutcome::NotFound),
+                    "writer {t}: arith of a segment value: {o:?}"
+                );
+            }
+            _ => {
+                if (r >> 8).is_multiple_of(64) {
+                    s.flush_all(0);
+                }
+            }
+        }
+    }
+}
+
+/// Page moves of every kind, expiry and crawls, until `stop` (at most `rounds` rounds).
+fn stress_mover(s: &Store, seed: u64, rounds: u64, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    let mut x = seed | 1;
+    let limit = s.inner.mem.limit();
+    let mut done = 0;
+    while done < rounds && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        done += 1;
+        let r = xorshift(&mut x);
+        let ids: Vec<usize> = s.class_stats().iter().map(|c| c.id).collect();
+        let pick = |v: u64| match v as usize % (ids.len() + 1) {
+            0 => 0,
+            i => ids[i - 1],
+        };
+        let _ = s.reassign(pick(r), pick(r >> 16));
+        s.run_maintenance();
+        if done % 8 == 0 {
+            assert!(s.set_mem_limit(limit / 2));
+            s.run_maintenance();
+            assert!(s.set_mem_limit(limit));
+            // Only this thread changes the limit: the hard bound holds.
+            check_bound(s, false);
+        }
+        s.crawl_expired(2_000);
+        if done % 8 == 4 {
+            s.advance_clock_for_test(1);
+            s.crawl_classes(None);
+        }
+        // Let the writers refill what the moves took.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    done
+}
+
+#[test]
+fn pinned_readers_under_concurrent_writers_evictions_and_page_moves() {
+    // Readers pin values (get, gat, meta get) and hold up to 64 pins each for up to 256 of
+    // their operations; writers overwrite (directly and through reservations), append,
+    // prepend, delete, expire, incr/decr and flush; a mover reassigns pages, runs automove,
+    // lowers and raises the limit and crawls; 8 MiB, so eviction never stops. A pinned value
+    // must read the same bytes, all of its own key, from pin to release; afterwards nothing
+    // is held and the counts add up.
+    // FERRO_STRESS_SCALE scales the operation counts (e.g. 0.02 under valgrind),
+    // FERRO_STRESS_SECS bounds the run (3 s), FERRO_STRESS_SEED changes the random choices.
+    let scale = env_f64("FERRO_STRESS_SCALE", 1.0);
+    let secs = env_f64("FERRO_STRESS_SECS", 3.0);
+    let seed = std::env::var("FERRO_STRESS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5EED_F00D_u64);
+    let s = store(8);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_ops = (1_000_000.0 * scale) as u64;
+    let writer_ops = (300_000.0 * scale) as u64;
+    let readers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || stress_reader(&s, t, seed, reader_ops, deadline))
+        })
+        .collect();
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || stress_writer(&s, t, seed, writer_ops, deadline))
+        })
+        .collect();
+    let mover = {
+        let (s, stop) = (s.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || stress_mover(&s, seed, 100_000, &stop))
+    };
+    let mut counts = ReaderCounts::default();
+    let mut failed = Vec::new();
+    for h in readers {
+        match h.join() {
+            Ok(c) => {
+                counts.pins += c.pins;
+                counts.outlived += c.outlived;
+            }
+            Err(e) => failed.push(e),
+        }
+    }
+    for h in writers {
+        if let Err(e) = h.join() {
+            failed.push(e);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = mover.join();
+    if let Some(e) = failed.into_iter().next() {
+        std::panic::resume_unwind(e);
+    }
+    let rounds = rounds.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let st = s.stats();
+    println!(
+        "seed {seed}: {} pins, {} outlived their item; {} items stored; {rounds} mover \
+         rounds, {} pages moved, {} evictions, {} busy chunks",
+        counts.pins,
+        counts.outlived,
+        st.total_items,
+        st.slabs_moved,
+        st.evictions,
+        st.slab_reassign_busy_items
+    );
+    assert_eq!(s.pinned(), 0, "every pin was dropped");
+    assert!(counts.pins > 0 && st.total_items > 0);
+    if scale >= 1.0 {
+        assert!(
+            counts.outlived > 0,
+            "no pin outlived its item: the test is too weak"
+        );
+    }
+    // The store is consistent: every linked item is well formed and counted, no chunk is
+    // held by anyone, the memory bound holds and the whole limit is usable again.
+    assert!(shrink_done(&s));
+    check_bound(&s, true);
+    s.crawl_classes(None);
+    let st = s.stats();
+    let ids = 0..STRESS_STR_KEYS + STRESS_NUM_KEYS;
+    let visible = ids
+        .clone()
+        .filter(|&id| match value(&s, &stress_key(id)) {
+            Some(v) => {
+                if let Err(e) = check_stress_value(id, &v) {
+                    panic!("key {id}: {e}");
+                }
+                true
+            }
+            None => false,
+        })
+        .count() as u64;
+    assert_eq!(visible, st.curr_items);
+    let cs = s.class_stats();
+    assert_eq!(cs.iter().map(|c| c.number).sum::<u64>(), st.curr_items);
+    assert_eq!(cs.iter().map(|c| c.mem_requested).sum::<u64>(), st.bytes);
+    check_no_held_memory(&s);
+    for id in ids {
+        s.delete(&stress_key(id));
+    }
+    assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
+    assert_eq!((used_chunks(&s), s.inner.mem_used().1), (0, 0));
+    fill_until_evicting(&s, "after");
+    check_bound(&s, true);
+    assert_eq!(s.inner.mem_used().0, 8 << 20);
+}
+
+// ---- pages held by pins and reservations ------------------------------------------------------
+//
+// A page whose only chunks in use are pinned (or reserved) cannot move: the mover evicts its
+// items, waits about 20 ms and gives up (`Busy`), leaving the page nearly empty, which would
+// make it the best victim again (`pick_victim`, `shrink_victim`, `pick_page`): every
+// allocation needing a page would retry it for all its rounds and answer `NoMemory`, and a
+// lowered limit would never be reached. The mover now passes such a page over for a second
+// (`Mem::cancel_move`); these tests were written (ignored) against the bug and pass now.
+
+/// 4 MiB, automove off, four full pages of 100-byte values (the keys `f00000`...); the
+/// number of items per page.
+fn four_full_pages() -> (Store, usize) {
+    let s = store(4);
+    s.set_automove(false);
+    let fk = |i: usize| format!("f{i:05}").into_bytes();
+    set(&s, &fk(0), &pattern(&fk(0), 100));
+    let per_page = s.class_stats()[0].chunks_per_page;
+    for i in 1..4 * per_page {
+        assert_eq!(set(&s, &fk(i), &pattern(&fk(i), 100)), StoreOutcome::Stored);
+    }
+    assert_eq!(s.stats().evictions, 0);
+    (s, per_page)
+}
+
+#[test]
+fn one_pinned_chunk_does_not_make_a_new_class_fail() {
+    let (s, per_page) = four_full_pages();
+    let p = pin(&s, b"f00005").expect("hit");
+    // A new class needs a page: one of the three without pins can move.
+    assert_eq!(
+        set(&s, b"mid", &pattern(b"mid", 3000)),
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        set(&s, b"mid2", &pattern(b"mid2", 3000)),
+        StoreOutcome::Stored
+    );
+    assert!(
+        s.stats().evictions <= 2 * per_page as u64,
+        "{:?}",
+        s.stats()
+    );
+    assert!(p.bytes() == pattern(b"f00005", 100).as_slice());
+}
+
+#[test]
+fn one_pinned_chunk_does_not_stop_a_lowered_limit() {
+    let (s, _) = four_full_pages();
+    let p = pin(&s, b"f00005").expect("hit");
+    assert!(s.set_mem_limit(2 << 20));
+    for _ in 0..5 {
+        s.run_maintenance();
+    }
+    assert!(
+        s.inner.mem_used().0 <= 2 << 20,
+        "used {:?}",
+        s.inner.mem_used()
+    );
+    assert!(p.bytes() == pattern(b"f00005", 100).as_slice());
+}
+
+#[test]
+fn held_reservation_does_not_make_a_new_class_fail() {
+    let (s, _) = four_full_pages();
+    // A client announced a value and is still sending it.
+    let res = s.reserve(b"slow", 100).expect("reserve");
+    assert_eq!(
+        set(&s, b"mid", &pattern(b"mid", 3000)),
+        StoreOutcome::Stored
+    );
+    drop(res);
+}
+
+#[test]
+fn reserved_copy_does_not_wait_for_its_own_reservation() {
+    let (s, _) = four_full_pages();
+    // Reserved in the full class (its chunk is on the page the mover picks first), stored
+    // under a key whose item needs a new class: the copy's allocation moves a page.
+    let mut res = s.reserve(b"f00000", 100).expect("reserve");
+    res.value_mut().fill(b'r');
+    let long_key = [b'K'; 200];
+    assert_eq!(
+        s.store(SetMode::Set, &long_key, 0, 0, Value::Reserved(res)),
+        StoreOutcome::Stored
+    );
+    assert_eq!(value(&s, &long_key), Some(vec![b'r'; 100]));
 }
