@@ -174,6 +174,7 @@ impl Connection {
         info: Arc<ConnInfo>,
         peer: Option<std::net::SocketAddr>,
         budget: Arc<InputBudget>,
+        store: &crate::store::Store,
     ) -> Connection {
         let state = info.state();
         Connection {
@@ -185,7 +186,7 @@ impl Connection {
             charged: 0,
             rpos: 0,
             rend: 0,
-            out: Out::stream(),
+            out: Out::stream(store),
             swallow: 0,
             rx: None,
             may_read: true,

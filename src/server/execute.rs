@@ -575,7 +575,7 @@ fn get(ctx: &Ctx<'_>, kind: GetKind, exptime: i64, keys: Keys<'_>, out: &mut Out
         let emit = |item: crate::store::ItemView<'_>| {
             let cas = with_cas.then_some(item.cas);
             encode::value_header(out, item.key, item.flags, item.value.len(), cas);
-            out.value(item.value, || item.pin());
+            out.value(item.value, |keep| item.pin_with(keep));
             encode::value_trailer(out);
         };
         let seen = watched.then(|| store.inspect(key));

@@ -123,7 +123,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             let emit = |item: crate::store::ItemView<'_>| {
                 let len = item.value.len();
                 encode::get_hit_header(out, op, req.opaque, item.cas, item.flags, with_key, len);
-                out.value(item.value, || item.pin());
+                out.value(item.value, |keep| item.pin_with(keep));
             };
             let found = match touch {
                 Some(exptime) => store.get_and_touch(key, exptime, emit),

@@ -144,7 +144,7 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
             }
             out.extend_from_slice(b"\r\n");
             if f.value {
-                out.value(e.value(), || e.pin_value());
+                out.value(e.value(), |keep| e.pin_value_with(keep));
                 out.extend_from_slice(b"\r\n");
             }
         },

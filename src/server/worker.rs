@@ -172,7 +172,7 @@ impl Worker {
             let fd = info.fd;
             let authed = !self.shared.config.auth_required();
             let budget = self.shared.input_budget.clone();
-            let mut conn = Connection::new(stream, authed, info, peer, budget);
+            let mut conn = Connection::new(stream, authed, info, peer, budget, &self.shared.store);
             if let Err(e) =
                 self.poll
                     .registry()

@@ -13,6 +13,7 @@
 //! (`make_room`), by the sweeper's `automove_step`, and by the release steps of a lowered
 //! memory limit (`maint.rs`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -133,8 +134,16 @@ impl<'a> ItemHandle<'a> {
         ItemHandle { inner, r }
     }
 
-    pub(super) fn pin(&self) -> Option<super::PinnedValue> {
-        let store = self.inner.me.upgrade()?;
+    /// Pin the item; `keep` (a handle of this store) or else the store's own count keeps
+    /// the store alive. `None` if `keep` is another store, or the store is being dropped.
+    pub(super) fn pin(&self, keep: Option<&Arc<super::Store>>) -> Option<super::PinnedValue> {
+        let store = match keep {
+            Some(k) if std::ptr::eq(Arc::as_ptr(&k.inner), self.inner) => {
+                super::KeepAlive::Handle(k.clone())
+            }
+            Some(_) => return None,
+            None => super::KeepAlive::Shared(self.inner.me.upgrade()?),
+        };
         let (ptr, len) = self.inner.mem.pin(self.r);
         let Some(ptr) = std::ptr::NonNull::new(ptr.cast_mut()) else {
             self.inner.mem.unpin(self.r);

@@ -105,7 +105,14 @@ impl<'g> MetaEntry<'g> {
     /// Pin the value for a reply that sends it from item memory (see
     /// [`super::PinnedValue`]).
     pub fn pin_value(&self) -> Option<super::PinnedValue> {
-        super::engine::ItemHandle::new(self.inner, self.r, self.guard).pin()
+        super::engine::ItemHandle::new(self.inner, self.r, self.guard).pin(None)
+    }
+    /// `pin_value` through a handle only one thread uses (see `ItemView::pin_with`).
+    pub fn pin_value_with(
+        &self,
+        keep: &std::sync::Arc<super::Store>,
+    ) -> Option<super::PinnedValue> {
+        super::engine::ItemHandle::new(self.inner, self.r, self.guard).pin(Some(keep))
     }
     /// Record that a win token was handed out.
     pub fn set_token_sent(&mut self) {

@@ -249,7 +249,14 @@ impl ItemView<'_> {
     /// Pin the value for a reply that sends it from item memory (see [`PinnedValue`]).
     /// `None` only while the store is being dropped.
     pub fn pin(&self) -> Option<PinnedValue> {
-        self.item.pin()
+        self.item.pin(None)
+    }
+
+    /// `pin`, keeping the store alive through `keep`, a handle of this store that only one
+    /// thread uses (a connection's): the pin then updates no count that other threads
+    /// share. `None` if `keep` is another store.
+    pub fn pin_with(&self, keep: &Arc<Store>) -> Option<PinnedValue> {
+        self.item.pin(Some(keep))
     }
 }
 
@@ -260,7 +267,7 @@ impl ItemView<'_> {
 /// was unlinked meanwhile when its last pin goes). Pins hold slab memory, which counts in
 /// `-m`: whoever keeps them must bound how many it keeps (the server does per connection).
 pub struct PinnedValue {
-    store: Arc<Inner>,
+    store: KeepAlive,
     chunk: mem::Ref,
     ptr: std::ptr::NonNull<u8>,
     len: usize,
@@ -292,8 +299,20 @@ impl PinnedValue {
 
 impl Drop for PinnedValue {
     fn drop(&mut self) {
-        self.store.mem.unpin(self.chunk);
+        let inner: &Inner = match &self.store {
+            KeepAlive::Shared(inner) => inner,
+            KeepAlive::Handle(store) => &store.inner,
+        };
+        inner.mem.unpin(self.chunk);
     }
+}
+
+/// What keeps a pinned value's store alive.
+enum KeepAlive {
+    /// The store's own count (shared by every thread).
+    Shared(Arc<Inner>),
+    /// A handle only one thread uses (`ItemView::pin_with`).
+    Handle(Arc<Store>),
 }
 
 impl std::fmt::Debug for PinnedValue {

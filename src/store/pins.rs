@@ -16,8 +16,9 @@
 //!
 //! The table is striped by ref (64 mutexes, leaves of the lock order: nothing is taken while
 //! one is held) and holds an entry only per pinned chunk, so its memory follows the number
-//! of replies in flight, which the server bounds per connection. `total` makes the common
-//! case (nothing pinned) one atomic load on the free path.
+//! of replies in flight, which the server bounds per connection. Each stripe's pin count
+//! makes the common case (nothing pinned in it) one atomic load on the free path, with no
+//! count shared by all threads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,10 +37,16 @@ struct Entry {
     zombie: bool,
 }
 
+/// One stripe: its pinned chunks and how many pins they hold (read without the lock on
+/// the free path), on its own cache line.
+#[repr(align(64))]
+struct Stripe {
+    map: Mutex<HashMap<Ref, Entry, RandomState>>,
+    pins: AtomicUsize,
+}
+
 pub(super) struct Pins {
-    stripes: Box<[Mutex<HashMap<Ref, Entry, RandomState>>]>,
-    /// Pins outstanding over all chunks.
-    total: AtomicUsize,
+    stripes: Box<[Stripe]>,
 }
 
 fn stripe(r: Ref) -> usize {
@@ -50,59 +57,62 @@ impl Pins {
     pub(super) fn new() -> Pins {
         Pins {
             stripes: (0..STRIPES)
-                .map(|_| Mutex::new(HashMap::with_hasher(RandomState::new())))
+                .map(|_| Stripe {
+                    map: Mutex::new(HashMap::with_hasher(RandomState::new())),
+                    pins: AtomicUsize::new(0),
+                })
                 .collect(),
-            total: AtomicUsize::new(0),
         }
     }
 
     /// One more pin of linked chunk `r` (the caller holds its shard lock).
     pub(super) fn pin(&self, r: Ref) {
-        let mut s = self.stripes[stripe(r)].lock();
-        let e = s.entry(r).or_insert(Entry {
+        let st = &self.stripes[stripe(r)];
+        let mut map = st.map.lock();
+        let e = map.entry(r).or_insert(Entry {
             count: 0,
             zombie: false,
         });
         e.count += 1;
-        self.total.fetch_add(1, Ordering::Release);
+        st.pins.fetch_add(1, Ordering::Release);
     }
 
     /// One pin of `r` fewer. `true`: it was the last one and `r` was freed while pinned, so
     /// the caller must free it now.
     pub(super) fn unpin(&self, r: Ref) -> bool {
-        let mut s = self.stripes[stripe(r)].lock();
-        let Some(e) = s.get_mut(&r) else {
+        let st = &self.stripes[stripe(r)];
+        let mut map = st.map.lock();
+        let Some(e) = map.get_mut(&r) else {
             debug_assert!(false, "unpin of an unpinned chunk {r:#x}");
             return false;
         };
-        self.total.fetch_sub(1, Ordering::Release);
+        st.pins.fetch_sub(1, Ordering::Release);
         e.count -= 1;
         if e.count > 0 {
             return false;
         }
         let zombie = e.zombie;
-        s.remove(&r);
+        map.remove(&r);
         zombie
     }
 
     /// Is `r` pinned? Stable while the caller holds the shard lock of linked `r` against
     /// new pins (only unpins can happen).
     pub(super) fn is_pinned(&self, r: Ref) -> bool {
-        if self.total.load(Ordering::Acquire) == 0 {
-            return false;
-        }
-        self.stripes[stripe(r)].lock().contains_key(&r)
+        let st = &self.stripes[stripe(r)];
+        st.pins.load(Ordering::Acquire) != 0 && st.map.lock().contains_key(&r)
     }
 
     /// The owner of unlinked chunk `r` wants to free it: `true` if it is pinned, in which
     /// case it becomes a zombie that the last unpin frees, and the caller must not free it.
     pub(super) fn defer_free(&self, r: Ref) -> bool {
+        let st = &self.stripes[stripe(r)];
         // A pin taken while `r` was linked happened before the unlink (same shard lock), so
-        // a zero here means no pin can exist.
-        if self.total.load(Ordering::Acquire) == 0 {
+        // a zero here means no pin of `r` can exist.
+        if st.pins.load(Ordering::Acquire) == 0 {
             return false;
         }
-        match self.stripes[stripe(r)].lock().get_mut(&r) {
+        match st.map.lock().get_mut(&r) {
             Some(e) => {
                 e.zombie = true;
                 true
@@ -113,7 +123,10 @@ impl Pins {
 
     /// Pins outstanding (for tests and stats).
     pub(super) fn total(&self) -> usize {
-        self.total.load(Ordering::Acquire)
+        self.stripes
+            .iter()
+            .map(|s| s.pins.load(Ordering::Acquire))
+            .sum()
     }
 }
 

@@ -2313,7 +2313,7 @@ const STRESS_MAX_HELD: usize = 64;
 /// One in this many reserved stores copies (reserved under another key, or an append /
 /// prepend). Rare: a store that allocates while it owns its reservation can stall every
 /// allocation that needs a page (see `reserved_copy_does_not_wait_for_its_own_reservation`).
-const STRESS_RESERVED_COPY: u64 = 256;
+const STRESS_RESERVED_COPY: u64 = 16;
 
 fn segment(id: u32, version: u32, n: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 * (n + 1));
