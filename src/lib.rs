@@ -17,7 +17,7 @@
 //! connection it drives, calls `protocol::text::parse` (or `binary::parse`) until it needs
 //! more bytes, runs each command through `server::execute` (the one place that maps protocol
 //! commands to store calls), which encodes replies into the connection's output
-//! (`server/outq.rs`: copied bytes, with item values of 1 KiB or more spliced in from
+//! (`server/outq.rs`: copied bytes, and past 16 KiB of them item values spliced in from
 //! pinned item memory), and flushes it once per read batch (`writev`). A storage command
 //! whose long value is still arriving gets its item reserved (`Store::reserve`) and the value
 //! read straight into it.

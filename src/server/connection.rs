@@ -18,8 +18,9 @@
 //!   connections (-m/16, at least 4 MiB). A storage command's long value goes into the item
 //!   reserved for it, inside `-m`.
 //! - **Replies the client does not read**: at most 16 KiB of copied replies plus one reply
-//!   (`outq::COPY_HIGH_WATER`) and 16 KiB of requests read ahead; values of 1 KiB or more
-//!   are spliced from item memory (pinned, inside `-m`), at most 256 KiB queued. About 68
+//!   (`outq::COPY_HIGH_WATER`) and 16 KiB of requests read ahead; past the copy bound,
+//!   values of 1 KiB or more are spliced from item memory (pinned, inside `-m`), at most
+//!   256 KiB queued. About 68
 //!   KiB of RSS measured per such connection (`tests/memory_bound.rs`).
 
 use super::conns::{ConnInfo, ConnState};
