@@ -2311,8 +2311,8 @@ const STRESS_HOT: u32 = 300;
 /// Pins a reader holds at most.
 const STRESS_MAX_HELD: usize = 64;
 /// One in this many reserved stores copies (reserved under another key, or an append /
-/// prepend). Rare: a store that allocates while it owns its reservation can stall every
-/// allocation that needs a page (see `reserved_copy_does_not_wait_for_its_own_reservation`).
+/// prepend): the copy allocates while it owns its reservation, which the page mover must
+/// not wait for (see `reserved_copy_does_not_wait_for_its_own_reservation`).
 const STRESS_RESERVED_COPY: u64 = 16;
 
 fn segment(id: u32, version: u32, n: usize) -> Vec<u8> {
