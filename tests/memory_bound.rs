@@ -62,6 +62,29 @@ fn read_slowly(s: &mut TcpStream, n: usize, chunk: usize, pause: Duration) -> Ve
     got
 }
 
+/// How many of `conns` got `reply` (and nothing else): polled until `want` did or 10 s
+/// passed (a busy machine may take a while to read what they sent).
+fn count_refused(conns: &mut [TcpStream], want: usize, reply: &[u8]) -> usize {
+    let mut refused = vec![false; conns.len()];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while refused.iter().filter(|&&r| r).count() < want && Instant::now() < deadline {
+        for (t, r) in conns
+            .iter_mut()
+            .zip(refused.iter_mut())
+            .filter(|(_, r)| !**r)
+        {
+            t.set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("timeout");
+            let mut buf = [0u8; 128];
+            if let Ok(n) = t.read(&mut buf) {
+                assert_eq!(&buf[..n], reply);
+                *r = true;
+            }
+        }
+    }
+    refused.iter().filter(|&&r| r).count()
+}
+
 fn stream(s: &Server) -> TcpStream {
     let t = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     t.set_read_timeout(Some(Duration::from_secs(10)))
@@ -293,24 +316,11 @@ fn values_in_flight_cannot_take_over_the_cache() {
         conns.push(t);
     }
     // Half of -m (8 MiB) holds eight of them; the others are refused at once.
-    let mut refused = vec![false; conns.len()];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while refused.iter().filter(|&&r| r).count() < 12 && Instant::now() < deadline {
-        for (t, r) in conns
-            .iter_mut()
-            .zip(refused.iter_mut())
-            .filter(|(_, r)| !**r)
-        {
-            t.set_read_timeout(Some(Duration::from_millis(20)))
-                .expect("timeout");
-            let mut buf = [0u8; 64];
-            if let Ok(n) = t.read(&mut buf) {
-                assert_eq!(&buf[..n], b"SERVER_ERROR out of memory storing object\r\n");
-                *r = true;
-            }
-        }
-    }
-    let refused = refused.iter().filter(|&&r| r).count();
+    let refused = count_refused(
+        &mut conns,
+        12,
+        b"SERVER_ERROR out of memory storing object\r\n",
+    );
     assert!((10..=14).contains(&refused), "{refused} of 20 refused");
     for i in 0..200 {
         let key = format!("small{i}");
@@ -441,24 +451,11 @@ fn long_get_lines_share_a_bounded_budget() {
     }
     // The budget (4 MiB at -m 64) holds four such lines; the others are refused and closed
     // (as soon as the server has read enough of them: a busy machine may take a while).
-    let mut refused = vec![false; conns.len()];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while refused.iter().filter(|&&r| r).count() < 16 && Instant::now() < deadline {
-        for (t, r) in conns
-            .iter_mut()
-            .zip(refused.iter_mut())
-            .filter(|(_, r)| !**r)
-        {
-            t.set_read_timeout(Some(Duration::from_millis(20)))
-                .expect("timeout");
-            let mut buf = [0u8; 128];
-            if let Ok(n) = t.read(&mut buf) {
-                assert_eq!(&buf[..n], b"SERVER_ERROR out of memory reading request\r\n");
-                *r = true;
-            }
-        }
-    }
-    let refused = refused.iter().filter(|&&r| r).count();
+    let refused = count_refused(
+        &mut conns,
+        16,
+        b"SERVER_ERROR out of memory reading request\r\n",
+    );
     assert!((15..=17).contains(&refused), "{refused} of 20 refused");
     let hwm = status_kib(&s, "VmHWM");
     assert!(hwm < 40_000, "peak RSS {hwm} KiB");
