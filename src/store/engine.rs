@@ -81,8 +81,6 @@ enum Room {
 }
 
 pub(super) struct Inner {
-    /// This store's own `Arc` (for `PinnedValue`).
-    me: std::sync::Weak<Inner>,
     /// Bytes of items reserved for values still arriving (`reserve`).
     reserved: std::sync::atomic::AtomicUsize,
     pub(super) cfg: StoreConfig,
@@ -115,7 +113,7 @@ pub(super) struct Inner {
     pub(super) limit_shown: std::sync::atomic::AtomicUsize,
 }
 
-/// A linked item under its shard lock, for `ItemView::pin` and `MetaEntry::pin_value`.
+/// A linked item under its shard lock, for `ItemView::pin_with` and `MetaEntry::pin_value_with`.
 #[derive(Clone, Copy)]
 pub(super) struct ItemHandle<'a> {
     inner: &'a Inner,
@@ -134,16 +132,13 @@ impl<'a> ItemHandle<'a> {
         ItemHandle { inner, r }
     }
 
-    /// Pin the item; `keep` (a handle of this store) or else the store's own count keeps
-    /// the store alive. `None` if `keep` is another store, or the store is being dropped.
-    pub(super) fn pin(&self, keep: Option<&Arc<super::Store>>) -> Option<super::PinnedValue> {
-        let store = match keep {
-            Some(k) if std::ptr::eq(Arc::as_ptr(&k.inner), self.inner) => {
-                super::KeepAlive::Handle(k.clone())
-            }
-            Some(_) => return None,
-            None => super::KeepAlive::Shared(self.inner.me.upgrade()?),
-        };
+    /// Pin the item; `keep` (a handle of this store) keeps the store alive. `None` if
+    /// `keep` is another store.
+    pub(super) fn pin(&self, keep: &Arc<super::Store>) -> Option<super::PinnedValue> {
+        if !std::ptr::eq(Arc::as_ptr(&keep.inner), self.inner) {
+            return None;
+        }
+        let store = keep.clone();
         let (ptr, len) = self.inner.mem.pin(self.r);
         let Some(ptr) = std::ptr::NonNull::new(ptr.cast_mut()) else {
             self.inner.mem.unpin(self.r);
@@ -165,8 +160,7 @@ pub(super) struct Slot {
 }
 
 impl Inner {
-    /// `me`: the `Arc` this `Inner` will live in (pins hold it).
-    pub(super) fn new(cfg: StoreConfig, me: std::sync::Weak<Inner>) -> Inner {
+    pub(super) fn new(cfg: StoreConfig) -> Inner {
         let geo = match &cfg.slab_sizes {
             Some(sizes) => Geometry::explicit(sizes, cfg.slab_chunk_max),
             None => Geometry::new(cfg.min_chunk, cfg.growth_factor, cfg.slab_chunk_max),
@@ -174,7 +168,6 @@ impl Inner {
         let mem = Mem::with_geometry(cfg.mem_limit, geo, cfg.item_size_max);
         let n_classes = mem.geo.n_slab() + 1;
         let inner = Inner {
-            me,
             reserved: std::sync::atomic::AtomicUsize::new(0),
             clock: Clock::new(),
             shards: (0..SHARDS)

@@ -102,17 +102,13 @@ impl<'g> MetaEntry<'g> {
         let e = self.inner.mem.exptime(self.r);
         !self.token_sent() && !self.created && e != 0 && e < self.inner.clock.rel_exptime(exptime)
     }
-    /// Pin the value for a reply that sends it from item memory (see
-    /// [`super::PinnedValue`]).
-    pub fn pin_value(&self) -> Option<super::PinnedValue> {
-        super::engine::ItemHandle::new(self.inner, self.r, self.guard).pin(None)
-    }
-    /// `pin_value` through a handle only one thread uses (see `ItemView::pin_with`).
+    /// Pin the value for a reply that sends it from item memory, through `keep` (see
+    /// `ItemView::pin_with`).
     pub fn pin_value_with(
         &self,
         keep: &std::sync::Arc<super::Store>,
     ) -> Option<super::PinnedValue> {
-        super::engine::ItemHandle::new(self.inner, self.r, self.guard).pin(Some(keep))
+        super::engine::ItemHandle::new(self.inner, self.r, self.guard).pin(keep)
     }
     /// Record that a win token was handed out.
     pub fn set_token_sent(&mut self) {

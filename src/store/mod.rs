@@ -36,7 +36,7 @@
 //! pages fit, and the sweeper gives pages back if it passes the limit (stats `hash_bytes`).
 //!
 //! **Pins** (`pins.rs`): a reply may send an item's value straight from item memory
-//! (`ItemView::pin`, `MetaEntry::pin_value` give a [`PinnedValue`]); while pinned, the value
+//! (`ItemView::pin_with`, `MetaEntry::pin_value_with` give a [`PinnedValue`]); while pinned, the value
 //! does not change and its chunk is not freed or reused: eviction skips it, in-place
 //! incr/decr is not done, and a free (overwrite, delete, expiry, page move) is deferred to
 //! the last unpin (the mover waits for it like for any chunk in flight, then gives up).
@@ -246,17 +246,12 @@ pub struct ItemView<'a> {
 }
 
 impl ItemView<'_> {
-    /// Pin the value for a reply that sends it from item memory (see [`PinnedValue`]).
-    /// `None` only while the store is being dropped.
-    pub fn pin(&self) -> Option<PinnedValue> {
-        self.item.pin(None)
-    }
-
-    /// `pin`, keeping the store alive through `keep`, a handle of this store that only one
-    /// thread uses (a connection's): the pin then updates no count that other threads
-    /// share. `None` if `keep` is another store.
+    /// Pin the value for a reply that sends it from item memory (see [`PinnedValue`]),
+    /// keeping the store alive through `keep`, a handle of this store that only one thread
+    /// uses (a connection's): a pin updates no count that other threads share. `None` if
+    /// `keep` is another store.
     pub fn pin_with(&self, keep: &Arc<Store>) -> Option<PinnedValue> {
-        self.item.pin(Some(keep))
+        self.item.pin(keep)
     }
 }
 
@@ -267,14 +262,14 @@ impl ItemView<'_> {
 /// was unlinked meanwhile when its last pin goes). Pins hold slab memory, which counts in
 /// `-m`: whoever keeps them must bound how many it keeps (the server does per connection).
 pub struct PinnedValue {
-    store: KeepAlive,
+    store: Arc<Store>,
     chunk: mem::Ref,
     ptr: std::ptr::NonNull<u8>,
     len: usize,
 }
 
 // SAFETY: the pinned bytes are immutable and kept alive by the pin (see `pins.rs`); the
-// handle owns an `Arc` of the store, which is `Send + Sync`. Nothing here is tied to the
+// handle owns an `Arc` of a store handle, which is `Send + Sync`. Nothing here is tied to the
 // thread that pinned it.
 unsafe impl Send for PinnedValue {}
 
@@ -299,20 +294,8 @@ impl PinnedValue {
 
 impl Drop for PinnedValue {
     fn drop(&mut self) {
-        let inner: &Inner = match &self.store {
-            KeepAlive::Shared(inner) => inner,
-            KeepAlive::Handle(store) => &store.inner,
-        };
-        inner.mem.unpin(self.chunk);
+        self.store.inner.mem.unpin(self.chunk);
     }
-}
-
-/// What keeps a pinned value's store alive.
-enum KeepAlive {
-    /// The store's own count (shared by every thread).
-    Shared(Arc<Inner>),
-    /// A handle only one thread uses (`ItemView::pin_with`).
-    Handle(Arc<Store>),
 }
 
 impl std::fmt::Debug for PinnedValue {
@@ -543,7 +526,7 @@ impl Store {
     /// thread; see `start_sweeper`.
     pub fn new(cfg: StoreConfig) -> Store {
         Store {
-            inner: Arc::new_cyclic(|me| Inner::new(cfg, me.clone())),
+            inner: Arc::new(Inner::new(cfg)),
         }
     }
 

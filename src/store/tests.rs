@@ -1851,7 +1851,7 @@ fn walk_items_resumes_in_slices_and_sees_each_item_once() {
 /// miss.
 fn pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
     let got = s.get(k, |v| {
-        let p = v.pin().expect("store alive");
+        let p = v.pin_with(&Arc::new(s.clone())).expect("same store");
         assert!(
             p.bytes() == v.value,
             "pin of {}",
@@ -1865,10 +1865,10 @@ fn pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
     }
 }
 
-/// The same through a meta get (`MetaEntry::pin_value`).
+/// The same through a meta get (`MetaEntry::pin_value_with`).
 fn meta_pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
     let got = s.meta_get(k, false, false, HitCount::Get, |e| {
-        let p = e.pin_value().expect("store alive");
+        let p = e.pin_value_with(&Arc::new(s.clone())).expect("same store");
         assert!(
             p.bytes() == e.value(),
             "pin of {}",
@@ -2474,6 +2474,8 @@ fn stress_reader(
     let mut x = (seed ^ t.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
     let mut held: Vec<Held> = Vec::new();
     let mut counts = ReaderCounts::default();
+    // This reader's own store handle, as a connection has.
+    let keep = Arc::new(s.clone());
     for n in 0..ops {
         if n % 64 == 0 && std::time::Instant::now() >= deadline {
             break;
@@ -2490,15 +2492,15 @@ fn stress_reader(
         let id = stress_id(r, r.is_multiple_of(8));
         let k = stress_key(id);
         let look = |v: &[u8], p: Option<PinnedValue>| {
-            let p = p.expect("store alive");
+            let p = p.expect("same store");
             check_stress_value(id, v).map(|()| (digest(v), p))
         };
         let got = match (r >> 32) % 8 {
-            0 => s.get_and_touch(&k, 0, |v| look(v.value, v.pin())),
+            0 => s.get_and_touch(&k, 0, |v| look(v.value, v.pin_with(&keep))),
             1..=3 => s.meta_get(&k, false, r & 1 << 40 != 0, HitCount::Get, |e| {
-                look(e.value(), e.pin_value())
+                look(e.value(), e.pin_value_with(&keep))
             }),
-            _ => s.get(&k, |v| look(v.value, v.pin())),
+            _ => s.get(&k, |v| look(v.value, v.pin_with(&keep))),
         };
         match got {
             Lookup::Hit(Ok((sum, pin))) => {
