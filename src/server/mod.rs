@@ -17,21 +17,10 @@
 //! Must not: parse bytes itself (that is `protocol`) or touch item memory (that is `store`).
 
 pub mod cluster;
-mod connection;
-pub mod conns;
-pub mod crawler;
-pub mod detail;
-mod execute;
-mod execute_bin;
-mod listener;
-mod outq;
+pub mod exec;
+pub mod net;
+pub mod observe;
 pub mod reload;
-pub mod stats;
-mod stream;
-pub mod trace;
-pub mod udp;
-pub mod watch;
-mod worker;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -42,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
-pub use stats::ThreadStats;
+pub use observe::stats::ThreadStats;
 
 /// The version `version` and `stats` report: the memcached release whose protocol we
 /// speak, then ours. Clients and tools (libmemcached's memcapable, pymemcache users, the
@@ -71,25 +60,25 @@ pub struct Shared {
     /// `slabs automove` mode as last set (0 off, 1 and 2 on), for `stats settings`.
     pub automove_mode: AtomicU32,
     /// `lru_crawler` settings and the running crawl.
-    pub crawler: crawler::CrawlerState,
+    pub crawler: exec::crawler::CrawlerState,
     /// One counter block per worker thread, then one for the UDP thread when `-U` is on.
     pub thread_stats: Vec<Arc<ThreadStats>>,
     /// Listener counters.
-    pub listener_stats: Arc<stats::ListenerStats>,
+    pub listener_stats: Arc<observe::stats::ListenerStats>,
     /// Every open socket, for `stats conns` and the idle timeout.
-    pub conns: conns::Registry,
+    pub conns: net::conns::Registry,
     /// `stats detail` per-prefix counters.
-    pub detail: detail::Detail,
+    pub detail: observe::detail::Detail,
     /// `watch` log streams.
-    pub watch: watch::Registry,
+    pub watch: observe::watch::Registry,
     /// Wakers of the listener and every worker, to deliver shutdown.
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
     /// The listener's waker: with `no_maxconns_fast` a close below `-c` resumes accepting.
     listener_waker: OnceLock<Arc<Waker>>,
     /// The addresses actually bound (port 0 resolved).
     pub bound: parking_lot::Mutex<Vec<SocketAddr>>,
-    /// Bound on the unparsed input all connections hold (`connection::InputBudget`).
-    pub input_budget: Arc<connection::InputBudget>,
+    /// Bound on the unparsed input all connections hold (`net::connection::InputBudget`).
+    pub input_budget: Arc<net::connection::InputBudget>,
 }
 
 /// The bound on unparsed input held by all connections together: a sixteenth of the
@@ -177,16 +166,20 @@ pub fn bind_all(config: &Config) -> io::Result<Sockets> {
     let tcp = config
         .listen
         .iter()
-        .map(|addr| listener::bind(*addr, config.backlog))
+        .map(|addr| net::listener::bind(*addr, config.backlog))
         .collect::<io::Result<Vec<_>>>()?;
     let unix = match &config.unix_socket {
-        Some(path) => Some(listener::bind_unix(path, config.unix_mask, config.backlog)?),
+        Some(path) => Some(net::listener::bind_unix(
+            path,
+            config.unix_mask,
+            config.backlog,
+        )?),
         None => None,
     };
     let udp = config
         .udp_listen
         .iter()
-        .map(|addr| udp::bind(*addr))
+        .map(|addr| net::udp::bind(*addr))
         .collect::<io::Result<Vec<_>>>()?;
     Ok(Sockets { tcp, unix, udp })
 }
@@ -227,28 +220,28 @@ pub fn start(
         max_conns_seen: AtomicUsize::new(0),
         shutting_down: AtomicBool::new(false),
         thread_stats,
-        crawler: crawler::CrawlerState::default(),
-        listener_stats: Arc::new(stats::ListenerStats::default()),
-        conns: conns::Registry::new(config_threads),
-        detail: detail::Detail::new(config_delimiter),
-        watch: watch::Registry::default(),
+        crawler: exec::crawler::CrawlerState::default(),
+        listener_stats: Arc::new(observe::stats::ListenerStats::default()),
+        conns: net::conns::Registry::new(config_threads),
+        detail: observe::detail::Detail::new(config_delimiter),
+        watch: observe::watch::Registry::default(),
         wakers: parking_lot::Mutex::new(Vec::new()),
         listener_waker: OnceLock::new(),
         bound: parking_lot::Mutex::new(bound),
-        input_budget: Arc::new(connection::InputBudget::new(input_limit)),
+        input_budget: Arc::new(net::connection::InputBudget::new(input_limit)),
     });
 
     let mut listening: Vec<(i32, String)> = Vec::new();
     {
         use std::os::fd::AsRawFd;
         for l in &tcp {
-            listening.push((l.as_raw_fd(), conns::tcp_addr(&l.local_addr()?)));
+            listening.push((l.as_raw_fd(), net::conns::tcp_addr(&l.local_addr()?)));
         }
         if let (Some(u), Some(path)) = (&unix, &shared.config.unix_socket) {
             listening.push((u.as_raw_fd(), format!("unix:{}", path.display())));
         }
         for u in &udp {
-            listening.push((u.as_raw_fd(), conns::udp_addr(&u.local_addr()?)));
+            listening.push((u.as_raw_fd(), net::conns::udp_addr(&u.local_addr()?)));
         }
     }
     for (fd, addr) in listening {
@@ -259,14 +252,14 @@ pub fn start(
                 crate::config::ProtocolMode::Ascii => "ascii",
                 crate::config::ProtocolMode::Binary => "binary",
             };
-            trace::event(format_args!("<{fd} server listening ({proto})"));
+            observe::trace::event(format_args!("<{fd} server listening ({proto})"));
         }
     }
 
     let mut threads = Vec::new();
     let mut handoffs = Vec::new();
     for i in 0..shared.config.threads {
-        let (w, handoff) = worker::Worker::new(i, shared.clone())?;
+        let (w, handoff) = net::worker::Worker::new(i, shared.clone())?;
         shared.wakers.lock().push(handoff.waker.clone());
         handoffs.push(handoff);
         threads.push(
@@ -277,7 +270,7 @@ pub fn start(
     }
     if !udp.is_empty() {
         let stats = shared.thread_stats[shared.config.threads].clone();
-        let u = udp::UdpServer::new(shared.clone(), udp, stats)?;
+        let u = net::udp::UdpServer::new(shared.clone(), udp, stats)?;
         shared.wakers.lock().push(u.waker());
         threads.push(
             std::thread::Builder::new()
@@ -285,7 +278,7 @@ pub fn start(
                 .spawn(move || u.run())?,
         );
     }
-    let l = listener::Listener::new(shared.clone(), tcp, unix, handoffs)?;
+    let l = net::listener::Listener::new(shared.clone(), tcp, unix, handoffs)?;
     shared.wakers.lock().push(l.waker());
     let _ = shared.listener_waker.set(l.waker());
     threads.push(

@@ -10,9 +10,9 @@
 //!
 //! Must not: read or write client requests (workers do), touch the store.
 
-use super::Shared;
-use super::stats::ListenerStats;
-use super::stream::{Acceptor, Stream};
+use crate::server::Shared;
+use crate::server::net::stream::{Acceptor, Stream};
+use crate::server::observe::stats::ListenerStats;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Write};

@@ -7,7 +7,7 @@
 //! The per-class command counters of `stats slabs` come from the store, which counts them
 //! under its shard locks.
 
-use super::Shared;
+use crate::server::Shared;
 use crate::store::ClassStats;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,7 +100,7 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("pid", std::process::id());
     out.add("uptime", store.uptime());
     out.add("time", store.unix_time());
-    out.add("version", super::VERSION);
+    out.add("version", crate::server::VERSION);
     out.add("pointer_size", usize::BITS);
     out.add("rusage_user", format_args!("{user:.6}"));
     out.add("rusage_system", format_args!("{system:.6}"));
@@ -380,7 +380,7 @@ pub fn sizes(shared: &Shared) -> StatList {
 /// `stats conns`: one block per open socket in fd order (memcached's format). `requester`
 /// is the fd asking, shown executing (`conn_parse_cmd`) as memcached shows it.
 pub fn conns(shared: &Shared, requester: i32) -> StatList {
-    use super::conns::ConnState;
+    use crate::server::net::conns::ConnState;
     let mut out = StatList::default();
     let now = shared.conns.now();
     for c in shared.conns.snapshot() {

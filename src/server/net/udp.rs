@@ -16,14 +16,14 @@
 //! call blocks. A request that ends inside a command (a data block cut short) is dropped
 //! without reply; memcached instead keeps parsing it with the next datagram's bytes.
 
-use super::Shared;
-use super::connection::Proto;
-use super::execute::{self, Ctx, Next};
-use super::execute_bin;
-use super::outq::Out;
-use super::stats::ThreadStats;
 use crate::config::ProtocolMode;
 use crate::protocol::{Limits, binary, text};
+use crate::server::Shared;
+use crate::server::exec::binary as execute_bin;
+use crate::server::exec::{self, Ctx, Next};
+use crate::server::net::connection::Proto;
+use crate::server::net::outq::Out;
+use crate::server::observe::stats::ThreadStats;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io;
@@ -238,7 +238,7 @@ impl UdpServer {
                     stats: &self.stats,
                     limits: &self.limits,
                     fd: std::os::fd::AsRawFd::as_raw_fd(&p.sock),
-                    trace: super::trace::on(&self.shared),
+                    trace: crate::server::observe::trace::on(&self.shared),
                     reply_limit: self.reply_limit,
                     received: std::cell::Cell::new(None),
                 };
@@ -320,7 +320,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
     } else {
         match text::parse(input, ctx.limits) {
             Ok(Some((cmd, consumed))) => {
-                match execute::execute(cmd, ctx, &mut authed, &mut p.out) {
+                match exec::execute(cmd, ctx, &mut authed, &mut p.out) {
                     // A datagram output never stops part-way.
                     Next::Continue | Next::Again => Some(consumed),
                     Next::Close => None,
@@ -345,7 +345,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
             }
             Ok(None) => None,
             Err(e) => {
-                execute::parse_error(&e, input, ctx, &mut p.out);
+                exec::parse_error(&e, input, ctx, &mut p.out);
                 (!e.close).then_some(e.consumed.saturating_add(e.swallow))
             }
         }

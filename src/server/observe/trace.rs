@@ -19,8 +19,8 @@
 //! authenticated yet (`-Y` credentials), SASL payloads (binary requests are logged by their
 //! 24-byte header only).
 
-use super::Shared;
 use crate::protocol::{Command, Reply, StatsArg};
+use crate::server::Shared;
 use std::sync::atomic::Ordering;
 
 /// The log target of the trace.

@@ -5,23 +5,24 @@
 //! `lru_crawler`/`cache_memlimit` commands), the only code that imports both `protocol` and
 //! `store`. No I/O here: replies go into `out`, and the caller decides when to send them.
 
-use super::Shared;
-use super::detail::Op as DetailOp;
-use super::outq::Out;
-use super::stats::{self, ThreadStats};
-use super::trace;
-use super::watch::{self, StoreEvent};
 use crate::protocol::text::{ParseError, encode};
 use crate::protocol::{
     ArithOp, CachedumpArg, Command, DetailArg, GetKind, Keys, Limits, Reply, StatsArg, StoreMode,
 };
+use crate::server::Shared;
+use crate::server::net::outq::Out;
+use crate::server::observe::detail::Op as DetailOp;
+use crate::server::observe::stats::{self, ThreadStats};
+use crate::server::observe::trace;
+use crate::server::observe::watch::{self, StoreEvent};
 use crate::store::{ArithOutcome, ItemInfo, Lookup, Reservation, SetMode, StoreOutcome, Value};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 // Declared here rather than in `server/mod.rs`: the meta executor is part of this seam.
-#[path = "execute_meta.rs"]
-mod execute_meta;
+pub mod binary;
+pub mod crawler;
+mod meta;
 
 /// What a worker needs to execute commands.
 pub struct Ctx<'a> {
@@ -73,9 +74,9 @@ pub enum Next {
     Again,
     Close,
     /// `lru_crawler metadump`: the worker streams this dump before reading further input.
-    Dump(Box<super::crawler::Dump>),
+    Dump(Box<crate::server::exec::crawler::Dump>),
     /// `watch`: the connection streams this watcher's lines and ignores its input from now.
-    Watch(std::sync::Arc<super::watch::Watcher>),
+    Watch(std::sync::Arc<crate::server::observe::watch::Watcher>),
 }
 
 fn bump(c: &AtomicU64) {
@@ -406,13 +407,13 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             encode::end(out);
             Next::Continue
         }
-        Command::LruCrawler(c) => super::crawler::lru_crawler(c, ctx, out),
+        Command::LruCrawler(c) => crate::server::exec::crawler::lru_crawler(c, ctx, out),
         Command::CacheMemlimit { megabytes, noreply } => {
-            super::crawler::cache_memlimit(megabytes, noreply, ctx, out);
+            crate::server::exec::crawler::cache_memlimit(megabytes, noreply, ctx, out);
             Next::Continue
         }
         Command::Version => {
-            encode::reply(out, &Reply::Version(super::VERSION));
+            encode::reply(out, &Reply::Version(crate::server::VERSION));
             Next::Continue
         }
         Command::Verbosity { level, noreply } => {
@@ -422,7 +423,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             Next::Continue
         }
         Command::Meta(m) => {
-            execute_meta::execute(m, ctx, out);
+            meta::execute(m, ctx, out);
             Next::Continue
         }
         Command::MetaNoop => {
@@ -650,7 +651,10 @@ fn cachedump(shared: &Shared, arg: CachedumpArg, out: &mut Vec<u8>) -> Next {
             CachedumpArg::BadFormat => Reply::ClientError("bad command line format"),
             CachedumpArg::IllegalId => Reply::ClientError("Illegal slab id"),
             CachedumpArg::Dump { class, limit } => {
-                return Next::Dump(super::crawler::cachedump(class as usize, limit));
+                return Next::Dump(crate::server::exec::crawler::cachedump(
+                    class as usize,
+                    limit,
+                ));
             }
         }
     };

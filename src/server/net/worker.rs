@@ -14,19 +14,19 @@
 //! queued lines from then on (`drive_watcher`); a line queued for it wakes this worker
 //! through its `Waker`. Must not: touch item memory or parse bytes itself.
 
-use super::Shared;
-use super::connection::{Connection, Fill, Proto, READ_BUF};
-use super::conns::{self, ConnInfo, ConnState};
-use super::execute::{self, Ctx, Next, Received};
-use super::execute_bin;
-use super::listener::Handoff;
-use super::stats::ThreadStats;
-use super::stream::Stream;
-use super::trace;
-use super::watch::{self, CloseReason, Watcher};
 use crate::config::ProtocolMode;
 use crate::protocol::{Command, Limits, MetaVerb};
 use crate::protocol::{binary, text};
+use crate::server::Shared;
+use crate::server::exec::binary as execute_bin;
+use crate::server::exec::{self, Ctx, Next, Received};
+use crate::server::net::connection::{Connection, Fill, Proto, READ_BUF};
+use crate::server::net::conns::{self, ConnInfo, ConnState};
+use crate::server::net::listener::Handoff;
+use crate::server::net::stream::Stream;
+use crate::server::observe::stats::ThreadStats;
+use crate::server::observe::trace;
+use crate::server::observe::watch::{self, CloseReason, Watcher};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
@@ -615,7 +615,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 };
                 // `verbosity` changes the trace for its own reply, as in memcached.
                 let verbosity = matches!(cmd, crate::protocol::Command::Verbosity { .. });
-                let next = execute::execute(cmd, ctx, authed, out);
+                let next = exec::execute(cmd, ctx, authed, out);
                 if verbosity && *authed && trace::on(ctx.shared) {
                     trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
                 } else if let Some(kind) = kind
@@ -643,7 +643,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 if trace {
                     trace::text_request(ctx.fd, input);
                 }
-                execute::parse_error(&e, input, ctx, out);
+                exec::parse_error(&e, input, ctx, out);
                 if trace {
                     trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
                 }
@@ -707,7 +707,7 @@ fn receive_into_item(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, n
     let before = out.len();
     ctx.received.set(refused);
     let kind = trace::reply_kind(&inc.cmd);
-    let next = execute::execute(inc.cmd, ctx, authed, out);
+    let next = exec::execute(inc.cmd, ctx, authed, out);
     ctx.received.take();
     if trace {
         trace::text_reply(ctx.fd, kind, &out[before..]);
@@ -739,7 +739,7 @@ fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> Option<Step> {
             Ok(cmd) => {
                 let kind = trace::reply_kind(&cmd);
                 ctx.received.set(Some(Received::Item(rx.item)));
-                let next = execute::execute(cmd, ctx, authed, out);
+                let next = exec::execute(cmd, ctx, authed, out);
                 ctx.received.take();
                 if trace {
                     trace::text_reply(ctx.fd, kind, &out[before..]);
@@ -767,10 +767,10 @@ fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> Option<Step> {
 
 /// `finish_received` for a binary request (no trailer).
 fn finish_received_binary(
-    rx: super::connection::Receiving,
+    rx: crate::server::net::connection::Receiving,
     ctx: &Ctx<'_>,
     authed: &mut bool,
-    out: &mut super::outq::Out,
+    out: &mut crate::server::net::outq::Out,
 ) -> Next {
     let before = out.len();
     match binary::parse_received(&rx.head, rx.item.len(), ctx.limits.max_value) {
@@ -862,7 +862,7 @@ fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Op
     *budget -= 1;
     let mut dump = conn.dump.take()?;
     let (_, out, ..) = conn.io();
-    if super::crawler::fill_dump(&mut dump, ctx.shared, out) {
+    if crate::server::exec::crawler::fill_dump(&mut dump, ctx.shared, out) {
         return None;
     }
     conn.dump = Some(dump);

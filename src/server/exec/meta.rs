@@ -8,13 +8,13 @@
 //! auto-creation; errors
 //! are always sent. Part of the executor seam: no I/O, replies go to `out`.
 
-use super::super::outq::Out;
 use super::Ctx;
 use super::bump;
 use super::{StoreCall, log_fetch, run_store};
 use crate::protocol::text::encode::{self, put_u64};
 use crate::protocol::text::meta::base64_encode;
 use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
+use crate::server::net::outq::Out;
 use crate::store::{
     HitCount, Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode,
     StoreOutcome,

@@ -3,16 +3,16 @@
 //!
 //! No I/O here. Shares the counters and stats builders with the text executor.
 
-use super::detail::Op as DetailOp;
-use super::execute::{
-    ConfigAnswer, Ctx, Next, StoreCall, log_fetch, log_stored, log_too_large_set, run_store,
-    watched_key,
-};
-use super::outq::Out;
-use super::stats;
 use crate::protocol::binary::{
     BinCommand, BinError, BinRequest, NO_AUTOCREATE, Opcode, Status, StoreOp, encode, should_reply,
 };
+use crate::server::exec::{
+    ConfigAnswer, Ctx, Next, StoreCall, log_fetch, log_stored, log_too_large_set, run_store,
+    watched_key,
+};
+use crate::server::net::outq::Out;
+use crate::server::observe::detail::Op as DetailOp;
+use crate::server::observe::stats;
 use crate::store::{ArithOutcome, DeleteOutcome, Lookup, SetMode, StoreOutcome};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -97,7 +97,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             }
         }
         BinCommand::ConfigSet { key, value } => {
-            let s = match super::execute::config_set(ctx, key, value) {
+            let s = match crate::server::exec::config_set(ctx, key, value) {
                 ConfigAnswer::Done => Status::Success,
                 ConfigAnswer::Disabled => Status::UnknownCommand,
                 ConfigAnswer::NotFound => Status::KeyNotFound,
@@ -106,7 +106,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             status(out, &req, s, 0);
         }
         BinCommand::ConfigDelete { key } => {
-            let s = match super::execute::config_delete(ctx, key) {
+            let s = match crate::server::exec::config_delete(ctx, key) {
                 ConfigAnswer::Done => Status::Success,
                 ConfigAnswer::Disabled => Status::UnknownCommand,
                 ConfigAnswer::NotFound | ConfigAnswer::Bad(_) => Status::KeyNotFound,
@@ -129,7 +129,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 Some(exptime) => store.get_and_touch(key, exptime, emit),
                 None => store.get(key, emit),
             };
-            super::execute::count_get(ctx, key, touch.is_some(), &found);
+            crate::server::exec::count_get(ctx, key, touch.is_some(), &found);
             if !matches!(found, Lookup::Hit(())) && should_reply(req.opcode, Status::KeyNotFound) {
                 encode::get_miss(out, op, req.opaque, with_key);
             }
@@ -166,7 +166,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 (StoreOp::Set, _) => SetMode::Set,
                 (StoreOp::Replace, _) => SetMode::Replace,
             };
-            let (value, data_len) = super::execute::store_value(ctx, value);
+            let (value, data_len) = crate::server::exec::store_value(ctx, value);
             let call = StoreCall {
                 key,
                 mode,
@@ -188,7 +188,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             // A non-zero cas must match the current item (compared under the lock);
             // memcached answers a cas on a missing key with "Not stored".
-            let (value, data_len) = super::execute::store_value(ctx, value);
+            let (value, data_len) = crate::server::exec::store_value(ctx, value);
             let call = StoreCall {
                 key,
                 mode,
@@ -319,7 +319,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             encode::stat_end(out, req.opaque);
         }
         BinCommand::Version => {
-            encode::version(out, req.opaque, super::VERSION.as_bytes());
+            encode::version(out, req.opaque, crate::server::VERSION.as_bytes());
         }
         BinCommand::NoOp => status(out, &req, Status::Success, 0),
         BinCommand::Quit => {

@@ -23,9 +23,9 @@
 //!   256 KiB queued. About 68
 //!   KiB of RSS measured per such connection (`tests/memory_bound.rs`).
 
-use super::conns::{ConnInfo, ConnState};
-use super::outq::Out;
-use super::stream::Stream;
+use crate::server::net::conns::{ConnInfo, ConnState};
+use crate::server::net::outq::Out;
+use crate::server::net::stream::Stream;
 use crate::store::Reservation;
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -155,7 +155,7 @@ pub struct Connection {
     /// Authenticated, or no authentication configured.
     pub authenticated: bool,
     /// An `lru_crawler metadump` being streamed; input waits until it is done.
-    pub dump: Option<Box<super::crawler::Dump>>,
+    pub dump: Option<Box<crate::server::exec::crawler::Dump>>,
     /// This connection's record in the registry (`stats conns`, idle timeout).
     pub info: Arc<ConnInfo>,
     /// The state last published to `info`.
@@ -163,7 +163,7 @@ pub struct Connection {
     /// A command has been received.
     pub seen_cmd: bool,
     /// After `watch`: the log stream this connection carries (its input is ignored).
-    pub watch: Option<Arc<super::watch::Watcher>>,
+    pub watch: Option<Arc<crate::server::observe::watch::Watcher>>,
     /// The TCP peer (`None` for a unix socket), for `watch connevents`.
     pub peer: Option<std::net::SocketAddr>,
 }

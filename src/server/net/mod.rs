@@ -1,0 +1,16 @@
+//! The network room: sockets, threads and buffers. The listener accepts and hands sockets
+//! to the workers; a worker polls its connections, reads requests, runs them through
+//! [`crate::server::exec`] and writes the replies; the UDP thread does the same per
+//! datagram.
+//!
+//! Must not: choose reply words (that is `protocol`), count operations or log watch lines
+//! (that is `exec`), or touch item memory other than through `exec` and the pinned values
+//! `outq` sends.
+
+pub(crate) mod connection;
+pub mod conns;
+pub(crate) mod listener;
+pub(crate) mod outq;
+pub(crate) mod stream;
+pub mod udp;
+pub(crate) mod worker;
