@@ -1,24 +1,23 @@
-//! The binary-protocol side of the seam: runs one parsed [`BinRequest`] against the store,
-//! counts it, and encodes memcached's binary response (quiet rules included) into `out`.
-//!
-//! No I/O here. Shares the counters and stats builders with the text executor.
+//! The binary decoder: maps one parsed [`BinRequest`] to the runners (`get.rs`,
+//! `store.rs`, `delete.rs`, `arith.rs`, `touch.rs`, `admin.rs`) and hands each outcome to
+//! `protocol::binary::encode` (quiet rules included). Counting and watch logging are the
+//! runners'.
 
+use super::admin::{self, ConfigAnswer, Flushed, Group};
+use super::arith::{ArithCall, arith};
+use super::ctx::{Ctx, Next, Via, store_value};
+use super::delete::delete;
+use super::get::fetch;
+use super::store::{StoreCall, refuse_too_large, run_store};
+use super::touch::touch;
 use crate::protocol::binary::{
     BinCommand, BinError, BinRequest, NO_AUTOCREATE, Opcode, Status, StoreOp, encode, should_reply,
 };
-use crate::server::exec::{
-    ConfigAnswer, Ctx, Next, StoreCall, log_fetch, log_stored, log_too_large_set, run_store,
-    watched_key,
-};
 use crate::server::net::outq::Out;
-use crate::server::observe::detail::Op as DetailOp;
-use crate::server::observe::stats;
-use crate::store::{ArithOutcome, DeleteOutcome, Lookup, SetMode, StoreOutcome};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
+use crate::store::{
+    DeleteOutcome as CasDelete, Lookup, MetaArithOutcome as ArithOutcome,
+    MetaDeleteOutcome as DeleteOutcome, SetMode, StoreOutcome,
+};
 
 /// Writes an error (or a bare success) unless the quiet rules silence it.
 fn status(out: &mut Vec<u8>, req: &BinRequest<'_>, st: Status, cas: u64) {
@@ -35,35 +34,24 @@ fn status(out: &mut Vec<u8>, req: &BinRequest<'_>, st: Status, cas: u64) {
 /// SASL list/auth/step. Without `-S`, memcached answers `Unknown command`.
 fn sasl(req: &BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8>) {
     let op = req.opcode.as_u8();
-    let config = &ctx.shared.config;
-    let Some(creds) = config
-        .credentials
-        .as_deref()
-        .filter(|_| config.auth_required())
-    else {
+    if !ctx.shared.config.auth_required() || ctx.shared.config.credentials.is_none() {
         encode::error(out, op, Status::UnknownCommand, req.opaque);
         return;
-    };
-    if matches!(req.command, BinCommand::SaslAuth { .. }) {
-        ctx.stats.auth_cmds.fetch_add(1, Ordering::Relaxed);
     }
     match req.command {
         BinCommand::SaslListMechs => {
             encode::value_only(out, op, Status::Success, req.opaque, b"PLAIN");
         }
-        BinCommand::SaslAuth {
-            step: false,
-            mech: b"PLAIN",
-            data,
-        } if creds.check_plain(data) => {
-            *authed = true;
-            encode::value_only(out, op, Status::Success, req.opaque, b"Authenticated");
+        BinCommand::SaslAuth { step, mech, data } => {
+            let plain = (!step && mech == b"PLAIN").then_some(data);
+            if admin::sasl_auth(ctx, plain) {
+                *authed = true;
+                encode::value_only(out, op, Status::Success, req.opaque, b"Authenticated");
+            } else {
+                encode::error(out, op, Status::AuthError, req.opaque);
+            }
         }
-        _ => {
-            ctx.stats.auth_errors.fetch_add(1, Ordering::Relaxed);
-            log::info!("SASL authentication failed");
-            encode::error(out, op, Status::AuthError, req.opaque);
-        }
+        _ => {}
     }
 }
 
@@ -83,8 +71,6 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
         encode::error(out, req.opcode.as_u8(), Status::AuthError, req.opaque);
         return Next::Close;
     }
-    let store = &ctx.shared.store;
-    let st = ctx.stats;
     let op = req.opcode.as_u8();
     match req.command {
         BinCommand::SaslListMechs | BinCommand::SaslAuth { .. } => {}
@@ -97,7 +83,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             }
         }
         BinCommand::ConfigSet { key, value } => {
-            let s = match crate::server::exec::config_set(ctx, key, value) {
+            let s = match admin::config_set(ctx, key, value) {
                 ConfigAnswer::Done => Status::Success,
                 ConfigAnswer::Disabled => Status::UnknownCommand,
                 ConfigAnswer::NotFound => Status::KeyNotFound,
@@ -106,7 +92,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             status(out, &req, s, 0);
         }
         BinCommand::ConfigDelete { key } => {
-            let s = match crate::server::exec::config_delete(ctx, key) {
+            let s = match admin::config_delete(ctx, key) {
                 ConfigAnswer::Done => Status::Success,
                 ConfigAnswer::Disabled => Status::UnknownCommand,
                 ConfigAnswer::NotFound | ConfigAnswer::Bad(_) => Status::KeyNotFound,
@@ -119,34 +105,20 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 _ => None,
             };
             let with_key = req.with_key.then_some(key);
-            log_fetch(ctx, key);
             let emit = |item: crate::store::ItemView<'_>| {
                 let len = item.value.len();
                 encode::get_hit_header(out, op, req.opaque, item.cas, item.flags, with_key, len);
                 out.value(item.value, |keep| item.pin_with(keep));
             };
-            let found = match touch {
-                Some(exptime) => store.get_and_touch(key, exptime, emit),
-                None => store.get(key, emit),
-            };
-            crate::server::exec::count_get(ctx, key, touch.is_some(), &found);
+            let found = fetch(ctx, key, touch, emit);
             if !matches!(found, Lookup::Hit(())) && should_reply(req.opcode, Status::KeyNotFound) {
                 encode::get_miss(out, op, req.opaque, with_key);
             }
         }
         BinCommand::Touch { key, exptime } => {
-            bump(&st.cmd_touch);
-            log_fetch(ctx, key);
-            let found = store.get_and_touch(key, i64::from(exptime), |item| (item.flags, item.cas));
-            match found {
-                Lookup::Hit((flags, cas)) => {
-                    bump(&st.touch_hits);
-                    encode::touch_hit(out, op, req.opaque, cas, flags);
-                }
-                _ => {
-                    bump(&st.touch_misses);
-                    status(out, &req, Status::KeyNotFound, 0);
-                }
+            match touch(ctx, key, i64::from(exptime), |item| (item.flags, item.cas)) {
+                Lookup::Hit((flags, cas)) => encode::touch_hit(out, op, req.opaque, cas, flags),
+                _ => status(out, &req, Status::KeyNotFound, 0),
             }
         }
         BinCommand::Store {
@@ -156,8 +128,6 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             exptime,
             value,
         } => {
-            bump(&st.cmd_set);
-            ctx.shared.detail.record(key, DetailOp::Set);
             // memcached turns any storage command with a non-zero cas into a CAS
             // (`process_bin_update`), Add included.
             let mode = match (sop, req.cas) {
@@ -166,13 +136,14 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 (StoreOp::Set, _) => SetMode::Set,
                 (StoreOp::Replace, _) => SetMode::Replace,
             };
-            let (value, data_len) = crate::server::exec::store_value(ctx, value);
+            let (value, data_len) = store_value(ctx, value);
             let call = StoreCall {
                 key,
                 mode,
                 exptime: i64::from(exptime),
                 data_len,
                 unlinks: sop == StoreOp::Set,
+                detail: true,
             };
             let (outcome, cas) = run_store(ctx, call, |s| {
                 s.store_cas(mode, key, flags, i64::from(exptime), value, 0)
@@ -180,7 +151,6 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             status(out, &req, store_status(sop, mode, outcome), cas);
         }
         BinCommand::Concat { append, key, value } => {
-            bump(&st.cmd_set);
             let mode = if append {
                 SetMode::Append
             } else {
@@ -188,32 +158,33 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             // A non-zero cas must match the current item (compared under the lock);
             // memcached answers a cas on a missing key with "Not stored".
-            let (value, data_len) = crate::server::exec::store_value(ctx, value);
+            let (value, data_len) = store_value(ctx, value);
             let call = StoreCall {
                 key,
                 mode,
                 exptime: 0,
                 data_len,
                 unlinks: false,
+                detail: false,
             };
             let (outcome, cas) =
                 run_store(ctx, call, |s| s.store_cas(mode, key, 0, 0, value, req.cas));
             status(out, &req, store_status(StoreOp::Set, mode, outcome), cas);
         }
         BinCommand::Delete { key } => {
-            ctx.shared.detail.record(key, DetailOp::Del);
-            log_fetch(ctx, key);
-            match store.delete_cas(key, req.cas) {
-                DeleteOutcome::Deleted => {
-                    bump(&st.delete_hits);
-                    status(out, &req, Status::Success, 0);
+            let outcome = delete(ctx, Via::Binary, key, |s| {
+                match s.delete_cas(key, req.cas) {
+                    CasDelete::Deleted => DeleteOutcome::Deleted,
+                    CasDelete::NotFound => DeleteOutcome::NotFound,
+                    CasDelete::Exists => DeleteOutcome::Exists,
                 }
-                DeleteOutcome::NotFound => {
-                    bump(&st.delete_misses);
-                    status(out, &req, Status::KeyNotFound, 0);
-                }
-                DeleteOutcome::Exists => status(out, &req, Status::KeyExists, 0),
-            }
+            });
+            let s = match outcome {
+                DeleteOutcome::Deleted | DeleteOutcome::Invalidated => Status::Success,
+                DeleteOutcome::NotFound => Status::KeyNotFound,
+                DeleteOutcome::Exists => Status::KeyExists,
+            };
+            status(out, &req, s, 0);
         }
         BinCommand::Arith {
             incr,
@@ -222,98 +193,48 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             initial,
             exptime,
         } => {
-            let (hits, misses) = if incr {
-                (&st.incr_hits, &st.incr_misses)
-            } else {
-                (&st.decr_hits, &st.decr_misses)
+            // memcached: a miss creates the item with `initial`, unless the exptime is all
+            // ones; done by the store under the key's lock.
+            let call = ArithCall {
+                key,
+                incr,
+                delta,
+                cas: None,
+                create: (exptime != NO_AUTOCREATE).then_some((initial, i64::from(exptime))),
             };
-            // Bounded: a concurrent delete between the miss and the add is retried once.
-            let mut result = None;
-            log_fetch(ctx, key);
-            for _ in 0..2 {
-                match store.arith_cas(key, incr, delta) {
-                    (ArithOutcome::Value(v), cas) => {
-                        bump(hits);
-                        result = Some(Ok((v, cas)));
-                    }
-                    (ArithOutcome::NotFound, _) => {
-                        bump(misses);
-                        if exptime == NO_AUTOCREATE {
-                            result = Some(Err(Status::KeyNotFound));
-                        } else {
-                            let text = initial.to_string();
-                            // Not `run_store`: memcached counts no store outcome here.
-                            let seen = watched_key(ctx, key);
-                            let added = store.store_cas(
-                                SetMode::Add,
-                                key,
-                                0,
-                                i64::from(exptime),
-                                text.as_bytes(),
-                                0,
-                            );
-                            if let Some(before) = seen {
-                                let call = StoreCall {
-                                    key,
-                                    mode: SetMode::Add,
-                                    exptime: i64::from(exptime),
-                                    data_len: text.len(),
-                                    unlinks: false,
-                                };
-                                log_stored(ctx, &call, before, added.0);
-                            }
-                            match added {
-                                (StoreOutcome::Stored, cas) => result = Some(Ok((initial, cas))),
-                                (StoreOutcome::NotStored, _) => continue,
-                                (StoreOutcome::NoMemory, _) => {
-                                    result = Some(Err(Status::OutOfMemory))
-                                }
-                                _ => result = Some(Err(Status::NotStored)),
-                            }
-                        }
-                    }
-                    (ArithOutcome::NonNumeric, _) => result = Some(Err(Status::NonNumeric)),
-                    (ArithOutcome::NoMemory, _) => result = Some(Err(Status::OutOfMemory)),
-                }
-                break;
-            }
-            match result.unwrap_or(Err(Status::NotStored)) {
-                Ok((v, cas)) => {
+            match arith(ctx, Via::Binary, call, |e| e.cas()) {
+                ArithOutcome::Value(v, (cas, _)) => {
                     if should_reply(req.opcode, Status::Success) {
                         encode::incr_result(out, op, req.opaque, cas, v);
                     }
                 }
-                Err(s) => status(out, &req, s, 0),
-            }
-        }
-        BinCommand::Flush { exptime } => {
-            bump(&st.cmd_flush);
-            if !ctx.shared.config.flush_enabled {
-                // memcached (-F): `Auth failure.`, even for FlushQ.
-                encode::error(out, op, Status::AuthError, req.opaque);
-                return Next::Continue;
-            }
-            store.flush_all(i64::from(exptime));
-            status(out, &req, Status::Success, 0);
-        }
-        BinCommand::Stat { key } => {
-            let shared = ctx.shared;
-            let list = match key {
-                b"" => stats::general(shared),
-                b"settings" => stats::settings(shared),
-                b"items" => stats::items(shared),
-                b"slabs" => stats::slabs(shared),
-                b"sizes" => stats::sizes(shared),
-                b"reset" => {
-                    stats::reset(shared);
-                    stats::StatList::default()
+                ArithOutcome::NotFound => status(out, &req, Status::KeyNotFound, 0),
+                ArithOutcome::NonNumeric => status(out, &req, Status::NonNumeric, 0),
+                ArithOutcome::NoMemory => status(out, &req, Status::OutOfMemory, 0),
+                ArithOutcome::Exists | ArithOutcome::NotStored => {
+                    status(out, &req, Status::NotStored, 0)
                 }
+            }
+        }
+        BinCommand::Flush { exptime } => match admin::flush(ctx, Some(i64::from(exptime))) {
+            // memcached (-F): `Auth failure.`, even for FlushQ.
+            Flushed::Disabled => encode::error(out, op, Status::AuthError, req.opaque),
+            Flushed::Done | Flushed::BadDelay => status(out, &req, Status::Success, 0),
+        },
+        BinCommand::Stat { key } => {
+            let group = match key {
+                b"" => Group::General,
+                b"settings" => Group::Settings,
+                b"items" => Group::Items,
+                b"slabs" => Group::Slabs,
+                b"sizes" => Group::Sizes,
+                b"reset" => Group::Reset,
                 _ => {
                     encode::error(out, op, Status::KeyNotFound, req.opaque);
                     return Next::Continue;
                 }
             };
-            for (name, value) in &list.0 {
+            for (name, value) in &admin::stats_group(ctx, group).0 {
                 encode::stat(out, req.opaque, name.as_bytes(), value.as_bytes());
             }
             encode::stat_end(out, req.opaque);
@@ -353,12 +274,7 @@ fn store_status(sop: StoreOp, mode: SetMode, outcome: StoreOutcome) -> Status {
 pub fn parse_error(e: &BinError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     if e.unlinks_key() {
         let key = e.key(input);
-        if !key.is_empty() {
-            log_too_large_set(ctx, key);
-            ctx.shared.store.delete(key);
-        }
-        bump(&ctx.stats.cmd_set);
-        bump(&ctx.stats.store_too_large);
+        refuse_too_large(ctx, (!key.is_empty()).then_some(key), false);
     }
     e.write_reply(out);
 }

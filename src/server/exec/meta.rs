@@ -8,9 +8,11 @@
 //! auto-creation; errors
 //! are always sent. Part of the executor seam: no I/O, replies go to `out`.
 
-use super::Ctx;
-use super::bump;
-use super::{StoreCall, log_fetch, run_store};
+use super::arith::{ArithCall, arith as run_arith};
+use super::ctx::{Ctx, Via, bump, store_value};
+use super::delete::delete as run_delete;
+use super::get::{GetCount, count_get, log_fetch};
+use super::store::{StoreCall, run_store};
 use crate::protocol::text::encode::{self, put_u64};
 use crate::protocol::text::meta::base64_encode;
 use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
@@ -74,7 +76,6 @@ fn put_opaque_and_key(out: &mut Vec<u8>, f: &MetaFlags<'_>, key: &[u8]) {
 
 /// `mg`: memcached's `process_mget_command`.
 fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
-    let st = ctx.stats;
     let f = &m.flags;
     let mut ttl_set = false;
     log_fetch(ctx, &m.key);
@@ -149,24 +150,10 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
             }
         },
     );
+    count_get(ctx, &m.key, GetCount::Meta { touched: ttl_set }, &found);
     match found {
-        Lookup::Hit(()) => {
-            if ttl_set {
-                bump(&st.cmd_touch);
-                bump(&st.touch_hits);
-            } else {
-                bump(&st.cmd_get);
-                bump(&st.get_hits);
-            }
-        }
-        other => {
-            bump(&st.cmd_get);
-            bump(&st.get_misses);
-            match other {
-                Lookup::Expired => bump(&st.get_expired),
-                Lookup::Flushed => bump(&st.get_flushed),
-                _ => {}
-            }
+        Lookup::Hit(()) => {}
+        _ => {
             if !f.quiet {
                 out.extend_from_slice(b"EN");
                 put_opaque_and_key(out, f, &m.key);
@@ -178,9 +165,7 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
 
 /// `ms`: memcached's `process_mset_command` + `_finalize_mset`.
 fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
-    let st = ctx.stats;
     let f = &m.flags;
-    bump(&st.cmd_set);
     // A CAS upgrades set and replace to cas; add ignores it; append/prepend compare it.
     let mode = match (f.set_mode, f.cas) {
         (MetaSetMode::Set | MetaSetMode::Replace, Some(c)) => SetMode::Cas(c),
@@ -197,7 +182,7 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         set_only_unlink: false,
     };
     let ttl = f.ttl.unwrap_or(0);
-    let (value, data_len) = super::store_value(ctx, m.data);
+    let (value, data_len) = store_value(ctx, m.data);
     let call = StoreCall {
         key: &m.key,
         mode,
@@ -205,6 +190,7 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         data_len,
         // memcached's `ms` unlinks the old item whatever the mode.
         unlinks: true,
+        detail: false,
     };
     let (outcome, cas) = run_store(ctx, call, |s| {
         s.meta_store(mode, &m.key, f.client_flags, ttl, value, opts)
@@ -241,31 +227,19 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
 
 /// `md`: memcached's `process_mdelete_command`.
 fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
-    let st = ctx.stats;
     let f = &m.flags;
-    log_fetch(ctx, &m.key);
-    let outcome = ctx
-        .shared
-        .store
-        .meta_delete(&m.key, f.cas, f.invalidate, f.ttl);
+    let outcome = run_delete(ctx, Via::Meta, &m.key, |s| {
+        s.meta_delete(&m.key, f.cas, f.invalidate, f.ttl)
+    });
     let status: &[u8] = match outcome {
         MetaDeleteOutcome::Deleted | MetaDeleteOutcome::Invalidated => {
-            if outcome == MetaDeleteOutcome::Deleted {
-                bump(&st.delete_hits);
-            }
             if f.quiet {
                 return;
             }
             b"HD"
         }
-        MetaDeleteOutcome::NotFound => {
-            bump(&st.delete_misses);
-            b"NF"
-        }
-        MetaDeleteOutcome::Exists => {
-            bump(&st.delete_misses);
-            b"EX"
-        }
+        MetaDeleteOutcome::NotFound => b"NF",
+        MetaDeleteOutcome::Exists => b"EX",
     };
     out.extend_from_slice(status);
     put_opaque_and_key(out, f, &m.key);
@@ -274,82 +248,69 @@ fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
 
 /// `ma`: memcached's `process_marithmetic_command`.
 fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
-    let st = ctx.stats;
     let f = &m.flags;
-    let (hits, misses) = if f.incr {
-        (&st.incr_hits, &st.incr_misses)
-    } else {
-        (&st.decr_hits, &st.decr_misses)
-    };
     let start = out.len();
-    log_fetch(ctx, &m.key);
-    let outcome = ctx.shared.store.meta_arith(
-        &m.key,
-        f.incr,
-        f.delta,
-        f.cas,
-        f.vivify.map(|_| f.initial),
-        |e: &mut MetaEntry<'_>| {
-            let created = e.created();
-            // The number without memcached's in-place space padding, copied out (on the
-            // stack: a u64 has at most 20 digits) because `e` is changed below.
-            let mut buf = [0u8; 20];
-            let v = e.value();
-            let len = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-            let len = len.min(buf.len());
-            buf[..len].copy_from_slice(&v[..len]);
-            let digits = &buf[..len];
-            if f.value {
-                out.extend_from_slice(b"VA ");
-                put_u64(out, digits.len() as u64);
-            } else {
-                out.extend_from_slice(b"HD");
-            }
-            for tok in f.iter() {
-                match tok[0] {
-                    b'c' => put_flag(out, b'c', e.cas()),
-                    b't' => put_ttl(out, e.ttl()),
-                    b'T' => {
-                        if let Some(t) = f.ttl {
-                            e.set_exptime(t);
-                        }
+    let call = ArithCall {
+        key: &m.key,
+        incr: f.incr,
+        delta: f.delta,
+        cas: f.cas,
+        create: f.vivify.map(|ttl| (f.initial, ttl)),
+    };
+    let outcome = run_arith(ctx, Via::Meta, call, |e: &mut MetaEntry<'_>| {
+        let created = e.created();
+        // The number without memcached's in-place space padding, copied out (on the
+        // stack: a u64 has at most 20 digits) because `e` is changed below.
+        let mut buf = [0u8; 20];
+        let v = e.value();
+        let len = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+        let len = len.min(buf.len());
+        buf[..len].copy_from_slice(&v[..len]);
+        let digits = &buf[..len];
+        if f.value {
+            out.extend_from_slice(b"VA ");
+            put_u64(out, digits.len() as u64);
+        } else {
+            out.extend_from_slice(b"HD");
+        }
+        for tok in f.iter() {
+            match tok[0] {
+                b'c' => put_flag(out, b'c', e.cas()),
+                b't' => put_ttl(out, e.ttl()),
+                b'T' => {
+                    if let Some(t) = f.ttl {
+                        e.set_exptime(t);
                     }
-                    b'N' => {
-                        if created && let Some(t) = f.vivify {
-                            e.set_exptime(t);
-                        }
-                    }
-                    b'O' => {
-                        out.push(b' ');
-                        out.extend_from_slice(tok);
-                    }
-                    b'k' => put_key(out, &m.key, f.base64),
-                    _ => {}
                 }
+                b'N' => {
+                    if created && let Some(t) = f.vivify {
+                        e.set_exptime(t);
+                    }
+                }
+                b'O' => {
+                    out.push(b' ');
+                    out.extend_from_slice(tok);
+                }
+                b'k' => put_key(out, &m.key, f.base64),
+                _ => {}
             }
-            if f.value {
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(digits);
-            }
+        }
+        if f.value {
             out.extend_from_slice(b"\r\n");
-            created
-        },
-    );
+            out.extend_from_slice(digits);
+        }
+        out.extend_from_slice(b"\r\n");
+        created
+    });
     let status: &[u8] = match outcome {
-        MetaArithOutcome::Value(_, created) => {
-            if !created {
-                bump(hits);
-                // memcached drops a quiet success (`HD` or `VA`), but not for a created item.
-                if f.quiet {
-                    out.truncate(start);
-                }
+        MetaArithOutcome::Value(_, (_, created)) => {
+            // memcached drops a quiet success (`HD` or `VA`), but not for a created item.
+            if !created && f.quiet {
+                out.truncate(start);
             }
             return;
         }
-        MetaArithOutcome::NotFound => {
-            bump(misses);
-            b"NF"
-        }
+        MetaArithOutcome::NotFound => b"NF",
         MetaArithOutcome::Exists => b"EX",
         MetaArithOutcome::NotStored => b"NS",
         MetaArithOutcome::NonNumeric => {

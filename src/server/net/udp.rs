@@ -320,7 +320,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
     } else {
         match text::parse(input, ctx.limits) {
             Ok(Some((cmd, consumed))) => {
-                match exec::execute(cmd, ctx, &mut authed, &mut p.out) {
+                match exec::text::execute(cmd, ctx, &mut authed, &mut p.out) {
                     // A datagram output never stops part-way.
                     Next::Continue | Next::Again => Some(consumed),
                     Next::Close => None,
@@ -345,7 +345,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
             }
             Ok(None) => None,
             Err(e) => {
-                exec::parse_error(&e, input, ctx, &mut p.out);
+                exec::text::parse_error(&e, input, ctx, &mut p.out);
                 (!e.close).then_some(e.consumed.saturating_add(e.swallow))
             }
         }

@@ -615,7 +615,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 };
                 // `verbosity` changes the trace for its own reply, as in memcached.
                 let verbosity = matches!(cmd, crate::protocol::Command::Verbosity { .. });
-                let next = exec::execute(cmd, ctx, authed, out);
+                let next = exec::text::execute(cmd, ctx, authed, out);
                 if verbosity && *authed && trace::on(ctx.shared) {
                     trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
                 } else if let Some(kind) = kind
@@ -643,7 +643,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                 if trace {
                     trace::text_request(ctx.fd, input);
                 }
-                exec::parse_error(&e, input, ctx, out);
+                exec::text::parse_error(&e, input, ctx, out);
                 if trace {
                     trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
                 }
@@ -707,7 +707,7 @@ fn receive_into_item(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, n
     let before = out.len();
     ctx.received.set(refused);
     let kind = trace::reply_kind(&inc.cmd);
-    let next = exec::execute(inc.cmd, ctx, authed, out);
+    let next = exec::text::execute(inc.cmd, ctx, authed, out);
     ctx.received.take();
     if trace {
         trace::text_reply(ctx.fd, kind, &out[before..]);
@@ -739,7 +739,7 @@ fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> Option<Step> {
             Ok(cmd) => {
                 let kind = trace::reply_kind(&cmd);
                 ctx.received.set(Some(Received::Item(rx.item)));
-                let next = exec::execute(cmd, ctx, authed, out);
+                let next = exec::text::execute(cmd, ctx, authed, out);
                 ctx.received.take();
                 if trace {
                     trace::text_reply(ctx.fd, kind, &out[before..]);

@@ -1,0 +1,111 @@
+//! The store runner: one storage command (`set`/`add`/`replace`/`append`/`prepend`/`cas`,
+//! `ms`, binary Set/Add/Replace/Append/Prepend) with what every protocol does around the
+//! store call: `cmd_set`, `stats detail`, memcached's outcome counters (`cas_hits`,
+//! `cas_badval`, `cas_misses`, `store_too_large`, `store_no_memory`) and the watch lines.
+//!
+//! Also the storage command refused before it reached the store (too large for `-I`).
+
+use super::ctx::{Ctx, bump};
+use crate::server::observe::detail::Op as DetailOp;
+use crate::server::observe::watch::{self, StoreEvent};
+use crate::store::{ItemInfo, Lookup, SetMode, Store, StoreOutcome};
+
+/// A storage command as the counters and the watch log see it.
+pub struct StoreCall<'k> {
+    pub key: &'k [u8],
+    pub mode: SetMode,
+    /// As the client sent it.
+    pub exptime: i64,
+    pub data_len: usize,
+    /// A failed allocation unlinks the old item (memcached logs that fetch): text and
+    /// binary `set`, every meta `ms`.
+    pub unlinks: bool,
+    /// Counted in `stats detail` (text storage commands, binary Set/Add/Replace; not
+    /// binary Append/Prepend or meta `ms`, as in memcached).
+    pub detail: bool,
+}
+
+/// Runs one storage command (`op` does the store call) and counts it.
+pub fn run_store<R>(
+    ctx: &Ctx<'_>,
+    call: StoreCall<'_>,
+    op: impl FnOnce(&Store) -> (StoreOutcome, R),
+) -> (StoreOutcome, R) {
+    let st = ctx.stats;
+    bump(&st.cmd_set);
+    if call.detail {
+        ctx.shared.detail.record(call.key, DetailOp::Set);
+    }
+    let before = watched_key(ctx, call.key);
+    let (outcome, r) = op(&ctx.shared.store);
+    let is_cas = matches!(call.mode, SetMode::Cas(_));
+    match outcome {
+        StoreOutcome::Stored if is_cas => bump(&st.cas_hits),
+        StoreOutcome::Exists => bump(&st.cas_badval),
+        StoreOutcome::NotFound if is_cas => bump(&st.cas_misses),
+        StoreOutcome::TooLarge => bump(&st.store_too_large),
+        StoreOutcome::NoMemory => bump(&st.store_no_memory),
+        _ => {}
+    }
+    if let Some(before) = before {
+        log_stored(ctx, &call, before, outcome);
+    }
+    (outcome, r)
+}
+
+/// A `set` the parser refused as larger than `-I`: memcached counts it, logs it and
+/// unlinks the old item, so a stale value cannot outlive a failed overwrite.
+/// `key` is `None` when a binary request's key could not be read (counted only).
+pub fn refuse_too_large(ctx: &Ctx<'_>, key: Option<&[u8]>, detail: bool) {
+    if detail && let Some(key) = key {
+        ctx.shared.detail.record(key, DetailOp::Set);
+    }
+    bump(&ctx.stats.cmd_set);
+    bump(&ctx.stats.store_too_large);
+    let Some(key) = key else {
+        return;
+    };
+    let w = &ctx.shared.watch;
+    if w.wants(watch::FETCHERS | watch::MUTATIONS) {
+        let event = StoreEvent {
+            key,
+            cmd: "set",
+            exptime: 0,
+            data_len: 0,
+            before: ctx.shared.store.inspect(key),
+            outcome: StoreOutcome::TooLarge,
+            cfd: ctx.fd,
+            unlinks: true,
+        };
+        w.stored(&ctx.shared.store, &event);
+    }
+    ctx.shared.store.delete(key);
+}
+
+/// The key's state before a storage command, when someone watches its log lines.
+pub fn watched_key(ctx: &Ctx<'_>, key: &[u8]) -> Option<Lookup<ItemInfo>> {
+    ctx.shared
+        .watch
+        .wants(watch::FETCHERS | watch::MUTATIONS)
+        .then(|| ctx.shared.store.inspect(key))
+}
+
+/// The watch lines of a storage command (`before`: from [`watched_key`]).
+pub fn log_stored(
+    ctx: &Ctx<'_>,
+    call: &StoreCall<'_>,
+    before: Lookup<ItemInfo>,
+    outcome: StoreOutcome,
+) {
+    let event = StoreEvent {
+        key: call.key,
+        cmd: watch::cmd_word(call.mode),
+        exptime: call.exptime,
+        data_len: call.data_len,
+        before,
+        outcome,
+        cfd: ctx.fd,
+        unlinks: call.unlinks,
+    };
+    ctx.shared.watch.stored(&ctx.shared.store, &event);
+}
