@@ -10,10 +10,10 @@
 //! below its high-water mark), so a dump of any size costs bounded memory.
 //! Must not: parse bytes (protocol) or touch item memory other than through `Store`.
 
+use super::ctx::{Ctx, Next};
 use crate::protocol::text::encode;
 use crate::protocol::{Classes, CrawlerCmd, Reply};
 use crate::server::Shared;
-use crate::server::exec::{Ctx, Next};
 use crate::store::{ItemCursor, ItemMeta};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

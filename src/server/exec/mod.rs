@@ -24,6 +24,7 @@ pub mod ctx;
 pub mod delete;
 pub mod get;
 mod meta;
+pub mod step;
 pub mod store;
 pub mod text;
 pub mod touch;

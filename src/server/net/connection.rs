@@ -23,6 +23,7 @@
 //!   256 KiB queued. About 68
 //!   KiB of RSS measured per such connection (`tests/memory_bound.rs`).
 
+pub use crate::server::exec::step::Proto;
 use crate::server::net::conns::{ConnInfo, ConnState};
 use crate::server::net::outq::Out;
 use crate::server::net::stream::Stream;
@@ -90,14 +91,6 @@ pub enum Fill {
     Eof,
     /// The unparsed input would pass the shared [`InputBudget`].
     NoRoom,
-}
-
-/// Wire protocol of a connection, fixed by its first byte (0x80: binary).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Unknown,
-    Text,
-    Binary,
 }
 
 /// A storage command whose data block is read straight into the item reserved for it when

@@ -16,11 +16,10 @@
 //! call blocks. A request that ends inside a command (a data block cut short) is dropped
 //! without reply; memcached instead keeps parsing it with the next datagram's bytes.
 
-use crate::config::ProtocolMode;
-use crate::protocol::{Limits, binary, text};
+use crate::protocol::Limits;
 use crate::server::Shared;
-use crate::server::exec::binary as execute_bin;
-use crate::server::exec::{self, Ctx, Next};
+use crate::server::exec::step::{self, Stepped};
+use crate::server::exec::{Ctx, Next};
 use crate::server::net::connection::Proto;
 use crate::server::net::outq::Out;
 use crate::server::observe::stats::ThreadStats;
@@ -292,63 +291,41 @@ fn accept_request(p: &mut Port, n: usize, peer: SocketAddr) {
 fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
     let input = &p.rbuf[p.rpos..p.rend];
     if p.proto == Proto::Unknown {
-        p.proto = match (ctx.shared.config.protocol, input.first()) {
-            (ProtocolMode::Ascii, _) => Proto::Text,
-            (ProtocolMode::Binary, _) => Proto::Binary,
-            (ProtocolMode::Auto, Some(&binary::REQUEST_MAGIC)) => Proto::Binary,
-            (ProtocolMode::Auto, _) => Proto::Text,
-        };
+        p.proto = step::sniff(ctx, input.first());
     }
     // Every datagram starts unauthenticated: UDP has no session to authenticate.
     let mut authed = !ctx.shared.config.auth_required();
     p.out.clear();
     // Bytes of the request this command used; `None`: drop the rest of the datagram.
-    let used: Option<usize> = if p.proto == Proto::Binary {
-        match binary::parse(input, ctx.limits.max_value) {
-            Ok(Some((req, consumed))) => {
-                match execute_bin::execute(req, ctx, &mut authed, &mut p.out) {
-                    Next::Continue | Next::Again | Next::Dump(_) | Next::Watch(_) => Some(consumed),
-                    Next::Close => None,
-                }
+    let used: Option<usize> = match step::step(p.proto, input, ctx, &mut authed, &mut p.out) {
+        Stepped::Incomplete => None,
+        Stepped::Ran { consumed, next } => match next {
+            // A datagram output never stops part-way.
+            Next::Continue | Next::Again => Some(consumed),
+            Next::Close => None,
+            // A log stream needs a connection: memcached 1.6.18 sends nothing back to a
+            // `watch` over UDP, and neither do we.
+            Next::Watch(w) => {
+                ctx.shared.watch.remove(&w);
+                p.out.clear();
+                Some(consumed)
             }
-            Ok(None) => None,
-            Err(e) => {
-                execute_bin::parse_error(&e, input, ctx, &mut p.out);
-                (!e.close).then_some(e.swallow)
+            // A dump streams for as long as the client reads: not over datagrams.
+            Next::Dump(_) => {
+                crate::protocol::text::encode::reply(
+                    &mut p.out,
+                    &crate::protocol::Reply::ServerError(
+                        "lru_crawler metadump is not available over UDP",
+                    ),
+                );
+                Some(consumed)
             }
-        }
-    } else {
-        match text::parse(input, ctx.limits) {
-            Ok(Some((cmd, consumed))) => {
-                match exec::text::execute(cmd, ctx, &mut authed, &mut p.out) {
-                    // A datagram output never stops part-way.
-                    Next::Continue | Next::Again => Some(consumed),
-                    Next::Close => None,
-                    // A log stream needs a connection: memcached 1.6.18 sends nothing back
-                    // to a `watch` over UDP, and neither do we.
-                    Next::Watch(w) => {
-                        ctx.shared.watch.remove(&w);
-                        p.out.clear();
-                        Some(consumed)
-                    }
-                    // A dump streams for as long as the client reads: not over datagrams.
-                    Next::Dump(_) => {
-                        crate::protocol::text::encode::reply(
-                            &mut p.out,
-                            &crate::protocol::Reply::ServerError(
-                                "lru_crawler metadump is not available over UDP",
-                            ),
-                        );
-                        Some(consumed)
-                    }
-                }
-            }
-            Ok(None) => None,
-            Err(e) => {
-                exec::text::parse_error(&e, input, ctx, &mut p.out);
-                (!e.close).then_some(e.consumed.saturating_add(e.swallow))
-            }
-        }
+        },
+        Stepped::Refused {
+            consumed,
+            swallow,
+            close,
+        } => (!close).then_some(consumed.saturating_add(swallow)),
     };
     let n = input.len();
     match used {

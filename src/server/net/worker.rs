@@ -14,11 +14,11 @@
 //! queued lines from then on (`drive_watcher`); a line queued for it wakes this worker
 //! through its `Waker`. Must not: touch item memory or parse bytes itself.
 
-use crate::config::ProtocolMode;
 use crate::protocol::{Command, Limits, MetaVerb};
 use crate::protocol::{binary, text};
 use crate::server::Shared;
 use crate::server::exec::binary as execute_bin;
+use crate::server::exec::step::{self, Stepped};
 use crate::server::exec::{self, Ctx, Next, Received};
 use crate::server::net::connection::{Connection, Fill, Proto, READ_BUF};
 use crate::server::net::conns::{self, ConnInfo, ConnState};
@@ -573,86 +573,52 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
             return Step::OutputFull;
         }
         if conn.proto == Proto::Unknown {
-            conn.proto = match (ctx.shared.config.protocol, conn.input().first()) {
-                (ProtocolMode::Ascii, _) => Proto::Text,
-                (ProtocolMode::Binary, _) => Proto::Binary,
-                (ProtocolMode::Auto, Some(&binary::REQUEST_MAGIC)) => Proto::Binary,
-                (ProtocolMode::Auto, _) => Proto::Text,
-            };
-            if ctx.trace && ctx.shared.config.protocol == ProtocolMode::Auto {
-                trace::negotiated(ctx.fd, conn.proto == Proto::Binary);
-            }
+            conn.proto = step::sniff(ctx, conn.input().first());
         }
-        if conn.proto == Proto::Binary {
-            match process_binary(conn, ctx, budget, now) {
-                Some(step) => return step,
-                None => continue,
-            }
-        }
+        let proto = conn.proto;
         let (input, out, authed, info, seen) = conn.io();
-        // Lines of a connection still to authenticate (-Y) are never traced.
-        let trace = ctx.trace && *authed;
-        match text::parse(input, ctx.limits) {
-            Ok(None) => {
-                if receive_into_item(conn, ctx, budget, now) {
-                    continue;
+        match step::step(proto, input, ctx, authed, out) {
+            Stepped::Incomplete => {
+                let received = if proto == Proto::Binary {
+                    receive_into_item_binary(conn, ctx, budget, now)
+                } else {
+                    receive_into_item(conn, ctx, budget, now)
+                };
+                if !received {
+                    return Step::NeedInput;
                 }
-                return Step::NeedInput;
             }
-            Ok(Some((cmd, consumed))) => {
+            Stepped::Ran { consumed, next } => {
                 *budget -= 1;
                 info.touch(now);
                 *seen = true;
-                let before = out.len();
-                let kind = if trace {
-                    // A multi-key reply resumed after a full output: its request was traced.
-                    if !out.in_progress() {
-                        trace::text_request(ctx.fd, input);
-                    }
-                    Some(trace::reply_kind(&cmd))
-                } else {
-                    None
-                };
-                // `verbosity` changes the trace for its own reply, as in memcached.
-                let verbosity = matches!(cmd, crate::protocol::Command::Verbosity { .. });
-                let next = exec::text::execute(cmd, ctx, authed, out);
-                if verbosity && *authed && trace::on(ctx.shared) {
-                    trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
-                } else if let Some(kind) = kind
-                    && !verbosity
-                {
-                    trace::text_reply(ctx.fd, kind, &out[before..]);
-                }
                 if matches!(next, Next::Again) {
-                    // The same line runs again once the client has read (`Out::stop_at`).
+                    // The same request runs again once the client has read (`Out::stop_at`).
                     return Step::OutputFull;
                 }
                 conn.consume(consumed);
                 match next {
                     Next::Continue | Next::Again => {}
                     Next::Close => return Step::Close,
-                    Next::Dump(d) => conn.dump = Some(d),
-                    Next::Watch(w) => conn.watch = Some(w),
+                    // Binary requests never start a dump or a watch.
+                    Next::Dump(d) if proto == Proto::Text => conn.dump = Some(d),
+                    Next::Watch(w) if proto == Proto::Text => conn.watch = Some(w),
+                    Next::Dump(_) | Next::Watch(_) => {}
                 }
             }
-            Err(e) => {
+            Stepped::Refused {
+                consumed,
+                swallow,
+                close,
+            } => {
                 *budget -= 1;
                 info.touch(now);
                 *seen = true;
-                let before = out.len();
-                if trace {
-                    trace::text_request(ctx.fd, input);
-                }
-                exec::text::parse_error(&e, input, ctx, out);
-                if trace {
-                    trace::text_reply(ctx.fd, trace::ReplyKind::Line, &out[before..]);
-                }
-                let (consumed, swallow, close) = (e.consumed, e.swallow, e.close);
-                conn.consume(consumed);
-                conn.swallow = swallow;
                 if close {
                     return Step::CloseError;
                 }
+                conn.consume(consumed);
+                conn.swallow = swallow;
             }
         }
     }
@@ -867,65 +833,4 @@ fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Op
     }
     conn.dump = Some(dump);
     Some(Step::OutputFull)
-}
-
-/// Parses and executes one buffered binary request. `None`: go on with the next one.
-fn process_binary(
-    conn: &mut Connection,
-    ctx: &Ctx<'_>,
-    budget: &mut usize,
-    now: u64,
-) -> Option<Step> {
-    let (input, out, authed, info, seen) = conn.io();
-    let parsed = binary::parse(input, ctx.limits.max_value);
-    if let Ok(None) = parsed {
-        return if receive_into_item_binary(conn, ctx, budget, now) {
-            None
-        } else {
-            Some(Step::NeedInput)
-        };
-    }
-    match parsed {
-        Ok(None) => Some(Step::NeedInput),
-        Ok(Some((req, consumed))) => {
-            *budget -= 1;
-            info.touch(now);
-            *seen = true;
-            let before = out.len();
-            if ctx.trace {
-                trace::binary_request(ctx.fd, input);
-            }
-            let next = execute_bin::execute(req, ctx, authed, out);
-            if ctx.trace {
-                trace::binary_reply(ctx.fd, &out[before..]);
-            }
-            conn.consume(consumed);
-            match next {
-                Next::Continue | Next::Again | Next::Dump(_) | Next::Watch(_) => None,
-                Next::Close => Some(Step::Close),
-            }
-        }
-        Err(e) => {
-            *budget -= 1;
-            info.touch(now);
-            *seen = true;
-            let before = out.len();
-            if ctx.trace {
-                trace::binary_request(ctx.fd, input);
-            }
-            execute_bin::parse_error(&e, input, ctx, out);
-            if ctx.trace {
-                trace::binary_reply(ctx.fd, &out[before..]);
-            }
-            if e.close {
-                return Some(Step::CloseError);
-            }
-            // `swallow` counts from the frame start; drop what is buffered, owe the rest.
-            let buffered = conn.input().len();
-            let now = e.swallow.min(buffered);
-            conn.consume(now);
-            conn.swallow = e.swallow - now;
-            None
-        }
-    }
 }
