@@ -106,9 +106,34 @@ pub struct Receiving {
     trailer: usize,
 }
 
+/// Where a connection is in its life. It only moves forward: `Open`, then possibly
+/// `ReadClosed`, then `Closing`; it is closed once `Closing` (or `ReadClosed` with
+/// nothing left to do) has flushed its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Life {
+    Open,
+    /// The peer closed its sending side: answer what is buffered, then close.
+    ReadClosed,
+    /// Close once output is flushed (`quit`, shutdown, a fatal framing error, input over
+    /// the budget); `error`: for a protocol error (memcached's `conn_close` reason).
+    Closing {
+        error: bool,
+    },
+}
+
+/// What the connection carries besides requests: a dump being streamed (input waits until
+/// it is done) or, after `watch`, a log stream (input is ignored for good).
+enum Carries {
+    Requests,
+    Dump(Box<crate::server::exec::crawler::Dump>),
+    Watch(Arc<crate::server::observe::watch::Watcher>),
+}
+
+/// One client connection: its socket, buffered input, queued output and where it is in its
+/// life. Fields are private: the worker drives it through the methods below.
 pub struct Connection {
-    pub proto: Proto,
-    pub stream: Stream,
+    proto: Proto,
+    stream: Stream,
     /// Read buffer; its whole length is usable space, the filled part is `rpos..rend`.
     /// While the connection is driven it is the worker's buffer (`lend`); between drives it
     /// holds only unparsed input, exactly sized (empty, unallocated, for most connections),
@@ -126,39 +151,39 @@ pub struct Connection {
     /// Replies queued (`outq.rs`: copied bytes and spliced item values).
     out: Out,
     /// Input bytes still to discard (data block of a rejected storage command).
-    pub swallow: usize,
+    swallow: usize,
     /// A storage command's value being read into its item.
     rx: Option<Receiving>,
+    life: Life,
+    carries: Carries,
+    /// Readiness, as the poll and the reads reported it.
+    ready: Ready,
+    /// Authenticated, or no authentication configured.
+    authenticated: bool,
+    /// This connection's record in the registry (`stats conns`, idle timeout).
+    info: Arc<ConnInfo>,
+    /// The state last published to `info`.
+    state: ConnState,
+    /// A command has been received.
+    seen_cmd: bool,
+    /// The TCP peer (`None` for a unix socket), for `watch connevents`.
+    peer: Option<std::net::SocketAddr>,
+}
+
+/// What the poll and the reads know of the socket, and what the worker asked of it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ready {
     /// The socket may hold unread bytes (edge-triggered readiness not yet drained).
-    pub may_read: bool,
-    /// We decided to close once output is flushed (`quit`, fatal framing error).
-    pub closing: bool,
-    /// The close is for a protocol error (memcached's `conn_close` reason `error`).
-    pub close_error: bool,
-    /// The peer closed its sending side; close once buffered requests are answered.
-    pub eof: bool,
+    may_read: bool,
     /// An event reported the peer's FIN (read-closed). A short read then does not mean
     /// drained: the FIN is still to be read, and edge-triggered polling will not report it
     /// again, so reading goes on until it returns 0.
-    pub peer_closed: bool,
+    peer_closed: bool,
     /// Registered for WRITABLE.
-    pub want_write: bool,
-    /// Queued in the worker's pending list (yielded because of `-R`).
-    pub pending: bool,
-    /// Authenticated, or no authentication configured.
-    pub authenticated: bool,
-    /// An `lru_crawler metadump` being streamed; input waits until it is done.
-    pub dump: Option<Box<crate::server::exec::crawler::Dump>>,
-    /// This connection's record in the registry (`stats conns`, idle timeout).
-    pub info: Arc<ConnInfo>,
-    /// The state last published to `info`.
-    pub state: ConnState,
-    /// A command has been received.
-    pub seen_cmd: bool,
-    /// After `watch`: the log stream this connection carries (its input is ignored).
-    pub watch: Option<Arc<crate::server::observe::watch::Watcher>>,
-    /// The TCP peer (`None` for a unix socket), for `watch connevents`.
-    pub peer: Option<std::net::SocketAddr>,
+    want_write: bool,
+    /// Queued in the worker's pending list (yielded because of `-R`, or output freed with
+    /// work left).
+    pending: bool,
 }
 
 impl Connection {
@@ -183,19 +208,16 @@ impl Connection {
             out: Out::stream(store),
             swallow: 0,
             rx: None,
-            may_read: true,
-            closing: false,
-            close_error: false,
-            eof: false,
-            peer_closed: false,
-            want_write: false,
-            pending: false,
+            life: Life::Open,
+            carries: Carries::Requests,
+            ready: Ready {
+                may_read: true,
+                ..Ready::default()
+            },
             authenticated,
-            dump: None,
             info,
             state,
             seen_cmd: false,
-            watch: None,
             peer,
         }
     }
@@ -205,11 +227,132 @@ impl Connection {
         self.info.fd
     }
 
+    /// The socket, to register with the worker's poll.
+    pub fn stream_mut(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+
+    /// This connection's record in the registry.
+    pub fn info(&self) -> &Arc<ConnInfo> {
+        &self.info
+    }
+
+    /// The TCP peer (`None` for a unix socket).
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.peer
+    }
+
+    /// The state last published (`publish_state`).
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
+    /// The protocol, once sniffed from the first byte.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
+    pub fn set_proto(&mut self, proto: Proto) {
+        self.proto = proto;
+    }
+
+    /// Where the connection is in its life.
+    pub fn life(&self) -> Life {
+        self.life
+    }
+
+    /// Close once the output is flushed; `error`: for a protocol error.
+    pub fn close_after_flush(&mut self, error: bool) {
+        let error = error || matches!(self.life, Life::Closing { error: true });
+        self.life = Life::Closing { error };
+    }
+
+    /// The peer closed its sending side (read returned 0).
+    pub fn read_closed(&mut self) {
+        if self.life == Life::Open {
+            self.life = Life::ReadClosed;
+        }
+    }
+
+    /// The poll reported readiness to read; `fin`: with the peer's FIN (or an error).
+    pub fn readable(&mut self, fin: bool) {
+        self.ready.may_read = true;
+        self.ready.peer_closed |= fin;
+    }
+
+    /// The socket may hold unread bytes.
+    pub fn may_read(&self) -> bool {
+        self.ready.may_read
+    }
+
+    /// Registered for WRITABLE.
+    pub fn wants_write(&self) -> bool {
+        self.ready.want_write
+    }
+
+    pub fn set_wants_write(&mut self, on: bool) {
+        self.ready.want_write = on;
+    }
+
+    /// Queued in the worker's pending list.
+    pub fn is_pending(&self) -> bool {
+        self.ready.pending
+    }
+
+    /// Marks the connection queued in the worker's pending list; `false` if it was already.
+    pub fn mark_pending(&mut self) -> bool {
+        !std::mem::replace(&mut self.ready.pending, true)
+    }
+
+    /// Taken off the worker's pending list.
+    pub fn unmark_pending(&mut self) {
+        self.ready.pending = false;
+    }
+
+    /// Discard the next `n` input bytes as they arrive (the data of a refused command).
+    pub fn swallow(&mut self, n: usize) {
+        self.swallow = n;
+    }
+
+    /// Streams `dump` before reading further input.
+    pub fn start_dump(&mut self, dump: Box<crate::server::exec::crawler::Dump>) {
+        self.carries = Carries::Dump(dump);
+    }
+
+    /// A dump is being streamed.
+    pub fn is_dumping(&self) -> bool {
+        matches!(self.carries, Carries::Dump(_))
+    }
+
+    /// The dump being streamed, taken out to fill the next slice (`start_dump` puts it back).
+    pub fn take_dump(&mut self) -> Option<Box<crate::server::exec::crawler::Dump>> {
+        match std::mem::replace(&mut self.carries, Carries::Requests) {
+            Carries::Dump(d) => Some(d),
+            other => {
+                self.carries = other;
+                None
+            }
+        }
+    }
+
+    /// From now on the connection carries `w`'s log lines and ignores its input.
+    pub fn start_watch(&mut self, w: Arc<crate::server::observe::watch::Watcher>) {
+        self.carries = Carries::Watch(w);
+    }
+
+    /// The watcher this connection streams, if any.
+    pub fn watcher(&self) -> Option<&Arc<crate::server::observe::watch::Watcher>> {
+        match &self.carries {
+            Carries::Watch(w) => Some(w),
+            _ => None,
+        }
+    }
+
     /// What the connection waits for now, named as memcached's states; published to the
     /// registry only when it changes.
     pub fn publish_state(&mut self) {
         let input = self.input();
-        let s = if self.watch.is_some() {
+        let s = if matches!(self.carries, Carries::Watch(_)) {
             ConnState::Watch
         } else if self.pending_output() > 0 {
             ConnState::Mwrite
@@ -386,8 +529,7 @@ impl Connection {
         );
         let n = self.input().len();
         self.consume(n);
-        self.closing = true;
-        self.close_error = true;
+        self.close_after_flush(true);
     }
 
     /// Copy item values into the output instead of splicing them (`-vv` reads them back).
@@ -410,9 +552,9 @@ impl Connection {
         if matches!(got, Ok(Fill::More(_) | Fill::Drained(_))) && !self.recharge() {
             got = Ok(Fill::NoRoom);
         }
-        self.may_read = match got {
+        self.ready.may_read = match got {
             Ok(Fill::More(_)) => true,
-            Ok(Fill::Drained(n)) => self.peer_closed && n > 0,
+            Ok(Fill::Drained(n)) => self.ready.peer_closed && n > 0,
             Ok(Fill::Eof | Fill::NoRoom) | Err(_) => false,
         };
         got

@@ -20,7 +20,7 @@ use crate::server::Shared;
 use crate::server::exec::binary as execute_bin;
 use crate::server::exec::step::{self, Stepped};
 use crate::server::exec::{self, Ctx, Next, Received};
-use crate::server::net::connection::{Connection, Fill, Proto, READ_BUF};
+use crate::server::net::connection::{Connection, Fill, Life, Proto, READ_BUF};
 use crate::server::net::conns::{self, ConnInfo, ConnState};
 use crate::server::net::listener::Handoff;
 use crate::server::net::stream::Stream;
@@ -138,10 +138,7 @@ impl Worker {
                 let key = token.0;
                 if let Some(c) = self.conns.get_mut(key) {
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        c.may_read = true;
-                    }
-                    if ev.is_read_closed() || ev.is_error() {
-                        c.peer_closed = true;
+                        c.readable(ev.is_read_closed() || ev.is_error());
                     }
                     self.drive(key);
                 }
@@ -150,7 +147,7 @@ impl Worker {
             let pending = std::mem::take(&mut self.pending);
             for key in pending {
                 if let Some(c) = self.conns.get_mut(key) {
-                    c.pending = false;
+                    c.unmark_pending();
                     self.stats.conn_yields.fetch_add(1, Ordering::Relaxed);
                     self.drive(key);
                 }
@@ -176,13 +173,13 @@ impl Worker {
             if let Err(e) =
                 self.poll
                     .registry()
-                    .register(&mut conn.stream, Token(key), Interest::READABLE)
+                    .register(conn.stream_mut(), Token(key), Interest::READABLE)
             {
                 log::warn!("registering a connection failed: {e}");
                 self.shared.conn_closed();
                 continue;
             }
-            self.shared.conns.insert(self.id, key, conn.info.clone());
+            self.shared.conns.insert(self.id, key, conn.info().clone());
             entry.insert(conn);
             if trace::on(&self.shared) {
                 trace::new_conn(fd, self.shared.config.protocol);
@@ -243,10 +240,7 @@ impl Worker {
                 // A connection that just became a watcher: from now on queued lines wake
                 // this worker; send what was queued before.
                 let attached = matches!(fate, Fate::Keep)
-                    && conn
-                        .watch
-                        .as_ref()
-                        .is_some_and(|w| w.attach(self.waker.clone()));
+                    && conn.watcher().is_some_and(|w| w.attach(self.waker.clone()));
                 if attached {
                     fate = drive_conn(conn, &ctx, &mut self.pending, key, self.now);
                 }
@@ -282,16 +276,16 @@ impl Worker {
     fn close(&mut self, key: usize, reason: CloseReason) {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
-            let _ = self.poll.registry().deregister(&mut conn.stream);
+            let _ = self.poll.registry().deregister(conn.stream_mut());
             self.shared.conns.remove(self.id, key);
             self.shared.conn_closed();
             if trace::on(&self.shared) {
                 trace::closed(conn.fd());
             }
             let w = &self.shared.watch;
-            let reason = match conn.watch.take() {
+            let reason = match conn.watcher() {
                 Some(watcher) => {
-                    w.remove(&watcher);
+                    w.remove(watcher);
                     self.watchers.retain(|&k| k != key);
                     // memcached's logger thread closes watchers as errors.
                     CloseReason::Error
@@ -299,7 +293,7 @@ impl Worker {
                 None => reason,
             };
             if w.wants(watch::CONNEVENTS) {
-                w.conn_close(conn.peer, conn.fd(), reason);
+                w.conn_close(conn.peer(), conn.fd(), reason);
             }
         }
     }
@@ -317,9 +311,9 @@ impl Worker {
             .conns
             .iter()
             .filter(|(_, c)| {
-                matches!(c.state, ConnState::NewCmd | ConnState::Read)
-                    && !c.pending
-                    && now.saturating_sub(c.info.last_cmd()) > timeout
+                matches!(c.state(), ConnState::NewCmd | ConnState::Read)
+                    && !c.is_pending()
+                    && now.saturating_sub(c.info().last_cmd()) > timeout
             })
             .map(|(k, _)| k)
             .collect();
@@ -357,7 +351,7 @@ impl Worker {
 /// Asks for WRITABLE events only while output is queued.
 fn update_interest(poll: &Poll, key: usize, conn: &mut Connection) {
     let want_write = conn.pending_output() > 0;
-    if want_write != conn.want_write {
+    if want_write != conn.wants_write() {
         let interest = if want_write {
             Interest::READABLE | Interest::WRITABLE
         } else {
@@ -365,11 +359,11 @@ fn update_interest(poll: &Poll, key: usize, conn: &mut Connection) {
         };
         if let Err(e) = poll
             .registry()
-            .reregister(&mut conn.stream, Token(key), interest)
+            .reregister(conn.stream_mut(), Token(key), interest)
         {
             log::warn!("reregister failed: {e}");
         }
-        conn.want_write = want_write;
+        conn.set_wants_write(want_write);
     }
 }
 
@@ -390,7 +384,7 @@ fn drive_conn(
     key: usize,
     now: u64,
 ) -> Fate {
-    if let Some(w) = conn.watch.clone() {
+    if let Some(w) = conn.watcher().cloned() {
         return drive_watcher(conn, &w, ctx);
     }
     // The trace reads values back from the output, so they are copied while it is on.
@@ -414,8 +408,7 @@ fn drive_conn(
         match process(conn, ctx, &mut budget, now) {
             Step::NeedInput => {}
             Step::Yield => {
-                if !conn.pending {
-                    conn.pending = true;
+                if conn.mark_pending() {
                     pending.push(key);
                 }
                 yielded = true;
@@ -433,16 +426,15 @@ fn drive_conn(
                 continue;
             }
             Step::Close => {
-                conn.closing = true;
+                conn.close_after_flush(false);
                 break;
             }
             Step::CloseError => {
-                conn.closing = true;
-                conn.close_error = true;
+                conn.close_after_flush(true);
                 break;
             }
         }
-        if conn.closing || !conn.may_read {
+        if matches!(conn.life(), Life::Closing { .. }) || !conn.may_read() {
             break;
         }
         match conn.fill() {
@@ -458,7 +450,7 @@ fn drive_conn(
             Ok(Fill::Eof) => {
                 // Half-closed: finish what is buffered (possibly over several -R rounds),
                 // flush, then close.
-                conn.eof = true;
+                conn.read_closed();
             }
             Ok(Fill::NoRoom) => {
                 conn.refuse_input();
@@ -474,17 +466,20 @@ fn drive_conn(
     }
     // That flush may have sent everything: then no WRITABLE event will come to resume the
     // work left, so come back after the next poll round.
-    if stopped_full && !conn.output_full() && !conn.pending {
-        conn.pending = true;
+    if stopped_full && !conn.output_full() && conn.mark_pending() {
         pending.push(key);
     }
-    let done = conn.closing || (conn.eof && !yielded && conn.dump.is_none());
-    if done && conn.pending_output() == 0 {
-        return Fate::Close(if conn.close_error {
-            CloseReason::Error
-        } else {
-            CloseReason::Normal
-        });
+    let done = match conn.life() {
+        Life::Open => None,
+        Life::ReadClosed if yielded || conn.is_dumping() => None,
+        Life::ReadClosed => Some(CloseReason::Normal),
+        Life::Closing { error: false } => Some(CloseReason::Normal),
+        Life::Closing { error: true } => Some(CloseReason::Error),
+    };
+    if let Some(reason) = done
+        && conn.pending_output() == 0
+    {
+        return Fate::Close(reason);
     }
     Fate::Keep
 }
@@ -494,7 +489,7 @@ fn drive_conn(
 fn drive_watcher(conn: &mut Connection, w: &Watcher, ctx: &Ctx<'_>) -> Fate {
     // Bounded: a client flooding its watcher cannot keep the worker here.
     for _ in 0..16 {
-        if !conn.may_read {
+        if !conn.may_read() {
             break;
         }
         match conn.fill() {
@@ -542,7 +537,7 @@ enum Step {
 /// Parses and executes buffered requests.
 fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -> Step {
     loop {
-        if conn.watch.is_some() {
+        if conn.watcher().is_some() {
             // memcached ignores what a watcher sends, even in the packet of its `watch`.
             let n = conn.input().len();
             conn.consume(n);
@@ -572,10 +567,11 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
         if conn.output_full() {
             return Step::OutputFull;
         }
-        if conn.proto == Proto::Unknown {
-            conn.proto = step::sniff(ctx, conn.input().first());
+        if conn.proto() == Proto::Unknown {
+            let proto = step::sniff(ctx, conn.input().first());
+            conn.set_proto(proto);
         }
-        let proto = conn.proto;
+        let proto = conn.proto();
         let (input, out, authed, info, seen) = conn.io();
         match step::step(proto, input, ctx, authed, out) {
             Stepped::Incomplete => {
@@ -601,8 +597,8 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                     Next::Continue | Next::Again => {}
                     Next::Close => return Step::Close,
                     // Binary requests never start a dump or a watch.
-                    Next::Dump(d) if proto == Proto::Text => conn.dump = Some(d),
-                    Next::Watch(w) if proto == Proto::Text => conn.watch = Some(w),
+                    Next::Dump(d) if proto == Proto::Text => conn.start_dump(d),
+                    Next::Watch(w) if proto == Proto::Text => conn.start_watch(w),
                     Next::Dump(_) | Next::Watch(_) => {}
                 }
             }
@@ -618,7 +614,7 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
                     return Step::CloseError;
                 }
                 conn.consume(consumed);
-                conn.swallow = swallow;
+                conn.swallow(swallow);
             }
         }
     }
@@ -679,9 +675,9 @@ fn receive_into_item(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, n
         trace::text_reply(ctx.fd, kind, &out[before..]);
     }
     conn.consume(line_len);
-    conn.swallow = bytes + 2;
+    conn.swallow(bytes + 2);
     if matches!(next, Next::Close) {
-        conn.closing = true;
+        conn.close_after_flush(false);
     }
     true
 }
@@ -690,7 +686,7 @@ fn receive_into_item(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, n
 /// bytes that must follow it buffered: run it. `Some`: stop processing.
 fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> Option<Step> {
     let rx = conn.take_received()?;
-    let binary = conn.proto == Proto::Binary;
+    let binary = conn.proto() == Proto::Binary;
     let (input, out, authed, ..) = conn.io();
     let before = out.len();
     let next = if binary {
@@ -808,9 +804,9 @@ fn receive_into_item_binary(
         trace::binary_reply(ctx.fd, &out[before..]);
     }
     conn.consume(head_len);
-    conn.swallow = value_len;
+    conn.swallow(value_len);
     if matches!(next, Next::Close) {
-        conn.closing = true;
+        conn.close_after_flush(false);
     }
     true
 }
@@ -818,7 +814,9 @@ fn receive_into_item_binary(
 /// Streams the next slice of a metadump, if one runs. `Some`: stop processing for now (the
 /// dump goes on once the client has read what is queued); `None`: no dump (any more).
 fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Option<Step> {
-    conn.dump.as_ref()?;
+    if !conn.is_dumping() {
+        return None;
+    }
     if conn.output_full() {
         return Some(Step::OutputFull);
     }
@@ -826,11 +824,11 @@ fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Op
         return Some(Step::Yield);
     }
     *budget -= 1;
-    let mut dump = conn.dump.take()?;
+    let mut dump = conn.take_dump()?;
     let (_, out, ..) = conn.io();
     if crate::server::exec::crawler::fill_dump(&mut dump, ctx.shared, out) {
         return None;
     }
-    conn.dump = Some(dump);
+    conn.start_dump(dump);
     Some(Step::OutputFull)
 }
