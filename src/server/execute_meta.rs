@@ -1,20 +1,16 @@
 //! Executes meta commands (`mg ms md ma me`; `mn` is answered in `execute.rs`) against the
-//! store and encodes their replies, byte for byte like memcached 1.6.18's `proto_text.c`.
-//!
-//! Reply shapes: a status (`VA <len>`, `HD`, `EN`, `NS`, `EX`, `NF`) followed by the
-//! requested return flags, in request order, each as ` <letter><value>`; after them `mg`
-//! adds ` Z` (a win token was already handed out), ` X` (stale) and ` W` (this client won
-//! the right to recache). Quiet mode (`q`) drops `EN` for mg, `HD` for ms/md and any success of ma except
-//! auto-creation; errors
-//! are always sent. Part of the executor seam: no I/O, replies go to `out`.
+//! store: a thin runner that makes memcached 1.6.18's store calls and counts, copies what the
+//! store reports into plain data and hands it to the encoders of `protocol::text::meta_reply`
+//! (reply shapes, flag order and quiet rules live there). Part of the executor seam: no I/O,
+//! replies go to `out`.
 
 use super::super::outq::Out;
 use super::Ctx;
 use super::bump;
 use super::{StoreCall, log_fetch, run_store};
-use crate::protocol::text::encode::{self, put_u64};
-use crate::protocol::text::meta::base64_encode;
-use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
+use crate::protocol::text::encode;
+use crate::protocol::text::meta_reply::{self, MetaDebugItem, MetaError, MetaItem, MetaStatus};
+use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb};
 use crate::store::{
     HitCount, Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode,
     StoreOutcome,
@@ -31,55 +27,28 @@ pub(super) fn execute(m: MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// ` k<key>`, base64 encoded and followed by ` b` for binary keys (memcached's `META_KEY`).
-fn put_key(out: &mut Vec<u8>, key: &[u8], binary: bool) {
-    out.extend_from_slice(b" k");
-    if binary {
-        base64_encode(out, key);
-        out.extend_from_slice(b" b");
-    } else {
-        out.extend_from_slice(key);
+/// Applies the exptime changes of `T` and `N` in request order and reports the item as
+/// `mg`/`ma` saw it, before and after each change ([`MetaItem::ttl`]). `key`/`key_binary`
+/// are filled by the caller.
+fn apply_exptime_changes(f: &MetaFlags<'_>, e: &mut MetaEntry<'_>) -> ([i64; 3], [bool; 3]) {
+    let due = |e: &MetaEntry<'_>| f.recache.is_some_and(|t| e.recache_due(t));
+    let mut ttl = [e.ttl(); 3];
+    let mut recache = [due(e); 3];
+    for (i, exptime) in f.exptime_changes(e.created()).take(2).enumerate() {
+        e.set_exptime(exptime);
+        ttl[i + 1..].fill(e.ttl());
+        recache[i + 1..].fill(due(e));
     }
-}
-
-/// ` <letter><number>`.
-fn put_flag(out: &mut Vec<u8>, letter: u8, n: u64) {
-    out.push(b' ');
-    out.push(letter);
-    put_u64(out, n);
-}
-
-fn put_ttl(out: &mut Vec<u8>, ttl: i64) {
-    out.extend_from_slice(b" t");
-    if ttl < 0 {
-        out.extend_from_slice(b"-1");
-    } else {
-        put_u64(out, ttl as u64);
-    }
-}
-
-/// The flags echoed by every status line without an item: `O` and `k`.
-fn put_opaque_and_key(out: &mut Vec<u8>, f: &MetaFlags<'_>, key: &[u8]) {
-    for tok in f.iter() {
-        match tok[0] {
-            b'O' => {
-                out.push(b' ');
-                out.extend_from_slice(tok);
-            }
-            b'k' => put_key(out, key, f.base64),
-            _ => {}
-        }
-    }
+    (ttl, recache)
 }
 
 /// `mg`: memcached's `process_mget_command`.
 fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
     let st = ctx.stats;
     let f = &m.flags;
-    let mut ttl_set = false;
     log_fetch(ctx, &m.key);
     // memcached counts `mg` with `T` as a touch.
-    let touches = f.iter().any(|t| t[0] == b'T');
+    let touches = f.ttl.is_some();
     let count = if touches {
         HitCount::Touch
     } else {
@@ -91,67 +60,33 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
         f.no_update,
         count,
         |e: &mut MetaEntry<'_>| {
-            let value_len = e.value().len() as u64;
-            if f.value {
-                out.extend_from_slice(b"VA ");
-                put_u64(out, value_len);
-            } else {
-                out.extend_from_slice(b"HD");
-            }
-            let mut won = false;
-            for tok in f.iter() {
-                match tok[0] {
-                    b'T' => {
-                        ttl_set = true;
-                        if let Some(t) = f.ttl {
-                            e.set_exptime(t);
-                        }
-                    }
-                    b'N' if e.created() => {
-                        if let Some(t) = f.vivify {
-                            e.set_exptime(t);
-                        }
-                        won = true;
-                    }
-                    b'R' if f.recache.is_some_and(|t| e.recache_due(t)) => won = true,
-                    b's' => put_flag(out, b's', value_len),
-                    b't' => put_ttl(out, e.ttl()),
-                    b'c' => put_flag(out, b'c', e.cas()),
-                    b'f' => put_flag(out, b'f', u64::from(e.flags())),
-                    b'l' => put_flag(out, b'l', u64::from(e.last_access())),
-                    b'h' => put_flag(out, b'h', u64::from(e.fetched())),
-                    b'O' => {
-                        out.push(b' ');
-                        out.extend_from_slice(tok);
-                    }
-                    b'k' => put_key(out, e.key(), e.key_binary()),
-                    _ => {}
-                }
-            }
-            // memcached: Z before X, and no W together with Z.
-            if e.token_sent() {
-                out.extend_from_slice(b" Z");
-            }
-            if e.stale() {
-                out.extend_from_slice(b" X");
-                if !e.token_sent() {
-                    won = true;
-                }
-            }
-            if won {
-                out.extend_from_slice(b" W");
+            let (ttl, recache_due) = apply_exptime_changes(f, e);
+            let item = MetaItem {
+                key: e.key(),
+                key_binary: e.key_binary(),
+                value_len: e.value().len(),
+                client_flags: e.flags(),
+                cas: e.cas(),
+                last_access: e.last_access(),
+                fetched: e.fetched(),
+                created: e.created(),
+                stale: e.stale(),
+                token_sent: e.token_sent(),
+                ttl,
+                recache_due,
+            };
+            if meta_reply::get_hit(out, f, &item) {
                 e.set_token_sent();
             }
-            out.extend_from_slice(b"\r\n");
             if f.value {
                 out.value(e.value(), |keep| e.pin_value_with(keep));
-                out.extend_from_slice(b"\r\n");
+                encode::value_trailer(out);
             }
         },
     );
     match found {
         Lookup::Hit(()) => {
-            if ttl_set {
+            if touches {
                 bump(&st.cmd_touch);
                 bump(&st.touch_hits);
             } else {
@@ -167,11 +102,7 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
                 Lookup::Flushed => bump(&st.get_flushed),
                 _ => {}
             }
-            if !f.quiet {
-                out.extend_from_slice(b"EN");
-                put_opaque_and_key(out, f, &m.key);
-                out.extend_from_slice(b"\r\n");
-            }
+            meta_reply::status(out, f, MetaStatus::Miss, &m.key, None);
         }
     }
 }
@@ -209,34 +140,15 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let (outcome, cas) = run_store(ctx, call, |s| {
         s.meta_store(mode, &m.key, f.client_flags, ttl, value, opts)
     });
-    let status: &[u8] = match outcome {
-        StoreOutcome::Stored if f.quiet => return,
-        StoreOutcome::Stored => b"HD",
-        StoreOutcome::NotStored => b"NS",
-        StoreOutcome::Exists => b"EX",
-        StoreOutcome::NotFound => b"NF",
-        StoreOutcome::TooLarge => {
-            encode::reply(out, &Reply::ServerError("object too large for cache"));
-            return;
-        }
-        StoreOutcome::NoMemory => {
-            encode::reply(out, &Reply::ServerError("out of memory storing object"));
-            return;
-        }
+    let status = match outcome {
+        StoreOutcome::Stored => MetaStatus::Stored,
+        StoreOutcome::NotStored => MetaStatus::NotStored,
+        StoreOutcome::Exists => MetaStatus::Exists,
+        StoreOutcome::NotFound => MetaStatus::NotFound,
+        StoreOutcome::TooLarge => return meta_reply::error(out, MetaError::TooLarge),
+        StoreOutcome::NoMemory => return meta_reply::error(out, MetaError::NoMemoryStoring),
     };
-    out.extend_from_slice(status);
-    for tok in f.iter() {
-        match tok[0] {
-            b'O' => {
-                out.push(b' ');
-                out.extend_from_slice(tok);
-            }
-            b'k' => put_key(out, &m.key, f.base64),
-            b'c' => put_flag(out, b'c', cas),
-            _ => {}
-        }
-    }
-    out.extend_from_slice(b"\r\n");
+    meta_reply::status(out, f, status, &m.key, Some(cas));
 }
 
 /// `md`: memcached's `process_mdelete_command`.
@@ -248,28 +160,22 @@ fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         .shared
         .store
         .meta_delete(&m.key, f.cas, f.invalidate, f.ttl);
-    let status: &[u8] = match outcome {
-        MetaDeleteOutcome::Deleted | MetaDeleteOutcome::Invalidated => {
-            if outcome == MetaDeleteOutcome::Deleted {
-                bump(&st.delete_hits);
-            }
-            if f.quiet {
-                return;
-            }
-            b"HD"
+    let status = match outcome {
+        MetaDeleteOutcome::Deleted => {
+            bump(&st.delete_hits);
+            MetaStatus::Stored
         }
+        MetaDeleteOutcome::Invalidated => MetaStatus::Stored,
         MetaDeleteOutcome::NotFound => {
             bump(&st.delete_misses);
-            b"NF"
+            MetaStatus::NotFound
         }
         MetaDeleteOutcome::Exists => {
             bump(&st.delete_misses);
-            b"EX"
+            MetaStatus::Exists
         }
     };
-    out.extend_from_slice(status);
-    put_opaque_and_key(out, f, &m.key);
-    out.extend_from_slice(b"\r\n");
+    meta_reply::status(out, f, status, &m.key, None);
 }
 
 /// `ma`: memcached's `process_marithmetic_command`.
@@ -281,7 +187,6 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     } else {
         (&st.decr_hits, &st.decr_misses)
     };
-    let start = out.len();
     log_fetch(ctx, &m.key);
     let outcome = ctx.shared.store.meta_arith(
         &m.key,
@@ -298,75 +203,39 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
             let len = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
             let len = len.min(buf.len());
             buf[..len].copy_from_slice(&v[..len]);
-            let digits = &buf[..len];
-            if f.value {
-                out.extend_from_slice(b"VA ");
-                put_u64(out, digits.len() as u64);
-            } else {
-                out.extend_from_slice(b"HD");
-            }
-            for tok in f.iter() {
-                match tok[0] {
-                    b'c' => put_flag(out, b'c', e.cas()),
-                    b't' => put_ttl(out, e.ttl()),
-                    b'T' => {
-                        if let Some(t) = f.ttl {
-                            e.set_exptime(t);
-                        }
-                    }
-                    b'N' => {
-                        if created && let Some(t) = f.vivify {
-                            e.set_exptime(t);
-                        }
-                    }
-                    b'O' => {
-                        out.push(b' ');
-                        out.extend_from_slice(tok);
-                    }
-                    b'k' => put_key(out, &m.key, f.base64),
-                    _ => {}
-                }
-            }
-            if f.value {
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(digits);
-            }
-            out.extend_from_slice(b"\r\n");
+            let cas = e.cas();
+            let (ttl, _) = apply_exptime_changes(f, e);
+            let item = MetaItem {
+                // `ma` returns the key as requested.
+                key: &m.key,
+                key_binary: f.base64,
+                value_len: len,
+                cas,
+                created,
+                ttl,
+                ..MetaItem::default()
+            };
+            meta_reply::arith_hit(out, f, &item, &buf[..len]);
             created
         },
     );
-    let status: &[u8] = match outcome {
+    let status = match outcome {
         MetaArithOutcome::Value(_, created) => {
             if !created {
                 bump(hits);
-                // memcached drops a quiet success (`HD` or `VA`), but not for a created item.
-                if f.quiet {
-                    out.truncate(start);
-                }
             }
             return;
         }
         MetaArithOutcome::NotFound => {
             bump(misses);
-            b"NF"
+            MetaStatus::NotFound
         }
-        MetaArithOutcome::Exists => b"EX",
-        MetaArithOutcome::NotStored => b"NS",
-        MetaArithOutcome::NonNumeric => {
-            encode::reply(
-                out,
-                &Reply::ClientError("cannot increment or decrement non-numeric value"),
-            );
-            return;
-        }
-        MetaArithOutcome::NoMemory => {
-            encode::reply(out, &Reply::ServerError("out of memory"));
-            return;
-        }
+        MetaArithOutcome::Exists => MetaStatus::Exists,
+        MetaArithOutcome::NotStored => MetaStatus::NotStored,
+        MetaArithOutcome::NonNumeric => return meta_reply::error(out, MetaError::NonNumeric),
+        MetaArithOutcome::NoMemory => return meta_reply::error(out, MetaError::NoMemory),
     };
-    out.extend_from_slice(status);
-    put_opaque_and_key(out, f, &m.key);
-    out.extend_from_slice(b"\r\n");
+    meta_reply::status(out, f, status, &m.key, None);
 }
 
 /// `me`: memcached's `process_meta_command` (debug line). `cls` and `size` are our slab
@@ -379,25 +248,20 @@ fn debug(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         true,
         HitCount::Uncounted,
         |e: &mut MetaEntry<'_>| {
-            out.extend_from_slice(b"ME ");
-            if e.key_binary() {
-                base64_encode(out, e.key());
-            } else {
-                out.extend_from_slice(e.key());
-            }
-            let line = format!(
-                " exp={} la={} cas={} fetch={} cls={} size={}\r\n",
-                e.exp_debug(),
-                e.last_access(),
-                e.cas(),
-                if e.fetched() { "yes" } else { "no" },
-                e.class_id(),
-                e.item_size()
-            );
-            out.extend_from_slice(line.as_bytes());
+            let item = MetaDebugItem {
+                key: e.key(),
+                key_binary: e.key_binary(),
+                exp: e.exp_debug(),
+                last_access: e.last_access(),
+                cas: e.cas(),
+                fetched: e.fetched(),
+                class_id: e.class_id(),
+                item_size: e.item_size(),
+            };
+            meta_reply::debug(out, &item);
         },
     );
     if !matches!(found, Lookup::Hit(())) {
-        out.extend_from_slice(b"EN\r\n");
+        meta_reply::debug_miss(out);
     }
 }
