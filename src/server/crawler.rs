@@ -225,15 +225,11 @@ pub fn fill_dump(dump: &mut Dump, shared: &Shared, out: &mut Vec<u8>) -> bool {
 
 /// Appends one `ITEM` line if the listing has room; false when it is complete.
 fn cachedump_line(out: &mut Vec<u8>, m: &ItemMeta<'_>, c: &mut Cachedump) -> bool {
-    use std::io::Write;
     if c.left == Some(0) {
         return false;
     }
     let before = out.len();
-    out.extend_from_slice(b"ITEM ");
-    out.extend_from_slice(m.key);
-    let expires = m.exptime.max(0);
-    let _ = write!(out, " [{} b; {} s]\r\n", m.value_len, expires);
+    encode::cachedump_item(out, m.key, m.value_len, m.exptime.max(0) as u64);
     let len = out.len() - before;
     // memcached: `if (bufcurr + len + 6 > memlimit) break;` (6: `END\r\n` and its NUL).
     if len + 6 > c.budget {

@@ -426,7 +426,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             Next::Continue
         }
         Command::MetaNoop => {
-            out.extend_from_slice(b"MN\r\n");
+            crate::protocol::text::meta_reply::noop(out);
             Next::Continue
         }
         Command::Quit => Next::Close,

@@ -49,7 +49,13 @@ fn sasl(req: &BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8
     }
     match req.command {
         BinCommand::SaslListMechs => {
-            encode::value_only(out, op, Status::Success, req.opaque, b"PLAIN");
+            encode::value_only(
+                out,
+                op,
+                Status::Success,
+                req.opaque,
+                encode::SASL_MECHANISMS,
+            );
         }
         BinCommand::SaslAuth {
             step: false,
@@ -57,7 +63,13 @@ fn sasl(req: &BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8
             data,
         } if creds.check_plain(data) => {
             *authed = true;
-            encode::value_only(out, op, Status::Success, req.opaque, b"Authenticated");
+            encode::value_only(
+                out,
+                op,
+                Status::Success,
+                req.opaque,
+                encode::SASL_AUTHENTICATED,
+            );
         }
         _ => {
             ctx.stats.auth_errors.fetch_add(1, Ordering::Relaxed);
