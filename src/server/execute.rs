@@ -204,13 +204,13 @@ fn unauthenticated(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut
             } else {
                 bump(&ctx.stats.auth_errors);
                 log::info!("ascii authentication failed");
-                encode::reply(out, &Reply::ClientError("authentication failure"));
+                encode::reply(out, &Reply::AUTH_FAILURE);
             }
             Next::Continue
         }
         // memcached keeps the connection open after refusing.
         _ => {
-            encode::reply(out, &Reply::ClientError("unauthenticated"));
+            encode::reply(out, &Reply::UNAUTHENTICATED);
             Next::Continue
         }
     }
@@ -222,10 +222,7 @@ fn reply_too_large(out: &mut Vec<u8>, start: usize, limit: usize) -> bool {
         return false;
     }
     out.truncate(start);
-    encode::reply(
-        out,
-        &Reply::ServerError("out of memory writing get response"),
-    );
+    encode::reply(out, &Reply::OUT_OF_MEMORY_WRITING_GET);
     true
 }
 
@@ -278,8 +275,8 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 StoreOutcome::NotStored => Reply::NotStored,
                 StoreOutcome::Exists => Reply::Exists,
                 StoreOutcome::NotFound => Reply::NotFound,
-                StoreOutcome::TooLarge => Reply::ServerError("object too large for cache"),
-                StoreOutcome::NoMemory => Reply::ServerError("out of memory storing object"),
+                StoreOutcome::TooLarge => Reply::TOO_LARGE,
+                StoreOutcome::NoMemory => Reply::OUT_OF_MEMORY_STORING,
             };
             say(ctx, out, noreply, reply);
             Next::Continue
@@ -318,10 +315,8 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                     bump(misses);
                     Reply::NotFound
                 }
-                ArithOutcome::NonNumeric => {
-                    Reply::ClientError("cannot increment or decrement non-numeric value")
-                }
-                ArithOutcome::NoMemory => Reply::ServerError("out of memory"),
+                ArithOutcome::NonNumeric => Reply::NON_NUMERIC,
+                ArithOutcome::NoMemory => Reply::OUT_OF_MEMORY,
             };
             say(ctx, out, noreply, reply);
             Next::Continue
@@ -350,19 +345,9 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             // memcached counts the command before refusing it (-F) or its delay.
             bump(&st.cmd_flush);
             if !ctx.shared.config.flush_enabled {
-                say(
-                    ctx,
-                    out,
-                    noreply,
-                    Reply::ClientError("flush_all not allowed"),
-                );
+                say(ctx, out, noreply, Reply::FLUSH_ALL_NOT_ALLOWED);
             } else if bad_delay {
-                say(
-                    ctx,
-                    out,
-                    noreply,
-                    Reply::ClientError("invalid exptime argument"),
-                );
+                say(ctx, out, noreply, Reply::INVALID_EXPTIME);
             } else {
                 store.flush_all(delay);
                 say(ctx, out, noreply, Reply::Ok);
@@ -432,12 +417,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
         Command::Quit => Next::Close,
         Command::Watch { noreply, events } => {
             if !ctx.shared.config.watch_enabled {
-                say(
-                    ctx,
-                    out,
-                    noreply,
-                    Reply::ClientError("watch commands not allowed"),
-                );
+                say(ctx, out, noreply, Reply::WATCH_NOT_ALLOWED);
                 return Next::Continue;
             }
             let Some(events) = events else {
@@ -452,12 +432,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                     Next::Watch(w)
                 }
                 None => {
-                    say(
-                        ctx,
-                        out,
-                        noreply,
-                        Reply::Line("WATCHER_TOO_MANY log watcher limit reached"),
-                    );
+                    say(ctx, out, noreply, Reply::WATCHER_TOO_MANY);
                     Next::Continue
                 }
             }
@@ -478,18 +453,16 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 usize::try_from(src).ok().filter(|&c| c > 0)
             };
             let dst = usize::try_from(dst).ok();
-            const BADCLASS: Reply<'static> = Reply::Line("BADCLASS invalid src or dst class id");
+            const BADCLASS: Reply<'static> = Reply::REASSIGN_BAD_CLASS;
             let reply = match (src, dst) {
                 (Some(src), Some(dst)) => match store.reassign(src, dst) {
                     Ok(()) => Reply::Ok,
                     // memcached: no class to pick from is a bad source class.
                     Err(R::NoSpare) if src == 0 => BADCLASS,
-                    Err(R::Running | R::Busy) => {
-                        Reply::Line("BUSY currently processing reassign request")
-                    }
+                    Err(R::Running | R::Busy) => Reply::REASSIGN_BUSY,
                     Err(R::BadClass) => BADCLASS,
-                    Err(R::NoSpare) => Reply::Line("NOSPARE source class has no spare pages"),
-                    Err(R::Same) => Reply::Line("SAME src and dst class are identical"),
+                    Err(R::NoSpare) => Reply::REASSIGN_NO_SPARE,
+                    Err(R::Same) => Reply::REASSIGN_SAME,
                 },
                 _ => BADCLASS,
             };
@@ -515,7 +488,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 }
                 ConfigAnswer::Bad(e) => {
                     log::info!("config set cluster rejected: {e}");
-                    say(ctx, out, noreply, Reply::ClientError("bad data chunk"));
+                    say(ctx, out, noreply, Reply::BAD_DATA_CHUNK);
                 }
             }
             Next::Continue
@@ -536,7 +509,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 encode::reply(out, &Reply::ShutdownNotEnabled);
                 Next::Continue
             } else if invalid_mode {
-                encode::reply(out, &Reply::ClientError("invalid shutdown mode"));
+                encode::reply(out, &Reply::INVALID_SHUTDOWN_MODE);
                 Next::Continue
             } else {
                 // Both forms drain: stop accepting, flush queued replies, exit 0.
@@ -633,9 +606,7 @@ fn stats_detail(shared: &Shared, arg: DetailArg, out: &mut Vec<u8>) {
             encode::reply(out, &Reply::Ok);
         }
         DetailArg::Dump => shared.detail.dump(out),
-        DetailArg::Usage => {
-            encode::reply(out, &Reply::ClientError("usage: stats detail on|off|dump"))
-        }
+        DetailArg::Usage => encode::reply(out, &Reply::DETAIL_USAGE),
     }
 }
 
@@ -643,12 +614,12 @@ fn stats_detail(shared: &Shared, arg: DetailArg, out: &mut Vec<u8>) {
 /// listing, streamed by the worker (`crawler::cachedump`).
 fn cachedump(shared: &Shared, arg: CachedumpArg, out: &mut Vec<u8>) -> Next {
     let refusal = if !shared.config.dumping_enabled {
-        Reply::ClientError("stats cachedump not allowed")
+        Reply::CACHEDUMP_NOT_ALLOWED
     } else {
         match arg {
-            CachedumpArg::BadLine => Reply::ClientError("bad command line"),
-            CachedumpArg::BadFormat => Reply::ClientError("bad command line format"),
-            CachedumpArg::IllegalId => Reply::ClientError("Illegal slab id"),
+            CachedumpArg::BadLine => Reply::BAD_COMMAND_LINE,
+            CachedumpArg::BadFormat => Reply::BAD_COMMAND_LINE_FORMAT,
+            CachedumpArg::IllegalId => Reply::ILLEGAL_SLAB_ID,
             CachedumpArg::Dump { class, limit } => {
                 return Next::Dump(super::crawler::cachedump(class as usize, limit));
             }

@@ -335,9 +335,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
                     Next::Dump(_) => {
                         crate::protocol::text::encode::reply(
                             &mut p.out,
-                            &crate::protocol::Reply::ServerError(
-                                "lru_crawler metadump is not available over UDP",
-                            ),
+                            &crate::protocol::Reply::METADUMP_NOT_OVER_UDP,
                         );
                         Some(consumed)
                     }
@@ -365,7 +363,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
         p.out.clear();
         crate::protocol::text::encode::reply(
             &mut p.out,
-            &crate::protocol::Reply::ServerError("out of memory writing get response"),
+            &crate::protocol::Reply::OUT_OF_MEMORY_WRITING_GET,
         );
         p.total = 1;
     } else {

@@ -243,12 +243,10 @@ pub fn debug_miss(out: &mut Vec<u8>) {
 /// Appends an error reply.
 pub fn error(out: &mut Vec<u8>, e: MetaError) {
     let r = match e {
-        MetaError::TooLarge => Reply::ServerError("object too large for cache"),
-        MetaError::NoMemoryStoring => Reply::ServerError("out of memory storing object"),
-        MetaError::NonNumeric => {
-            Reply::ClientError("cannot increment or decrement non-numeric value")
-        }
-        MetaError::NoMemory => Reply::ServerError("out of memory"),
+        MetaError::TooLarge => Reply::TOO_LARGE,
+        MetaError::NoMemoryStoring => Reply::OUT_OF_MEMORY_STORING,
+        MetaError::NonNumeric => Reply::NON_NUMERIC,
+        MetaError::NoMemory => Reply::OUT_OF_MEMORY,
     };
     encode::reply(out, &r);
 }
