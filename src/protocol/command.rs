@@ -251,11 +251,108 @@ pub enum MetaSetMode {
     Replace,
 }
 
+/// One meta flag, typed; its argument (if any) is in the matching [`MetaFlags`] field. The
+/// parser validated it once (memcached's `_meta_flag_preparse`); each letter appears at
+/// most once per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaFlag {
+    /// `b`: the key is base64 encoded ([`MetaFlags::base64`]).
+    Base64,
+    /// `c`: return the CAS unique.
+    Cas,
+    /// `f`: return the client flags.
+    ClientFlags,
+    /// `h`: return whether the item was fetched before (`0`/`1`).
+    Hit,
+    /// `k`: return the key.
+    Key,
+    /// `l`: return the seconds since the last access.
+    LastAccess,
+    /// `O<opaque>`: echo the opaque ([`MetaFlags::opaque`]).
+    Opaque,
+    /// `q`: quiet mode ([`MetaFlags::quiet`]).
+    Quiet,
+    /// `s`: return the value's size.
+    Size,
+    /// `t`: return the remaining TTL (`-1`: never expires).
+    Ttl,
+    /// `u`: do not bump the item in the LRU ([`MetaFlags::no_update`]).
+    NoUpdate,
+    /// `v`: return the value ([`MetaFlags::value`]).
+    Value,
+    /// `T<ttl>`: set a new exptime ([`MetaFlags::ttl`]).
+    SetTtl,
+    /// `N<ttl>`: vivify on miss ([`MetaFlags::vivify`]).
+    Vivify,
+    /// `R<ttl>`: win the recache token when the TTL is below this ([`MetaFlags::recache`]).
+    Recache,
+    /// `C<cas>`: compare CAS ([`MetaFlags::cas`]).
+    CompareCas,
+    /// `F<flags>`: client flags to store ([`MetaFlags::client_flags`]).
+    SetClientFlags,
+    /// `M<mode>` ([`MetaFlags::set_mode`], [`MetaFlags::incr`]).
+    Mode,
+    /// `J<initial>` ([`MetaFlags::initial`]).
+    Initial,
+    /// `D<delta>` ([`MetaFlags::delta`]).
+    Delta,
+    /// `I`: invalidate ([`MetaFlags::invalidate`]).
+    Invalidate,
+    /// `P` or `L`: proxy hints, accepted and ignored by memcached 1.6.18.
+    Proxy,
+}
+
+/// Most flags one meta command can carry: memcached takes at most 20 tokens counting its
+/// terminal one, and the verb and key are two of them.
+pub const MAX_META_FLAGS: usize = 17;
+
+/// The flags of one request in request order, in a fixed array (no allocation). memcached
+/// echoes return flags in this order, and the order of `t`/`T`/`N`/`R` matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetaFlagList {
+    flags: [MetaFlag; MAX_META_FLAGS],
+    len: u8,
+}
+
+impl Default for MetaFlagList {
+    fn default() -> Self {
+        MetaFlagList {
+            flags: [MetaFlag::Proxy; MAX_META_FLAGS],
+            len: 0,
+        }
+    }
+}
+
+impl MetaFlagList {
+    /// Appends a flag; false (and nothing kept) when the list is full, which the parser's
+    /// token limit rules out.
+    pub fn push(&mut self, f: MetaFlag) -> bool {
+        let Some(slot) = self.flags.get_mut(usize::from(self.len)) else {
+            return false;
+        };
+        *slot = f;
+        self.len += 1;
+        true
+    }
+
+    /// The flags in request order.
+    pub fn as_slice(&self) -> &[MetaFlag] {
+        &self.flags[..usize::from(self.len)]
+    }
+
+    /// Whether the request carried `f`.
+    pub fn contains(&self, f: MetaFlag) -> bool {
+        self.as_slice().contains(&f)
+    }
+}
+
 /// The parsed flags of a meta command.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MetaFlags<'a> {
-    /// All flag tokens, space separated, in request order.
-    pub tokens: &'a [u8],
+    /// Every flag, typed, in request order.
+    pub list: MetaFlagList,
+    /// `O<opaque>`: the opaque without its `O` (at most 31 bytes), echoed as ` O<opaque>`.
+    pub opaque: Option<&'a [u8]>,
     /// `b`: the key was base64 encoded (and is decoded in [`MetaCmd::key`]).
     pub base64: bool,
     /// `q`: quiet mode.
@@ -286,10 +383,21 @@ pub struct MetaFlags<'a> {
     pub delta: u64,
 }
 
-impl<'a> MetaFlags<'a> {
-    /// The flag tokens in request order.
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
-        self.tokens.split(|&b| b == b' ').filter(|t| !t.is_empty())
+impl MetaFlags<'_> {
+    /// The flags in request order.
+    pub fn iter(&self) -> impl Iterator<Item = MetaFlag> + '_ {
+        self.list.as_slice().iter().copied()
+    }
+
+    /// The exptime changes `mg` and `ma` make, in request order (at most two): `T` always,
+    /// `N` only on an item this request created. A `t` or `R` sees the exptime left by the
+    /// changes before it (memcached applies them while walking the flags).
+    pub fn exptime_changes(&self, created: bool) -> impl Iterator<Item = i64> + '_ {
+        self.iter().filter_map(move |f| match f {
+            MetaFlag::SetTtl => self.ttl,
+            MetaFlag::Vivify if created => self.vivify,
+            _ => None,
+        })
     }
 }
 

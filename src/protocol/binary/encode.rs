@@ -52,6 +52,11 @@ pub fn status_only(out: &mut Vec<u8>, opcode: u8, status: Status, opaque: u32, c
     header(out, opcode, status, 0, 0, 0, opaque, cas);
 }
 
+/// The body of a SASL List Mechanisms reply: the one mechanism we offer.
+pub const SASL_MECHANISMS: &[u8] = b"PLAIN";
+/// The body of a successful SASL Auth reply.
+pub const SASL_AUTHENTICATED: &[u8] = b"Authenticated";
+
 /// A reply whose body is just `value` (SASL mechanisms list, "Authenticated"), cas 0.
 pub fn value_only(out: &mut Vec<u8>, opcode: u8, status: Status, opaque: u32, value: &[u8]) {
     header(out, opcode, status, 0, 0, len32(value.len()), opaque, 0);

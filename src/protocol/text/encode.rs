@@ -73,6 +73,38 @@ pub fn end(out: &mut Vec<u8>) {
     out.extend_from_slice(b"END\r\n");
 }
 
+/// memcached's refusal when `-c` is reached, written straight to the new socket.
+pub const TOO_MANY_CONNECTIONS: &[u8] = b"ERROR Too many open connections\r\n";
+
+/// Appends `ITEM <key> [<bytes> b; <expires> s]\r\n`, one line of `stats cachedump`
+/// (`expires`: absolute unix time, 0 for never).
+pub fn cachedump_item(out: &mut Vec<u8>, key: &[u8], value_len: usize, expires: u64) {
+    out.extend_from_slice(b"ITEM ");
+    out.extend_from_slice(key);
+    out.extend_from_slice(b" [");
+    put_u64(out, value_len as u64);
+    out.extend_from_slice(b" b; ");
+    put_u64(out, expires);
+    out.extend_from_slice(b" s]\r\n");
+}
+
+/// Appends `PREFIX <prefix> get <n> hit <n> set <n> del <n>\r\n`, one line of
+/// `stats detail dump`.
+pub fn detail_prefix(out: &mut Vec<u8>, prefix: &[u8], gets: u64, hits: u64, sets: u64, dels: u64) {
+    out.extend_from_slice(b"PREFIX ");
+    out.extend_from_slice(prefix);
+    for (word, n) in [
+        (&b" get "[..], gets),
+        (b" hit ", hits),
+        (b" set ", sets),
+        (b" del ", dels),
+    ] {
+        out.extend_from_slice(word);
+        put_u64(out, n);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Appends `STAT <name> <value>\r\n`.
 pub fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
     use std::io::Write;
@@ -179,6 +211,23 @@ mod tests {
         // Appends.
         end(&mut out);
         assert!(out.ends_with(b"b\r\nEND\r\n"));
+    }
+
+    #[test]
+    fn listing_lines() {
+        let mut out = Vec::new();
+        cachedump_item(&mut out, b"k1", 10, 0);
+        cachedump_item(&mut out, b"k2", 0, 1795453283);
+        detail_prefix(&mut out, b"a", 2, 1, 1, 0);
+        end(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "ITEM k1 [10 b; 0 s]\r\nITEM k2 [0 b; 1795453283 s]\r\n\
+             PREFIX a get 2 hit 1 set 1 del 0\r\nEND\r\n"
+        );
+        let mut out = Vec::new();
+        reply(&mut out, &Reply::ErrorMsg("Too many open connections"));
+        assert_eq!(out, TOO_MANY_CONNECTIONS);
     }
 
     #[test]

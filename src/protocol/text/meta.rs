@@ -6,8 +6,9 @@
 //! `process_meta_command`), checked against the real binary. Each flag is one token whose
 //! first byte names it; the rest of the token is its argument. The parser validates every
 //! flag (duplicates, unknown letters, bad numbers, modes, opaque length) and decodes base64
-//! keys; the executor walks [`MetaFlags::tokens`] in request order to build the reply, as
-//! memcached does (so `t` before `T` shows the old TTL).
+//! keys, once, into a typed [`MetaFlags`] whose [`MetaFlag`] list keeps request order: the
+//! reply encoders (`meta_reply`) walk it as memcached walks its tokens (so `t` before `T`
+//! shows the old TTL).
 //!
 //! Checks in memcached's order, with its exact error strings:
 //! - fewer than 1 argument: `ERROR` (not for `me`, which answers `CLIENT_ERROR bad command
@@ -35,7 +36,9 @@ use std::borrow::Cow;
 
 use super::num::{strtol, strtoul, strtoull};
 use super::{BAD_FORMAT, Line, ParseError};
-use crate::protocol::{Command, Limits, MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
+use crate::protocol::{
+    Command, Limits, MetaCmd, MetaFlag, MetaFlags, MetaSetMode, MetaVerb, Reply,
+};
 
 /// memcached's `MFLAG_MAX_OPT_LENGTH`: at most this many tokens including its terminal one.
 const MAX_OPT_TOKENS: usize = 20;
@@ -80,14 +83,13 @@ pub(super) fn parse<'a>(
     if verb == MetaVerb::Set {
         return parse_set(line, buf, limits, raw_key);
     }
-    let (flags, key) = match preparse(line.rest(2), raw_key) {
+    let (mut flags, key, mode) = match preparse(line.rest(2), raw_key) {
         Ok(ok) => ok,
         Err(msg) if verb == MetaVerb::Get => return fail(msg),
         Err(_) => return fail("invalid or duplicate flag"),
     };
-    let mut flags = flags;
     if verb == MetaVerb::Arith {
-        match mode_byte(&flags) {
+        match mode {
             None | Some(b'I' | b'+') => flags.incr = true,
             Some(b'D' | b'-') => flags.incr = false,
             Some(_) => return fail("invalid mode for ma M token"),
@@ -126,9 +128,9 @@ fn parse_set<'a>(
         e.swallow = bytes + 2;
         e
     };
-    let (mut flags, key) = preparse(line.rest(3), raw_key).map_err(swallow)?;
+    let (mut flags, key, mode) = preparse(line.rest(3), raw_key).map_err(swallow)?;
     let too_long = opaque_too_long(&flags);
-    flags.set_mode = match mode_byte(&flags) {
+    flags.set_mode = match mode {
         None | Some(b'S') => MetaSetMode::Set,
         Some(b'E') => MetaSetMode::Add,
         Some(b'A') => MetaSetMode::Append,
@@ -182,33 +184,25 @@ fn debug<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
     }))
 }
 
-/// The byte after `M`, if an `M` token was given (its length was checked).
-fn mode_byte(flags: &MetaFlags<'_>) -> Option<u8> {
-    flags
-        .iter()
-        .find(|t| t.first() == Some(&b'M'))
-        .and_then(|t| t.get(1).copied())
-}
-
+/// Whether the whole `O` token is longer than memcached's limit.
 fn opaque_too_long(flags: &MetaFlags<'_>) -> bool {
-    flags
-        .iter()
-        .any(|t| t.first() == Some(&b'O') && t.len() > MAX_OPAQUE)
+    flags.opaque.is_some_and(|o| 1 + o.len() > MAX_OPAQUE)
 }
 
-/// memcached's `_meta_flag_preparse`: validates the flag tokens, returns the flags and the
-/// (decoded) key, or the error string.
-fn preparse<'a>(
-    tokens: &'a [u8],
-    raw_key: &'a [u8],
-) -> Result<(MetaFlags<'a>, Cow<'a, [u8]>), &'static str> {
+/// The typed flags, the (decoded) key and the byte after `M`.
+type Preparsed<'a> = (MetaFlags<'a>, Cow<'a, [u8]>, Option<u8>);
+
+/// memcached's `_meta_flag_preparse`: validates the flag tokens, returns the typed flags,
+/// the (decoded) key and the byte after `M` (if an `M` token was given; its length was
+/// checked), or the error string.
+fn preparse<'a>(tokens: &'a [u8], raw_key: &'a [u8]) -> Result<Preparsed<'a>, &'static str> {
     let mut f = MetaFlags {
-        tokens,
         delta: 1,
         incr: true,
         ..MetaFlags::default()
     };
     let mut key = Cow::Borrowed(raw_key);
+    let mut mode = None;
     let mut seen = [false; 127];
     let mut err: Option<&'static str> = None;
     let mut errstr = BAD_FORMAT;
@@ -227,7 +221,7 @@ fn preparse<'a>(
         seen[o as usize] = true;
         let arg = &tok[1..];
         const BAD_TOKEN: &str = "bad token in command line format";
-        match o {
+        let typed = match o {
             b'b' => {
                 f.base64 = true;
                 match base64_decode(raw_key) {
@@ -237,51 +231,102 @@ fn preparse<'a>(
                         set_err(Some("error decoding key"), &mut errstr);
                     }
                 }
+                MetaFlag::Base64
             }
-            b'N' => match ttl(tok) {
-                Some(v) => f.vivify = Some(v),
-                None => set_err(Some(BAD_TOKEN), &mut errstr),
-            },
-            b'T' => match ttl(tok) {
-                Some(v) => f.ttl = Some(v),
-                None => set_err(Some(BAD_TOKEN), &mut errstr),
-            },
-            b'R' => match ttl(tok) {
-                Some(v) => f.recache = Some(v),
-                None => set_err(Some(BAD_TOKEN), &mut errstr),
-            },
-            b'O' | b'P' | b'L' | b'k' | b's' | b't' | b'c' | b'f' | b'l' | b'h' => {}
-            b'v' => f.value = true,
-            b'u' => f.no_update = true,
-            b'q' => f.quiet = true,
-            b'F' => match strtoul(arg) {
-                Some(v) => f.client_flags = v,
-                None => set_err(None, &mut errstr),
-            },
-            b'C' => match strtoull(arg) {
-                Some(v) => f.cas = Some(v),
-                None => set_err(Some(BAD_TOKEN), &mut errstr),
-            },
+            b'N' => {
+                match ttl(tok) {
+                    Some(v) => f.vivify = Some(v),
+                    None => set_err(Some(BAD_TOKEN), &mut errstr),
+                }
+                MetaFlag::Vivify
+            }
+            b'T' => {
+                match ttl(tok) {
+                    Some(v) => f.ttl = Some(v),
+                    None => set_err(Some(BAD_TOKEN), &mut errstr),
+                }
+                MetaFlag::SetTtl
+            }
+            b'R' => {
+                match ttl(tok) {
+                    Some(v) => f.recache = Some(v),
+                    None => set_err(Some(BAD_TOKEN), &mut errstr),
+                }
+                MetaFlag::Recache
+            }
+            b'O' => {
+                f.opaque = Some(arg);
+                MetaFlag::Opaque
+            }
+            b'P' | b'L' => MetaFlag::Proxy,
+            b'k' => MetaFlag::Key,
+            b's' => MetaFlag::Size,
+            b't' => MetaFlag::Ttl,
+            b'c' => MetaFlag::Cas,
+            b'f' => MetaFlag::ClientFlags,
+            b'l' => MetaFlag::LastAccess,
+            b'h' => MetaFlag::Hit,
+            b'v' => {
+                f.value = true;
+                MetaFlag::Value
+            }
+            b'u' => {
+                f.no_update = true;
+                MetaFlag::NoUpdate
+            }
+            b'q' => {
+                f.quiet = true;
+                MetaFlag::Quiet
+            }
+            b'F' => {
+                match strtoul(arg) {
+                    Some(v) => f.client_flags = v,
+                    None => set_err(None, &mut errstr),
+                }
+                MetaFlag::SetClientFlags
+            }
+            b'C' => {
+                match strtoull(arg) {
+                    Some(v) => f.cas = Some(v),
+                    None => set_err(Some(BAD_TOKEN), &mut errstr),
+                }
+                MetaFlag::CompareCas
+            }
             b'M' => {
                 if tok.len() != 2 {
                     set_err(Some("incorrect length for M token"), &mut errstr);
                 }
+                mode = arg.first().copied();
+                MetaFlag::Mode
             }
-            b'J' => match strtoull(arg) {
-                Some(v) => f.initial = v,
-                None => set_err(Some("invalid numeric initial value"), &mut errstr),
-            },
-            b'D' => match strtoull(arg) {
-                Some(v) => f.delta = v,
-                None => set_err(Some("invalid numeric delta value"), &mut errstr),
-            },
-            b'I' => f.invalidate = true,
+            b'J' => {
+                match strtoull(arg) {
+                    Some(v) => f.initial = v,
+                    None => set_err(Some("invalid numeric initial value"), &mut errstr),
+                }
+                MetaFlag::Initial
+            }
+            b'D' => {
+                match strtoull(arg) {
+                    Some(v) => f.delta = v,
+                    None => set_err(Some("invalid numeric delta value"), &mut errstr),
+                }
+                MetaFlag::Delta
+            }
+            b'I' => {
+                f.invalidate = true;
+                MetaFlag::Invalidate
+            }
             _ => return Err("invalid flag"),
+        };
+        // The caller allows at most `MAX_META_FLAGS` tokens.
+        if !f.list.push(typed) {
+            return Err("invalid flag");
         }
     }
     match err {
         Some(e) => Err(e),
-        None => Ok((f, key)),
+        None => Ok((f, key, mode)),
     }
 }
 
@@ -399,32 +444,42 @@ mod tests {
         assert_eq!(m.verb, MetaVerb::Get);
         assert_eq!(&*m.key, b"foo");
         assert!(m.flags.value && m.flags.quiet && m.flags.no_update && !m.flags.base64);
+        use MetaFlag::*;
         assert_eq!(
             m.flags.iter().collect::<Vec<_>>(),
             [
-                &b"v"[..],
-                b"k",
-                b"f",
-                b"s",
-                b"t",
-                b"c",
-                b"h",
-                b"l",
-                b"O123",
-                b"q",
-                b"u",
-                b"P",
-                b"L"
+                Value,
+                Key,
+                ClientFlags,
+                Size,
+                Ttl,
+                Cas,
+                Hit,
+                LastAccess,
+                Opaque,
+                Quiet,
+                NoUpdate,
+                Proxy,
+                Proxy
             ]
         );
+        assert_eq!(m.flags.opaque, Some(&b"123"[..]));
         let m = meta(b"mg foo N30 R-5 T0\r\n");
         assert_eq!(
             (m.flags.vivify, m.flags.recache, m.flags.ttl),
             (Some(30), Some(-5), Some(0))
         );
+        assert_eq!(
+            m.flags.iter().collect::<Vec<_>>(),
+            [MetaFlag::Vivify, MetaFlag::Recache, MetaFlag::SetTtl]
+        );
+        // `N` changes the exptime only on an item this request created.
+        assert_eq!(m.flags.exptime_changes(true).collect::<Vec<_>>(), [30, 0]);
+        assert_eq!(m.flags.exptime_changes(false).collect::<Vec<_>>(), [0]);
         // Plain `mg foo` (memcached: HD on a hit).
         let m = meta(b"mg foo\r\n");
-        assert_eq!(m.flags.tokens, b"");
+        assert_eq!(m.flags.iter().count(), 0);
+        assert_eq!(m.flags.opaque, None);
     }
 
     #[test]
@@ -485,8 +540,9 @@ mod tests {
                 String::from_utf8_lossy(l)
             );
         }
-        // 19 tokens are fine.
-        meta(b"mg a s t c f h l k v O1 q u P L N0 R0 T0\r\n");
+        // 19 tokens (17 flags) are fine.
+        let m = meta(b"mg a s t c f h l k v O1 q u P L N0 R0 T0 I\r\n");
+        assert_eq!(m.flags.iter().count(), crate::protocol::MAX_META_FLAGS);
         let mut l = b"mg ".to_vec();
         l.extend_from_slice(&[b'k'; 251]);
         l.extend_from_slice(b" v\r\n");
@@ -544,6 +600,18 @@ mod tests {
             (Some(10), 5, Some(9))
         );
         assert!(m.flags.invalidate);
+        assert_eq!(
+            m.flags.iter().collect::<Vec<_>>(),
+            [
+                MetaFlag::SetTtl,
+                MetaFlag::SetClientFlags,
+                MetaFlag::Cas,
+                MetaFlag::Key,
+                MetaFlag::Mode,
+                MetaFlag::Invalidate,
+                MetaFlag::CompareCas
+            ]
+        );
         for (f, mode) in [
             ("", MetaSetMode::Set),
             (" MS", MetaSetMode::Set),

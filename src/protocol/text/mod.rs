@@ -4,7 +4,7 @@
 //! the real binary. Each verb family parses its own arguments in a sibling module:
 //! `retrieval` (get/gets/gat/gats/bget), `storage` (set/add/replace/append/prepend/cas),
 //! `delete`, `arith` (incr/decr), `touch`, `admin` (flush_all/stats/version/verbosity/quit/
-//! shutdown), `meta` (mg/ms/md/ma/mn/me); `num` emulates memcached's `safe_strto*` number parsing.
+//! shutdown), `meta` (mg/ms/md/ma/mn/me; their replies in `meta_reply`); `num` emulates memcached's `safe_strto*` number parsing.
 //!
 //! Framing, as memcached does it:
 //! - a line ends at the first `\n`; one `\r` before it is dropped (if the line is longer than
@@ -23,6 +23,7 @@ mod crawler;
 mod delete;
 pub mod encode;
 pub mod meta;
+pub mod meta_reply;
 mod num;
 mod retrieval;
 mod storage;

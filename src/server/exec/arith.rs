@@ -15,8 +15,11 @@ pub struct ArithCall<'k> {
     /// `ma C<cas>`: only if the item's CAS unique matches.
     pub cas: Option<u64>,
     /// Create a missing item with this value (`ma N`, binary incr unless its exptime is
-    /// all ones) and this exptime (as the client sent it).
-    pub create: Option<(u64, i64)>,
+    /// all ones).
+    pub create: Option<u64>,
+    /// The created item's exptime (as the client sent it), set before `f` sees it. `ma`
+    /// leaves it `None` and applies `N` itself, in request order among its flags.
+    pub create_exptime: Option<i64>,
 }
 
 /// Runs one incr/decr, calling `f` with the changed (or created) item under its lock, and
@@ -44,10 +47,10 @@ pub fn arith<R>(
         call.incr,
         call.delta,
         call.cas,
-        call.create.map(|(initial, _)| initial),
+        call.create,
         |e: &mut MetaEntry<'_>| {
             let created = e.created();
-            if created && let Some((_, exptime)) = call.create {
+            if created && let Some(exptime) = call.create_exptime {
                 e.set_exptime(exptime);
             }
             (f(e), created)
@@ -64,7 +67,7 @@ pub fn arith<R>(
                 let store_call = StoreCall {
                     key: call.key,
                     mode: SetMode::Add,
-                    exptime: call.create.map_or(0, |(_, e)| e),
+                    exptime: call.create_exptime.unwrap_or(0),
                     data_len: digits.len(),
                     unlinks: false,
                     detail: false,

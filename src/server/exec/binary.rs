@@ -40,13 +40,25 @@ fn sasl(req: &BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Vec<u8
     }
     match req.command {
         BinCommand::SaslListMechs => {
-            encode::value_only(out, op, Status::Success, req.opaque, b"PLAIN");
+            encode::value_only(
+                out,
+                op,
+                Status::Success,
+                req.opaque,
+                encode::SASL_MECHANISMS,
+            );
         }
         BinCommand::SaslAuth { step, mech, data } => {
             let plain = (!step && mech == b"PLAIN").then_some(data);
             if admin::sasl_auth(ctx, plain) {
                 *authed = true;
-                encode::value_only(out, op, Status::Success, req.opaque, b"Authenticated");
+                encode::value_only(
+                    out,
+                    op,
+                    Status::Success,
+                    req.opaque,
+                    encode::SASL_AUTHENTICATED,
+                );
             } else {
                 encode::error(out, op, Status::AuthError, req.opaque);
             }
@@ -200,7 +212,8 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 incr,
                 delta,
                 cas: None,
-                create: (exptime != NO_AUTOCREATE).then_some((initial, i64::from(exptime))),
+                create: (exptime != NO_AUTOCREATE).then_some(initial),
+                create_exptime: Some(i64::from(exptime)),
             };
             match arith(ctx, Via::Binary, call, |e| e.cas()) {
                 ArithOutcome::Value(v, (cas, _)) => {

@@ -85,8 +85,8 @@ pub fn cachedump(class: usize, limit: u32) -> Box<Dump> {
     })
 }
 
-const BADCLASS: Reply<'static> = Reply::Line("BADCLASS invalid class id");
-const DISABLED: Reply<'static> = Reply::ClientError("lru crawler disabled");
+const BADCLASS: Reply<'static> = Reply::BAD_CLASS;
+const DISABLED: Reply<'static> = Reply::CRAWLER_DISABLED;
 
 /// Executes an `lru_crawler` sub-command. `Next::Dump` hands a metadump to the worker.
 pub fn lru_crawler(cmd: CrawlerCmd, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
@@ -95,7 +95,7 @@ pub fn lru_crawler(cmd: CrawlerCmd, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
         CrawlerCmd::Enable => {
             if store.crawler_enabled() {
                 // memcached cannot start its crawler thread twice.
-                Reply::ErrorMsg("failed to start lru crawler thread")
+                Reply::CRAWLER_START_FAILED
             } else {
                 store.set_crawler_enabled(true);
                 log::info!("lru_crawler enabled");
@@ -120,12 +120,10 @@ pub fn lru_crawler(cmd: CrawlerCmd, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
         CrawlerCmd::Crawl(classes) => crawl(ctx.shared, classes),
         CrawlerCmd::Metadump(_) if !store.crawler_enabled() => DISABLED,
         CrawlerCmd::Metadump(_) if !ctx.shared.config.dumping_enabled => {
-            Reply::ErrorMsg("metadump not allowed")
+            Reply::METADUMP_NOT_ALLOWED
         }
         // memcached refuses when replies of earlier commands are still queued.
-        CrawlerCmd::Metadump(_) if !out.is_empty() => {
-            Reply::ErrorMsg("cannot pipeline other commands before metadump")
-        }
+        CrawlerCmd::Metadump(_) if !out.is_empty() => Reply::METADUMP_PIPELINED,
         CrawlerCmd::Metadump(Classes::Invalid) => BADCLASS,
         CrawlerCmd::Metadump(classes) => {
             let classes = match classes {
@@ -147,7 +145,7 @@ pub fn lru_crawler(cmd: CrawlerCmd, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
 fn crawl(shared: &Shared, classes: Classes) -> Reply<'static> {
     let busy = shared.crawler.busy.clone();
     if busy.swap(true, Ordering::AcqRel) {
-        return Reply::Line("BUSY currently processing crawler request");
+        return Reply::CRAWLER_BUSY;
     }
     let ids = match classes {
         Classes::List(ids) => Some(ids),
@@ -166,7 +164,7 @@ fn crawl(shared: &Shared, classes: Classes) -> Reply<'static> {
         Err(e) => {
             log::error!("lru_crawler crawl: cannot start a thread: {e}");
             shared.crawler.busy.store(false, Ordering::Release);
-            Reply::ErrorMsg("an unknown error happened")
+            Reply::CRAWLER_UNKNOWN_ERROR
         }
     }
 }
@@ -174,14 +172,14 @@ fn crawl(shared: &Shared, classes: Classes) -> Reply<'static> {
 /// `cache_memlimit <megabytes> [noreply]`.
 pub fn cache_memlimit(megabytes: u32, noreply: bool, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let reply = if megabytes < 8 {
-        Reply::Line("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m")
+        Reply::MEMLIMIT_TOO_SMALL
     } else if megabytes > 1_000_000_000 {
-        Reply::Line("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes")
+        Reply::MEMLIMIT_NOT_MEGABYTES
     } else if ctx.shared.store.set_mem_limit((megabytes as usize) << 20) {
         log::info!("cache_memlimit: maxbytes adjusted to {megabytes}m");
         Reply::Ok
     } else {
-        Reply::Line("MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust")
+        Reply::MEMLIMIT_ADJUST_FAILED
     };
     if !noreply {
         encode::reply(out, &reply);
@@ -225,15 +223,11 @@ pub fn fill_dump(dump: &mut Dump, shared: &Shared, out: &mut Vec<u8>) -> bool {
 
 /// Appends one `ITEM` line if the listing has room; false when it is complete.
 fn cachedump_line(out: &mut Vec<u8>, m: &ItemMeta<'_>, c: &mut Cachedump) -> bool {
-    use std::io::Write;
     if c.left == Some(0) {
         return false;
     }
     let before = out.len();
-    out.extend_from_slice(b"ITEM ");
-    out.extend_from_slice(m.key);
-    let expires = m.exptime.max(0);
-    let _ = write!(out, " [{} b; {} s]\r\n", m.value_len, expires);
+    encode::cachedump_item(out, m.key, m.value_len, m.exptime.max(0) as u64);
     let len = out.len() - before;
     // memcached: `if (bufcurr + len + 6 > memlimit) break;` (6: `END\r\n` and its NUL).
     if len + 6 > c.budget {

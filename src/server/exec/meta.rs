@@ -1,21 +1,17 @@
-//! Executes meta commands (`mg ms md ma me`; `mn` is answered in `execute.rs`) against the
-//! store and encodes their replies, byte for byte like memcached 1.6.18's `proto_text.c`.
-//!
-//! Reply shapes: a status (`VA <len>`, `HD`, `EN`, `NS`, `EX`, `NF`) followed by the
-//! requested return flags, in request order, each as ` <letter><value>`; after them `mg`
-//! adds ` Z` (a win token was already handed out), ` X` (stale) and ` W` (this client won
-//! the right to recache). Quiet mode (`q`) drops `EN` for mg, `HD` for ms/md and any success of ma except
-//! auto-creation; errors
-//! are always sent. Part of the executor seam: no I/O, replies go to `out`.
+//! The meta decoder (`mg ms md ma me`; `mn` is answered in `text.rs`): makes memcached
+//! 1.6.18's store calls through the runners (`get.rs` counting, `store.rs`, `delete.rs`,
+//! `arith.rs`), copies what the store reports into plain data and hands it to the encoders
+//! of `protocol::text::meta_reply` (reply shapes, flag order and quiet rules live there).
+//! No I/O: replies go to `out`.
 
 use super::arith::{ArithCall, arith as run_arith};
 use super::ctx::{Ctx, Via, bump, store_value};
 use super::delete::delete as run_delete;
 use super::get::{GetCount, count_get, log_fetch};
 use super::store::{StoreCall, run_store};
-use crate::protocol::text::encode::{self, put_u64};
-use crate::protocol::text::meta::base64_encode;
-use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
+use crate::protocol::text::encode;
+use crate::protocol::text::meta_reply::{self, MetaDebugItem, MetaError, MetaItem, MetaStatus};
+use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb};
 use crate::server::net::outq::Out;
 use crate::store::{
     HitCount, Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode,
@@ -33,54 +29,27 @@ pub(super) fn execute(m: MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// ` k<key>`, base64 encoded and followed by ` b` for binary keys (memcached's `META_KEY`).
-fn put_key(out: &mut Vec<u8>, key: &[u8], binary: bool) {
-    out.extend_from_slice(b" k");
-    if binary {
-        base64_encode(out, key);
-        out.extend_from_slice(b" b");
-    } else {
-        out.extend_from_slice(key);
+/// Applies the exptime changes of `T` and `N` in request order and reports the item as
+/// `mg`/`ma` saw it, before and after each change ([`MetaItem::ttl`]). `key`/`key_binary`
+/// are filled by the caller.
+fn apply_exptime_changes(f: &MetaFlags<'_>, e: &mut MetaEntry<'_>) -> ([i64; 3], [bool; 3]) {
+    let due = |e: &MetaEntry<'_>| f.recache.is_some_and(|t| e.recache_due(t));
+    let mut ttl = [e.ttl(); 3];
+    let mut recache = [due(e); 3];
+    for (i, exptime) in f.exptime_changes(e.created()).take(2).enumerate() {
+        e.set_exptime(exptime);
+        ttl[i + 1..].fill(e.ttl());
+        recache[i + 1..].fill(due(e));
     }
-}
-
-/// ` <letter><number>`.
-fn put_flag(out: &mut Vec<u8>, letter: u8, n: u64) {
-    out.push(b' ');
-    out.push(letter);
-    put_u64(out, n);
-}
-
-fn put_ttl(out: &mut Vec<u8>, ttl: i64) {
-    out.extend_from_slice(b" t");
-    if ttl < 0 {
-        out.extend_from_slice(b"-1");
-    } else {
-        put_u64(out, ttl as u64);
-    }
-}
-
-/// The flags echoed by every status line without an item: `O` and `k`.
-fn put_opaque_and_key(out: &mut Vec<u8>, f: &MetaFlags<'_>, key: &[u8]) {
-    for tok in f.iter() {
-        match tok[0] {
-            b'O' => {
-                out.push(b' ');
-                out.extend_from_slice(tok);
-            }
-            b'k' => put_key(out, key, f.base64),
-            _ => {}
-        }
-    }
+    (ttl, recache)
 }
 
 /// `mg`: memcached's `process_mget_command`.
 fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
     let f = &m.flags;
-    let mut ttl_set = false;
     log_fetch(ctx, &m.key);
     // memcached counts `mg` with `T` as a touch.
-    let touches = f.iter().any(|t| t[0] == b'T');
+    let touches = f.ttl.is_some();
     let count = if touches {
         HitCount::Touch
     } else {
@@ -92,74 +61,33 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
         f.no_update,
         count,
         |e: &mut MetaEntry<'_>| {
-            let value_len = e.value().len() as u64;
-            if f.value {
-                out.extend_from_slice(b"VA ");
-                put_u64(out, value_len);
-            } else {
-                out.extend_from_slice(b"HD");
-            }
-            let mut won = false;
-            for tok in f.iter() {
-                match tok[0] {
-                    b'T' => {
-                        ttl_set = true;
-                        if let Some(t) = f.ttl {
-                            e.set_exptime(t);
-                        }
-                    }
-                    b'N' if e.created() => {
-                        if let Some(t) = f.vivify {
-                            e.set_exptime(t);
-                        }
-                        won = true;
-                    }
-                    b'R' if f.recache.is_some_and(|t| e.recache_due(t)) => won = true,
-                    b's' => put_flag(out, b's', value_len),
-                    b't' => put_ttl(out, e.ttl()),
-                    b'c' => put_flag(out, b'c', e.cas()),
-                    b'f' => put_flag(out, b'f', u64::from(e.flags())),
-                    b'l' => put_flag(out, b'l', u64::from(e.last_access())),
-                    b'h' => put_flag(out, b'h', u64::from(e.fetched())),
-                    b'O' => {
-                        out.push(b' ');
-                        out.extend_from_slice(tok);
-                    }
-                    b'k' => put_key(out, e.key(), e.key_binary()),
-                    _ => {}
-                }
-            }
-            // memcached: Z before X, and no W together with Z.
-            if e.token_sent() {
-                out.extend_from_slice(b" Z");
-            }
-            if e.stale() {
-                out.extend_from_slice(b" X");
-                if !e.token_sent() {
-                    won = true;
-                }
-            }
-            if won {
-                out.extend_from_slice(b" W");
+            let (ttl, recache_due) = apply_exptime_changes(f, e);
+            let item = MetaItem {
+                key: e.key(),
+                key_binary: e.key_binary(),
+                value_len: e.value().len(),
+                client_flags: e.flags(),
+                cas: e.cas(),
+                last_access: e.last_access(),
+                fetched: e.fetched(),
+                created: e.created(),
+                stale: e.stale(),
+                token_sent: e.token_sent(),
+                ttl,
+                recache_due,
+            };
+            if meta_reply::get_hit(out, f, &item) {
                 e.set_token_sent();
             }
-            out.extend_from_slice(b"\r\n");
             if f.value {
                 out.value(e.value(), |keep| e.pin_value_with(keep));
-                out.extend_from_slice(b"\r\n");
+                encode::value_trailer(out);
             }
         },
     );
-    count_get(ctx, &m.key, GetCount::Meta { touched: ttl_set }, &found);
-    match found {
-        Lookup::Hit(()) => {}
-        _ => {
-            if !f.quiet {
-                out.extend_from_slice(b"EN");
-                put_opaque_and_key(out, f, &m.key);
-                out.extend_from_slice(b"\r\n");
-            }
-        }
+    count_get(ctx, &m.key, GetCount::Meta { touched: touches }, &found);
+    if !matches!(found, Lookup::Hit(())) {
+        meta_reply::status(out, f, MetaStatus::Miss, &m.key, None);
     }
 }
 
@@ -195,34 +123,15 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let (outcome, cas) = run_store(ctx, call, |s| {
         s.meta_store(mode, &m.key, f.client_flags, ttl, value, opts)
     });
-    let status: &[u8] = match outcome {
-        StoreOutcome::Stored if f.quiet => return,
-        StoreOutcome::Stored => b"HD",
-        StoreOutcome::NotStored => b"NS",
-        StoreOutcome::Exists => b"EX",
-        StoreOutcome::NotFound => b"NF",
-        StoreOutcome::TooLarge => {
-            encode::reply(out, &Reply::ServerError("object too large for cache"));
-            return;
-        }
-        StoreOutcome::NoMemory => {
-            encode::reply(out, &Reply::ServerError("out of memory storing object"));
-            return;
-        }
+    let status = match outcome {
+        StoreOutcome::Stored => MetaStatus::Stored,
+        StoreOutcome::NotStored => MetaStatus::NotStored,
+        StoreOutcome::Exists => MetaStatus::Exists,
+        StoreOutcome::NotFound => MetaStatus::NotFound,
+        StoreOutcome::TooLarge => return meta_reply::error(out, MetaError::TooLarge),
+        StoreOutcome::NoMemory => return meta_reply::error(out, MetaError::NoMemoryStoring),
     };
-    out.extend_from_slice(status);
-    for tok in f.iter() {
-        match tok[0] {
-            b'O' => {
-                out.push(b' ');
-                out.extend_from_slice(tok);
-            }
-            b'k' => put_key(out, &m.key, f.base64),
-            b'c' => put_flag(out, b'c', cas),
-            _ => {}
-        }
-    }
-    out.extend_from_slice(b"\r\n");
+    meta_reply::status(out, f, status, &m.key, Some(cas));
 }
 
 /// `md`: memcached's `process_mdelete_command`.
@@ -231,31 +140,25 @@ fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let outcome = run_delete(ctx, Via::Meta, &m.key, |s| {
         s.meta_delete(&m.key, f.cas, f.invalidate, f.ttl)
     });
-    let status: &[u8] = match outcome {
-        MetaDeleteOutcome::Deleted | MetaDeleteOutcome::Invalidated => {
-            if f.quiet {
-                return;
-            }
-            b"HD"
-        }
-        MetaDeleteOutcome::NotFound => b"NF",
-        MetaDeleteOutcome::Exists => b"EX",
+    let status = match outcome {
+        MetaDeleteOutcome::Deleted | MetaDeleteOutcome::Invalidated => MetaStatus::Stored,
+        MetaDeleteOutcome::NotFound => MetaStatus::NotFound,
+        MetaDeleteOutcome::Exists => MetaStatus::Exists,
     };
-    out.extend_from_slice(status);
-    put_opaque_and_key(out, f, &m.key);
-    out.extend_from_slice(b"\r\n");
+    meta_reply::status(out, f, status, &m.key, None);
 }
 
 /// `ma`: memcached's `process_marithmetic_command`.
 fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let f = &m.flags;
-    let start = out.len();
+    // `N` sets the created item's exptime in request order, in the callback.
     let call = ArithCall {
         key: &m.key,
         incr: f.incr,
         delta: f.delta,
         cas: f.cas,
-        create: f.vivify.map(|ttl| (f.initial, ttl)),
+        create: f.vivify.map(|_| f.initial),
+        create_exptime: None,
     };
     let outcome = run_arith(ctx, Via::Meta, call, |e: &mut MetaEntry<'_>| {
         let created = e.created();
@@ -266,68 +169,30 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         let len = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
         let len = len.min(buf.len());
         buf[..len].copy_from_slice(&v[..len]);
-        let digits = &buf[..len];
-        if f.value {
-            out.extend_from_slice(b"VA ");
-            put_u64(out, digits.len() as u64);
-        } else {
-            out.extend_from_slice(b"HD");
-        }
-        for tok in f.iter() {
-            match tok[0] {
-                b'c' => put_flag(out, b'c', e.cas()),
-                b't' => put_ttl(out, e.ttl()),
-                b'T' => {
-                    if let Some(t) = f.ttl {
-                        e.set_exptime(t);
-                    }
-                }
-                b'N' => {
-                    if created && let Some(t) = f.vivify {
-                        e.set_exptime(t);
-                    }
-                }
-                b'O' => {
-                    out.push(b' ');
-                    out.extend_from_slice(tok);
-                }
-                b'k' => put_key(out, &m.key, f.base64),
-                _ => {}
-            }
-        }
-        if f.value {
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(digits);
-        }
-        out.extend_from_slice(b"\r\n");
+        let cas = e.cas();
+        let (ttl, _) = apply_exptime_changes(f, e);
+        let item = MetaItem {
+            // `ma` returns the key as requested.
+            key: &m.key,
+            key_binary: f.base64,
+            value_len: len,
+            cas,
+            created,
+            ttl,
+            ..MetaItem::default()
+        };
+        meta_reply::arith_hit(out, f, &item, &buf[..len]);
         created
     });
-    let status: &[u8] = match outcome {
-        MetaArithOutcome::Value(_, (_, created)) => {
-            // memcached drops a quiet success (`HD` or `VA`), but not for a created item.
-            if !created && f.quiet {
-                out.truncate(start);
-            }
-            return;
-        }
-        MetaArithOutcome::NotFound => b"NF",
-        MetaArithOutcome::Exists => b"EX",
-        MetaArithOutcome::NotStored => b"NS",
-        MetaArithOutcome::NonNumeric => {
-            encode::reply(
-                out,
-                &Reply::ClientError("cannot increment or decrement non-numeric value"),
-            );
-            return;
-        }
-        MetaArithOutcome::NoMemory => {
-            encode::reply(out, &Reply::ServerError("out of memory"));
-            return;
-        }
+    let status = match outcome {
+        MetaArithOutcome::Value(..) => return,
+        MetaArithOutcome::NotFound => MetaStatus::NotFound,
+        MetaArithOutcome::Exists => MetaStatus::Exists,
+        MetaArithOutcome::NotStored => MetaStatus::NotStored,
+        MetaArithOutcome::NonNumeric => return meta_reply::error(out, MetaError::NonNumeric),
+        MetaArithOutcome::NoMemory => return meta_reply::error(out, MetaError::NoMemory),
     };
-    out.extend_from_slice(status);
-    put_opaque_and_key(out, f, &m.key);
-    out.extend_from_slice(b"\r\n");
+    meta_reply::status(out, f, status, &m.key, None);
 }
 
 /// `me`: memcached's `process_meta_command` (debug line). `cls` and `size` are our slab
@@ -340,25 +205,20 @@ fn debug(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         true,
         HitCount::Uncounted,
         |e: &mut MetaEntry<'_>| {
-            out.extend_from_slice(b"ME ");
-            if e.key_binary() {
-                base64_encode(out, e.key());
-            } else {
-                out.extend_from_slice(e.key());
-            }
-            let line = format!(
-                " exp={} la={} cas={} fetch={} cls={} size={}\r\n",
-                e.exp_debug(),
-                e.last_access(),
-                e.cas(),
-                if e.fetched() { "yes" } else { "no" },
-                e.class_id(),
-                e.item_size()
-            );
-            out.extend_from_slice(line.as_bytes());
+            let item = MetaDebugItem {
+                key: e.key(),
+                key_binary: e.key_binary(),
+                exp: e.exp_debug(),
+                last_access: e.last_access(),
+                cas: e.cas(),
+                fetched: e.fetched(),
+                class_id: e.class_id(),
+                item_size: e.item_size(),
+            };
+            meta_reply::debug(out, &item);
         },
     );
     if !matches!(found, Lookup::Hit(())) {
-        out.extend_from_slice(b"EN\r\n");
+        meta_reply::debug_miss(out);
     }
 }

@@ -50,13 +50,13 @@ fn unauthenticated(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut
                 // Even with noreply, as memcached does.
                 encode::reply(out, &Reply::Stored);
             } else {
-                encode::reply(out, &Reply::ClientError("authentication failure"));
+                encode::reply(out, &Reply::AUTH_FAILURE);
             }
             Next::Continue
         }
         // memcached keeps the connection open after refusing.
         _ => {
-            encode::reply(out, &Reply::ClientError("unauthenticated"));
+            encode::reply(out, &Reply::UNAUTHENTICATED);
             Next::Continue
         }
     }
@@ -68,10 +68,7 @@ fn reply_too_large(out: &mut Vec<u8>, start: usize, limit: usize) -> bool {
         return false;
     }
     out.truncate(start);
-    encode::reply(
-        out,
-        &Reply::ServerError("out of memory writing get response"),
-    );
+    encode::reply(out, &Reply::OUT_OF_MEMORY_WRITING_GET);
     true
 }
 
@@ -122,8 +119,8 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 StoreOutcome::NotStored => Reply::NotStored,
                 StoreOutcome::Exists => Reply::Exists,
                 StoreOutcome::NotFound => Reply::NotFound,
-                StoreOutcome::TooLarge => Reply::ServerError("object too large for cache"),
-                StoreOutcome::NoMemory => Reply::ServerError("out of memory storing object"),
+                StoreOutcome::TooLarge => Reply::TOO_LARGE,
+                StoreOutcome::NoMemory => Reply::OUT_OF_MEMORY_STORING,
             };
             say(ctx, out, noreply, reply);
             Next::Continue
@@ -155,16 +152,15 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 delta,
                 cas: None,
                 create: None,
+                create_exptime: None,
             };
             let reply = match arith(ctx, Via::Text, call, |_| ()) {
                 ArithOutcome::Value(v, _) => Reply::Number(v),
                 ArithOutcome::NotFound => Reply::NotFound,
-                ArithOutcome::NonNumeric => {
-                    Reply::ClientError("cannot increment or decrement non-numeric value")
-                }
+                ArithOutcome::NonNumeric => Reply::NON_NUMERIC,
                 // Without a CAS or auto-create, a lost race is all NotStored can be.
                 ArithOutcome::NoMemory | ArithOutcome::Exists | ArithOutcome::NotStored => {
-                    Reply::ServerError("out of memory")
+                    Reply::OUT_OF_MEMORY
                 }
             };
             say(ctx, out, noreply, reply);
@@ -188,8 +184,8 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             bad_delay,
         } => {
             let reply = match admin::flush(ctx, (!bad_delay).then_some(delay)) {
-                Flushed::Disabled => Reply::ClientError("flush_all not allowed"),
-                Flushed::BadDelay => Reply::ClientError("invalid exptime argument"),
+                Flushed::Disabled => Reply::FLUSH_ALL_NOT_ALLOWED,
+                Flushed::BadDelay => Reply::INVALID_EXPTIME,
                 Flushed::Done => Reply::Ok,
             };
             say(ctx, out, noreply, reply);
@@ -252,18 +248,13 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             Next::Continue
         }
         Command::MetaNoop => {
-            out.extend_from_slice(b"MN\r\n");
+            crate::protocol::text::meta_reply::noop(out);
             Next::Continue
         }
         Command::Quit => Next::Close,
         Command::Watch { noreply, events } => {
             if !ctx.shared.config.watch_enabled {
-                say(
-                    ctx,
-                    out,
-                    noreply,
-                    Reply::ClientError("watch commands not allowed"),
-                );
+                say(ctx, out, noreply, Reply::WATCH_NOT_ALLOWED);
                 return Next::Continue;
             }
             let Some(events) = events else {
@@ -278,12 +269,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                     Next::Watch(w)
                 }
                 None => {
-                    say(
-                        ctx,
-                        out,
-                        noreply,
-                        Reply::Line("WATCHER_TOO_MANY log watcher limit reached"),
-                    );
+                    say(ctx, out, noreply, Reply::WATCHER_TOO_MANY);
                     Next::Continue
                 }
             }
@@ -304,18 +290,16 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 usize::try_from(src).ok().filter(|&c| c > 0)
             };
             let dst = usize::try_from(dst).ok();
-            const BADCLASS: Reply<'static> = Reply::Line("BADCLASS invalid src or dst class id");
+            const BADCLASS: Reply<'static> = Reply::REASSIGN_BAD_CLASS;
             let reply = match (src, dst) {
                 (Some(src), Some(dst)) => match store.reassign(src, dst) {
                     Ok(()) => Reply::Ok,
                     // memcached: no class to pick from is a bad source class.
                     Err(R::NoSpare) if src == 0 => BADCLASS,
-                    Err(R::Running | R::Busy) => {
-                        Reply::Line("BUSY currently processing reassign request")
-                    }
+                    Err(R::Running | R::Busy) => Reply::REASSIGN_BUSY,
                     Err(R::BadClass) => BADCLASS,
-                    Err(R::NoSpare) => Reply::Line("NOSPARE source class has no spare pages"),
-                    Err(R::Same) => Reply::Line("SAME src and dst class are identical"),
+                    Err(R::NoSpare) => Reply::REASSIGN_NO_SPARE,
+                    Err(R::Same) => Reply::REASSIGN_SAME,
                 },
                 _ => BADCLASS,
             };
@@ -341,7 +325,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 }
                 ConfigAnswer::Bad(e) => {
                     log::info!("config set cluster rejected: {e}");
-                    say(ctx, out, noreply, Reply::ClientError("bad data chunk"));
+                    say(ctx, out, noreply, Reply::BAD_DATA_CHUNK);
                 }
             }
             Next::Continue
@@ -362,7 +346,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 encode::reply(out, &Reply::ShutdownNotEnabled);
                 Next::Continue
             } else if invalid_mode {
-                encode::reply(out, &Reply::ClientError("invalid shutdown mode"));
+                encode::reply(out, &Reply::INVALID_SHUTDOWN_MODE);
                 Next::Continue
             } else {
                 // Both forms drain: stop accepting, flush queued replies, exit 0.
@@ -419,9 +403,7 @@ fn stats_detail(shared: &Shared, arg: DetailArg, out: &mut Vec<u8>) {
             encode::reply(out, &Reply::Ok);
         }
         DetailArg::Dump => shared.detail.dump(out),
-        DetailArg::Usage => {
-            encode::reply(out, &Reply::ClientError("usage: stats detail on|off|dump"))
-        }
+        DetailArg::Usage => encode::reply(out, &Reply::DETAIL_USAGE),
     }
 }
 
@@ -429,12 +411,12 @@ fn stats_detail(shared: &Shared, arg: DetailArg, out: &mut Vec<u8>) {
 /// listing, streamed by the worker (`crawler::cachedump`).
 fn cachedump(shared: &Shared, arg: CachedumpArg, out: &mut Vec<u8>) -> Next {
     let refusal = if !shared.config.dumping_enabled {
-        Reply::ClientError("stats cachedump not allowed")
+        Reply::CACHEDUMP_NOT_ALLOWED
     } else {
         match arg {
-            CachedumpArg::BadLine => Reply::ClientError("bad command line"),
-            CachedumpArg::BadFormat => Reply::ClientError("bad command line format"),
-            CachedumpArg::IllegalId => Reply::ClientError("Illegal slab id"),
+            CachedumpArg::BadLine => Reply::BAD_COMMAND_LINE,
+            CachedumpArg::BadFormat => Reply::BAD_COMMAND_LINE_FORMAT,
+            CachedumpArg::IllegalId => Reply::ILLEGAL_SLAB_ID,
             CachedumpArg::Dump { class, limit } => {
                 return Next::Dump(crawler::cachedump(class as usize, limit));
             }

@@ -525,7 +525,7 @@ impl Connection {
     pub fn refuse_input(&mut self) {
         crate::protocol::text::encode::reply(
             &mut self.out,
-            &crate::protocol::Reply::ServerError("out of memory reading request"),
+            &crate::protocol::Reply::OUT_OF_MEMORY_READING,
         );
         let n = self.input().len();
         self.consume(n);

@@ -27,7 +27,7 @@ use std::time::Duration;
 const WAKE: Token = Token(usize::MAX);
 
 /// memcached's refusal when `-c` is reached.
-const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
+const TOO_MANY: &[u8] = crate::protocol::text::encode::TOO_MANY_CONNECTIONS;
 
 /// While paused by `no_maxconns_fast`, re-check the limit this often even without a wake
 /// (a SIGHUP may have raised `-c`).

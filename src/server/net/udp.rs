@@ -314,9 +314,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
             Next::Dump(_) => {
                 crate::protocol::text::encode::reply(
                     &mut p.out,
-                    &crate::protocol::Reply::ServerError(
-                        "lru_crawler metadump is not available over UDP",
-                    ),
+                    &crate::protocol::Reply::METADUMP_NOT_OVER_UDP,
                 );
                 Some(consumed)
             }

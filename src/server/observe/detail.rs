@@ -128,18 +128,12 @@ impl Detail {
 
     /// `stats detail dump`: `PREFIX <p> get N hit N set N del N` lines, then `END`.
     pub fn dump(&self, out: &mut Vec<u8>) {
-        use std::io::Write;
+        use crate::protocol::text::encode;
         let t = self.table.lock();
         for p in t.buckets.iter().flatten() {
-            out.extend_from_slice(b"PREFIX ");
-            out.extend_from_slice(&p.name);
-            let _ = write!(
-                out,
-                " get {} hit {} set {} del {}\r\n",
-                p.gets, p.hits, p.sets, p.dels
-            );
+            encode::detail_prefix(out, &p.name, p.gets, p.hits, p.sets, p.dels);
         }
-        out.extend_from_slice(b"END\r\n");
+        encode::end(out);
     }
 
     /// `stats reset`: forgets every prefix.
