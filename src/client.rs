@@ -41,6 +41,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::cluster::discovery;
 use crate::cluster::ring::Ring;
 use crate::cluster::{ClusterConfig, Node};
+use crate::protocol::text::config as config_reply;
 
 /// Longest key memcached accepts.
 pub const MAX_KEY_LEN: usize = 250;
@@ -601,23 +602,22 @@ fn config_request<W: Wire>(c: &mut W) -> io::Result<ClusterConfig> {
 }
 
 /// Parses the rest of `CONFIG cluster <flags> <bytes>\r\n<payload>\r\nEND\r\n` after its
-/// first line.
+/// first line, with the protocol's `CONFIG` framing.
 fn read_config_reply<R: BufRead>(r: &mut R, line: &str) -> io::Result<Vec<u8>> {
-    let mut parts = line.split(' ');
-    if parts.next() != Some("CONFIG") || parts.next() != Some(discovery::CONFIG_KEY) {
+    let header = config_reply::parse_reply_header(line.as_bytes()).map_err(invalid_data)?;
+    if header.key != discovery::CONFIG_KEY.as_bytes() {
         return Err(unexpected(line));
     }
-    let _flags: u32 = parse_num(parts.next(), "flags", line)?;
-    let len: usize = parse_num(parts.next(), "length", line)?;
-    if parts.next().is_some() {
-        return Err(unexpected(line));
+    if header.len > MAX_VALUE {
+        return Err(invalid_data(format!(
+            "value of {} bytes is too large",
+            header.len
+        )));
     }
-    let payload = read_block(r, len)?;
-    let end = read_line(r)?;
-    if end != "END" {
-        return Err(unexpected(&end));
-    }
-    Ok(payload)
+    let mut rest = vec![0; header.rest_len()];
+    r.read_exact(&mut rest)?;
+    let payload = config_reply::reply_payload(&header, &rest).map_err(invalid_data)?;
+    Ok(payload.to_vec())
 }
 
 #[cfg(test)]
