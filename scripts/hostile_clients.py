@@ -387,7 +387,7 @@ def preload(port, items):
 
 
 class Server:
-    """A server child on a free loopback port; `stop()` kills it (idempotent)."""
+    """A server child on an ephemeral loopback port; `stop()` kills it (idempotent)."""
 
     def __init__(self, binary, as_limit=None):
         self.binary = str(binary)
@@ -403,22 +403,27 @@ class Server:
         return cmd
 
     def start(self):
-        for _ in range(3):  # a free port can be taken before the server binds it
-            port = free_port()
-            self.log.seek(0)
-            self.log.truncate()
+        """Starts on an ephemeral port (`-p -1`), read from the port file the server writes
+        once listening (`MEMCACHED_PORT_FILENAME`, memcached's mechanism): no port guessed,
+        no race to retry."""
+        self.log.seek(0)
+        self.log.truncate()
+        with tempfile.TemporaryDirectory(prefix="ferro-ports-") as d:
+            port_file = Path(d) / "ports"
             proc = subprocess.Popen(
-                self.command(port),
+                self.command(-1),
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
                 stderr=subprocess.STDOUT,
+                env=dict(os.environ, MEMCACHED_PORT_FILENAME=str(port_file)),
                 preexec_fn=child_limits(self.as_limit),
             )
-            if wait_ready(proc, port):
-                self.proc, self.port = proc, port
-                return
-            kill(proc)
-        raise SetupError(f"{self.command('PORT')} did not start: {self.log_tail()}")
+            port = wait_port_file(proc, port_file)
+        if port is not None and wait_ready(proc, port):
+            self.proc, self.port = proc, port
+            return
+        kill(proc)
+        raise SetupError(f"{self.command(-1)} did not start: {self.log_tail()}")
 
     def status(self):
         """{'VmRSS': KiB, 'VmHWM': KiB}, or {} once the process is gone."""
@@ -466,10 +471,22 @@ def is_memcached(binary):
     return "memcached" in os.path.basename(str(binary))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def wait_port_file(proc, path):
+    """The TCP port from memcached's port file (`TCP INET: 11211`), or None if the server
+    exits or writes none within START_DEADLINE."""
+    deadline = time.monotonic() + START_DEADLINE
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            text = path.read_text()
+        except OSError:
+            time.sleep(0.005)
+            continue
+        for line in text.splitlines():
+            kind, _, port = line.partition(": ")
+            if kind.startswith("TCP") and port.strip().isdigit():
+                return int(port)
+        return None
+    return None
 
 
 def wait_ready(proc, port):

@@ -3,7 +3,7 @@
 //! The crate is layered; each layer may only `use` the ones listed after its arrow:
 //!
 //! ```text
-//!   main.rs  ──► config, server, store, logging, process (main.rs's own OS helpers)
+//!   main.rs  ──► config, server, store, logging, process and portfile (main.rs's own OS helpers)
 //!   server/  ──► protocol, store, config, cluster, logging (threads, polls, sockets: the only I/O)
 //!   protocol/──► decimal                     (pure: bytes -> Command, Reply -> bytes)
 //!   store/   ──► decimal                     (items, slabs, LRU, expiry, CAS; no sockets, no protocol types)

@@ -1,6 +1,6 @@
 //! Entry point: read flags (and `--config-file`), set up logging, bind, daemonize, drop
 //! privileges, start the store and the server, handle signals (SIGHUP reloads, SIGTERM and
-//! SIGINT stop), exit 0.
+//! SIGINT stop), exit 0. Writes the port file (`portfile.rs`) once the sockets listen.
 
 use clap::Parser;
 use ferrocache::config::{self, Args, Config};
@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod portfile;
 mod process;
 
 /// sysexits.h EX_USAGE: bad command line or config file.
@@ -102,14 +103,33 @@ fn run(
     for w in &config.warnings {
         log::warn!("{w}");
     }
-    let cluster = server::cluster::Cluster::new(config.cluster.clone())
-        .map(Arc::new)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // Handlers first: a SIGTERM that comes as soon as the sockets accept (a supervisor
     // stopping a fresh start) is queued and handled once serving, instead of killing the
     // process by the default action. Inherited across the `-d` fork.
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    // memcached: no port file with a unix socket (`-s`).
+    let port_file = config
+        .unix_socket
+        .is_none()
+        .then(portfile::open_from_env)
+        .flatten();
     let sockets = server::bind_all(&config)?;
+    let tcp_addrs = sockets
+        .tcp
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let udp_addrs = sockets
+        .udp
+        .iter()
+        .map(|u| u.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()?;
+    // The advertised entry names the port actually bound (`-p -1` is ephemeral).
+    let mut cluster_settings = config.cluster.clone();
+    cluster_settings.advertise = cluster_settings.advertise_on(tcp_addrs.first().copied());
+    let cluster = server::cluster::Cluster::new(cluster_settings)
+        .map(Arc::new)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     process::ensure_nofile(config.conn_limit)?;
     if config.enable_coredumps {
         process::enable_coredumps()?;
@@ -131,6 +151,11 @@ fn run(
             )
         })?;
     }
+    if let (Some(p), Some((uid, gid))) = (&port_file, process::target_ids(config.user.as_deref())?)
+        && let Err(e) = p.chown(uid, gid)
+    {
+        log::warn!("port file: {e}");
+    }
     process::drop_if_root(config.user.as_deref())?;
     let store = Store::new(store_config);
     store.set_automove(config.ext.slab_reassign && config.ext.slab_automove != 0);
@@ -139,6 +164,9 @@ fn run(
     let leave_on_shutdown = config.cluster.leave_on_shutdown;
     let running = config.clone();
     let handle = server::start(config, store, cluster.clone(), sockets)?;
+    // Published once serving (the `.lck` descriptor, opened before binding and closed
+    // only now, leaves the same gap below the listeners as in memcached).
+    portfile::publish(port_file, &tcp_addrs, &udp_addrs);
     for a in handle.addrs() {
         log::info!("listening on {a}");
     }

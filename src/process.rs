@@ -7,6 +7,29 @@
 use std::ffi::CString;
 use std::io;
 
+/// The uid and gid `-u user` switches to: `Some` only when running as root with a user
+/// given (the cases where `drop_if_root` switches).
+pub fn target_ids(user: Option<&str>) -> io::Result<Option<(libc::uid_t, libc::gid_t)>> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let (0, Some(user)) = (euid, user) else {
+        return Ok(None);
+    };
+    let name = CString::new(user)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "-u: bad user name"))?;
+    // SAFETY: `name` is a valid NUL-terminated string; getpwnam returns NULL or a pointer to
+    // static storage that we read immediately, before any other getpw* call.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("-u {user}: can't find the user to switch to"),
+        ));
+    }
+    // SAFETY: `pw` is non-null and points to a valid passwd record (see above).
+    Ok(Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) }))
+}
+
 /// When running as root: switch to `user` (groups, gid, then uid), or warn if none given.
 /// When not root: nothing to do (`-u` is ignored, as memcached does).
 pub fn drop_if_root(user: Option<&str>) -> io::Result<()> {
@@ -21,19 +44,9 @@ pub fn drop_if_root(user: Option<&str>) -> io::Result<()> {
         );
         return Ok(());
     };
-    let name = CString::new(user)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "-u: bad user name"))?;
-    // SAFETY: `name` is a valid NUL-terminated string; getpwnam returns NULL or a pointer to
-    // static storage that we read immediately, before any other getpw* call.
-    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    if pw.is_null() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("-u {user}: can't find the user to switch to"),
-        ));
-    }
-    // SAFETY: `pw` is non-null and points to a valid passwd record (see above).
-    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    let Some((uid, gid)) = target_ids(Some(user))? else {
+        return Ok(());
+    };
     // SAFETY: plain syscalls on integer arguments; the group list pointer is to one gid.
     let ok = unsafe {
         libc::setgroups(1, &gid) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0

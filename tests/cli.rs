@@ -5,16 +5,10 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Run ferrocache with args on a free loopback port; return (exit code, stdout+stderr).
-/// A process still running after 5 s is killed and reported as `None`.
+/// Run ferrocache with args on an ephemeral loopback port; return (exit code,
+/// stdout+stderr). A process still running after 5 s is killed and reported as `None`.
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let mut full = vec!["-p", &port];
+    let mut full = vec!["-p", "-1"];
     if !args.contains(&"-l") {
         full.extend(["-l", "127.0.0.1"]);
     }
@@ -187,13 +181,22 @@ fn sigterm_exits_zero() {
 #[test]
 fn sigterm_as_soon_as_the_port_accepts_exits_zero() {
     for _ in 0..5 {
-        let port = free_port();
+        let pf = PortFile::new();
         let mut child = Command::new(ferrocache_path())
-            .args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0"])
+            .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0"])
+            .env(PORT_FILE_ENV, pf.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn ferrocache");
+        let port = match pf.wait(&mut child, START_TIMEOUT) {
+            Ok(Ports { tcp: Some(p), .. }) => p,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no TCP port reported: {other:?}");
+            }
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "port {port} never accepted");

@@ -1,6 +1,7 @@
 //! Boots ferrocache the way systemd would, without systemd: the `ExecStart=` line of
 //! `systemd/ferrocache.service` with the shipped `systemd/ferrocache.conf` (copied, only its
-//! `-p` line moved to a free port), `$NOTIFY_SOCKET` pointing at a datagram socket of ours
+//! `-p` line moved to `-p -1`, an ephemeral port read back from the port file),
+//! `$NOTIFY_SOCKET` pointing at a datagram socket of ours
 //! (the unit is `Type=notify`). Checks readiness, that it listens only where configured,
 //! SIGHUP reload (good and bad file), and a clean SIGTERM stop within 2 s.
 //!
@@ -54,8 +55,9 @@ fn exec_start(conf: &Path) -> Vec<String> {
     argv
 }
 
-/// The shipped config with its `-p 11211` line moved to `port` (the only change).
-fn shipped_config(port: u16) -> String {
+/// The shipped config with its `-p 11211` line moved to `port` (the only change; the
+/// tests pass "-1", an ephemeral port reported through `MEMCACHED_PORT_FILENAME`).
+fn shipped_config(port: &str) -> String {
     let text = std::fs::read_to_string(Path::new(REPO).join("systemd/ferrocache.conf"))
         .expect("read systemd/ferrocache.conf");
     let mut moved = 0;
@@ -195,9 +197,9 @@ fn read_log(path: &Path) -> String {
 #[test]
 fn unit_exec_start_with_shipped_config() {
     let dir = tmpdir("unit");
-    let port = free_port();
+    let pf = PortFile::new();
     let conf = dir.join("ferrocache.conf");
-    std::fs::write(&conf, shipped_config(port)).unwrap();
+    std::fs::write(&conf, shipped_config("-1")).unwrap();
     let notify_path = dir.join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify.set_nonblocking(true).unwrap();
@@ -208,6 +210,7 @@ fn unit_exec_start_with_shipped_config() {
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .env("NOTIFY_SOCKET", &notify_path)
+        .env(PORT_FILE_ENV, pf.path())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -224,6 +227,14 @@ fn unit_exec_start_with_shipped_config() {
         );
     }
     eprintln!("READY=1 after {:?}", started.elapsed());
+    // The port file is written before READY=1.
+    let port = match pf.wait(&mut child, Duration::from_secs(1)) {
+        Ok(Ports { tcp: Some(p), .. }) => p,
+        other => {
+            let _ = child.kill();
+            panic!("no TCP port in the port file: {other:?}");
+        }
+    };
 
     // Ready means serving.
     let mut c = Client::connect(port);
@@ -242,7 +253,7 @@ fn unit_exec_start_with_shipped_config() {
     assert_eq!(s["num_threads"], "4");
 
     // SIGHUP with a changed file: -m, -c and -v change live; the log says what was applied.
-    let changed = shipped_config(port)
+    let changed = shipped_config("-1")
         .replace("-m 64", "-m 128")
         .replace("-c 1024", "-c 500")
         .replace("# -v\n", "-v\n");
@@ -264,7 +275,7 @@ fn unit_exec_start_with_shipped_config() {
     assert!(readies >= 2, "READY=1 again after the reload; got {seen:?}");
 
     // A bad file is rejected, naming its line; the running config stays.
-    let bad = shipped_config(port).replace("-c 1024", "-c 700\n--no-such-flag");
+    let bad = shipped_config("-1").replace("-c 1024", "-c 700\n--no-such-flag");
     std::fs::write(&conf, &bad).unwrap();
     let bad_line = bad.lines().position(|l| l == "--no-such-flag").unwrap() + 1;
     signal(&child, libc::SIGHUP);
@@ -350,11 +361,10 @@ fn debian_memcached_conf_daemonizes() {
             "/etc/memcached.conf flags"
         );
     }
-    let port = free_port();
+    let pf = PortFile::new();
     let pid_file = dir.join("memcached.pid");
     let log_file = dir.join("memcached.log");
-    let port_s = port.to_string();
-    let mut args: Vec<&str> = vec!["--config-file", conf.to_str().unwrap(), "-p", &port_s];
+    let mut args: Vec<&str> = vec!["--config-file", conf.to_str().unwrap(), "-p", "-1"];
     let pid_s = pid_file.to_str().unwrap().to_string();
     let log_s = log_file.to_str().unwrap().to_string();
     args.extend(["-P", &pid_s, "--logfile", &log_s, "-vv"]);
@@ -365,12 +375,27 @@ fn debian_memcached_conf_daemonizes() {
     }
     let out = Command::new(ferrocache_path())
         .args(&args)
+        .env(PORT_FILE_ENV, pf.path())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
         .expect("run ferrocache -d");
     // -d: the starting process returns at once with 0; the daemon keeps running.
     assert!(out.status.success(), "{out:?}");
+    // `-d`: the daemon writes the port file once serving.
+    let mut port = None;
+    wait_until(Duration::from_secs(10), || {
+        port = std::fs::read_to_string(pf.path())
+            .ok()
+            .and_then(|t| parse_port_file(&t).tcp);
+        port.is_some()
+    });
+    let port = port.unwrap_or_else(|| {
+        panic!(
+            "no TCP port in the port file; log:\n{}",
+            read_log(&log_file)
+        )
+    });
     let deadline = Instant::now() + Duration::from_secs(5);
     let pid = loop {
         if let Some(p) = std::fs::read_to_string(&pid_file)

@@ -181,7 +181,11 @@ fn stats_reset() {
 
 #[test]
 fn stats_settings() {
-    let s = Server::start(&["-m", "16", "-c", "200", "-t", "2", "-I", "2m", "-M", "-C"]);
+    // `tcpport` reports the `-p` given (-1 for an ephemeral port): a port known at start.
+    let p = known_port().to_string();
+    let s = Server::start(&[
+        "-p", &p, "-m", "16", "-c", "200", "-t", "2", "-I", "2m", "-M", "-C",
+    ]);
     let mut c = s.connect();
     let m = c.stats_arg("settings");
     let want = [

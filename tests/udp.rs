@@ -15,18 +15,26 @@ use std::time::{Duration, Instant};
 
 const MAX_DATAGRAM: usize = 1400;
 
-fn free_udp_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    s.local_addr().unwrap().port()
+/// A server with UDP on an ephemeral port (`-U -1`, learnt from the port file), and a
+/// client socket connected to it.
+fn start(args: &[&str]) -> (Server, UdpSocket, u16) {
+    let mut all = vec!["-U", "-1"];
+    all.extend_from_slice(args);
+    let s = Server::start(&all);
+    let port = s.udp_port.expect("the port file names a UDP port");
+    let c = UdpSocket::bind("127.0.0.1:0").expect("bind client");
+    c.connect(("127.0.0.1", port)).expect("connect udp");
+    (s, c, port)
 }
 
-/// A server with UDP on, and a client socket connected to it.
-fn start(args: &[&str]) -> (Server, UdpSocket, u16) {
-    let port = free_udp_port();
-    let p = port.to_string();
+/// As `start`, on a UDP port given at start (`known_port`): `stats settings` reports the
+/// `-U` value, which is -1 for an ephemeral port (memcached and ferrocache alike).
+fn start_on_known_port(args: &[&str]) -> (Server, UdpSocket, u16) {
+    let p = common::known_port().to_string();
     let mut all = vec!["-U", p.as_str()];
     all.extend_from_slice(args);
     let s = Server::start(&all);
+    let port = s.udp_port.expect("the port file names a UDP port");
     let c = UdpSocket::bind("127.0.0.1:0").expect("bind client");
     c.connect(("127.0.0.1", port)).expect("connect udp");
     (s, c, port)
@@ -248,7 +256,7 @@ fn binary_protocol_over_udp() {
 
 #[test]
 fn stats_count_udp_commands() {
-    let (s, c, port) = start(&[]);
+    let (s, c, port) = start_on_known_port(&[]);
     let before = s.stats();
     for i in 0..5u16 {
         ask(&c, i, b"get nothing\r\n", b"END\r\n");

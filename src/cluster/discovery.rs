@@ -19,7 +19,9 @@
 //! `config set cluster 0 <bytes>\r\n<payload>\r\n` carries the same payload the other way;
 //! [`parse_payload`] checks it.
 //!
-//! Pure: no I/O. Reading the file and logging its errors is the server's job.
+//! Owns the payload (both ways); the `CONFIG` reply's framing is `protocol::text::config`'s.
+//! Pure: no I/O. Reading the file and logging its errors is the server's job. Must not
+//! import `server`.
 
 use super::{ClusterConfig, Node, NodeList};
 
@@ -38,12 +40,11 @@ pub fn payload(config: &ClusterConfig) -> Vec<u8> {
 }
 
 /// Appends `CONFIG cluster 0 <bytes>\r\n<payload>\r\nEND\r\n` to `out`, where `<bytes>` is
-/// the payload's exact length (both of its LFs, not the closing CRLF).
+/// the payload's exact length (both of its LFs, not the closing CRLF): this payload in the
+/// protocol's `CONFIG` framing (`protocol::text::config::encode_reply`). The executor's
+/// entry point for `config get cluster`.
 pub fn text_reply(config: &ClusterConfig, out: &mut Vec<u8>) {
-    let body = payload(config);
-    out.extend_from_slice(format!("CONFIG {CONFIG_KEY} 0 {}\r\n", body.len()).as_bytes());
-    out.extend_from_slice(&body);
-    out.extend_from_slice(b"\r\nEND\r\n");
+    crate::protocol::text::config::encode_reply(out, CONFIG_KEY.as_bytes(), 0, &payload(config));
 }
 
 /// Parses a payload strictly: a decimal version ≥ 1 (digits only), `\n`, zero or more

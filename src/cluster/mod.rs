@@ -10,11 +10,14 @@
 //!   convergence rule every node (and our client) applies.
 //! - [`Membership`]: the running config behind a `parking_lot::RwLock`, shared by the
 //!   server's workers (read: `config get cluster`) and its sync/reload paths (write).
-//! - [`discovery`]: the wire payload `"<version>\n<host>|<ip>|<port> ...\n"`, the
-//!   `CONFIG cluster ...` reply and the `--cluster-file` format.
+//! - [`discovery`]: the wire payload `"<version>\n<host>|<ip>|<port> ...\n"` (encode and
+//!   parse), the `CONFIG cluster ...` reply (that payload in `protocol::text::config`'s
+//!   framing, the one codec the server, the peer sync and the client share) and the
+//!   `--cluster-file` format.
 //! - [`ring`]: the libmemcached-compatible weighted ketama ring that clients route with.
 //!
-//! Non-goals: no sockets, no threads, no store, no protocol types. The server layer polls
+//! Non-goals: no sockets, no threads, no store, no protocol types (only the pure `CONFIG`
+//! framing function), never `server`. The server layer polls
 //! peers, reads the cluster file and encodes replies by calling into this module; everything
 //! here is pure and unit-tested in place.
 //!

@@ -26,9 +26,11 @@ use std::path::PathBuf;
     args_override_self = true
 )]
 pub struct Args {
-    /// TCP port to listen on.
-    #[arg(short = 'p', long = "port", default_value_t = 11211)]
-    pub port: u16,
+    /// TCP port to listen on (default 11211, or the -U port when only -U is given, as in
+    /// memcached); 0 turns TCP off, -1 picks an ephemeral port (see `MEMCACHED_PORT_FILENAME`).
+    #[arg(short = 'p', long = "port", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-1..=65535))]
+    pub port: Option<i32>,
 
     /// Interfaces to listen on, comma separated or repeated (`ip`, `ip:port`, `[v6]:port`,
     /// `localhost`, `*`).
@@ -95,9 +97,11 @@ pub struct Args {
     #[arg(short = 'V', long = "version")]
     pub version: bool,
 
-    /// UDP port (0: off, memcached's default since 1.5.6); listens on the -l addresses.
-    #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
-    pub udp_port: u16,
+    /// UDP port (0: off, memcached's default since 1.5.6; -1: an ephemeral port); listens
+    /// on the -l addresses.
+    #[arg(short = 'U', long = "udp-port", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-1..=65535))]
+    pub udp_port: i32,
 
     /// Load the flags and config file, report the first problem (naming its line), exit:
     /// 0 when they would start, 64 otherwise. Run it before `systemctl reload`.
@@ -210,6 +214,18 @@ pub struct ClusterSettings {
     pub leave_timeout: std::time::Duration,
 }
 
+impl ClusterSettings {
+    /// The advertised entry once the sockets are bound: an entry derived from `-l` and
+    /// `-p -1` names port 0 until then, and gets the port the kernel picked (`bound`, the
+    /// first TCP socket's address). A given `--cluster-advertise` never names port 0.
+    pub fn advertise_on(&self, bound: Option<SocketAddr>) -> String {
+        match (self.advertise.strip_suffix("|0"), bound) {
+            (Some(head), Some(addr)) => format!("{head}|{}", addr.port()),
+            _ => self.advertise.clone(),
+        }
+    }
+}
+
 /// Which protocols connections may speak (`-B`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolMode {
@@ -223,8 +239,10 @@ pub enum ProtocolMode {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub protocol: ProtocolMode,
+    /// TCP sockets to open; a port 0 here is an ephemeral port (`-p -1`).
     pub listen: Vec<SocketAddr>,
-    pub port: u16,
+    /// `-p` as memcached keeps it (`stats settings` `tcpport`): 0 is off, -1 ephemeral.
+    pub port: i32,
     pub memory_limit: usize,
     pub conn_limit: usize,
     pub threads: usize,
@@ -260,6 +278,8 @@ pub struct Config {
     pub enable_coredumps: bool,
     /// UDP sockets to open (the TCP addresses with the `-U` port); empty when UDP is off.
     pub udp_listen: Vec<SocketAddr>,
+    /// `-U` as memcached keeps it (`stats settings` `udpport`): 0 is off, -1 ephemeral.
+    pub udp_port: i32,
     /// `-s`: unix socket path (TCP and UDP are then off, as in memcached).
     pub unix_socket: Option<PathBuf>,
     /// `-a`: permission bits of the unix socket.
@@ -314,6 +334,12 @@ pub fn parse_size(s: &str) -> Option<u64> {
         return None;
     }
     digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// The port to bind for a `-p`/`-U` value: -1 (memcached's "ephemeral") is port 0, which
+/// the kernel resolves at bind(2); 0 ("off") never reaches a bind.
+fn bind_port(flag: i32) -> u16 {
+    u16::try_from(flag).unwrap_or(0)
 }
 
 /// Parses one `-l` entry. `default_port` applies when the entry carries none.
@@ -450,11 +476,15 @@ impl Config {
                 a.max_item_size
             ));
         }
-        let mut listen = Vec::new();
+        // memcached: `-U N` alone (N not 0) moves the TCP port to N as well.
+        let port = a
+            .port
+            .unwrap_or(if a.udp_port != 0 { a.udp_port } else { 11211 });
+        let mut ifaces = Vec::new();
         for entry in a.listen.iter().flat_map(|l| l.split(',')) {
-            let sa = parse_listen(entry, a.port)?;
-            if !listen.contains(&sa) {
-                listen.push(sa);
+            let sa = parse_listen(entry, bind_port(port))?;
+            if !ifaces.contains(&sa) {
+                ifaces.push(sa);
             }
         }
         let ext = extended::parse(&a.extended).map_err(ConfigError)?;
@@ -498,17 +528,20 @@ impl Config {
                 ));
             }
         };
-        // memcached: a unix socket replaces the network listeners.
-        if a.unix_socket.is_some() {
-            listen.clear();
-        }
-        let udp_listen: Vec<SocketAddr> = if a.udp_port == 0 {
+        // memcached: a unix socket replaces the network listeners; port 0 turns one off.
+        let network = a.unix_socket.is_none();
+        let udp_listen: Vec<SocketAddr> = if a.udp_port == 0 || !network {
             Vec::new()
         } else {
-            listen
+            ifaces
                 .iter()
-                .map(|sa| SocketAddr::new(sa.ip(), a.udp_port))
+                .map(|sa| SocketAddr::new(sa.ip(), bind_port(a.udp_port)))
                 .collect()
+        };
+        let listen = if port == 0 || !network {
+            Vec::new()
+        } else {
+            ifaces
         };
         let mut text = String::new();
         let sasl_pwdb = a.sasl_pwdb.clone().or_else(|| {
@@ -570,7 +603,10 @@ impl Config {
                     .first()
                     .map(|a| a.ip())
                     .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-                let port = listen.first().map(|a| a.port()).unwrap_or(a.port);
+                // Port 0 (`-p -1`, ephemeral) until bound: see `ClusterSettings::advertise_on`.
+                // Without TCP (`-s`, `-p 0`) the entry is unreachable anyway: -p or 11211.
+                let fallback = if port > 0 { bind_port(port) } else { 11211 };
+                let port = listen.first().map_or(fallback, |a| a.port());
                 format!("{ip}|{ip}|{port}")
             }
         };
@@ -590,7 +626,7 @@ impl Config {
             ascii_auth: a.auth_file.is_some(),
             credentials,
             listen,
-            port: a.port,
+            port,
             memory_limit,
             conn_limit: a.conn_limit as usize,
             threads: a.threads as usize,
@@ -611,6 +647,7 @@ impl Config {
             lock_memory: a.lock_memory,
             enable_coredumps: a.enable_coredumps,
             udp_listen,
+            udp_port: a.udp_port,
             unix_socket: a.unix_socket.clone(),
             unix_mask,
             delimiter,
@@ -854,6 +891,28 @@ mod tests {
         assert_eq!(c.unix_mask, 0o770);
         assert!(c.listen.is_empty() && c.udp_listen.is_empty());
         assert_eq!(cfg(&[]).unwrap().unix_mask, 0o700);
+    }
+
+    #[test]
+    fn ephemeral_and_off_ports_like_memcached() {
+        let lo0: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let c = cfg(&["-p", "-1"]).unwrap();
+        assert_eq!((c.port, c.listen.clone()), (-1, vec![lo0]));
+        let bound = "127.0.0.1:4242".parse().ok();
+        assert_eq!(c.cluster.advertise_on(bound), "127.0.0.1|127.0.0.1|4242");
+        assert!(cfg(&["-p", "0"]).unwrap().listen.is_empty());
+        let c = cfg(&["-U", "-1"]).unwrap();
+        assert_eq!((c.port, c.udp_port), (-1, -1));
+        assert_eq!(
+            (c.listen.clone(), c.udp_listen.clone()),
+            (vec![lo0], vec![lo0])
+        );
+        assert_eq!(cfg(&["-U", "11222"]).unwrap().port, 11222);
+        let c = cfg(&["-p", "0", "-U", "11222"]).unwrap();
+        assert!(c.listen.is_empty());
+        assert_eq!(c.udp_listen, vec!["127.0.0.1:11222".parse().unwrap()]);
+        assert!(cfg(&["-p", "-2"]).is_err() && cfg(&["-p", "65536"]).is_err());
+        assert!(cfg(&["-U", "-2"]).is_err());
     }
 
     #[test]

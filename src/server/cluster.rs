@@ -11,6 +11,7 @@
 use crate::cluster::discovery::{self, ClusterFile};
 use crate::cluster::{ClusterConfig, FileOutcome, Membership, Node};
 use crate::config::ClusterSettings;
+use crate::protocol::text::config as config_reply;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -59,29 +60,17 @@ fn read_until(s: &mut TcpStream, end: &[u8]) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Parses a `CONFIG cluster 0 <bytes>\r\n<payload>\r\nEND\r\n` reply.
+/// Parses a `CONFIG cluster 0 <bytes>\r\n<payload>\r\nEND\r\n` reply: the protocol's
+/// framing, then the discovery payload.
 pub fn parse_config_reply(reply: &[u8]) -> Result<ClusterConfig, String> {
-    let nl = reply
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .ok_or("no header line")?;
-    let header = std::str::from_utf8(&reply[..nl]).map_err(|_| "header is not UTF-8")?;
-    let mut t = header.split(' ');
-    let (Some("CONFIG"), Some("cluster"), Some(_flags), Some(len), None) =
-        (t.next(), t.next(), t.next(), t.next(), t.next())
-    else {
-        return Err(format!("unexpected reply `{header}`"));
-    };
-    let len: usize = len
-        .parse()
-        .map_err(|_| format!("bad length in `{header}`"))?;
-    let body = reply
-        .get(nl + 2..nl + 2 + len)
-        .ok_or("payload shorter than announced")?;
-    if reply.get(nl + 2 + len..) != Some(&b"\r\nEND\r\n"[..]) {
-        return Err("payload not followed by \\r\\nEND\\r\\n".into());
+    let (header, payload) = config_reply::parse_reply(reply)?;
+    if header.key != discovery::CONFIG_KEY.as_bytes() {
+        return Err(format!(
+            "unexpected reply `CONFIG {}`",
+            String::from_utf8_lossy(header.key)
+        ));
     }
-    discovery::parse_payload(body)
+    discovery::parse_payload(payload)
 }
 
 /// Fetches a peer's cluster config.

@@ -1,6 +1,11 @@
 //! Test harness shared by the integration tests.
 //!
-//! Starts a server binary on a free loopback port and talks to it over raw TCP.
+//! Starts a server binary on an ephemeral loopback port and talks to it over raw TCP.
+//! Every server is started with `-p -1` and `MEMCACHED_PORT_FILENAME` (memcached's own
+//! mechanism, which ferrocache implements the same way): the server binds a port the
+//! kernel picks and reports it in the port file once listening, so there is no port to
+//! guess and no race to retry. Readiness is "the port file appears, then a connect
+//! succeeds", bounded by `START_TIMEOUT`.
 //! The binary is ferrocache by default; `FERRO_TEST_SERVER=/usr/bin/memcached` runs the
 //! same tests against the real memcached, which is how these tests were validated.
 //!
@@ -11,9 +16,10 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Default timeout of every read.
@@ -80,134 +86,212 @@ fn short(b: &[u8]) -> String {
     }
 }
 
-/// Whether the server behind `s` reports `pid` in `stats` (memcached and ferrocache both do).
-fn served_by(mut s: TcpStream, pid: Option<u32>) -> bool {
-    let Some(pid) = pid else { return false };
-    if s.set_read_timeout(Some(Duration::from_secs(2))).is_err()
-        || s.write_all(b"stats\r\n").is_err()
-    {
-        return false;
-    }
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !got.ends_with(b"END\r\n") && Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    // A reply cut short (a server still starting on a loaded machine) is "not yet": the
-    // caller asks again on a new connection.
-    got.ends_with(b"END\r\n")
-        && parse_stats(&got)
-            .get("pid")
-            .is_some_and(|p| *p == pid.to_string())
+/// How long a server may take from spawn to listening (a loaded 2-core machine included).
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The environment variable memcached (and ferrocache) write their bound ports to.
+pub const PORT_FILE_ENV: &str = "MEMCACHED_PORT_FILENAME";
+
+/// The ports a server reported in its port file (first TCP and first UDP socket).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ports {
+    pub tcp: Option<u16>,
+    pub udp: Option<u16>,
 }
 
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+/// Parses memcached's port file: `TCP INET: 11211`, `TCP INET6: …`, `UDP INET: …` lines.
+pub fn parse_port_file(text: &str) -> Ports {
+    let mut p = Ports::default();
+    for line in text.lines() {
+        let Some((kind, port)) = line.split_once(": ") else {
+            continue;
+        };
+        let Ok(port) = port.trim().parse::<u16>() else {
+            continue;
+        };
+        let slot = match kind {
+            "TCP INET" | "TCP INET6" => &mut p.tcp,
+            "UDP INET" | "UDP INET6" => &mut p.udp,
+            _ => continue,
+        };
+        slot.get_or_insert(port);
+    }
+    p
+}
+
+/// A unique port file path for one server start (removed on drop, with its `.lck`).
+pub struct PortFile {
+    path: PathBuf,
+}
+
+impl PortFile {
+    pub fn new() -> PortFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("ferro-test-ports-{}-{n}", std::process::id()));
+        let pf = PortFile { path };
+        pf.remove();
+        pf
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+        let mut lck = self.path.clone().into_os_string();
+        lck.push(".lck");
+        let _ = std::fs::remove_file(lck);
+    }
+
+    /// Bounded wait for the file: the server renames it into place once every socket is
+    /// bound and listening. Err(why) when the child exits first or `timeout` passes.
+    pub fn wait(&self, child: &mut Child, timeout: Duration) -> Result<Ports, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Read before checking for exit: `-d` writes the file, then its parent exits.
+            if let Ok(text) = std::fs::read_to_string(&self.path) {
+                return Ok(parse_port_file(&text));
+            }
+            match child.try_wait() {
+                Ok(Some(st)) => return Err(format!("exited at start-up ({st})")),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot wait for the child: {e}")),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no port file within {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Default for PortFile {
+    fn default() -> Self {
+        PortFile::new()
+    }
+}
+
+impl Drop for PortFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// Bounded wait until 127.0.0.1:`port` accepts a connection.
+pub fn wait_connectable(port: u16, timeout: Duration) -> bool {
+    wait_until(timeout, || TcpStream::connect(("127.0.0.1", port)).is_ok())
+}
+
+/// A port known before the server starts, for the few tests that need one: those asserting
+/// that `stats settings` reports the port given (memcached reports -1 for an ephemeral
+/// one). Picked below the kernel's ephemeral range (`ip_local_port_range`), which port-0
+/// binds never use, so it cannot collide with the ephemeral ports every other server gets;
+/// checked free for TCP and UDP on 127.0.0.1. Everything else uses `-p -1` and the port file.
+pub fn known_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            t.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .unwrap_or(32768);
+    let span = u32::from(low.saturating_sub(1024).min(8192)).max(1);
+    let base = u32::from(low) - span;
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..256 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) as u32;
+        let port = (base + seed.wrapping_add(n.wrapping_mul(97)) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range ({low})");
 }
 
 /// A running server process listening on 127.0.0.1:`port`.
 pub struct Server {
     child: Option<Child>,
     pub port: u16,
+    /// The UDP port, when the server opened one (`-U`).
+    pub udp_port: Option<u16>,
     pub path: PathBuf,
     pub args: Vec<String>,
     log_path: PathBuf,
 }
 
 impl Server {
-    /// Start the server under test with extra args (besides `-p PORT -l 127.0.0.1`).
+    /// Start the server under test with extra args (besides `-p -1 -l 127.0.0.1`).
     pub fn start(args: &[&str]) -> Server {
         Server::start_with(&server_path(), args)
     }
 
-    /// Start a specific binary with extra args.
+    /// Start a specific binary with extra args, on an ephemeral port (`-p -1`, unless the
+    /// args name a port) learnt from its port file; returns once a connection succeeds.
     pub fn start_with(path: &std::path::Path, args: &[&str]) -> Server {
-        let mut last_log = String::new();
-        for attempt in 0..8 {
-            let port = free_port();
-            let log_path = std::env::temp_dir().join(format!(
-                "ferro-test-{}-{}-{}.log",
-                std::process::id(),
-                port,
-                attempt
-            ));
-            let log = File::create(&log_path).expect("create server log file");
-            let mut full: Vec<String> = vec![
-                "-p".into(),
-                port.to_string(),
-                "-l".into(),
-                "127.0.0.1".into(),
-            ];
-            if path_is_memcached(path) && running_as_root() && !args.contains(&"-u") {
-                full.push("-u".into());
-                full.push("root".into());
-            }
-            full.extend(args.iter().map(|s| s.to_string()));
-            let child = Command::new(path)
-                .args(&full)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", path.display()));
-            let mut server = Server {
-                child: Some(child),
-                port,
-                path: path.to_path_buf(),
-                args: full,
-                log_path,
-            };
-            // Servers that refuse unauthenticated or text `stats` are only checked for a
-            // connection.
-            let text_stats_open = !args
-                .iter()
-                .any(|a| matches!(*a, "-S" | "-Y" | "binary" | "--enable-sasl" | "--auth-file"));
-            // Bounded wait for the port to accept connections (and answer the probe).
-            let mut exited = false;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Some(_status) = server.child.as_mut().unwrap().try_wait().unwrap() {
-                    exited = true;
-                    break;
-                }
-                // The port must be served by *our* child: with a port race another test's
-                // server may hold it while ours is failing with "in use".
-                if let Ok(s) = TcpStream::connect(("127.0.0.1", port))
-                    && (!text_stats_open || served_by(s, server.child.as_ref().map(|c| c.id())))
-                {
-                    return server;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            last_log = server.log();
-            if !exited {
-                panic!(
-                    "{} {:?} did not accept connections within 10 s; log:\n{}",
-                    path.display(),
-                    server.args,
-                    last_log
-                );
-            }
-            // Exited: retry on a new port if it lost a port race, else fail now.
-            server.child = None;
-            if !last_log.contains("in use") {
-                panic!(
-                    "{} {:?} exited at start-up; log:\n{}",
-                    path.display(),
-                    server.args,
-                    last_log
-                );
-            }
+        let pf = PortFile::new();
+        let log_path = std::env::temp_dir().join(format!(
+            "ferro-test-{}.log",
+            pf.path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let log = File::create(&log_path).expect("create server log file");
+        let log_err = log.try_clone().expect("clone server log file");
+        let mut full: Vec<String> = vec!["-p".into(), "-1".into(), "-l".into(), "127.0.0.1".into()];
+        if path_is_memcached(path) && running_as_root() && !args.contains(&"-u") {
+            full.push("-u".into());
+            full.push("root".into());
         }
+        full.extend(args.iter().map(|s| s.to_string()));
+        let child = Command::new(path)
+            .args(&full)
+            .env(PORT_FILE_ENV, pf.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", path.display()));
+        let mut server = Server {
+            child: Some(child),
+            port: 0,
+            udp_port: None,
+            path: path.to_path_buf(),
+            args: full,
+            log_path,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let waited = match server.child.as_mut() {
+            Some(c) => pf.wait(c, START_TIMEOUT),
+            None => Err("no child".into()),
+        };
+        let ports = waited.unwrap_or_else(|why| server.fail(&why));
+        let Some(port) = ports.tcp else {
+            server.fail("the port file names no TCP port");
+        };
+        server.port = port;
+        server.udp_port = ports.udp;
+        // The file appears after listen(2), so this normally succeeds at once.
+        if !wait_connectable(port, deadline.saturating_duration_since(Instant::now())) {
+            server.fail(&format!("port {port} did not accept connections"));
+        }
+        server
+    }
+
+    /// Panics with the server's command line and log.
+    fn fail(&self, why: &str) -> ! {
         panic!(
-            "{} exited at start-up 8 times; last log:\n{}",
-            path.display(),
-            last_log
+            "{} {:?}: {why}; log:\n{}",
+            self.path.display(),
+            self.args,
+            self.log()
         );
     }
 

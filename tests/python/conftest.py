@@ -1,4 +1,4 @@
-"""pytest fixtures: start a ferrocache (or memcached) on a free loopback port.
+"""pytest fixtures: start a ferrocache (or memcached) on an ephemeral loopback port.
 
 FERROCACHE_BIN picks the binary (default target/release/ferrocache, then
 target/debug/ferrocache). FERROCACHE_BIN=/usr/bin/memcached runs the same tests against
@@ -27,14 +27,24 @@ def server_bin() -> str:
     pytest.fail("no ferrocache binary: run `cargo build --release` or set FERROCACHE_BIN")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+PORT_FILE_ENV = "MEMCACHED_PORT_FILENAME"
+START_TIMEOUT = 20.0
+
+
+def read_port_file(path: Path) -> dict:
+    """memcached's port file (`TCP INET: 11211` lines) -> {"TCP": port, "UDP": port}."""
+    ports = {}
+    for line in path.read_text().splitlines():
+        kind, _, port = line.partition(": ")
+        if port.strip().isdigit():
+            ports.setdefault(kind.split()[0], int(port))
+    return ports
 
 
 class Server:
-    """A server process. With `unix_socket` it listens there only (`-s`: no TCP)."""
+    """A server process on an ephemeral loopback port (`-p -1`), learnt from the port file
+    it writes once listening (`MEMCACHED_PORT_FILENAME`), so no port is guessed and none
+    can be lost to a race. With `unix_socket` it listens there only (`-s`: no TCP)."""
 
     def __init__(self, binary: str, args=(), unix_socket=None):
         self.binary = binary
@@ -42,32 +52,42 @@ class Server:
         self.port = None
         self.unix_socket = str(unix_socket) if unix_socket else None
         self.log = tempfile.TemporaryFile()
-        for _ in range(8):
-            port = free_port()
-            if self.unix_socket:
-                cmd = [binary, "-s", self.unix_socket, *args]
-            else:
-                cmd = [binary, "-p", str(port), "-l", "127.0.0.1", *args]
-            if "memcached" in os.path.basename(binary) and os.geteuid() == 0:
-                cmd += ["-u", "root"]
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT
-            )
-            for _ in range(300):
-                if proc.poll() is not None:
-                    break
+        port_dir = tempfile.TemporaryDirectory(prefix="ferro-ports-")
+        port_file = Path(port_dir.name) / "ports"
+        if self.unix_socket:
+            cmd = [binary, "-s", self.unix_socket, *args]
+        else:
+            cmd = [binary, "-p", "-1", "-l", "127.0.0.1", *args]
+        if "memcached" in os.path.basename(binary) and os.geteuid() == 0:
+            cmd += ["-u", "root"]
+        env = dict(os.environ, **{PORT_FILE_ENV: str(port_file)})
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=env
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            port = None
+            while time.monotonic() < deadline and proc.poll() is None:
                 try:
+                    if self.unix_socket is None and port is None:
+                        port = read_port_file(port_file).get("TCP")
+                        if port is None:
+                            proc.kill()
+                            proc.wait()
+                            raise RuntimeError(f"{cmd}: the port file names no TCP port")
                     self._probe(port)
-                    self.proc, self.port = proc, (None if self.unix_socket else port)
+                    self.proc, self.port = proc, port
                     return
-                except OSError:
-                    time.sleep(0.01)
+                except OSError:  # no port file yet, or not accepting yet
+                    time.sleep(0.005)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-                raise RuntimeError(f"{cmd} did not accept connections within 3 s")
-        self.log.seek(0)
-        raise RuntimeError(f"{binary} failed to start: {self.log.read().decode(errors='replace')}")
+                raise RuntimeError(f"{cmd} did not accept connections within {START_TIMEOUT} s")
+            self.log.seek(0)
+            raise RuntimeError(f"{binary} failed to start: {self.log.read().decode(errors='replace')}")
+        finally:
+            port_dir.cleanup()
 
     def _probe(self, port):
         if self.unix_socket:

@@ -2,6 +2,13 @@
 //! `config set <key> <flags> <bytes> [noreply]` followed by a data block, and
 //! `config delete <key>`. Any other form is `ERROR`, as ElastiCache answers unknown
 //! sub-commands. The executor decides what the keys mean (only `cluster` exists).
+//!
+//! Also the framing of the reply to `config get` — `CONFIG <key> <flags> <bytes>\r\n`,
+//! `<bytes>` of payload, `\r\nEND\r\n` — both ways: [`encode_reply`] for the server,
+//! [`parse_reply_header`] + [`reply_payload`] (or [`parse_reply`] on a whole reply) for the
+//! peer sync and the client. What the payload means is `cluster::discovery`'s business.
+//!
+//! Pure bytes: no sockets; imports nothing outside `protocol` but `decimal`.
 
 use super::num::strtol;
 use super::{BAD_FORMAT, Line, ParseError};
@@ -50,6 +57,88 @@ pub(super) fn parse<'a>(
     }
 }
 
+/// What follows the payload of a `CONFIG` reply.
+pub const REPLY_TRAILER: &[u8] = b"\r\nEND\r\n";
+
+/// The header line of a `CONFIG` reply, parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyHeader<'a> {
+    pub key: &'a [u8],
+    pub flags: u32,
+    /// Payload length, not counting the trailer.
+    pub len: usize,
+}
+
+impl ReplyHeader<'_> {
+    /// Bytes after the header line: the payload and [`REPLY_TRAILER`].
+    pub fn rest_len(&self) -> usize {
+        self.len.saturating_add(REPLY_TRAILER.len())
+    }
+}
+
+/// Appends `CONFIG <key> <flags> <bytes>\r\n<payload>\r\nEND\r\n` to `out`, `<bytes>`
+/// being the payload's exact length.
+pub fn encode_reply(out: &mut Vec<u8>, key: &[u8], flags: u32, payload: &[u8]) {
+    out.extend_from_slice(b"CONFIG ");
+    out.extend_from_slice(key);
+    out.extend_from_slice(format!(" {flags} {}\r\n", payload.len()).as_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(REPLY_TRAILER);
+}
+
+fn digits(tok: &[u8]) -> Option<u64> {
+    if tok.is_empty() || !tok.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    crate::decimal::strtoull(tok)
+}
+
+/// Parses a header line `CONFIG <key> <flags> <bytes>` (with or without its `\r\n`).
+pub fn parse_reply_header(line: &[u8]) -> Result<ReplyHeader<'_>, String> {
+    let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let shown = || String::from_utf8_lossy(line).into_owned();
+    let mut t = line.split(|&b| b == b' ');
+    let (Some(b"CONFIG"), Some(key), Some(flags), Some(len), None) =
+        (t.next(), t.next(), t.next(), t.next(), t.next())
+    else {
+        return Err(format!("unexpected reply `{}`", shown()));
+    };
+    let flags = digits(flags)
+        .and_then(|f| u32::try_from(f).ok())
+        .ok_or_else(|| format!("bad flags in `{}`", shown()))?;
+    let len = digits(len)
+        .and_then(|l| usize::try_from(l).ok())
+        .ok_or_else(|| format!("bad length in `{}`", shown()))?;
+    if key.is_empty() {
+        return Err(format!("unexpected reply `{}`", shown()));
+    }
+    Ok(ReplyHeader { key, flags, len })
+}
+
+/// The payload out of the bytes after the header line (`header.rest_len()` of them, or
+/// more): `<payload>\r\nEND\r\n` exactly.
+pub fn reply_payload<'a>(header: &ReplyHeader<'_>, rest: &'a [u8]) -> Result<&'a [u8], String> {
+    let payload = rest
+        .get(..header.len)
+        .ok_or("payload shorter than announced")?;
+    if rest.get(header.len..) != Some(REPLY_TRAILER) {
+        return Err("payload not followed by \\r\\nEND\\r\\n".into());
+    }
+    Ok(payload)
+}
+
+/// A whole `CONFIG` reply (header line, payload, trailer, nothing after) → its header and
+/// payload.
+pub fn parse_reply(reply: &[u8]) -> Result<(ReplyHeader<'_>, &[u8]), String> {
+    let nl = reply
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .ok_or("no header line")?;
+    let header = parse_reply_header(&reply[..nl])?;
+    let payload = reply_payload(&header, &reply[nl + 2..])?;
+    Ok((header, payload))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::p;
@@ -80,6 +169,35 @@ mod tests {
         );
         // Incomplete data block waits.
         assert_eq!(p(&buf[..28]), Ok(None));
+    }
+
+    #[test]
+    fn reply_framing_round_trips() {
+        use super::*;
+        let mut out = Vec::new();
+        encode_reply(&mut out, b"cluster", 0, b"3\na||1\n");
+        assert_eq!(out, b"CONFIG cluster 0 7\r\n3\na||1\n\r\nEND\r\n");
+        let (h, payload) = parse_reply(&out).unwrap();
+        assert_eq!(
+            (h.key, h.flags, h.len, payload),
+            (&b"cluster"[..], 0, 7, &b"3\na||1\n"[..])
+        );
+        assert_eq!(h.rest_len(), 7 + 7);
+        for bad in [
+            &b"ERROR\r\n"[..],
+            b"CONFIG cluster 0 99\r\n3\n\n\r\nEND\r\n",
+            b"CONFIG cluster 0 3\r\n3\n\n\r\nEN",
+            b"CONFIG cluster 0 3\r\n3\n\n\r\nEND\r\nmore",
+            b"CONFIG cluster x 3\r\n3\n\n\r\nEND\r\n",
+            b"CONFIG cluster 0 -3\r\n3\n\n\r\nEND\r\n",
+            b"CONFIG cluster 0 3 4\r\n3\n\n\r\nEND\r\n",
+        ] {
+            assert!(
+                parse_reply(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

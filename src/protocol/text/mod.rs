@@ -18,7 +18,7 @@
 
 mod admin;
 mod arith;
-mod config;
+pub mod config;
 mod crawler;
 mod delete;
 pub mod encode;

@@ -212,7 +212,7 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("maxbytes", shared.store.stats().limit_maxbytes);
     out.add("maxconns", shared.conn_limit.load(Ordering::Relaxed));
     out.add("tcpport", c.port);
-    out.add("udpport", c.udp_listen.first().map_or(0, |a| a.port()));
+    out.add("udpport", c.udp_port);
     // memcached prints NULL when it has no network listeners (`-s`).
     out.add(
         "inter",
