@@ -13,7 +13,6 @@
 //! (`make_room`), by the sweeper's `automove_step`, and by the release steps of a lowered
 //! memory limit (`maint.rs`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -21,19 +20,10 @@ use ahash::RandomState;
 use parking_lot::Mutex;
 
 use super::clock::Clock;
-use super::mem::{
-    BIT_FETCHED, BIT_REFERENCED, Geometry, HEADER, MAX_SHARD_IDS, Mem, MoveDest, NIL, PAGE_SIZE,
-    PagePick, Ref,
-};
+use super::mem::{Geometry, HEADER, MAX_SHARD_IDS, Mem, MoveDest, NIL, PAGE_SIZE, PagePick, Ref};
 use super::shard::{ClassCounters, Liveness, Pulled, Shard, ShardCore, liveness};
-use super::{
-    ArithOutcome, ClassStats, DeleteOutcome, ItemInfo, ItemView, Lookup, ReassignError, SetMode,
-    StoreConfig, StoreOutcome, StoreStats, Value,
-};
+use super::{ClassStats, ReassignError, StoreConfig, StoreStats};
 
-/// Items reserved for values still arriving hold at most `1 / RESERVED_SHARE` of the memory
-/// limit.
-const RESERVED_SHARE: usize = 2;
 /// Number of lock shards (power of two).
 pub(super) const SHARDS: usize = 64;
 /// memcached's KEY_MAX_LENGTH.
@@ -81,8 +71,8 @@ enum Room {
 }
 
 pub(super) struct Inner {
-    /// Bytes of items reserved for values still arriving (`reserve`).
-    reserved: std::sync::atomic::AtomicUsize,
+    /// Bytes of items reserved for values still arriving (`set.rs`).
+    pub(super) reserved: std::sync::atomic::AtomicUsize,
     pub(super) cfg: StoreConfig,
     pub(super) clock: Clock,
     pub(super) mem: Mem,
@@ -111,46 +101,6 @@ pub(super) struct Inner {
     /// `limit_maxbytes` as configured (`-m`) or last set by `set_mem_limit` (the budget in
     /// `mem` may be clamped).
     pub(super) limit_shown: std::sync::atomic::AtomicUsize,
-}
-
-/// A linked item under its shard lock, for `ItemView::pin_with` and `MetaEntry::pin_value_with`.
-#[derive(Clone, Copy)]
-pub(super) struct ItemHandle<'a> {
-    inner: &'a Inner,
-    r: Ref,
-}
-
-impl std::fmt::Debug for ItemHandle<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ItemHandle({:#x})", self.r)
-    }
-}
-
-impl<'a> ItemHandle<'a> {
-    /// `r` must be linked, and the caller must hold its shard lock for `'a`.
-    pub(super) fn new(inner: &'a Inner, r: Ref, _guard: &'a ShardCore) -> ItemHandle<'a> {
-        ItemHandle { inner, r }
-    }
-
-    /// Pin the item; `keep` (a handle of this store) keeps the store alive. `None` if
-    /// `keep` is another store.
-    pub(super) fn pin(&self, keep: &Arc<super::Store>) -> Option<super::PinnedValue> {
-        if !std::ptr::eq(Arc::as_ptr(&keep.inner), self.inner) {
-            return None;
-        }
-        let store = keep.clone();
-        let (ptr, len) = self.inner.mem.pin(self.r);
-        let Some(ptr) = std::ptr::NonNull::new(ptr.cast_mut()) else {
-            self.inner.mem.unpin(self.r);
-            return None;
-        };
-        Some(super::PinnedValue {
-            store,
-            chunk: self.r,
-            ptr,
-            len,
-        })
-    }
 }
 
 /// Where a key lives.
@@ -665,205 +615,6 @@ impl Inner {
     pub(super) fn free_all(&self, refs: impl IntoIterator<Item = Option<Ref>>) {
         for r in refs.into_iter().flatten() {
             self.mem.free(r);
-        }
-    }
-
-    /// Shared body of get / gat / touch.
-    pub(super) fn get<R>(
-        &self,
-        key: &[u8],
-        touch: Option<i64>,
-        f: impl FnOnce(ItemView<'_>) -> R,
-    ) -> Lookup<R> {
-        let at = self.slot(key);
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        let new_exp = touch.map(|e| self.clock.rel_exptime(e));
-        let mut g = self.lock(at.shard);
-        let Some((pos, r)) = g.lookup(&self.mem, at.tag, key) else {
-            return Lookup::Miss;
-        };
-        let mem = &self.mem;
-        match liveness(mem, r, now, fs) {
-            Liveness::Live => {}
-            state => {
-                g.unlink_at(mem, pos, r);
-                drop(g);
-                mem.free(r);
-                return if state == Liveness::Expired {
-                    Lookup::Expired
-                } else {
-                    Lookup::Flushed
-                };
-            }
-        }
-        if let Some(e) = new_exp {
-            mem.set_exptime(r, e);
-            g.cmds(mem, r).touch_hits += 1;
-        } else {
-            g.cmds(mem, r).get_hits += 1;
-        }
-        let bits = mem.bits(r);
-        if bits & (BIT_FETCHED | BIT_REFERENCED) != BIT_FETCHED | BIT_REFERENCED {
-            mem.set_bits(r, bits | BIT_FETCHED | BIT_REFERENCED);
-        }
-        if mem.atime(r) != now {
-            mem.set_atime(r, now);
-        }
-        let view = ItemView {
-            key: mem.key(r, &g),
-            flags: mem.flags(r),
-            cas: self.shown_cas(mem.cas(r)),
-            value: mem.value(r, &g),
-            item: ItemHandle::new(self, r, &g),
-        };
-        Lookup::Hit(f(view))
-    }
-
-    pub(super) fn peek_cas(&self, key: &[u8]) -> Option<u64> {
-        let at = self.slot(key);
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        let g = self.lock(at.shard);
-        let (_, r) = g.lookup(&self.mem, at.tag, key)?;
-        (liveness(&self.mem, r, now, fs) == Liveness::Live).then(|| self.shown_cas(self.mem.cas(r)))
-    }
-    /// What a lookup of `key` would find, without marking, bumping, reaping or counting it.
-    pub(super) fn inspect(&self, key: &[u8]) -> Lookup<ItemInfo> {
-        let at = self.slot(key);
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        let g = self.lock(at.shard);
-        let Some((_, r)) = g.lookup(&self.mem, at.tag, key) else {
-            return Lookup::Miss;
-        };
-        match liveness(&self.mem, r, now, fs) {
-            Liveness::Flushed => Lookup::Flushed,
-            Liveness::Expired => Lookup::Expired,
-            Liveness::Live => Lookup::Hit(ItemInfo {
-                value_len: self.mem.value_len(r),
-                class: self.mem.class_of(r) + 1,
-                expires_in: match self.mem.exptime(r) {
-                    0 => 0,
-                    e => e.wrapping_sub(now),
-                },
-            }),
-        }
-    }
-
-    /// set/add/replace/append/prepend/cas with the classic text and binary rules: the meta
-    /// store path (one implementation of the mode rules) with memcached's
-    /// `process_update_command` failure rule (only a failed `set` unlinks the old item).
-    pub(super) fn store(
-        &self,
-        mode: SetMode,
-        key: &[u8],
-        flags: u32,
-        exptime: i64,
-        value: Value<'_>,
-    ) -> StoreOutcome {
-        self.store_classic(mode, key, flags, exptime, value, 0).0
-    }
-
-    /// `store` returning the new CAS unique (0 unless stored); for append/prepend a
-    /// non-zero `concat_cas` must equal the item's (binary protocol).
-    pub(super) fn store_classic(
-        &self,
-        mode: SetMode,
-        key: &[u8],
-        flags: u32,
-        exptime: i64,
-        value: Value<'_>,
-        concat_cas: u64,
-    ) -> (StoreOutcome, u64) {
-        let opts = super::meta::MetaStoreOpts {
-            set_only_unlink: true,
-            concat_cas,
-            ..Default::default()
-        };
-        self.meta_store(mode, key, flags, exptime, value, opts)
-    }
-
-    /// A private item for `key` with room for a value of `value_len` bytes, header written
-    /// (flags and exptime 0, set when it is stored), and the bytes charged to the in-flight
-    /// budget (give them back with `end_reservation`). Values in flight may hold at most
-    /// half of the memory limit (`RESERVED_SHARE`): clients that announce values and send
-    /// them slowly (or never) cannot evict the whole cache; past it, `NoMemory`.
-    pub(super) fn reserve(
-        &self,
-        key: &[u8],
-        value_len: usize,
-    ) -> Result<(Ref, usize), StoreOutcome> {
-        if !self.item_size_ok(key.len(), value_len) {
-            return Err(StoreOutcome::TooLarge);
-        }
-        let total = HEADER + key.len() + value_len;
-        let cap = self.mem.limit() / RESERVED_SHARE;
-        let charged = self
-            .reserved
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                n.checked_add(total).filter(|&t| t <= cap)
-            })
-            .is_ok();
-        if !charged {
-            self.mem.count_oom(self.mem.geo.class_for(total));
-            return Err(StoreOutcome::NoMemory);
-        }
-        let at = self.slot(key);
-        let Some(r) = self.alloc(total, at.shard) else {
-            self.end_reservation(total);
-            return Err(StoreOutcome::NoMemory);
-        };
-        self.mem.write_header(r, key, 0, 0, 0, value_len);
-        Ok((r, total))
-    }
-
-    /// A reservation of `total` bytes was stored or dropped.
-    pub(super) fn end_reservation(&self, total: usize) {
-        self.reserved.fetch_sub(total, Ordering::AcqRel);
-    }
-
-    /// Deletes a live item (a dead one in the way is reaped and reported missing).
-    pub(super) fn delete(&self, key: &[u8]) -> bool {
-        self.delete_cas(key, None) == DeleteOutcome::Deleted
-    }
-
-    /// Delete only if `cas` is `None` or equals the item's CAS unique.
-    pub(super) fn delete_cas(&self, key: &[u8], cas: Option<u64>) -> DeleteOutcome {
-        use super::meta::MetaDeleteOutcome as M;
-        match self.meta_delete(key, cas, false, None) {
-            M::Deleted | M::Invalidated => DeleteOutcome::Deleted,
-            M::NotFound => DeleteOutcome::NotFound,
-            M::Exists => DeleteOutcome::Exists,
-        }
-    }
-
-    pub(super) fn touch(&self, key: &[u8], exptime: i64) -> bool {
-        matches!(self.get(key, Some(exptime), |_| ()), Lookup::Hit(()))
-    }
-
-    /// incr/decr: the meta path without CAS check or auto-create (one implementation of
-    /// memcached's in-place, space-padded rewrite).
-    pub(super) fn arith(&self, key: &[u8], incr: bool, delta: u64) -> ArithOutcome {
-        self.arith_with(key, incr, delta, |_| ()).0
-    }
-
-    /// `arith` plus the item's new CAS unique, read under the same lock.
-    pub(super) fn arith_with<R: Default>(
-        &self,
-        key: &[u8],
-        incr: bool,
-        delta: u64,
-        f: impl FnOnce(&mut super::meta::MetaEntry<'_>) -> R,
-    ) -> (ArithOutcome, R) {
-        use super::meta::MetaArithOutcome as M;
-        match self.meta_arith(key, incr, delta, None, None, f) {
-            M::Value(v, r) => (ArithOutcome::Value(v), r),
-            M::NotFound => (ArithOutcome::NotFound, R::default()),
-            M::NonNumeric => (ArithOutcome::NonNumeric, R::default()),
-            // Without a CAS or auto-create, Exists and NotStored cannot happen; a lost
-            // retry race is reported like an allocation failure.
-            M::NoMemory | M::Exists | M::NotStored => (ArithOutcome::NoMemory, R::default()),
         }
     }
 

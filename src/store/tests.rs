@@ -33,7 +33,9 @@ fn store(mem_mb: usize) -> Store {
 type Got = (Vec<u8>, u32, u64);
 
 fn get(s: &Store, k: &[u8]) -> Lookup<Got> {
-    s.get(k, |v| (v.value.to_vec(), v.flags, v.cas))
+    s.get(k, &GetOpts::default(), |v| {
+        (v.value().to_vec(), v.flags(), v.cas())
+    })
 }
 
 fn value(s: &Store, k: &[u8]) -> Option<Vec<u8>> {
@@ -44,7 +46,7 @@ fn value(s: &Store, k: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn set(s: &Store, k: &[u8], v: &[u8]) -> StoreOutcome {
-    s.store(SetMode::Set, k, 0, 0, v)
+    s.set(k, v, &SetOpts::default()).0
 }
 
 #[test]
@@ -58,7 +60,7 @@ fn set_get_overwrite_and_cas_changes() {
     let s = store(4);
     assert!(matches!(get(&s, b"a"), Lookup::Miss));
     assert_eq!(
-        s.store(SetMode::Set, b"a", 7, 0, b"one"),
+        s.set(b"a", b"one", &SetOpts::new(SetMode::Set, 7, 0)).0,
         StoreOutcome::Stored
     );
     let Lookup::Hit((v, f, c1)) = get(&s, b"a") else {
@@ -67,7 +69,10 @@ fn set_get_overwrite_and_cas_changes() {
     assert_eq!((v.as_slice(), f), (&b"one"[..], 7));
     assert!(c1 > 0);
     assert_eq!(s.peek_cas(b"a"), Some(c1));
-    assert_eq!(s.store(SetMode::Set, b"a", 8, 0, b""), StoreOutcome::Stored);
+    assert_eq!(
+        s.set(b"a", b"", &SetOpts::new(SetMode::Set, 8, 0)).0,
+        StoreOutcome::Stored
+    );
     let Lookup::Hit((v, f, c2)) = get(&s, b"a") else {
         panic!("miss")
     };
@@ -83,20 +88,20 @@ fn set_get_overwrite_and_cas_changes() {
 fn add_replace_modes() {
     let s = store(4);
     assert_eq!(
-        s.store(SetMode::Replace, b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Replace, 0, 0)).0,
         StoreOutcome::NotStored
     );
     assert_eq!(
-        s.store(SetMode::Add, b"k", 1, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Add, 1, 0)).0,
         StoreOutcome::Stored
     );
     assert_eq!(
-        s.store(SetMode::Add, b"k", 2, 0, b"y"),
+        s.set(b"k", b"y", &SetOpts::new(SetMode::Add, 2, 0)).0,
         StoreOutcome::NotStored
     );
     assert_eq!(value(&s, b"k"), Some(b"x".to_vec()));
     assert_eq!(
-        s.store(SetMode::Replace, b"k", 3, 0, b"z"),
+        s.set(b"k", b"z", &SetOpts::new(SetMode::Replace, 3, 0)).0,
         StoreOutcome::Stored
     );
     assert_eq!(
@@ -105,21 +110,21 @@ fn add_replace_modes() {
     );
     // add succeeds over an expired item, replace fails on one.
     assert_eq!(
-        s.store(SetMode::Set, b"e", 0, 5, b"old"),
+        s.set(b"e", b"old", &SetOpts::new(SetMode::Set, 0, 5)).0,
         StoreOutcome::Stored
     );
     s.advance_clock_for_test(5);
     assert_eq!(
-        s.store(SetMode::Replace, b"e", 0, 0, b"r"),
+        s.set(b"e", b"r", &SetOpts::new(SetMode::Replace, 0, 0)).0,
         StoreOutcome::NotStored
     );
     assert!(matches!(get(&s, b"e"), Lookup::Miss));
     assert_eq!(
-        s.store(SetMode::Set, b"e", 0, -1, b"old"),
+        s.set(b"e", b"old", &SetOpts::new(SetMode::Set, 0, -1)).0,
         StoreOutcome::Stored
     );
     assert_eq!(
-        s.store(SetMode::Add, b"e", 0, 0, b"new"),
+        s.set(b"e", b"new", &SetOpts::new(SetMode::Add, 0, 0)).0,
         StoreOutcome::Stored
     );
     assert_eq!(value(&s, b"e"), Some(b"new".to_vec()));
@@ -130,24 +135,25 @@ fn append_prepend_keep_flags_and_exptime() {
     // Enough memory for every class the growing value passes through to get a page.
     let s = store(64);
     assert_eq!(
-        s.store(SetMode::Append, b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Append, 0, 0)).0,
         StoreOutcome::NotStored
     );
     assert_eq!(
-        s.store(SetMode::Prepend, b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Prepend, 0, 0)).0,
         StoreOutcome::NotStored
     );
     assert_eq!(
-        s.store(SetMode::Set, b"k", 42, 10, b"mid"),
+        s.set(b"k", b"mid", &SetOpts::new(SetMode::Set, 42, 10)).0,
         StoreOutcome::Stored
     );
     let c0 = s.peek_cas(b"k");
     assert_eq!(
-        s.store(SetMode::Append, b"k", 1, 0, b"-end"),
+        s.set(b"k", b"-end", &SetOpts::new(SetMode::Append, 1, 0)).0,
         StoreOutcome::Stored
     );
     assert_eq!(
-        s.store(SetMode::Prepend, b"k", 2, 0, b"start-"),
+        s.set(b"k", b"start-", &SetOpts::new(SetMode::Prepend, 2, 0))
+            .0,
         StoreOutcome::Stored
     );
     let Lookup::Hit((v, f, c)) = get(&s, b"k") else {
@@ -159,21 +165,22 @@ fn append_prepend_keep_flags_and_exptime() {
     s.advance_clock_for_test(10);
     assert_eq!(get(&s, b"k"), Lookup::Expired);
     assert_eq!(
-        s.store(SetMode::Append, b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Append, 0, 0)).0,
         StoreOutcome::NotStored
     );
     // Growing across classes, and past the size limit.
     assert_eq!(set(&s, b"g", b""), StoreOutcome::Stored);
     for _ in 0..100 {
         assert_eq!(
-            s.store(SetMode::Append, b"g", 0, 0, &[b'a'; 1000]),
+            s.set(b"g", &[b'a'; 1000], &SetOpts::new(SetMode::Append, 0, 0))
+                .0,
             StoreOutcome::Stored
         );
     }
     assert_eq!(value(&s, b"g").map(|v| v.len()), Some(100_000));
     let big = vec![b'b'; 1_000_000];
     assert_eq!(
-        s.store(SetMode::Append, b"g", 0, 0, &big),
+        s.set(b"g", &big, &SetOpts::new(SetMode::Append, 0, 0)).0,
         StoreOutcome::NotStored
     );
 }
@@ -182,31 +189,32 @@ fn append_prepend_keep_flags_and_exptime() {
 fn cas_mode() {
     let s = store(4);
     assert_eq!(
-        s.store(SetMode::Cas(1), b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Cas(1), 0, 0)).0,
         StoreOutcome::NotFound
     );
     set(&s, b"k", b"v1");
     let c = s.peek_cas(b"k").unwrap_or(0);
     assert_eq!(
-        s.store(SetMode::Cas(c + 1), b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Cas(c + 1), 0, 0))
+            .0,
         StoreOutcome::Exists
     );
     assert_eq!(
-        s.store(SetMode::Cas(0), b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Cas(0), 0, 0)).0,
         StoreOutcome::Exists
     );
     assert_eq!(
-        s.store(SetMode::Cas(c), b"k", 5, 0, b"v2"),
+        s.set(b"k", b"v2", &SetOpts::new(SetMode::Cas(c), 5, 0)).0,
         StoreOutcome::Stored
     );
     assert_eq!(
-        s.store(SetMode::Cas(c), b"k", 5, 0, b"v3"),
+        s.set(b"k", b"v3", &SetOpts::new(SetMode::Cas(c), 5, 0)).0,
         StoreOutcome::Exists
     );
     assert_eq!(value(&s, b"k"), Some(b"v2".to_vec()));
     s.flush_all(0);
     assert_eq!(
-        s.store(SetMode::Cas(c), b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Cas(c), 0, 0)).0,
         StoreOutcome::NotFound
     );
 }
@@ -222,11 +230,11 @@ fn cas_disabled_reads_zero() {
     assert_eq!(s.peek_cas(b"k"), Some(0));
     // memcached -C: every unique is 0, so cas 0 matches.
     assert_eq!(
-        s.store(SetMode::Cas(5), b"k", 0, 0, b"x"),
+        s.set(b"k", b"x", &SetOpts::new(SetMode::Cas(5), 0, 0)).0,
         StoreOutcome::Exists
     );
     assert_eq!(
-        s.store(SetMode::Cas(0), b"k", 0, 0, b"y"),
+        s.set(b"k", b"y", &SetOpts::new(SetMode::Cas(0), 0, 0)).0,
         StoreOutcome::Stored
     );
     // Flush still works without CAS (it uses the internal sequence).
@@ -240,13 +248,25 @@ fn cas_disabled_reads_zero() {
 #[test]
 fn delete_rules() {
     let s = store(4);
-    assert!(!s.delete(b"k"));
+    assert_ne!(
+        s.delete(b"k", &DeleteOpts::default()),
+        DeleteOutcome::Deleted
+    );
     set(&s, b"k", b"v");
-    assert!(s.delete(b"k"));
-    assert!(!s.delete(b"k"));
+    assert_eq!(
+        s.delete(b"k", &DeleteOpts::default()),
+        DeleteOutcome::Deleted
+    );
+    assert_ne!(
+        s.delete(b"k", &DeleteOpts::default()),
+        DeleteOutcome::Deleted
+    );
     assert!(matches!(get(&s, b"k"), Lookup::Miss));
-    s.store(SetMode::Set, b"e", 0, -1, b"v");
-    assert!(!s.delete(b"e"));
+    s.set(b"e", b"v", &SetOpts::new(SetMode::Set, 0, -1));
+    assert_ne!(
+        s.delete(b"e", &DeleteOpts::default()),
+        DeleteOutcome::Deleted
+    );
     assert_eq!(s.stats().curr_items, 0);
 }
 
@@ -256,27 +276,27 @@ fn exptime_rules() {
     // Negative: stored (replacing the old item) but invisible.
     set(&s, b"n", b"old");
     assert_eq!(
-        s.store(SetMode::Set, b"n", 0, -1, b"v"),
+        s.set(b"n", b"v", &SetOpts::new(SetMode::Set, 0, -1)).0,
         StoreOutcome::Stored
     );
     assert_eq!(get(&s, b"n"), Lookup::Expired);
     assert_eq!(get(&s, b"n"), Lookup::Miss);
     // Relative.
-    s.store(SetMode::Set, b"r", 0, 10, b"v");
+    s.set(b"r", b"v", &SetOpts::new(SetMode::Set, 0, 10));
     s.advance_clock_for_test(9);
     assert!(matches!(get(&s, b"r"), Lookup::Hit(_)));
     s.advance_clock_for_test(1);
     assert_eq!(get(&s, b"r"), Lookup::Expired);
     // Absolute past (anything above 30 days before our start) and future.
-    s.store(SetMode::Set, b"ap", 0, 2_592_001, b"v");
+    s.set(b"ap", b"v", &SetOpts::new(SetMode::Set, 0, 2_592_001));
     assert_eq!(get(&s, b"ap"), Lookup::Expired);
     let fut = s.unix_time() as i64 + 100;
-    s.store(SetMode::Set, b"af", 0, fut, b"v");
+    s.set(b"af", b"v", &SetOpts::new(SetMode::Set, 0, fut));
     assert!(matches!(get(&s, b"af"), Lookup::Hit(_)));
     s.advance_clock_for_test(101);
     assert_eq!(get(&s, b"af"), Lookup::Expired);
     // Zero: never.
-    s.store(SetMode::Set, b"z", 0, 0, b"v");
+    s.set(b"z", b"v", &SetOpts::default());
     s.advance_clock_for_test(100_000_000);
     assert!(matches!(get(&s, b"z"), Lookup::Hit(_)));
 }
@@ -284,7 +304,7 @@ fn exptime_rules() {
 #[test]
 fn exptime_one_expires_in_real_time() {
     let s = store(2);
-    s.store(SetMode::Set, b"k", 0, 1, b"v");
+    s.set(b"k", b"v", &SetOpts::new(SetMode::Set, 0, 1));
     assert!(matches!(get(&s, b"k"), Lookup::Hit(_)));
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert_eq!(get(&s, b"k"), Lookup::Expired);
@@ -294,19 +314,29 @@ fn exptime_one_expires_in_real_time() {
 fn touch_and_gat() {
     let s = store(4);
     assert!(!s.touch(b"k", 10));
-    assert!(matches!(s.get_and_touch(b"k", 10, |_| ()), Lookup::Miss));
-    s.store(SetMode::Set, b"k", 3, 5, b"v");
+    assert!(matches!(
+        s.get(b"k", &GetOpts::touch(10), |_| ()),
+        Lookup::Miss
+    ));
+    s.set(b"k", b"v", &SetOpts::new(SetMode::Set, 3, 5));
     let c = s.peek_cas(b"k");
     assert!(s.touch(b"k", 100));
     s.advance_clock_for_test(50);
     assert_eq!(
-        s.get_and_touch(b"k", 10, |v| (v.value.to_vec(), v.flags, Some(v.cas))),
+        s.get(b"k", &GetOpts::touch(10), |v| (
+            v.value().to_vec(),
+            v.flags(),
+            Some(v.cas())
+        )),
         Lookup::Hit((b"v".to_vec(), 3, c))
     );
     s.advance_clock_for_test(10);
     assert_eq!(get(&s, b"k"), Lookup::Expired);
-    s.store(SetMode::Set, b"k", 0, 0, b"v");
-    assert!(matches!(s.get_and_touch(b"k", -1, |_| ()), Lookup::Hit(())));
+    s.set(b"k", b"v", &SetOpts::default());
+    assert!(matches!(
+        s.get(b"k", &GetOpts::touch(-1), |_| ()),
+        Lookup::Hit(())
+    ));
     assert_eq!(get(&s, b"k"), Lookup::Expired);
 }
 
@@ -347,46 +377,80 @@ fn flush_now_and_delayed() {
 #[test]
 fn incr_decr_rules() {
     let s = store(4);
-    assert_eq!(s.arith(b"k", true, 1), ArithOutcome::NotFound);
-    s.store(SetMode::Set, b"k", 5, 0, b"100");
+    assert_eq!(
+        s.arith(b"k", &ArithOpts::new(true, 1), |_| ()),
+        ArithOutcome::NotFound
+    );
+    s.set(b"k", b"100", &SetOpts::new(SetMode::Set, 5, 0));
     let c0 = s.peek_cas(b"k");
-    assert_eq!(s.arith(b"k", false, 1), ArithOutcome::Value(99));
+    assert_eq!(
+        s.arith(b"k", &ArithOpts::new(false, 1), |_| ()),
+        ArithOutcome::Value(99, ())
+    );
     assert_eq!(value(&s, b"k"), Some(b"99 ".to_vec()));
     let c1 = s.peek_cas(b"k");
     assert!(c1 > c0);
-    assert_eq!(s.arith(b"k", true, 5), ArithOutcome::Value(104));
+    assert_eq!(
+        s.arith(b"k", &ArithOpts::new(true, 5), |_| ()),
+        ArithOutcome::Value(104, ())
+    );
     assert_eq!(value(&s, b"k"), Some(b"104".to_vec()));
-    assert_eq!(s.arith(b"k", false, 200), ArithOutcome::Value(0));
+    assert_eq!(
+        s.arith(b"k", &ArithOpts::new(false, 200), |_| ()),
+        ArithOutcome::Value(0, ())
+    );
     assert_eq!(
         get(&s, b"k"),
         Lookup::Hit((b"0  ".to_vec(), 5, s.peek_cas(b"k").unwrap_or(0)))
     );
     // Longer result: a new item, flags and exptime kept.
-    s.store(SetMode::Set, b"h", 9, 20, b"99");
-    assert_eq!(s.arith(b"h", true, 1), ArithOutcome::Value(100));
+    s.set(b"h", b"99", &SetOpts::new(SetMode::Set, 9, 20));
+    assert_eq!(
+        s.arith(b"h", &ArithOpts::new(true, 1), |_| ()),
+        ArithOutcome::Value(100, ())
+    );
     assert_eq!(
         get(&s, b"h"),
         Lookup::Hit((b"100".to_vec(), 9, s.peek_cas(b"h").unwrap_or(0)))
     );
     s.advance_clock_for_test(20);
-    assert_eq!(s.arith(b"h", true, 1), ArithOutcome::NotFound);
+    assert_eq!(
+        s.arith(b"h", &ArithOpts::new(true, 1), |_| ()),
+        ArithOutcome::NotFound
+    );
     // Wrap and floor.
     set(&s, b"m", b"18446744073709551615");
-    assert_eq!(s.arith(b"m", true, 1), ArithOutcome::Value(0));
+    assert_eq!(
+        s.arith(b"m", &ArithOpts::new(true, 1), |_| ()),
+        ArithOutcome::Value(0, ())
+    );
     assert_eq!(
         value(&s, b"m"),
         Some(format!("0{}", " ".repeat(19)).into_bytes())
     );
-    assert_eq!(s.arith(b"m", false, 5), ArithOutcome::Value(0));
-    assert_eq!(s.arith(b"m", true, u64::MAX), ArithOutcome::Value(u64::MAX));
+    assert_eq!(
+        s.arith(b"m", &ArithOpts::new(false, 5), |_| ()),
+        ArithOutcome::Value(0, ())
+    );
+    assert_eq!(
+        s.arith(b"m", &ArithOpts::new(true, u64::MAX), |_| ()),
+        ArithOutcome::Value(u64::MAX, ())
+    );
     // Non-numeric.
     for bad in [&b""[..], b"abc", b"12a", b"-1", b"99999999999999999999"] {
         set(&s, b"n", bad);
-        assert_eq!(s.arith(b"n", true, 1), ArithOutcome::NonNumeric, "{bad:?}");
+        assert_eq!(
+            s.arith(b"n", &ArithOpts::new(true, 1), |_| ()),
+            ArithOutcome::NonNumeric,
+            "{bad:?}"
+        );
         assert_eq!(value(&s, b"n"), Some(bad.to_vec()));
     }
     set(&s, b"sp", b" 12 ");
-    assert_eq!(s.arith(b"sp", true, 1), ArithOutcome::Value(13));
+    assert_eq!(
+        s.arith(b"sp", &ArithOpts::new(true, 1), |_| ()),
+        ArithOutcome::Value(13, ())
+    );
     assert_eq!(value(&s, b"sp"), Some(b"13  ".to_vec()));
     assert_eq!(s.stats().curr_items, 4);
 }
@@ -403,7 +467,7 @@ fn too_large_and_key_limits() {
     assert_eq!(set(&s, b"k", b"old"), StoreOutcome::Stored);
     assert_eq!(set(&s, b"k2", b"old"), StoreOutcome::Stored);
     assert_eq!(
-        s.store(SetMode::Replace, b"k2", 0, 0, &v),
+        s.set(b"k2", &v, &SetOpts::new(SetMode::Replace, 0, 0)).0,
         StoreOutcome::TooLarge
     );
     assert_eq!(value(&s, b"k2"), Some(b"old".to_vec()));
@@ -515,7 +579,14 @@ fn no_evictions_gives_no_memory_but_reclaims_expired() {
         ..cfg(1)
     });
     let mut n = 0;
-    while s.store(SetMode::Set, format!("k{n}").as_bytes(), 0, 5, b"value") == StoreOutcome::Stored
+    while s
+        .set(
+            format!("k{n}").as_bytes(),
+            b"value",
+            &SetOpts::new(SetMode::Set, 0, 5),
+        )
+        .0
+        == StoreOutcome::Stored
     {
         n += 1;
     }
@@ -532,8 +603,12 @@ fn no_evictions_gives_no_memory_but_reclaims_expired() {
 fn crawler_and_stats() {
     let s = store(8);
     for i in 0..1000 {
-        s.store(SetMode::Set, format!("e{i}").as_bytes(), 0, 5, b"v");
-        s.store(SetMode::Set, format!("p{i}").as_bytes(), 0, 0, b"v");
+        s.set(
+            format!("e{i}").as_bytes(),
+            b"v",
+            &SetOpts::new(SetMode::Set, 0, 5),
+        );
+        s.set(format!("p{i}").as_bytes(), b"v", &SetOpts::default());
     }
     assert!(matches!(get(&s, b"e0"), Lookup::Hit(_)));
     let st = s.stats();
@@ -567,7 +642,11 @@ fn crawler_and_stats() {
 fn sweeper_thread_runs_and_stops() {
     let s = store(2);
     for i in 0..100 {
-        s.store(SetMode::Set, format!("e{i}").as_bytes(), 0, 1, b"v");
+        s.set(
+            format!("e{i}").as_bytes(),
+            b"v",
+            &SetOpts::new(SetMode::Set, 0, 1),
+        );
     }
     s.advance_clock_for_test(2);
     let h = s.start_sweeper();
@@ -640,17 +719,17 @@ fn stress_threads_consistent_counts() {
                             assert!(matches!(r, StoreOutcome::Stored | StoreOutcome::NoMemory));
                         }
                         4 => {
-                            s.store(SetMode::Append, k, 0, 0, b"12");
+                            s.set(k, b"12", &SetOpts::new(SetMode::Append, 0, 0));
                         }
                         5 => {
-                            s.arith(k, x & 1 == 0, x >> 60);
+                            s.arith(k, &ArithOpts::new(x & 1 == 0, x >> 60), |_| ());
                         }
                         6 => {
-                            s.delete(k);
+                            s.delete(k, &DeleteOpts::default());
                         }
                         7 => {
                             if let Some(c) = s.peek_cas(k) {
-                                s.store(SetMode::Cas(c), k, 1, 0, b"cas");
+                                s.set(k, b"cas", &SetOpts::new(SetMode::Cas(c), 1, 0));
                             }
                         }
                         8 => {
@@ -686,7 +765,7 @@ fn stress_threads_consistent_counts() {
     }
     // Everything can be deleted and memory reused.
     for i in 0..20_000 {
-        s.delete(format!("k{i}").as_bytes());
+        s.delete(format!("k{i}").as_bytes(), &DeleteOpts::default());
     }
     assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
     assert!(s.class_stats().iter().all(|c| c.used_chunks == 0));
@@ -911,7 +990,10 @@ fn reassign_rescues_items_into_free_chunks() {
     assert_eq!(s.class_stats()[0].free_chunks, 0);
     // Two thirds deleted, spread over every page.
     for i in (0..n).filter(|i| i % 3 != 0) {
-        assert!(s.delete(key(i).as_bytes()));
+        assert_eq!(
+            s.delete(key(i).as_bytes(), &DeleteOpts::default()),
+            DeleteOutcome::Deleted
+        );
     }
     let id = s.class_stats()[0].id;
     let before = s.stats();
@@ -956,7 +1038,7 @@ fn automove_gives_free_pages_to_an_evicting_class() {
     // Most small items go; the mid class keeps evicting.
     for n in 0..i {
         if n % 10 != 0 {
-            s.delete(format!("s{n:06}").as_bytes());
+            s.delete(format!("s{n:06}").as_bytes(), &DeleteOpts::default());
         }
     }
     let mut moved = 0;
@@ -1029,7 +1111,7 @@ fn stress_page_moves_under_concurrent_sets() {
                             other => panic!("{other:?}"),
                         },
                         5 => {
-                            s.delete(k);
+                            s.delete(k, &DeleteOpts::default());
                         }
                         _ => {
                             if let Lookup::Hit(v) = get(&s, k) {
@@ -1085,7 +1167,7 @@ fn stress_page_moves_under_concurrent_sets() {
         assert_eq!(c.used_chunks as u64, c.number, "class {}", c.id);
     }
     for i in 0..5000 {
-        s.delete(format!("k{i}").as_bytes());
+        s.delete(format!("k{i}").as_bytes(), &DeleteOpts::default());
     }
     assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
     assert!(s.class_stats().iter().all(|c| c.used_chunks == 0));
@@ -1163,7 +1245,7 @@ fn run_model(ops: &[Op]) {
         match op.clone() {
             Op::Set(k, v, f) => {
                 assert_eq!(
-                    s.store(SetMode::Set, &key(k), f, 0, &v),
+                    s.set(&key(k), &v, &SetOpts::new(SetMode::Set, f, 0)).0,
                     StoreOutcome::Stored
                 );
                 let c = m.next();
@@ -1177,7 +1259,10 @@ fn run_model(ops: &[Op]) {
                     m.items.insert(k, (v.clone(), 0, c));
                     StoreOutcome::Stored
                 };
-                assert_eq!(s.store(SetMode::Add, &key(k), 0, 0, &v), want);
+                assert_eq!(
+                    s.set(&key(k), &v, &SetOpts::new(SetMode::Add, 0, 0)).0,
+                    want
+                );
             }
             Op::Replace(k, v) => {
                 let want = if m.items.contains_key(&k) {
@@ -1187,7 +1272,10 @@ fn run_model(ops: &[Op]) {
                 } else {
                     StoreOutcome::NotStored
                 };
-                assert_eq!(s.store(SetMode::Replace, &key(k), 0, 0, &v), want);
+                assert_eq!(
+                    s.set(&key(k), &v, &SetOpts::new(SetMode::Replace, 0, 0)).0,
+                    want
+                );
             }
             Op::Append(k, v) | Op::Prepend(k, v) => {
                 let append = matches!(op, Op::Append(..));
@@ -1212,7 +1300,7 @@ fn run_model(ops: &[Op]) {
                 if want == StoreOutcome::Stored {
                     m.seq += 1;
                 }
-                assert_eq!(s.store(mode, &key(k), 9, 0, &v), want);
+                assert_eq!(s.set(&key(k), &v, &SetOpts::new(mode, 9, 0)).0, want);
             }
             Op::Cas(k, v, matching) => {
                 let (unique, want) = match m.items.get(&k) {
@@ -1224,10 +1312,17 @@ fn run_model(ops: &[Op]) {
                     let c = m.next();
                     m.items.insert(k, (v.clone(), 7, c));
                 }
-                assert_eq!(s.store(SetMode::Cas(unique), &key(k), 7, 0, &v), want);
+                assert_eq!(
+                    s.set(&key(k), &v, &SetOpts::new(SetMode::Cas(unique), 7, 0))
+                        .0,
+                    want
+                );
             }
             Op::Delete(k) => {
-                assert_eq!(s.delete(&key(k)), m.items.remove(&k).is_some());
+                assert_eq!(
+                    (s.delete(&key(k), &DeleteOpts::default()) == DeleteOutcome::Deleted),
+                    m.items.remove(&k).is_some()
+                );
             }
             Op::Arith(k, incr, d) => {
                 let want = match m.items.get(&k) {
@@ -1248,11 +1343,11 @@ fn run_model(ops: &[Op]) {
                             let flags = it.1;
                             let c = m.next();
                             m.items.insert(k, (newv, flags, c));
-                            ArithOutcome::Value(n)
+                            ArithOutcome::Value(n, ())
                         }
                     },
                 };
-                assert_eq!(s.arith(&key(k), incr, d), want);
+                assert_eq!(s.arith(&key(k), &ArithOpts::new(incr, d), |_| ()), want);
             }
             Op::Get(k) => {
                 let want = match m.items.get(&k) {
@@ -1318,7 +1413,7 @@ fn perf_single_and_multi_thread() {
     let mut hits = 0;
     for _ in 0..5 {
         for k in &keys {
-            if let Lookup::Hit(n) = s.get(k, |it| it.value.len()) {
+            if let Lookup::Hit(n) = s.get(k, &GetOpts::default(), |it| it.value().len()) {
                 hits += n;
             }
         }
@@ -1352,7 +1447,7 @@ fn perf_single_and_multi_thread() {
                     if i % 10 == 0 {
                         set(&s, k.as_bytes(), &v);
                     } else {
-                        s.get(k.as_bytes(), |it| it.value.len());
+                        s.get(k.as_bytes(), &GetOpts::default(), |it| it.value().len());
                     }
                 }
             })
@@ -1367,8 +1462,8 @@ fn perf_single_and_multi_thread() {
     );
 }
 
-/// The classic failure rule (text/binary `store`): only a failed `set` unlinks the old item;
-/// meta `ms` (`set_only_unlink: false`) unlinks in every mode. Both go through one path.
+/// The classic failure rule (text/binary storage commands): only a failed `set` unlinks the old item;
+/// meta `ms` (`fail_unlinks_any_mode`) unlinks in every mode. Both go through one path.
 #[test]
 fn failed_store_unlinks_old_item_by_protocol_rule() {
     let s = store(8);
@@ -1380,7 +1475,7 @@ fn failed_store_unlinks_old_item_by_protocol_rule() {
         SetMode::Prepend,
     ] {
         assert_eq!(set(&s, b"k", b"old"), StoreOutcome::Stored);
-        let o = s.store(mode, b"k", 0, 0, &big);
+        let o = s.set(b"k", &big, &SetOpts::new(mode, 0, 0)).0;
         assert!(
             matches!(o, StoreOutcome::TooLarge | StoreOutcome::NotStored),
             "{mode:?}: {o:?}"
@@ -1388,14 +1483,17 @@ fn failed_store_unlinks_old_item_by_protocol_rule() {
         assert_eq!(value(&s, b"k"), Some(b"old".to_vec()), "{mode:?} kept it");
     }
     assert_eq!(
-        s.store(SetMode::Set, b"k", 0, 0, &big),
+        s.set(b"k", &big, &SetOpts::default()).0,
         StoreOutcome::TooLarge
     );
     assert_eq!(value(&s, b"k"), None, "a failed set unlinks");
 
     assert_eq!(set(&s, b"m", b"old"), StoreOutcome::Stored);
-    let meta = crate::store::MetaStoreOpts::default();
-    let (o, _) = s.meta_store(SetMode::Add, b"m", 0, 0, &big, meta);
+    let meta = SetOpts {
+        fail_unlinks_any_mode: true,
+        ..SetOpts::new(SetMode::Add, 0, 0)
+    };
+    let (o, _) = s.set(b"m", &big, &meta);
     assert_eq!(o, StoreOutcome::TooLarge);
     assert_eq!(value(&s, b"m"), None, "ms unlinks in every mode");
 }
@@ -1403,27 +1501,57 @@ fn failed_store_unlinks_old_item_by_protocol_rule() {
 #[test]
 fn binary_cas_operations_are_exact() {
     let s = store(8);
-    let (o, cas) = s.store_cas(SetMode::Set, b"k", 0, 0, b"a", 0);
+    let (o, cas) = s.set(b"k", b"a", &SetOpts::new(SetMode::Set, 0, 0));
     assert_eq!(o, StoreOutcome::Stored);
     assert_eq!(s.peek_cas(b"k"), Some(cas));
     // Append with a stale cas fails, with the current one succeeds and returns the new cas.
     assert_eq!(
-        s.store_cas(SetMode::Append, b"k", 0, 0, b"b", cas + 1).0,
+        s.set(
+            b"k",
+            b"b",
+            &SetOpts {
+                concat_cas: cas + 1,
+                ..SetOpts::new(SetMode::Append, 0, 0)
+            }
+        )
+        .0,
         StoreOutcome::Exists
     );
-    let (o, cas2) = s.store_cas(SetMode::Append, b"k", 0, 0, b"b", cas);
+    let (o, cas2) = s.set(
+        b"k",
+        b"b",
+        &SetOpts {
+            concat_cas: cas,
+            ..SetOpts::new(SetMode::Append, 0, 0)
+        },
+    );
     assert_eq!((o, Some(cas2)), (StoreOutcome::Stored, s.peek_cas(b"k")));
     assert_eq!(value(&s, b"k"), Some(b"ab".to_vec()));
     assert_eq!(
-        s.store_cas(SetMode::Prepend, b"nope", 0, 0, b"x", 5).0,
+        s.set(
+            b"nope",
+            b"x",
+            &SetOpts {
+                concat_cas: 5,
+                ..SetOpts::new(SetMode::Prepend, 0, 0)
+            }
+        )
+        .0,
         StoreOutcome::NotStored
     );
-    assert_eq!(s.delete_cas(b"k", cas), DeleteOutcome::Exists);
-    assert_eq!(s.delete_cas(b"k", cas2), DeleteOutcome::Deleted);
-    assert_eq!(s.delete_cas(b"k", 0), DeleteOutcome::NotFound);
+    let cas_is = |c: u64| DeleteOpts {
+        cas: (c != 0).then_some(c),
+        ..DeleteOpts::default()
+    };
+    assert_eq!(s.delete(b"k", &cas_is(cas)), DeleteOutcome::Exists);
+    assert_eq!(s.delete(b"k", &cas_is(cas2)), DeleteOutcome::Deleted);
+    assert_eq!(s.delete(b"k", &cas_is(0)), DeleteOutcome::NotFound);
     assert_eq!(set(&s, b"n", b"5"), StoreOutcome::Stored);
-    let (o, cas3) = s.arith_cas(b"n", true, 2);
-    assert_eq!((o, Some(cas3)), (ArithOutcome::Value(7), s.peek_cas(b"n")));
+    let o = s.arith(b"n", &ArithOpts::new(true, 2), |e| e.cas());
+    let ArithOutcome::Value(v, cas3) = o else {
+        panic!("{o:?}")
+    };
+    assert_eq!((v, Some(cas3)), (7, s.peek_cas(b"n")));
 }
 
 /// Fill `s` with small, mid and large values (pattern values) until it evicts; the keys.
@@ -1598,13 +1726,12 @@ fn walk_sees_stable_items_once_with_metadata() {
         let k = format!("s{i}").into_bytes();
         let exp = if i % 2 == 0 { 0 } else { 1000 };
         assert_eq!(
-            s.store(
-                SetMode::Set,
+            s.set(
                 &k,
-                i,
-                exp,
-                &pattern(&k, 20 + i as usize % 300)
-            ),
+                &pattern(&k, 20 + i as usize % 300),
+                &SetOpts::new(SetMode::Set, i, exp)
+            )
+            .0,
             StoreOutcome::Stored
         );
         stable.insert(k, 0u32);
@@ -1613,7 +1740,7 @@ fn walk_sees_stable_items_once_with_metadata() {
         set(&s, format!("churn{i}").as_bytes(), b"x");
     }
     // Dead items are not shown.
-    s.store(SetMode::Set, b"dead", 0, -1, b"x");
+    s.set(b"dead", b"x", &SetOpts::new(SetMode::Set, 0, -1));
     assert!(matches!(get(&s, b"s7"), Lookup::Hit(_)));
     let mut seen_other = HashSet::new();
     let mut n = 0u32;
@@ -1653,7 +1780,7 @@ fn walk_sees_stable_items_once_with_metadata() {
             for j in 0..8 {
                 set(&s, format!("new{n}-{j}").as_bytes(), b"y");
             }
-            s.delete(format!("churn{n}").as_bytes());
+            s.delete(format!("churn{n}").as_bytes(), &DeleteOpts::default());
         }
         true
     });
@@ -1694,15 +1821,17 @@ fn crawler_switch_and_crawl_classes() {
     let mid = class_of_value(&s, b"b0", 2000);
     assert_ne!(small, mid);
     for i in 0..300 {
-        s.store(SetMode::Set, format!("a{i}").as_bytes(), 0, 1, &[b'v'; 10]);
-        s.store(
-            SetMode::Set,
-            format!("b{i}").as_bytes(),
-            0,
-            1,
-            &[b'v'; 2000],
+        s.set(
+            format!("a{i}").as_bytes(),
+            &[b'v'; 10],
+            &SetOpts::new(SetMode::Set, 0, 1),
         );
-        s.store(SetMode::Set, format!("c{i}").as_bytes(), 0, 0, &[b'v'; 10]);
+        s.set(
+            format!("b{i}").as_bytes(),
+            &[b'v'; 2000],
+            &SetOpts::new(SetMode::Set, 0, 1),
+        );
+        s.set(format!("c{i}").as_bytes(), &[b'v'; 10], &SetOpts::default());
     }
     s.advance_clock_for_test(2);
     s.run_maintenance();
@@ -1726,7 +1855,7 @@ fn crawler_switch_and_crawl_classes() {
     // Enabled again: the sweeper tick crawls.
     s.set_crawler_enabled(true);
     assert!(s.crawler_enabled());
-    s.store(SetMode::Set, b"x", 0, 1, b"v");
+    s.set(b"x", b"v", &SetOpts::new(SetMode::Set, 0, 1));
     s.advance_clock_for_test(2);
     // A tick looks at 10,000 index slots: a few of them cover every shard.
     for _ in 0..10 {
@@ -1748,8 +1877,8 @@ fn size_histogram_follows_links_and_unlinks() {
     assert_eq!(s.size_histogram(), Some(vec![(64, 10), (160, 1)]));
     set(&s, b"b1", &[b'v'; 100]);
     set(&s, b"a0", &[b'v'; 100]); // replaced: 64 -> 160
-    s.delete(b"a1");
-    s.store(SetMode::Append, b"a2", 0, 0, &[b'v'; 16]); // 56 + 16 = 72 -> 96
+    s.delete(b"a1", &DeleteOpts::default());
+    s.set(b"a2", &[b'v'; 16], &SetOpts::new(SetMode::Append, 0, 0)); // 56 + 16 = 72 -> 96
     set(&s, b"big", &[b'v'; 600_000]);
     let big = (mem::HEADER + 3 + 600_000).div_ceil(32) * 32;
     assert_eq!(
@@ -1819,7 +1948,8 @@ fn walk_items_resumes_in_slices_and_sees_each_item_once() {
     for i in 0..3_000u32 {
         let k = format!("w{i}").into_bytes();
         assert_eq!(
-            s.store(SetMode::Set, &k, i, 0, &pattern(&k, 10)),
+            s.set(&k, &pattern(&k, 10), &SetOpts::new(SetMode::Set, i, 0))
+                .0,
             StoreOutcome::Stored
         );
     }
@@ -1850,10 +1980,10 @@ fn walk_items_resumes_in_slices_and_sees_each_item_once() {
 /// Pin `k`'s value the way a `get` reply that sends it from item memory does; `None` on a
 /// miss.
 fn pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
-    let got = s.get(k, |v| {
+    let got = s.get(k, &GetOpts::default(), |v| {
         let p = v.pin_with(&Arc::new(s.clone())).expect("same store");
         assert!(
-            p.bytes() == v.value,
+            p.bytes() == v.value(),
             "pin of {}",
             String::from_utf8_lossy(k)
         );
@@ -1865,17 +1995,26 @@ fn pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
     }
 }
 
-/// The same through a meta get (`MetaEntry::pin_value_with`).
+/// The same through a meta get (`Entry::pin_with`).
 fn meta_pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
-    let got = s.meta_get(k, false, false, HitCount::Get, |e| {
-        let p = e.pin_value_with(&Arc::new(s.clone())).expect("same store");
-        assert!(
-            p.bytes() == e.value(),
-            "pin of {}",
-            String::from_utf8_lossy(k)
-        );
-        p
-    });
+    let got = s.get(
+        k,
+        &GetOpts {
+            vivify: false,
+            no_bump: false,
+            count: HitCount::Get,
+            touch: None,
+        },
+        |e| {
+            let p = e.pin_with(&Arc::new(s.clone())).expect("same store");
+            assert!(
+                p.bytes() == e.value(),
+                "pin of {}",
+                String::from_utf8_lossy(k)
+            );
+            p
+        },
+    );
     match got {
         Lookup::Hit(p) => Some(p),
         _ => None,
@@ -1941,7 +2080,10 @@ fn pinned_value_defers_the_free_to_its_last_unpin() {
     let p1 = pin(&s, b"ledger").expect("hit");
     let p2 = meta_pin(&s, b"ledger").expect("hit");
     assert_eq!(s.pinned(), 2);
-    assert!(s.delete(b"ledger"));
+    assert_eq!(
+        s.delete(b"ledger", &DeleteOpts::default()),
+        DeleteOutcome::Deleted
+    );
     assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
     assert_eq!(used_chunks(&s), used, "the chunk is held by its pins");
     drop(p1);
@@ -1962,7 +2104,10 @@ fn pinned_value_defers_the_free_to_its_last_unpin() {
     assert!(p.bytes() == pattern(b"L", big).as_slice());
     drop(p);
     assert_eq!(s.inner.mem_used().1, one + 1);
-    assert!(s.delete(b"L"));
+    assert_eq!(
+        s.delete(b"L", &DeleteOpts::default()),
+        DeleteOutcome::Deleted
+    );
     assert_eq!(s.inner.mem_used().1, 0);
     check_bound(&s, true);
 }
@@ -2010,16 +2155,16 @@ fn pinned_values_outlive_writers_page_moves_and_shrinking() {
     // Overwrite (slab and large), delete.
     assert_eq!(set(&s, b"small", &[b'x'; 20]), StoreOutcome::Stored);
     assert_eq!(set(&s, b"large", &vec![b'y'; big]), StoreOutcome::Stored);
-    let (o, _) = s.meta_store(
-        SetMode::Set,
-        b"meta",
-        0,
-        0,
-        &[b'm'; 400],
-        MetaStoreOpts::default(),
-    );
+    let meta = SetOpts {
+        fail_unlinks_any_mode: true,
+        ..SetOpts::default()
+    };
+    let (o, _) = s.set(b"meta", &[b'm'; 400], &meta);
     assert_eq!(o, StoreOutcome::Stored);
-    assert!(s.delete(b"mid"));
+    assert_eq!(
+        s.delete(b"mid", &DeleteOpts::default()),
+        DeleteOutcome::Deleted
+    );
     assert_eq!(value(&s, b"small"), Some(vec![b'x'; 20]));
     assert_eq!(value(&s, b"meta"), Some(vec![b'm'; 400]));
     assert!(matches!(get(&s, b"mid"), Lookup::Miss));
@@ -2027,16 +2172,25 @@ fn pinned_values_outlive_writers_page_moves_and_shrinking() {
     check_bound(&s, true);
 
     // incr/decr of a pinned number: a new item, the pinned bytes stay "12345".
-    assert_eq!(s.arith(b"num", true, 1), ArithOutcome::Value(12346));
+    assert_eq!(
+        s.arith(b"num", &ArithOpts::new(true, 1), |_| ()),
+        ArithOutcome::Value(12346, ())
+    );
     assert_eq!(value(&s, b"num"), Some(b"12346".to_vec()));
     let again = pin(&s, b"num").expect("hit");
-    assert_eq!(s.arith(b"num", false, 12340), ArithOutcome::Value(6));
+    assert_eq!(
+        s.arith(b"num", &ArithOpts::new(false, 12340), |_| ()),
+        ArithOutcome::Value(6, ())
+    );
     assert_eq!(value(&s, b"num"), Some(b"6".to_vec()));
     assert!(again.bytes() == b"12346");
     pins.push((again, b"12346".to_vec()));
     // Unpinned: rewritten in place (space padded) as before.
     assert_eq!(set(&s, b"num2", b"100"), StoreOutcome::Stored);
-    assert_eq!(s.arith(b"num2", false, 1), ArithOutcome::Value(99));
+    assert_eq!(
+        s.arith(b"num2", &ArithOpts::new(false, 1), |_| ()),
+        ArithOutcome::Value(99, ())
+    );
     assert_eq!(value(&s, b"num2"), Some(b"99 ".to_vec()));
     check_pins(&pins, "incr/decr");
 
@@ -2119,7 +2273,12 @@ fn reservations_store_copy_and_give_memory_back() {
     assert!(res.value() == pattern(b"r", 1000).as_slice());
     let used = used_chunks(&s);
     assert_eq!(
-        s.store(SetMode::Set, b"r", 5, 0, Value::Reserved(res)),
+        s.set(
+            b"r",
+            Value::Reserved(res),
+            &SetOpts::new(SetMode::Set, 5, 0)
+        )
+        .0,
         StoreOutcome::Stored
     );
     assert_eq!(used_chunks(&s), used, "linked, not copied");
@@ -2181,7 +2340,7 @@ fn reservations_store_copy_and_give_memory_back() {
     assert!(s.reserve(b"c98", len).is_err());
     last.value_mut().fill(b'L');
     assert_eq!(
-        s.store(SetMode::Set, b"c99", 0, 0, Value::Reserved(last)),
+        s.set(b"c99", Value::Reserved(last), &SetOpts::default()).0,
         StoreOutcome::Stored
     );
     assert_eq!(value(&s, b"c99"), Some(vec![b'L'; len]));
@@ -2191,7 +2350,10 @@ fn reservations_store_copy_and_give_memory_back() {
         .map(|i| s.reserve(format!("d{i:02}").as_bytes(), len).expect("fits"))
         .collect();
     drop(again);
-    assert!(s.delete(b"c99"));
+    assert_eq!(
+        s.delete(b"c99", &DeleteOpts::default()),
+        DeleteOutcome::Deleted
+    );
     check_no_held_memory(&s);
 
     // Append and prepend copy from the reservation, which is then freed.
@@ -2199,20 +2361,35 @@ fn reservations_store_copy_and_give_memory_back() {
     let mut res = s.reserve(b"a", 4).expect("reserve");
     res.value_mut().copy_from_slice(b"tail");
     assert_eq!(
-        s.store(SetMode::Append, b"a", 0, 0, Value::Reserved(res)),
+        s.set(
+            b"a",
+            Value::Reserved(res),
+            &SetOpts::new(SetMode::Append, 0, 0)
+        )
+        .0,
         StoreOutcome::Stored
     );
     let mut res = s.reserve(b"a", 4).expect("reserve");
     res.value_mut().copy_from_slice(b"pre-");
     assert_eq!(
-        s.store(SetMode::Prepend, b"a", 0, 0, Value::Reserved(res)),
+        s.set(
+            b"a",
+            Value::Reserved(res),
+            &SetOpts::new(SetMode::Prepend, 0, 0)
+        )
+        .0,
         StoreOutcome::Stored
     );
     assert_eq!(value(&s, b"a"), Some(b"pre-head-tail".to_vec()));
     let mut res = s.reserve(b"nope", 4).expect("reserve");
     res.value_mut().copy_from_slice(b"tail");
     assert_eq!(
-        s.store(SetMode::Append, b"nope", 0, 0, Value::Reserved(res)),
+        s.set(
+            b"nope",
+            Value::Reserved(res),
+            &SetOpts::new(SetMode::Append, 0, 0)
+        )
+        .0,
         StoreOutcome::NotStored
     );
     check_no_held_memory(&s);
@@ -2221,7 +2398,12 @@ fn reservations_store_copy_and_give_memory_back() {
     let mut res = s.reserve(b"other-key", 5).expect("reserve");
     res.value_mut().copy_from_slice(b"hello");
     assert_eq!(
-        s.store(SetMode::Set, b"k", 3, 0, Value::Reserved(res)),
+        s.set(
+            b"k",
+            Value::Reserved(res),
+            &SetOpts::new(SetMode::Set, 3, 0)
+        )
+        .0,
         StoreOutcome::Stored
     );
     let cas = s.peek_cas(b"k").unwrap_or(0);
@@ -2231,7 +2413,8 @@ fn reservations_store_copy_and_give_memory_back() {
     let mut res = s.reserve(b"x", 300).expect("reserve");
     res.value_mut().copy_from_slice(&pattern(&long_key, 300));
     assert_eq!(
-        s.store(SetMode::Set, &long_key, 0, 0, Value::Reserved(res)),
+        s.set(&long_key, Value::Reserved(res), &SetOpts::default())
+            .0,
         StoreOutcome::Stored
     );
     assert_eq!(value(&s, &long_key), Some(pattern(&long_key, 300)));
@@ -2241,42 +2424,53 @@ fn reservations_store_copy_and_give_memory_back() {
     let mut res = s.reserve(b"k", 3).expect("reserve");
     res.value_mut().copy_from_slice(b"add");
     assert_eq!(
-        s.store(SetMode::Add, b"k", 0, 0, Value::Reserved(res)),
+        s.set(
+            b"k",
+            Value::Reserved(res),
+            &SetOpts::new(SetMode::Add, 0, 0)
+        )
+        .0,
         StoreOutcome::NotStored
     );
     let res = s.reserve(b"missing", 3).expect("reserve");
     assert_eq!(
-        s.store(SetMode::Replace, b"missing", 0, 0, Value::Reserved(res)),
+        s.set(
+            b"missing",
+            Value::Reserved(res),
+            &SetOpts::new(SetMode::Replace, 0, 0)
+        )
+        .0,
         StoreOutcome::NotStored
     );
     let mut res = s.reserve(b"k", 3).expect("reserve");
     res.value_mut().copy_from_slice(b"cas");
     assert_eq!(
-        s.store(SetMode::Cas(cas), b"k", 0, 0, Value::Reserved(res)),
+        s.set(
+            b"k",
+            Value::Reserved(res),
+            &SetOpts::new(SetMode::Cas(cas), 0, 0)
+        )
+        .0,
         StoreOutcome::Stored
     );
     assert_eq!(value(&s, b"k"), Some(b"cas".to_vec()));
     let mut res = s.reserve(b"m", 2).expect("reserve");
     res.value_mut().copy_from_slice(b"ms");
-    let (o, c) = s.meta_store(
-        SetMode::Set,
-        b"m",
-        0,
-        0,
-        Value::Reserved(res),
-        MetaStoreOpts::default(),
-    );
+    let meta = SetOpts {
+        fail_unlinks_any_mode: true,
+        ..SetOpts::default()
+    };
+    let (o, c) = s.set(b"m", Value::Reserved(res), &meta);
     assert_eq!((o, Some(c)), (StoreOutcome::Stored, s.peek_cas(b"m")));
     assert_eq!(value(&s, b"m"), Some(b"ms".to_vec()));
     // A refused reservation answers like a failed allocation (a set unlinks the old item).
     assert_eq!(
-        s.store(
-            SetMode::Set,
+        s.set(
             b"m",
-            0,
-            0,
-            Value::Refused(StoreOutcome::NoMemory)
-        ),
+            Value::Refused(StoreOutcome::NoMemory),
+            &SetOpts::default()
+        )
+        .0,
         StoreOutcome::NoMemory
     );
     assert!(matches!(get(&s, b"m"), Lookup::Miss));
@@ -2286,7 +2480,7 @@ fn reservations_store_copy_and_give_memory_back() {
     let mut res = s.reserve(b"k", 3).expect("reserve");
     res.value_mut().copy_from_slice(b"new");
     assert_eq!(
-        s.store(SetMode::Set, b"k", 0, 0, Value::Reserved(res)),
+        s.set(b"k", Value::Reserved(res), &SetOpts::default()).0,
         StoreOutcome::Stored
     );
     assert!(p.bytes() == b"cas");
@@ -2458,7 +2652,9 @@ fn release_held(s: &Store, t: u64, h: Held) -> bool {
     if let Err(e) = check_stress_value(h.id, b) {
         panic!("reader {t}: key {}: pinned value went bad: {e}", h.id);
     }
-    let same = s.get(&stress_key(h.id), |v| v.value.as_ptr() == b.as_ptr());
+    let same = s.get(&stress_key(h.id), &GetOpts::default(), |v| {
+        v.value().as_ptr() == b.as_ptr()
+    });
     !matches!(same, Lookup::Hit(true))
 }
 
@@ -2496,11 +2692,22 @@ fn stress_reader(
             check_stress_value(id, v).map(|()| (digest(v), p))
         };
         let got = match (r >> 32) % 8 {
-            0 => s.get_and_touch(&k, 0, |v| look(v.value, v.pin_with(&keep))),
-            1..=3 => s.meta_get(&k, false, r & 1 << 40 != 0, HitCount::Get, |e| {
-                look(e.value(), e.pin_value_with(&keep))
+            0 => s.get(&k, &GetOpts::touch(0), |v| {
+                look(v.value(), v.pin_with(&keep))
             }),
-            _ => s.get(&k, |v| look(v.value, v.pin_with(&keep))),
+            1..=3 => s.get(
+                &k,
+                &GetOpts {
+                    vivify: false,
+                    no_bump: r & 1 << 40 != 0,
+                    count: HitCount::Get,
+                    touch: None,
+                },
+                |e| look(e.value(), e.pin_with(&keep)),
+            ),
+            _ => s.get(&k, &GetOpts::default(), |v| {
+                look(v.value(), v.pin_with(&keep))
+            }),
         };
         match got {
             Lookup::Hit(Ok((sum, pin))) => {
@@ -2554,7 +2761,7 @@ fn stress_writer(s: &Store, t: u64, seed: u64, ops: u64, deadline: std::time::In
             0..=24 => stored(set(s, &k, &segment(id, version, stress_words(r)))),
             25..=29 => {
                 let v = segment(id, version, stress_words(r));
-                stored(s.store(SetMode::Set, &k, 0, 1, &v));
+                stored(s.set(&k, &v, &SetOpts::new(SetMode::Set, 0, 1)).0);
             }
             // Reserved, under its own key (linked as is) or, rarely, another one (copied).
             30..=44 => {
@@ -2572,10 +2779,13 @@ fn stress_writer(s: &Store, t: u64, seed: u64, ops: u64, deadline: std::time::In
                     Err(o) => Value::Refused(o),
                 };
                 if r & 8 == 0 {
-                    stored(s.store(SetMode::Set, &k, 0, 0, value));
+                    stored(s.set(&k, value, &SetOpts::default()).0);
                 } else {
-                    let opts = MetaStoreOpts::default();
-                    stored(s.meta_store(SetMode::Set, &k, 0, 0, value, opts).0);
+                    let opts = SetOpts {
+                        fail_unlinks_any_mode: true,
+                        ..SetOpts::default()
+                    };
+                    stored(s.set(&k, value, &opts).0);
                 }
             }
             45..=54 => {
@@ -2586,12 +2796,12 @@ fn stress_writer(s: &Store, t: u64, seed: u64, ops: u64, deadline: std::time::In
                 };
                 let v = segment(id, version, 1 + (r >> 50) as usize % 4);
                 let o = if !r.is_multiple_of(STRESS_RESERVED_COPY) {
-                    s.store(mode, &k, 0, 0, &v)
+                    s.set(&k, &v, &SetOpts::new(mode, 0, 0)).0
                 } else {
                     match s.reserve(&k, v.len()) {
                         Ok(mut res) => {
                             res.value_mut().copy_from_slice(&v);
-                            s.store(mode, &k, 0, 0, Value::Reserved(res))
+                            s.set(&k, Value::Reserved(res), &SetOpts::new(mode, 0, 0)).0
                         }
                         Err(_) => StoreOutcome::NoMemory,
                     }
@@ -2605,11 +2815,17 @@ fn stress_writer(s: &Store, t: u64, seed: u64, ops: u64, deadline: std::time::In
                 );
             }
             55..=64 => {
-                s.delete(&k);
+                s.delete(&k, &DeleteOpts::default());
             }
             65..=69 => {
                 if let Some(c) = s.peek_cas(&k) {
-                    let o = s.store(SetMode::Cas(c), &k, 0, 0, &segment(id, version, 3));
+                    let o = s
+                        .set(
+                            &k,
+                            &segment(id, version, 3),
+                            &SetOpts::new(SetMode::Cas(c), 0, 0),
+                        )
+                        .0;
                     assert!(
                         matches!(
                             o,
@@ -2632,17 +2848,21 @@ fn stress_writer(s: &Store, t: u64, seed: u64, ops: u64, deadline: std::time::In
                 stored(set(s, &nk, &v));
             }
             85..=96 => {
-                let o = s.arith(&nk, r & 1 == 0, (r >> 40) % 1000);
+                let o = s.arith(&nk, &ArithOpts::new(r & 1 == 0, (r >> 40) % 1000), |_| ());
                 assert!(
                     matches!(
                         o,
-                        ArithOutcome::Value(_) | ArithOutcome::NotFound | ArithOutcome::NoMemory
+                        ArithOutcome::Value(_, ())
+                            | ArithOutcome::NotFound
+                            | ArithOutcome::NoMemory
+                            // What the classic arith reported as NoMemory too.
+                            | ArithOutcome::NotStored
                     ),
                     "writer {t}: arith: {o:?}"
                 );
             }
             97..=98 => {
-                let o = s.arith(&k, true, 1);
+                let o = s.arith(&k, &ArithOpts::new(true, 1), |_| ());
                 assert!(
                     matches!(o, ArithOutcome::NonNumeric | ArithOutcome::NotFound),
                     "writer {t}: arith of a segment value: {o:?}"
@@ -2793,7 +3013,7 @@ fn pinned_readers_under_concurrent_writers_evictions_and_page_moves() {
     assert_eq!(cs.iter().map(|c| c.mem_requested).sum::<u64>(), st.bytes);
     check_no_held_memory(&s);
     for id in ids {
-        s.delete(&stress_key(id));
+        s.delete(&stress_key(id), &DeleteOpts::default());
     }
     assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
     assert_eq!((used_chunks(&s), s.inner.mem_used().1), (0, 0));
@@ -2884,8 +3104,426 @@ fn reserved_copy_does_not_wait_for_its_own_reservation() {
     res.value_mut().fill(b'r');
     let long_key = [b'K'; 200];
     assert_eq!(
-        s.store(SetMode::Set, &long_key, 0, 0, Value::Reserved(res)),
+        s.set(&long_key, Value::Reserved(res), &SetOpts::default())
+            .0,
         StoreOutcome::Stored
     );
     assert_eq!(value(&s, &long_key), Some(vec![b'r'; 100]));
+}
+
+// ---- meta commands (mg / ms / md / ma support) ---------------------------------------------
+
+mod meta {
+    use super::*;
+
+    /// Options of a meta `ms` with no flags.
+    fn ms() -> SetOpts {
+        SetOpts {
+            fail_unlinks_any_mode: true,
+            ..SetOpts::default()
+        }
+    }
+
+    fn store() -> Store {
+        Store::new(StoreConfig {
+            mem_limit: 4 << 20,
+            item_size_max: 1 << 20,
+            growth_factor: 1.25,
+            min_chunk: 48,
+            evictions: true,
+            cas: true,
+            crawler_enabled: true,
+            slab_chunk_max: StoreConfig::DEFAULT_SLAB_CHUNK_MAX,
+            slab_sizes: None,
+            track_sizes: false,
+        })
+    }
+
+    /// (ttl, fetched, stale, token_sent, created, cas) seen by a non-bumping meta get.
+    fn peek(s: &Store, key: &[u8]) -> Option<(i64, bool, bool, bool, bool, u64)> {
+        match s.get(
+            key,
+            &GetOpts {
+                vivify: false,
+                no_bump: true,
+                count: HitCount::Uncounted,
+                touch: None,
+            },
+            |e| {
+                (
+                    e.ttl(),
+                    e.fetched(),
+                    e.stale(),
+                    e.token_sent(),
+                    e.created(),
+                    e.cas(),
+                )
+            },
+        ) {
+            Lookup::Hit(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn meta_get_reports_state_before_its_own_bump() {
+        let s = store();
+        s.set(b"k", b"v", &SetOpts::new(SetMode::Set, 3, 100));
+        let first = s.get(
+            b"k",
+            &GetOpts {
+                vivify: false,
+                no_bump: false,
+                count: HitCount::Uncounted,
+                touch: None,
+            },
+            |e| (e.fetched(), e.last_access()),
+        );
+        assert_eq!(first, Lookup::Hit((false, 0)));
+        assert_eq!(peek(&s, b"k").map(|p| (p.0, p.1)), Some((100, true)));
+        s.advance_clock_for_test(5);
+        let la = s.get(
+            b"k",
+            &GetOpts {
+                vivify: false,
+                no_bump: true,
+                count: HitCount::Uncounted,
+                touch: None,
+            },
+            |e| e.last_access(),
+        );
+        assert_eq!(la, Lookup::Hit(5));
+        // Touch through the handle.
+        s.get(
+            b"k",
+            &GetOpts {
+                vivify: false,
+                no_bump: true,
+                count: HitCount::Uncounted,
+                touch: None,
+            },
+            |e| e.set_exptime(0),
+        );
+        assert_eq!(peek(&s, b"k").map(|p| p.0), Some(-1));
+        assert_eq!(
+            s.get(
+                b"none",
+                &GetOpts {
+                    vivify: false,
+                    no_bump: false,
+                    count: HitCount::Uncounted,
+                    touch: None
+                },
+                |_| ()
+            ),
+            Lookup::Miss
+        );
+    }
+
+    #[test]
+    fn vivify_creates_an_empty_item_once() {
+        let s = store();
+        let r = s.get(
+            b"v",
+            &GetOpts {
+                vivify: true,
+                no_bump: false,
+                count: HitCount::Uncounted,
+                touch: None,
+            },
+            |e| (e.created(), e.value().len(), e.flags()),
+        );
+        assert_eq!(r, Lookup::Hit((true, 0, 0)));
+        let r = s.get(
+            b"v",
+            &GetOpts {
+                vivify: true,
+                no_bump: false,
+                count: HitCount::Uncounted,
+                touch: None,
+            },
+            |e| e.created(),
+        );
+        assert_eq!(r, Lookup::Hit(false));
+        assert_eq!(s.stats().curr_items, 1);
+    }
+
+    #[test]
+    fn invalidate_marks_stale_and_tokens_follow_memcached() {
+        let s = store();
+        s.set(b"k", b"v", &SetOpts::default());
+        let cas0 = s.peek_cas(b"k").unwrap();
+        assert_eq!(
+            s.delete(
+                b"k",
+                &DeleteOpts {
+                    cas: Some(cas0 + 9),
+                    invalidate: true,
+                    exptime: None
+                }
+            ),
+            DeleteOutcome::Exists
+        );
+        assert_eq!(
+            s.delete(
+                b"k",
+                &DeleteOpts {
+                    cas: Some(cas0),
+                    invalidate: true,
+                    exptime: Some(30)
+                }
+            ),
+            DeleteOutcome::Invalidated
+        );
+        let (ttl, _, stale, sent, _, cas1) = peek(&s, b"k").unwrap();
+        assert!(stale && !sent && cas1 > cas0 && ttl == 30);
+        s.get(
+            b"k",
+            &GetOpts {
+                vivify: false,
+                no_bump: true,
+                count: HitCount::Uncounted,
+                touch: None,
+            },
+            |e| e.set_token_sent(),
+        );
+        assert!(peek(&s, b"k").unwrap().3);
+        // A lower CAS with invalidate stores a stale value keeping TTL and token.
+        let opts = SetOpts {
+            invalidate: true,
+            ..ms()
+        };
+        let (o, cas2) = s.set(
+            b"k",
+            b"w",
+            &SetOpts {
+                mode: SetMode::Cas(cas0),
+                flags: 0,
+                exptime: 0,
+                ..opts
+            },
+        );
+        assert_eq!(o, StoreOutcome::Stored);
+        let (ttl, _, stale, sent, _, cas) = peek(&s, b"k").unwrap();
+        assert_eq!((ttl, stale, sent, cas), (30, true, true, cas2));
+        // A higher one does not.
+        let (o, _) = s.set(
+            b"k",
+            b"w",
+            &SetOpts {
+                mode: SetMode::Cas(cas2 + 5),
+                flags: 0,
+                exptime: 0,
+                ..opts
+            },
+        );
+        assert_eq!(o, StoreOutcome::Exists);
+        // A plain store clears everything.
+        s.set(
+            b"k",
+            b"x",
+            &SetOpts {
+                mode: SetMode::Set,
+                flags: 0,
+                exptime: 0,
+                ..ms()
+            },
+        );
+        let (_, _, stale, sent, _, _) = peek(&s, b"k").unwrap();
+        assert!(!stale && !sent);
+        assert_eq!(
+            s.delete(
+                b"k",
+                &DeleteOpts {
+                    cas: None,
+                    invalidate: false,
+                    exptime: None
+                }
+            ),
+            DeleteOutcome::Deleted
+        );
+        assert_eq!(
+            s.delete(
+                b"k",
+                &DeleteOpts {
+                    cas: None,
+                    invalidate: false,
+                    exptime: None
+                }
+            ),
+            DeleteOutcome::NotFound
+        );
+    }
+
+    #[test]
+    fn meta_store_concat_cas_and_binary_keys() {
+        let s = store();
+        let bin = SetOpts {
+            key_binary: true,
+            ..ms()
+        };
+        let (o, c1) = s.set(
+            b"k",
+            b"ab",
+            &SetOpts {
+                mode: SetMode::Set,
+                flags: 1,
+                exptime: 0,
+                ..bin
+            },
+        );
+        assert_eq!(o, StoreOutcome::Stored);
+        let mut opts = SetOpts {
+            concat_cas: c1 + 1,
+            ..ms()
+        };
+        assert_eq!(
+            s.set(
+                b"k",
+                b"c",
+                &SetOpts {
+                    mode: SetMode::Append,
+                    flags: 0,
+                    exptime: 0,
+                    ..opts
+                }
+            )
+            .0,
+            StoreOutcome::Exists
+        );
+        opts.concat_cas = c1;
+        assert_eq!(
+            s.set(
+                b"k",
+                b"c",
+                &SetOpts {
+                    mode: SetMode::Append,
+                    flags: 0,
+                    exptime: 0,
+                    ..opts
+                }
+            )
+            .0,
+            StoreOutcome::Stored
+        );
+        assert_eq!(
+            s.get(
+                b"k",
+                &GetOpts {
+                    vivify: false,
+                    no_bump: true,
+                    count: HitCount::Uncounted,
+                    touch: None
+                },
+                |e| (e.value().to_vec(), e.flags(), e.key_binary())
+            ),
+            Lookup::Hit((b"abc".to_vec(), 1, true))
+        );
+        assert_eq!(
+            s.set(
+                b"none",
+                b"c",
+                &SetOpts {
+                    mode: SetMode::Prepend,
+                    flags: 0,
+                    exptime: 0,
+                    ..ms()
+                }
+            )
+            .0,
+            StoreOutcome::NotStored
+        );
+        // Too large: the old item goes, whatever the mode.
+        let big = vec![0u8; 2 << 20];
+        assert_eq!(
+            s.set(
+                b"k",
+                &big,
+                &SetOpts {
+                    mode: SetMode::Add,
+                    flags: 0,
+                    exptime: 0,
+                    ..ms()
+                }
+            )
+            .0,
+            StoreOutcome::TooLarge
+        );
+        assert_eq!(s.peek_cas(b"k"), None);
+    }
+
+    #[test]
+    fn meta_arith_cas_vivify_and_growth() {
+        let s = store();
+        let r = s.arith(
+            b"n",
+            &ArithOpts {
+                incr: true,
+                delta: 1,
+                cas: None,
+                vivify: None,
+            },
+            |_| (),
+        );
+        assert_eq!(r, ArithOutcome::NotFound);
+        let r = s.arith(
+            b"n",
+            &ArithOpts {
+                incr: true,
+                delta: 1,
+                cas: None,
+                vivify: Some((7, 0)),
+            },
+            |e| e.created(),
+        );
+        assert_eq!(r, ArithOutcome::Value(7, true));
+        let cas = s.peek_cas(b"n").unwrap();
+        let r = s.arith(
+            b"n",
+            &ArithOpts {
+                incr: true,
+                delta: 1,
+                cas: Some(cas + 1),
+                vivify: None,
+            },
+            |_| (),
+        );
+        assert_eq!(r, ArithOutcome::Exists);
+        let r = s.arith(
+            b"n",
+            &ArithOpts {
+                incr: true,
+                delta: 100,
+                cas: Some(cas),
+                vivify: None,
+            },
+            |e| e.value().to_vec(),
+        );
+        assert_eq!(r, ArithOutcome::Value(107, b"107".to_vec()));
+        let r = s.arith(
+            b"n",
+            &ArithOpts {
+                incr: false,
+                delta: 100,
+                cas: None,
+                vivify: None,
+            },
+            |e| e.value().to_vec(),
+        );
+        assert_eq!(r, ArithOutcome::Value(7, b"7  ".to_vec()));
+        s.set(b"t", b"x", &SetOpts::default());
+        assert_eq!(
+            s.arith(
+                b"t",
+                &ArithOpts {
+                    incr: true,
+                    delta: 1,
+                    cas: None,
+                    vivify: None
+                },
+                |_| ()
+            ),
+            ArithOutcome::NonNumeric
+        );
+    }
 }

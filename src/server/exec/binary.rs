@@ -13,7 +13,10 @@ use crate::server::exec::{
 use crate::server::net::outq::Out;
 use crate::server::observe::detail::Op as DetailOp;
 use crate::server::observe::stats;
-use crate::store::{ArithOutcome, DeleteOutcome, Lookup, SetMode, StoreOutcome};
+use crate::store::{
+    ArithOpts, ArithOutcome, DeleteOpts, DeleteOutcome, GetOpts, Lookup, SetMode, SetOpts,
+    StoreOutcome,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn bump(c: &AtomicU64) {
@@ -120,14 +123,15 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             let with_key = req.with_key.then_some(key);
             log_fetch(ctx, key);
-            let emit = |item: crate::store::ItemView<'_>| {
-                let len = item.value.len();
-                encode::get_hit_header(out, op, req.opaque, item.cas, item.flags, with_key, len);
-                out.value(item.value, |keep| item.pin_with(keep));
+            let emit = |item: &mut crate::store::Entry<'_>| {
+                let len = item.value().len();
+                let (cas, flags) = (item.cas(), item.flags());
+                encode::get_hit_header(out, op, req.opaque, cas, flags, with_key, len);
+                out.value(item.value(), |keep| item.pin_with(keep));
             };
             let found = match touch {
-                Some(exptime) => store.get_and_touch(key, exptime, emit),
-                None => store.get(key, emit),
+                Some(exptime) => store.get(key, &GetOpts::touch(exptime), emit),
+                None => store.get(key, &GetOpts::default(), emit),
             };
             crate::server::exec::count_get(ctx, key, touch.is_some(), &found);
             if !matches!(found, Lookup::Hit(())) && should_reply(req.opcode, Status::KeyNotFound) {
@@ -137,7 +141,8 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
         BinCommand::Touch { key, exptime } => {
             bump(&st.cmd_touch);
             log_fetch(ctx, key);
-            let found = store.get_and_touch(key, i64::from(exptime), |item| (item.flags, item.cas));
+            let touch = GetOpts::touch(i64::from(exptime));
+            let found = store.get(key, &touch, |item| (item.flags(), item.cas()));
             match found {
                 Lookup::Hit((flags, cas)) => {
                     bump(&st.touch_hits);
@@ -175,7 +180,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 unlinks: sop == StoreOp::Set,
             };
             let (outcome, cas) = run_store(ctx, call, |s| {
-                s.store_cas(mode, key, flags, i64::from(exptime), value, 0)
+                s.set(key, value, &SetOpts::new(mode, flags, i64::from(exptime)))
             });
             status(out, &req, store_status(sop, mode, outcome), cas);
         }
@@ -196,15 +201,23 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 data_len,
                 unlinks: false,
             };
-            let (outcome, cas) =
-                run_store(ctx, call, |s| s.store_cas(mode, key, 0, 0, value, req.cas));
+            let opts = SetOpts {
+                concat_cas: req.cas,
+                ..SetOpts::new(mode, 0, 0)
+            };
+            let (outcome, cas) = run_store(ctx, call, |s| s.set(key, value, &opts));
             status(out, &req, store_status(StoreOp::Set, mode, outcome), cas);
         }
         BinCommand::Delete { key } => {
             ctx.shared.detail.record(key, DetailOp::Del);
             log_fetch(ctx, key);
-            match store.delete_cas(key, req.cas) {
-                DeleteOutcome::Deleted => {
+            let opts = DeleteOpts {
+                cas: (req.cas != 0).then_some(req.cas),
+                ..DeleteOpts::default()
+            };
+            match store.delete(key, &opts) {
+                // No `invalidate` here: Invalidated does not happen.
+                DeleteOutcome::Deleted | DeleteOutcome::Invalidated => {
                     bump(&st.delete_hits);
                     status(out, &req, Status::Success, 0);
                 }
@@ -227,57 +240,64 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             } else {
                 (&st.decr_hits, &st.decr_misses)
             };
-            // Bounded: a concurrent delete between the miss and the add is retried once.
-            let mut result = None;
             log_fetch(ctx, key);
-            for _ in 0..2 {
-                match store.arith_cas(key, incr, delta) {
-                    (ArithOutcome::Value(v), cas) => {
-                        bump(hits);
-                        result = Some(Ok((v, cas)));
-                    }
-                    (ArithOutcome::NotFound, _) => {
-                        bump(misses);
-                        if exptime == NO_AUTOCREATE {
-                            result = Some(Err(Status::KeyNotFound));
-                        } else {
-                            let text = initial.to_string();
-                            // Not `run_store`: memcached counts no store outcome here.
-                            let seen = watched_key(ctx, key);
-                            let added = store.store_cas(
-                                SetMode::Add,
-                                key,
-                                0,
-                                i64::from(exptime),
-                                text.as_bytes(),
-                                0,
-                            );
-                            if let Some(before) = seen {
-                                let call = StoreCall {
-                                    key,
-                                    mode: SetMode::Add,
-                                    exptime: i64::from(exptime),
-                                    data_len: text.len(),
-                                    unlinks: false,
-                                };
-                                log_stored(ctx, &call, before, added.0);
-                            }
-                            match added {
-                                (StoreOutcome::Stored, cas) => result = Some(Ok((initial, cas))),
-                                (StoreOutcome::NotStored, _) => continue,
-                                (StoreOutcome::NoMemory, _) => {
-                                    result = Some(Err(Status::OutOfMemory))
-                                }
-                                _ => result = Some(Err(Status::NotStored)),
-                            }
-                        }
-                    }
-                    (ArithOutcome::NonNumeric, _) => result = Some(Err(Status::NonNumeric)),
-                    (ArithOutcome::NoMemory, _) => result = Some(Err(Status::OutOfMemory)),
+            // memcached's auto-create: a missing key is created with `initial` (and the
+            // exptime) unless the exptime is 0xffffffff, by the store under the key's lock.
+            let vivify = (exptime != NO_AUTOCREATE).then_some((initial, i64::from(exptime)));
+            // Seen before the command: the creation is logged as an `add` of a missing key.
+            let watched = vivify.is_some() && watched_key(ctx, key).is_some();
+            let opts = ArithOpts {
+                incr,
+                delta,
+                vivify,
+                ..ArithOpts::default()
+            };
+            let outcome = store.arith(key, &opts, |e| (e.cas(), e.created()));
+            // Not `run_store`: memcached counts no store outcome for the auto-create; it
+            // counts as a miss.
+            let created = |added: StoreOutcome| {
+                bump(misses);
+                if watched {
+                    let call = StoreCall {
+                        key,
+                        mode: SetMode::Add,
+                        exptime: i64::from(exptime),
+                        data_len: initial.to_string().len(),
+                        unlinks: false,
+                    };
+                    log_stored(ctx, &call, Lookup::Miss, added);
                 }
-                break;
-            }
-            match result.unwrap_or(Err(Status::NotStored)) {
+            };
+            let result = match outcome {
+                ArithOutcome::Value(v, (cas, false)) => {
+                    bump(hits);
+                    Ok((v, cas))
+                }
+                ArithOutcome::Value(v, (cas, true)) => {
+                    created(StoreOutcome::Stored);
+                    Ok((v, cas))
+                }
+                ArithOutcome::NotFound => {
+                    bump(misses);
+                    Err(Status::KeyNotFound)
+                }
+                ArithOutcome::NoMemoryToCreate => {
+                    created(StoreOutcome::NoMemory);
+                    Err(Status::OutOfMemory)
+                }
+                // Another writer created the key first (memcached: "Not stored").
+                ArithOutcome::NotStored if vivify.is_some() => {
+                    created(StoreOutcome::NotStored);
+                    Err(Status::NotStored)
+                }
+                ArithOutcome::NonNumeric => Err(Status::NonNumeric),
+                // NotStored without auto-create: the item kept changing under a growing
+                // rewrite. No CAS is passed, so Exists does not happen.
+                ArithOutcome::NoMemory | ArithOutcome::NotStored | ArithOutcome::Exists => {
+                    Err(Status::OutOfMemory)
+                }
+            };
+            match result {
                 Ok((v, cas)) => {
                     if should_reply(req.opcode, Status::Success) {
                         encode::incr_result(out, op, req.opaque, cas, v);
@@ -355,7 +375,7 @@ pub fn parse_error(e: &BinError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8>)
         let key = e.key(input);
         if !key.is_empty() {
             log_too_large_set(ctx, key);
-            ctx.shared.store.delete(key);
+            ctx.shared.store.delete(key, &DeleteOpts::default());
         }
         bump(&ctx.stats.cmd_set);
         bump(&ctx.stats.store_too_large);

@@ -16,8 +16,8 @@ use crate::protocol::text::meta::base64_encode;
 use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb, Reply};
 use crate::server::net::outq::Out;
 use crate::store::{
-    HitCount, Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode,
-    StoreOutcome,
+    ArithOpts, ArithOutcome, DeleteOpts, DeleteOutcome, Entry, GetOpts, HitCount, Lookup, SetMode,
+    SetOpts, StoreOutcome,
 };
 
 /// Runs one meta command, appending its reply (if any) to `out`.
@@ -85,12 +85,15 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
     } else {
         HitCount::Get
     };
-    let found = ctx.shared.store.meta_get(
+    let found = ctx.shared.store.get(
         &m.key,
-        f.vivify.is_some(),
-        f.no_update,
-        count,
-        |e: &mut MetaEntry<'_>| {
+        &GetOpts {
+            count,
+            no_bump: f.no_update,
+            vivify: f.vivify.is_some(),
+            ..GetOpts::default()
+        },
+        |e: &mut Entry<'_>| {
             let value_len = e.value().len() as u64;
             if f.value {
                 out.extend_from_slice(b"VA ");
@@ -144,7 +147,7 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
             }
             out.extend_from_slice(b"\r\n");
             if f.value {
-                out.value(e.value(), |keep| e.pin_value_with(keep));
+                out.value(e.value(), |keep| e.pin_with(keep));
                 out.extend_from_slice(b"\r\n");
             }
         },
@@ -190,13 +193,14 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         (MetaSetMode::Append, _) => SetMode::Append,
         (MetaSetMode::Prepend, _) => SetMode::Prepend,
     };
-    let opts = MetaStoreOpts {
+    let ttl = f.ttl.unwrap_or(0);
+    let opts = SetOpts {
         invalidate: f.invalidate && matches!(mode, SetMode::Cas(_)),
         key_binary: f.base64,
         concat_cas: f.cas.unwrap_or(0),
-        set_only_unlink: false,
+        fail_unlinks_any_mode: true,
+        ..SetOpts::new(mode, f.client_flags, ttl)
     };
-    let ttl = f.ttl.unwrap_or(0);
     let (value, data_len) = super::store_value(ctx, m.data);
     let call = StoreCall {
         key: &m.key,
@@ -206,9 +210,7 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         // memcached's `ms` unlinks the old item whatever the mode.
         unlinks: true,
     };
-    let (outcome, cas) = run_store(ctx, call, |s| {
-        s.meta_store(mode, &m.key, f.client_flags, ttl, value, opts)
-    });
+    let (outcome, cas) = run_store(ctx, call, |s| s.set(&m.key, value, &opts));
     let status: &[u8] = match outcome {
         StoreOutcome::Stored if f.quiet => return,
         StoreOutcome::Stored => b"HD",
@@ -244,13 +246,15 @@ fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let st = ctx.stats;
     let f = &m.flags;
     log_fetch(ctx, &m.key);
-    let outcome = ctx
-        .shared
-        .store
-        .meta_delete(&m.key, f.cas, f.invalidate, f.ttl);
+    let opts = DeleteOpts {
+        cas: f.cas,
+        invalidate: f.invalidate,
+        exptime: f.ttl,
+    };
+    let outcome = ctx.shared.store.delete(&m.key, &opts);
     let status: &[u8] = match outcome {
-        MetaDeleteOutcome::Deleted | MetaDeleteOutcome::Invalidated => {
-            if outcome == MetaDeleteOutcome::Deleted {
+        DeleteOutcome::Deleted | DeleteOutcome::Invalidated => {
+            if outcome == DeleteOutcome::Deleted {
                 bump(&st.delete_hits);
             }
             if f.quiet {
@@ -258,11 +262,11 @@ fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
             }
             b"HD"
         }
-        MetaDeleteOutcome::NotFound => {
+        DeleteOutcome::NotFound => {
             bump(&st.delete_misses);
             b"NF"
         }
-        MetaDeleteOutcome::Exists => {
+        DeleteOutcome::Exists => {
             bump(&st.delete_misses);
             b"EX"
         }
@@ -283,13 +287,16 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     };
     let start = out.len();
     log_fetch(ctx, &m.key);
-    let outcome = ctx.shared.store.meta_arith(
+    let outcome = ctx.shared.store.arith(
         &m.key,
-        f.incr,
-        f.delta,
-        f.cas,
-        f.vivify.map(|_| f.initial),
-        |e: &mut MetaEntry<'_>| {
+        &ArithOpts {
+            incr: f.incr,
+            delta: f.delta,
+            cas: f.cas,
+            // Created never expiring; `N`'s TTL is applied below, in flag order.
+            vivify: f.vivify.map(|_| (f.initial, 0)),
+        },
+        |e: &mut Entry<'_>| {
             let created = e.created();
             // The number without memcached's in-place space padding, copied out (on the
             // stack: a u64 has at most 20 digits) because `e` is changed below.
@@ -336,7 +343,7 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         },
     );
     let status: &[u8] = match outcome {
-        MetaArithOutcome::Value(_, created) => {
+        ArithOutcome::Value(_, created) => {
             if !created {
                 bump(hits);
                 // memcached drops a quiet success (`HD` or `VA`), but not for a created item.
@@ -346,20 +353,20 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
             }
             return;
         }
-        MetaArithOutcome::NotFound => {
+        ArithOutcome::NotFound => {
             bump(misses);
             b"NF"
         }
-        MetaArithOutcome::Exists => b"EX",
-        MetaArithOutcome::NotStored => b"NS",
-        MetaArithOutcome::NonNumeric => {
+        ArithOutcome::Exists => b"EX",
+        ArithOutcome::NotStored => b"NS",
+        ArithOutcome::NonNumeric => {
             encode::reply(
                 out,
                 &Reply::ClientError("cannot increment or decrement non-numeric value"),
             );
             return;
         }
-        MetaArithOutcome::NoMemory => {
+        ArithOutcome::NoMemory | ArithOutcome::NoMemoryToCreate => {
             encode::reply(out, &Reply::ServerError("out of memory"));
             return;
         }
@@ -373,12 +380,14 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
 /// class and item size, which differ from memcached's.
 fn debug(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     bump(&ctx.stats.cmd_meta);
-    let found = ctx.shared.store.meta_get(
+    let found = ctx.shared.store.get(
         &m.key,
-        false,
-        true,
-        HitCount::Uncounted,
-        |e: &mut MetaEntry<'_>| {
+        &GetOpts {
+            count: HitCount::Uncounted,
+            no_bump: true,
+            ..GetOpts::default()
+        },
+        |e: &mut Entry<'_>| {
             out.extend_from_slice(b"ME ");
             if e.key_binary() {
                 base64_encode(out, e.key());

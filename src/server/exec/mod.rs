@@ -15,7 +15,10 @@ use crate::server::observe::detail::Op as DetailOp;
 use crate::server::observe::stats::{self, ThreadStats};
 use crate::server::observe::trace;
 use crate::server::observe::watch::{self, StoreEvent};
-use crate::store::{ArithOutcome, ItemInfo, Lookup, Reservation, SetMode, StoreOutcome, Value};
+use crate::store::{
+    ArithOpts, ArithOutcome, DeleteOpts, DeleteOutcome, GetOpts, ItemInfo, Lookup, Reservation,
+    SetMode, SetOpts, StoreOutcome, Value,
+};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -271,8 +274,8 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 data_len,
                 unlinks: mode == StoreMode::Set,
             };
-            let (outcome, ()) = run_store(ctx, call, |s| {
-                (s.store(set_mode, key, flags, exptime, value), ())
+            let (outcome, _cas) = run_store(ctx, call, |s| {
+                s.set(key, value, &SetOpts::new(set_mode, flags, exptime))
             });
             let reply = match outcome {
                 StoreOutcome::Stored => Reply::Stored,
@@ -288,7 +291,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
         Command::Delete { key, noreply } => {
             ctx.shared.detail.record(key, DetailOp::Del);
             log_fetch(ctx, key);
-            if store.delete(key) {
+            if store.delete(key, &DeleteOpts::default()) == DeleteOutcome::Deleted {
                 bump(&st.delete_hits);
                 say(ctx, out, noreply, Reply::Deleted);
             } else {
@@ -310,8 +313,13 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 (&st.decr_hits, &st.decr_misses)
             };
             log_fetch(ctx, key);
-            let reply = match store.arith(key, incr, delta) {
-                ArithOutcome::Value(v) => {
+            let opts = ArithOpts {
+                incr,
+                delta,
+                ..ArithOpts::default()
+            };
+            let reply = match store.arith(key, &opts, |_| ()) {
+                ArithOutcome::Value(v, ()) => {
                     bump(hits);
                     Reply::Number(v)
                 }
@@ -322,7 +330,12 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 ArithOutcome::NonNumeric => {
                     Reply::ClientError("cannot increment or decrement non-numeric value")
                 }
-                ArithOutcome::NoMemory => Reply::ServerError("out of memory"),
+                // NotStored: the item kept changing under a growing rewrite (no CAS, no
+                // auto-create here, so neither Exists nor NoMemoryToCreate happen).
+                ArithOutcome::NoMemory
+                | ArithOutcome::NotStored
+                | ArithOutcome::Exists
+                | ArithOutcome::NoMemoryToCreate => Reply::ServerError("out of memory"),
             };
             say(ctx, out, noreply, reply);
             Next::Continue
@@ -573,17 +586,17 @@ fn get(ctx: &Ctx<'_>, kind: GetKind, exptime: i64, keys: Keys<'_>, out: &mut Out
             encode::value(out, key, 0, &payload, with_cas.then_some(0));
             continue;
         }
-        let emit = |item: crate::store::ItemView<'_>| {
-            let cas = with_cas.then_some(item.cas);
-            encode::value_header(out, item.key, item.flags, item.value.len(), cas);
-            out.value(item.value, |keep| item.pin_with(keep));
+        let emit = |item: &mut crate::store::Entry<'_>| {
+            let cas = with_cas.then_some(item.cas());
+            encode::value_header(out, item.key(), item.flags(), item.value().len(), cas);
+            out.value(item.value(), |keep| item.pin_with(keep));
             encode::value_trailer(out);
         };
         let seen = watched.then(|| store.inspect(key));
         let found = if touch {
-            store.get_and_touch(key, exptime, emit)
+            store.get(key, &GetOpts::touch(exptime), emit)
         } else {
-            store.get(key, emit)
+            store.get(key, &GetOpts::default(), emit)
         };
         if let Some(seen) = seen {
             ctx.shared.watch.item_get(key, seen, ctx.fd);
@@ -671,7 +684,7 @@ pub fn parse_error(e: &ParseError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8
         bump(&ctx.stats.cmd_set);
         bump(&ctx.stats.store_too_large);
         log_too_large_set(ctx, key);
-        ctx.shared.store.delete(key);
+        ctx.shared.store.delete(key, &DeleteOpts::default());
     }
     if let Some(r) = &e.reply {
         encode::reply(out, r);
