@@ -105,6 +105,7 @@
 
 mod api;
 mod arith;
+mod class_stats;
 mod clock;
 mod delete;
 mod engine;
@@ -113,6 +114,7 @@ mod get;
 mod index;
 mod maint;
 mod mem;
+mod moves;
 mod pins;
 mod set;
 mod shard;
