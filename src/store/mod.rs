@@ -72,7 +72,7 @@
 //! operation to observe it turns into such a sequence.
 //!
 //! **Page moves** (memcached's `slab_reassign`, always available, and `slab_automove=1`, on by
-//! default): a 1 MiB page can leave its class. Its chunk state table (`mem.rs`) tells the
+//! default): a 1 MiB page can leave its class. Its chunk state table (`mem/`) tells the
 //! mover which chunks hold linked items and in which shard; the page is marked "moving" so
 //! the allocator stops handing out its chunks, each live item is copied into a free chunk of
 //! the same class if there is one (a rescue) or unlinked (an eviction; dead items count as

@@ -3,7 +3,7 @@
 //! public handle of one pin, [`PinnedValue`] (taken with `Entry::pin_with`).
 //!
 //! Owns: the pin count of each pinned chunk and whether its free is deferred.
-//! Must not touch: chunk bytes, the index, LRU order (the caller in `mem.rs` frees).
+//! Must not touch: chunk bytes, the index, LRU order (the caller in `mem/alloc.rs` frees).
 //!
 //! # Rules
 //!
