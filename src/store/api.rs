@@ -153,7 +153,7 @@ impl Store {
     /// bounded step (about 50 ms) runs here, the sweeper continues on each tick; like
     /// memcached, a lowered limit may take a while to be reached (the sweeper must be
     /// running, or `run_maintenance` called). `false` (nothing changed) below one page
-    /// (1 MiB) or above the id-space limit (about 128 GiB, see `mem.rs`).
+    /// (1 MiB) or above the id-space limit (about 128 GiB, see `mem/mod.rs`).
     pub fn set_mem_limit(&self, bytes: usize) -> bool {
         self.inner.set_mem_limit(bytes)
     }
@@ -182,6 +182,7 @@ impl Store {
             .store(on, std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The sweeper's background expiry crawl is on (`stats settings` `lru_crawler`).
     pub fn crawler_enabled(&self) -> bool {
         self.inner
             .crawler
@@ -211,6 +212,7 @@ impl Store {
         self.inner.mem.sizes.snapshot()
     }
 
+    /// Store-wide counters (memcached's `stats` names), summed over the shards.
     pub fn stats(&self) -> StoreStats {
         self.inner.stats()
     }

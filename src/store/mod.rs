@@ -19,13 +19,26 @@
 //!   lowering, nothing new is reserved until memory given back brings it under the limit)
 //! ```
 //!
-//! - `mem.rs`: pages, classes, free lists, the budget and the item byte layout. All `unsafe`
-//!   of the store is there, with the ownership protocol it relies on.
+//! Files:
+//! - `api.rs`: [`Store`] and **every public method**, each a thin documented call into the
+//!   file below that implements it. One method per operation, each with an options struct
+//!   (`Default` = the plain text command) and one outcome type; the server maps outcomes to
+//!   protocol words.
+//! - Operations: `get.rs` (get, gat/touch, meta get with vivify, peeks; `GetOpts`,
+//!   `Lookup`), `set.rs` (every storage mode incl. CAS and append/prepend, meta `ms` options,
+//!   reservations; `SetOpts`, `StoreOutcome`), `delete.rs` (delete, CAS, invalidation;
+//!   `DeleteOpts`, `DeleteOutcome`), `arith.rs` (incr/decr with CAS and auto-create, and the
+//!   number rules; `ArithOpts`, `ArithOutcome`), `entry.rs` (the item handle their callbacks
+//!   get). `moves.rs`: page moves, victim picking, reassign, automove. `class_stats.rs`:
+//!   `stats`, `class_stats`, `reset_stats`. `maint.rs`: the runtime memory limit, the sweeper
+//!   tick and crawl, crawler control, the item walk (metadump), the size histogram switch.
+//! - `engine.rs`: `Inner` only (shards, clock, sequence, flush, allocation); it imports none
+//!   of the operation files, which each add an `impl Inner` block.
+//! - `mem/`: pages, classes, free lists, the budget and the item byte layout, with the
+//!   ownership protocol every `unsafe` on item memory relies on (`mem/mod.rs`).
 //! - `index.rs`: a shard's hash table. `shard.rs`: a shard (index + LRU + counters) and the
-//!   **lock order**. `engine.rs`: the operations. `clock.rs`: time and exptime rules.
-//!   `arith.rs`: incr/decr number rules. `maint.rs`: the runtime memory limit, the sweeper
-//!   tick, crawler control, the item walk (metadump). `sizes.rs`: the size histogram.
-//!   `tests.rs`: model, memory and stress tests.
+//!   **lock order**. `clock.rs`: time and exptime rules. `pins.rs`: pins and
+//!   [`PinnedValue`]. `sizes.rs`: the size histogram. `tests/`: store tests by subject.
 //!
 //! **Per-item overhead**: a 34-byte header (LRU links 2×4, CAS/sequence 8, exptime 4,
 //! access time 4, flags 4, value length 4, key length 1, bits 1) plus one 8-byte index slot
@@ -43,6 +56,10 @@
 //! **Reservations**: `Store::reserve` allocates an item for a value still arriving; the
 //! server reads the value into it and stores it as `Value::Reserved` (the chunk becomes the
 //! item; append/prepend copy from it). Values in flight hold at most half of `mem_limit`.
+//!
+//! The text `get` and `set` paths stay one hash, one shard lock and one index lookup (plus
+//! the allocation for `set`): their options are plain values read before the lock, and
+//! meta's vivify takes a separate path.
 //!
 //! Eviction is CLOCK per shard and class: a fetch sets a reference bit; the LRU tail moves
 //! referenced items to the head once and evicts the first unreferenced one. Expired and
