@@ -1,39 +1,27 @@
-//! The store's operations: hashing to a shard, allocation with eviction, the mode rules of
-//! each command, flush, the sweeper step and statistics.
+//! `Inner`, the state behind every `Store` handle, and what all operations share: hashing a
+//! key to its shard and index tag, the shard locks, the store sequence (CAS uniques), flush
+//! (immediate and delayed), the `-I` size rule, and allocation with eviction.
 //!
-//! Every operation follows the locking contract in `shard.rs`: allocate first (possibly
-//! evicting, one shard lock at a time), then lock the key's shard once to apply the rules,
-//! then free what was replaced after unlocking. Operations whose new size depends on the old
-//! item (append, prepend, a longer incr result) read the old item under the lock, allocate
-//! without it, and re-check that the old item is unchanged (same ref, same sequence) before
-//! linking; otherwise they retry.
+//! The operations themselves add `impl Inner` blocks in the files named for them (`get.rs`,
+//! `set.rs`, `delete.rs`, `arith.rs`, `moves.rs`, `class_stats.rs`, `maint.rs`); this file
+//! imports none of them. Every operation follows the locking contract in `shard.rs`:
+//! allocate first (possibly evicting, one shard lock at a time), then lock the key's shard
+//! once to apply the rules, then free what was replaced after unlocking.
 //!
-//! Page moves (slab reassign, see `mod.rs`): `move_page` under the mover mutex; used by
-//! `reassign` (admin), by `alloc` when a class has no memory and nothing to evict
-//! (`make_room`), by the sweeper's `automove_step`, and by the release steps of a lowered
-//! memory limit (`maint.rs`).
+//! `alloc`: free memory of the item's class, then its LRU tails (reclaiming dead items, or
+//! evicting), then, with evictions on, memory taken from elsewhere through the page mover
+//! (`make_room` in `moves.rs`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
 
 use ahash::RandomState;
 use parking_lot::Mutex;
 
+use super::StoreConfig;
 use super::clock::Clock;
-use super::mem::{
-    BIT_FETCHED, BIT_REFERENCED, Geometry, HEADER, MAX_SHARD_IDS, Mem, MoveDest, NIL, PAGE_SIZE,
-    PagePick, Ref,
-};
-use super::shard::{ClassCounters, Liveness, Pulled, Shard, ShardCore, liveness};
-use super::{
-    ArithOutcome, ClassStats, DeleteOutcome, ItemInfo, ItemView, Lookup, ReassignError, SetMode,
-    StoreConfig, StoreOutcome, StoreStats, Value,
-};
+use super::mem::{Geometry, HEADER, MAX_SHARD_IDS, Mem, NIL, Ref};
+use super::shard::{Shard, ShardCore};
 
-/// Items reserved for values still arriving hold at most `1 / RESERVED_SHARE` of the memory
-/// limit.
-const RESERVED_SHARE: usize = 2;
 /// Number of lock shards (power of two).
 pub(super) const SHARDS: usize = 64;
 /// memcached's KEY_MAX_LENGTH.
@@ -44,34 +32,21 @@ const MC_HEADER: usize = 48;
 const ALLOC_ROUNDS: usize = 16;
 /// Slots the sweeper looks at per shard lock hold.
 pub(super) const SWEEP_CHUNK: usize = 1024;
-/// Scans of a moving page before the mover gives up on chunks that stay in flight. The first
-/// `MOVE_SPIN_PASSES` waits yield, the others sleep `MOVE_WAIT`: at most about 20 ms.
-const MOVE_PASSES: usize = 200;
-const MOVE_SPIN_PASSES: usize = 16;
-const MOVE_WAIT: Duration = Duration::from_micros(100);
 // Shard ids are recorded in a chunk state byte.
 const _: () = assert!(SHARDS <= MAX_SHARD_IDS);
 
-/// Page move counters (memcached's names).
+/// Page move counters (memcached's names), kept by `moves.rs`.
 #[derive(Default)]
-struct MoveCounters {
-    slabs_moved: AtomicU64,
-    rescues: AtomicU64,
-    evictions_nomem: AtomicU64,
-    busy_items: AtomicU64,
-    running: AtomicBool,
+pub(super) struct MoveCounters {
+    pub(super) slabs_moved: AtomicU64,
+    pub(super) rescues: AtomicU64,
+    pub(super) evictions_nomem: AtomicU64,
+    pub(super) busy_items: AtomicU64,
+    pub(super) running: AtomicBool,
 }
 
-/// Where `make_room` takes memory from.
-pub(super) enum Victim {
-    /// This page of this slab class.
-    Page(usize, PagePick),
-    /// The oldest large item (its budget).
-    Large,
-}
-
-/// What `make_room` achieved.
-enum Room {
+/// What `make_room` (`moves.rs`) achieved for `alloc`.
+pub(super) enum Room {
     /// A chunk for the caller (first chunk of a page moved to its class).
     Chunk(Ref),
     /// Something changed (budget released, or a move failed): allocate again.
@@ -81,12 +56,12 @@ enum Room {
 }
 
 pub(super) struct Inner {
-    /// Bytes of items reserved for values still arriving (`reserve`).
-    reserved: std::sync::atomic::AtomicUsize,
+    /// Bytes of items reserved for values still arriving (`set.rs`).
+    pub(super) reserved: std::sync::atomic::AtomicUsize,
     pub(super) cfg: StoreConfig,
     pub(super) clock: Clock,
     pub(super) mem: Mem,
-    shards: Box<[Shard]>,
+    pub(super) shards: Box<[Shard]>,
     pub(super) hasher: RandomState,
     /// Last issued store sequence = CAS unique (one global counter).
     seq: AtomicU64,
@@ -95,15 +70,15 @@ pub(super) struct Inner {
     /// Relative time at which a delayed flush takes effect (0 = none).
     flush_deadline: AtomicU32,
     flush_lock: Mutex<()>,
-    sweep_cursor: Mutex<(usize, usize)>,
+    pub(super) sweep_cursor: Mutex<(usize, usize)>,
     /// `lru_crawler_starts`.
     pub(super) crawler_starts: AtomicU64,
     /// Serialises page moves (see the lock order in `shard.rs`).
     pub(super) mover: Mutex<()>,
-    moves: MoveCounters,
-    automove: AtomicBool,
+    pub(super) moves: MoveCounters,
+    pub(super) automove: AtomicBool,
     /// Per class `evicted` sums seen by the previous automove step.
-    automove_prev: Mutex<Vec<u64>>,
+    pub(super) automove_prev: Mutex<Vec<u64>>,
     pub(super) sweeper_stop: AtomicBool,
     pub(super) sweepers: Mutex<Vec<std::thread::Thread>>,
     /// The sweeper's background expiry crawl runs (`lru_crawler enable|disable`).
@@ -111,46 +86,6 @@ pub(super) struct Inner {
     /// `limit_maxbytes` as configured (`-m`) or last set by `set_mem_limit` (the budget in
     /// `mem` may be clamped).
     pub(super) limit_shown: std::sync::atomic::AtomicUsize,
-}
-
-/// A linked item under its shard lock, for `ItemView::pin_with` and `MetaEntry::pin_value_with`.
-#[derive(Clone, Copy)]
-pub(super) struct ItemHandle<'a> {
-    inner: &'a Inner,
-    r: Ref,
-}
-
-impl std::fmt::Debug for ItemHandle<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ItemHandle({:#x})", self.r)
-    }
-}
-
-impl<'a> ItemHandle<'a> {
-    /// `r` must be linked, and the caller must hold its shard lock for `'a`.
-    pub(super) fn new(inner: &'a Inner, r: Ref, _guard: &'a ShardCore) -> ItemHandle<'a> {
-        ItemHandle { inner, r }
-    }
-
-    /// Pin the item; `keep` (a handle of this store) keeps the store alive. `None` if
-    /// `keep` is another store.
-    pub(super) fn pin(&self, keep: &Arc<super::Store>) -> Option<super::PinnedValue> {
-        if !std::ptr::eq(Arc::as_ptr(&keep.inner), self.inner) {
-            return None;
-        }
-        let store = keep.clone();
-        let (ptr, len) = self.inner.mem.pin(self.r);
-        let Some(ptr) = std::ptr::NonNull::new(ptr.cast_mut()) else {
-            self.inner.mem.unpin(self.r);
-            return None;
-        };
-        Some(super::PinnedValue {
-            store,
-            chunk: self.r,
-            ptr,
-            len,
-        })
-    }
 }
 
 /// Where a key lives.
@@ -307,328 +242,9 @@ impl Inner {
         None
     }
 
-    /// `class` found no memory and nothing to evict: evict the oldest large item (for its
-    /// budget) or take a page from another class (for the large class: release one to the
-    /// budget, adding `PAGE_SIZE` to `*held`), as `pick_victim` decides.
-    fn make_room(&self, class: usize, total: usize, hint: usize, held: &mut usize) -> Room {
-        let large = class == self.mem.geo.large();
-        let guard = self.mover.lock();
-        // Another thread may have made room while we waited for the mover.
-        let got = if large {
-            self.mem.alloc_large_held(total, held)
-        } else {
-            self.mem.alloc(class)
-        };
-        if let Some(r) = got {
-            return Room::Chunk(r);
-        }
-        let (src, pick) = match self.pick_victim((!large).then_some(class), 1, !large) {
-            None => return Room::Nothing,
-            Some(Victim::Large) => {
-                drop(guard);
-                let now = self.clock.now();
-                let fs = self.flush_seq(now);
-                if let Some(r) = self.pull_any(self.mem.geo.large(), hint, now, fs) {
-                    self.mem.free(r);
-                }
-                return Room::Retry;
-            }
-            Some(Victim::Page(src, pick)) => (src, pick),
-        };
-        let dest = if large {
-            MoveDest::Release
-        } else {
-            MoveDest::Class(class, true)
-        };
-        match self.move_page(&guard, src, pick.pid, dest) {
-            Ok(Some(r)) => Room::Chunk(r),
-            Ok(None) => {
-                *held += PAGE_SIZE;
-                Room::Retry
-            }
-            Err(_) => Room::Retry,
-        }
-    }
-
-    /// What to take memory from for `dst` (a slab class, or `None` for the large class /
-    /// the budget; never `dst` itself), best first:
-    /// 1. a completely free page (nothing to evict);
-    /// 2. a page less than a quarter used, the emptiest (cheap: few items lost; typically a
-    ///    page just given to a class that rarely stores, so pages do not keep flushing full
-    ///    classes when there are fewer pages than active classes);
-    /// 3. whichever holds the oldest least recently used item: the emptiest page of that slab
-    ///    class, or (if `large_ok`) the oldest large item, whose budget becomes a page. This
-    ///    is memcached's age criterion; at page granularity it approximates one LRU over all
-    ///    classes.
-    ///
-    /// Only slab classes with at least `min_pages` pages.
-    pub(super) fn pick_victim(
-        &self,
-        dst: Option<usize>,
-        min_pages: usize,
-        large_ok: bool,
-    ) -> Option<Victim> {
-        use std::cmp::Reverse;
-        let ages = self.tail_ages();
-        let geo = &self.mem.geo;
-        type Key = (u8, Reverse<usize>, Reverse<(u32, u64)>);
-        let mut best: Option<(Key, Victim)> = None;
-        let mut consider = |key: Key, v: Victim| {
-            if best.as_ref().is_none_or(|(k, _)| key > *k) {
-                best = Some((key, v));
-            }
-        };
-        for (c, &age) in ages[..geo.n_slab()].iter().enumerate() {
-            if Some(c) == dst {
-                continue;
-            }
-            let Some(p) = self.mem.pick_page(c) else {
-                continue;
-            };
-            if p.pages < min_pages {
-                continue;
-            }
-            let per = geo.per_page(c);
-            let key = if p.in_use == 0 {
-                (2, Reverse(0), Reverse((0, 0)))
-            } else if p.in_use * 4 < per {
-                (1, Reverse(p.in_use * 1024 / per), Reverse((0, 0)))
-            } else {
-                // No tail while chunks are in use: they are all in flight (e.g. a page the
-                // class was just given), so count it as the newest.
-                (0, Reverse(0), Reverse(age.unwrap_or((u32::MAX, u64::MAX))))
-            };
-            consider(key, Victim::Page(c, p));
-        }
-        if large_ok && let Some(age) = ages[geo.large()] {
-            consider((0, Reverse(0), Reverse(age)), Victim::Large);
-        }
-        best.map(|(_, v)| v)
-    }
-
-    /// Per class (large class included), `(atime, sequence)` of its least recently used
-    /// item over all shards.
-    fn tail_ages(&self) -> Vec<Option<(u32, u64)>> {
-        let n = self.mem.geo.n_slab() + 1;
-        let mut ages: Vec<Option<(u32, u64)>> = vec![None; n];
-        for s in self.shards.iter() {
-            let g = s.0.lock();
-            for (class, age) in ages.iter_mut().enumerate() {
-                let t = g.tail(class);
-                if t != NIL {
-                    let a = (self.mem.atime(t), self.mem.cas(t));
-                    if age.is_none_or(|b| a < b) {
-                        *age = Some(a);
-                    }
-                }
-            }
-        }
-        ages
-    }
-
-    /// Move page `pid` out of slab class `src` to `dest`. The caller holds the mover mutex
-    /// (`_mover` proves it) and no other lock, and owns no private chunk.
-    ///
-    /// 1. `begin_move`: the allocator stops handing out chunks of the page.
-    /// 2. Scan its chunk state table; lock each owning shard in turn and, for every chunk
-    ///    still linked there, copy the item into a free chunk of `src` (rescue) or unlink it
-    ///    (eviction, or reclaim if it was dead anyway), then free the chunk.
-    /// 3. Chunks that are private (allocated and being written, or unlinked and about to be
-    ///    freed) are waited for: rescan, yielding then sleeping, at most `MOVE_PASSES` times.
-    /// 4. When every chunk is free, `finish_move` re-carves the page for `dest`. If the wait
-    ///    runs out the page goes back to `src` and `Busy` is returned.
-    pub(super) fn move_page(
-        &self,
-        _mover: &parking_lot::MutexGuard<'_, ()>,
-        src: usize,
-        pid: u32,
-        dest: MoveDest,
-    ) -> Result<Option<Ref>, ReassignError> {
-        if !self.mem.begin_move(src, pid) {
-            return Err(ReassignError::Busy);
-        }
-        self.moves.running.store(true, Ordering::Relaxed);
-        let mut linked = Vec::new();
-        let mut result = Err(ReassignError::Busy);
-        for pass in 0..MOVE_PASSES {
-            linked.clear();
-            let busy = self.mem.scan_page(src, pid, &mut linked);
-            if !linked.is_empty() {
-                self.clear_linked(src, &mut linked);
-                continue;
-            }
-            if busy == 0 {
-                if let Ok(r) = self.mem.finish_move(src, pid, dest) {
-                    result = Ok(r);
-                    break;
-                }
-                continue;
-            }
-            self.moves
-                .busy_items
-                .fetch_add(busy as u64, Ordering::Relaxed);
-            if pass < MOVE_SPIN_PASSES {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(MOVE_WAIT);
-            }
-        }
-        match result {
-            Ok(_) => {
-                self.moves.slabs_moved.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => self.mem.cancel_move(src, pid),
-        }
-        self.moves.running.store(false, Ordering::Relaxed);
-        result
-    }
-
-    /// Rescue or unlink the items of a moving page of `src` listed as `(shard, ref)`, one
-    /// shard lock at a time, and free their chunks.
-    fn clear_linked(&self, src: usize, linked: &mut [(usize, Ref)]) {
-        let mem = &self.mem;
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        linked.sort_unstable();
-        let mut freed = Vec::new();
-        let (mut rescued, mut evicted) = (0, 0);
-        for group in linked.chunk_by(|a, b| a.0 == b.0) {
-            let shard = group[0].0;
-            if shard >= SHARDS {
-                continue;
-            }
-            let mut g = self.lock(shard);
-            for &(_, r) in group {
-                // It may have been unlinked (and freed) since the scan.
-                if !g.holds(mem, r) {
-                    continue;
-                }
-                if liveness(mem, r, now, fs) == Liveness::Live
-                    && let Some(n) = mem.alloc_spare(src)
-                {
-                    g.relocate(mem, &self.hasher, r, n);
-                    rescued += 1;
-                } else if g.unlink_moved(mem, &self.hasher, r, now, fs) == Pulled::Evicted {
-                    evicted += 1;
-                }
-                freed.push(r);
-            }
-            drop(g);
-            self.free_all(freed.drain(..).map(Some));
-        }
-        self.moves.rescues.fetch_add(rescued, Ordering::Relaxed);
-        self.moves
-            .evictions_nomem
-            .fetch_add(evicted, Ordering::Relaxed);
-    }
-
-    /// Admin page move (`slabs reassign`): see `Store::reassign`.
-    pub(super) fn reassign(&self, from: usize, to: usize) -> Result<(), ReassignError> {
-        let n = self.mem.geo.n_slab();
-        let dst = match to {
-            0 => None,
-            t if t == n + 1 => None,
-            t if t <= n => Some(t - 1),
-            _ => return Err(ReassignError::BadClass),
-        };
-        if from > n {
-            return Err(ReassignError::BadClass);
-        }
-        if from != 0 && from == to {
-            return Err(ReassignError::Same);
-        }
-        let Some(guard) = self.mover.try_lock() else {
-            return Err(ReassignError::Running);
-        };
-        let (src, pick) = if from == 0 {
-            match self.pick_victim(dst, 2, false) {
-                Some(Victim::Page(c, p)) => (c, p),
-                _ => return Err(ReassignError::NoSpare),
-            }
-        } else {
-            let p = self.mem.pick_page(from - 1).ok_or(ReassignError::NoSpare)?;
-            if p.pages < 2 {
-                return Err(ReassignError::NoSpare);
-            }
-            (from - 1, p)
-        };
-        let dest = dst.map_or(MoveDest::Release, |c| MoveDest::Class(c, false));
-        self.move_page(&guard, src, pick.pid, dest)?;
-        if dest == MoveDest::Release {
-            self.mem.unreserve_held(PAGE_SIZE);
-        }
-        Ok(())
-    }
-
-    pub(super) fn set_automove(&self, on: bool) {
-        self.automove.store(on, Ordering::Relaxed);
-    }
-
-    /// One automove step (sweeper): if a class evicted since the previous step and has less
-    /// than a page free, while another slab class has more than 2.5 pages worth of free
-    /// chunks, move the emptiest page of the latter (the one with the most free chunks) to the
-    /// former (for the large class: give it to the budget). At most one page per step;
-    /// skipped while another move runs. `true` if a page moved.
-    pub(super) fn automove_step(&self) -> bool {
-        if !self.automove.load(Ordering::Relaxed) {
-            return false;
-        }
-        let geo = &self.mem.geo;
-        let sums = self.sum_counters();
-        let deltas: Vec<u64> = {
-            let mut prev = self.automove_prev.lock();
-            prev.resize(sums.len(), 0);
-            let d = sums
-                .iter()
-                .zip(prev.iter())
-                .map(|(c, p)| c.evicted.saturating_sub(*p))
-                .collect();
-            for (p, c) in prev.iter_mut().zip(&sums) {
-                *p = c.evicted;
-            }
-            d
-        };
-        let large = geo.large();
-        let dst = (0..=large)
-            .filter(|&c| {
-                deltas[c] > 0 && (c == large || self.mem.class_mem(c).free_chunks < geo.per_page(c))
-            })
-            .max_by_key(|&c| deltas[c]);
-        let Some(dst) = dst else {
-            return false;
-        };
-        let src = (0..geo.n_slab())
-            .filter(|&c| c != dst)
-            .filter_map(|c| {
-                let free = self.mem.class_mem(c).free_chunks;
-                let per = geo.per_page(c);
-                (free * 2 > per * 5).then_some((free * 1000 / per, c))
-            })
-            .max();
-        let Some((_, src)) = src else {
-            return false;
-        };
-        let Some(guard) = self.mover.try_lock() else {
-            return false;
-        };
-        let Some(pick) = self.mem.pick_page(src) else {
-            return false;
-        };
-        let dest = if dst == large {
-            MoveDest::Release
-        } else {
-            MoveDest::Class(dst, false)
-        };
-        let moved = self.move_page(&guard, src, pick.pid, dest).is_ok();
-        if moved && dest == MoveDest::Release {
-            self.mem.unreserve_held(PAGE_SIZE);
-        }
-        moved
-    }
-
     /// Pull one chunk of `class` from some shard's LRU tail, trying `hint` first. Large items
     /// are few per shard, so for them the shard with the oldest tail is chosen instead.
-    fn pull_any(&self, class: usize, hint: usize, now: u32, fs: u64) -> Option<Ref> {
+    pub(super) fn pull_any(&self, class: usize, hint: usize, now: u32, fs: u64) -> Option<Ref> {
         let hint = if class == self.mem.geo.large() {
             self.oldest_tail_shard(class).unwrap_or(hint)
         } else {
@@ -666,360 +282,6 @@ impl Inner {
         for r in refs.into_iter().flatten() {
             self.mem.free(r);
         }
-    }
-
-    /// Shared body of get / gat / touch.
-    pub(super) fn get<R>(
-        &self,
-        key: &[u8],
-        touch: Option<i64>,
-        f: impl FnOnce(ItemView<'_>) -> R,
-    ) -> Lookup<R> {
-        let at = self.slot(key);
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        let new_exp = touch.map(|e| self.clock.rel_exptime(e));
-        let mut g = self.lock(at.shard);
-        let Some((pos, r)) = g.lookup(&self.mem, at.tag, key) else {
-            return Lookup::Miss;
-        };
-        let mem = &self.mem;
-        match liveness(mem, r, now, fs) {
-            Liveness::Live => {}
-            state => {
-                g.unlink_at(mem, pos, r);
-                drop(g);
-                mem.free(r);
-                return if state == Liveness::Expired {
-                    Lookup::Expired
-                } else {
-                    Lookup::Flushed
-                };
-            }
-        }
-        if let Some(e) = new_exp {
-            mem.set_exptime(r, e);
-            g.cmds(mem, r).touch_hits += 1;
-        } else {
-            g.cmds(mem, r).get_hits += 1;
-        }
-        let bits = mem.bits(r);
-        if bits & (BIT_FETCHED | BIT_REFERENCED) != BIT_FETCHED | BIT_REFERENCED {
-            mem.set_bits(r, bits | BIT_FETCHED | BIT_REFERENCED);
-        }
-        if mem.atime(r) != now {
-            mem.set_atime(r, now);
-        }
-        let view = ItemView {
-            key: mem.key(r, &g),
-            flags: mem.flags(r),
-            cas: self.shown_cas(mem.cas(r)),
-            value: mem.value(r, &g),
-            item: ItemHandle::new(self, r, &g),
-        };
-        Lookup::Hit(f(view))
-    }
-
-    pub(super) fn peek_cas(&self, key: &[u8]) -> Option<u64> {
-        let at = self.slot(key);
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        let g = self.lock(at.shard);
-        let (_, r) = g.lookup(&self.mem, at.tag, key)?;
-        (liveness(&self.mem, r, now, fs) == Liveness::Live).then(|| self.shown_cas(self.mem.cas(r)))
-    }
-    /// What a lookup of `key` would find, without marking, bumping, reaping or counting it.
-    pub(super) fn inspect(&self, key: &[u8]) -> Lookup<ItemInfo> {
-        let at = self.slot(key);
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        let g = self.lock(at.shard);
-        let Some((_, r)) = g.lookup(&self.mem, at.tag, key) else {
-            return Lookup::Miss;
-        };
-        match liveness(&self.mem, r, now, fs) {
-            Liveness::Flushed => Lookup::Flushed,
-            Liveness::Expired => Lookup::Expired,
-            Liveness::Live => Lookup::Hit(ItemInfo {
-                value_len: self.mem.value_len(r),
-                class: self.mem.class_of(r) + 1,
-                expires_in: match self.mem.exptime(r) {
-                    0 => 0,
-                    e => e.wrapping_sub(now),
-                },
-            }),
-        }
-    }
-
-    /// set/add/replace/append/prepend/cas with the classic text and binary rules: the meta
-    /// store path (one implementation of the mode rules) with memcached's
-    /// `process_update_command` failure rule (only a failed `set` unlinks the old item).
-    pub(super) fn store(
-        &self,
-        mode: SetMode,
-        key: &[u8],
-        flags: u32,
-        exptime: i64,
-        value: Value<'_>,
-    ) -> StoreOutcome {
-        self.store_classic(mode, key, flags, exptime, value, 0).0
-    }
-
-    /// `store` returning the new CAS unique (0 unless stored); for append/prepend a
-    /// non-zero `concat_cas` must equal the item's (binary protocol).
-    pub(super) fn store_classic(
-        &self,
-        mode: SetMode,
-        key: &[u8],
-        flags: u32,
-        exptime: i64,
-        value: Value<'_>,
-        concat_cas: u64,
-    ) -> (StoreOutcome, u64) {
-        let opts = super::meta::MetaStoreOpts {
-            set_only_unlink: true,
-            concat_cas,
-            ..Default::default()
-        };
-        self.meta_store(mode, key, flags, exptime, value, opts)
-    }
-
-    /// A private item for `key` with room for a value of `value_len` bytes, header written
-    /// (flags and exptime 0, set when it is stored), and the bytes charged to the in-flight
-    /// budget (give them back with `end_reservation`). Values in flight may hold at most
-    /// half of the memory limit (`RESERVED_SHARE`): clients that announce values and send
-    /// them slowly (or never) cannot evict the whole cache; past it, `NoMemory`.
-    pub(super) fn reserve(
-        &self,
-        key: &[u8],
-        value_len: usize,
-    ) -> Result<(Ref, usize), StoreOutcome> {
-        if !self.item_size_ok(key.len(), value_len) {
-            return Err(StoreOutcome::TooLarge);
-        }
-        let total = HEADER + key.len() + value_len;
-        let cap = self.mem.limit() / RESERVED_SHARE;
-        let charged = self
-            .reserved
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                n.checked_add(total).filter(|&t| t <= cap)
-            })
-            .is_ok();
-        if !charged {
-            self.mem.count_oom(self.mem.geo.class_for(total));
-            return Err(StoreOutcome::NoMemory);
-        }
-        let at = self.slot(key);
-        let Some(r) = self.alloc(total, at.shard) else {
-            self.end_reservation(total);
-            return Err(StoreOutcome::NoMemory);
-        };
-        self.mem.write_header(r, key, 0, 0, 0, value_len);
-        Ok((r, total))
-    }
-
-    /// A reservation of `total` bytes was stored or dropped.
-    pub(super) fn end_reservation(&self, total: usize) {
-        self.reserved.fetch_sub(total, Ordering::AcqRel);
-    }
-
-    /// Deletes a live item (a dead one in the way is reaped and reported missing).
-    pub(super) fn delete(&self, key: &[u8]) -> bool {
-        self.delete_cas(key, None) == DeleteOutcome::Deleted
-    }
-
-    /// Delete only if `cas` is `None` or equals the item's CAS unique.
-    pub(super) fn delete_cas(&self, key: &[u8], cas: Option<u64>) -> DeleteOutcome {
-        use super::meta::MetaDeleteOutcome as M;
-        match self.meta_delete(key, cas, false, None) {
-            M::Deleted | M::Invalidated => DeleteOutcome::Deleted,
-            M::NotFound => DeleteOutcome::NotFound,
-            M::Exists => DeleteOutcome::Exists,
-        }
-    }
-
-    pub(super) fn touch(&self, key: &[u8], exptime: i64) -> bool {
-        matches!(self.get(key, Some(exptime), |_| ()), Lookup::Hit(()))
-    }
-
-    /// incr/decr: the meta path without CAS check or auto-create (one implementation of
-    /// memcached's in-place, space-padded rewrite).
-    pub(super) fn arith(&self, key: &[u8], incr: bool, delta: u64) -> ArithOutcome {
-        self.arith_with(key, incr, delta, |_| ()).0
-    }
-
-    /// `arith` plus the item's new CAS unique, read under the same lock.
-    pub(super) fn arith_with<R: Default>(
-        &self,
-        key: &[u8],
-        incr: bool,
-        delta: u64,
-        f: impl FnOnce(&mut super::meta::MetaEntry<'_>) -> R,
-    ) -> (ArithOutcome, R) {
-        use super::meta::MetaArithOutcome as M;
-        match self.meta_arith(key, incr, delta, None, None, f) {
-            M::Value(v, r) => (ArithOutcome::Value(v), r),
-            M::NotFound => (ArithOutcome::NotFound, R::default()),
-            M::NonNumeric => (ArithOutcome::NonNumeric, R::default()),
-            // Without a CAS or auto-create, Exists and NotStored cannot happen; a lost
-            // retry race is reported like an allocation failure.
-            M::NoMemory | M::Exists | M::NotStored => (ArithOutcome::NoMemory, R::default()),
-        }
-    }
-
-    /// One bounded sweeper step: look at up to `max_items` index slots, continuing where the
-    /// previous step stopped, one shard lock at a time; reclaim expired and flushed items.
-    pub(super) fn crawl_expired(&self, max_items: usize) -> usize {
-        let mut cursor = self.sweep_cursor.lock();
-        if *cursor == (0, 0) {
-            self.crawler_starts.fetch_add(1, Ordering::Relaxed);
-        }
-        let now = self.clock.now();
-        let fs = self.flush_seq(now);
-        let mut budget = max_items;
-        let mut reclaimed = 0;
-        let mut freed = Vec::new();
-        let mut shards_done = 0;
-        while budget > 0 && shards_done <= SHARDS {
-            let (s, pos) = *cursor;
-            let mut g = self.lock(s);
-            let (next, looked) =
-                g.sweep(&self.mem, pos, budget.min(SWEEP_CHUNK), now, fs, &mut freed);
-            let done = next >= g.slots();
-            drop(g);
-            reclaimed += freed.len();
-            self.free_all(freed.drain(..).map(Some));
-            budget = budget.saturating_sub(looked.max(1));
-            *cursor = if done {
-                shards_done += 1;
-                ((s + 1) & (SHARDS - 1), 0)
-            } else {
-                (s, next)
-            };
-        }
-        reclaimed
-    }
-
-    fn sum_counters(&self) -> Vec<ClassCounters> {
-        let n = self.mem.geo.n_slab() + 1;
-        let mut sum = vec![ClassCounters::default(); n];
-        for s in self.shards.iter() {
-            let g = s.0.lock();
-            for (acc, c) in sum.iter_mut().zip(g.counters.iter()) {
-                acc.add(c);
-            }
-        }
-        sum
-    }
-
-    pub(super) fn stats(&self) -> StoreStats {
-        let mut st = StoreStats {
-            limit_maxbytes: self.limit_shown.load(Ordering::Relaxed) as u64,
-            total_malloced: self.mem.used() as u64,
-            slabs_moved: self.moves.slabs_moved.load(Ordering::Relaxed),
-            slab_reassign_rescues: self.moves.rescues.load(Ordering::Relaxed),
-            slab_reassign_evictions_nomem: self.moves.evictions_nomem.load(Ordering::Relaxed),
-            slab_reassign_busy_items: self.moves.busy_items.load(Ordering::Relaxed),
-            slab_reassign_running: self.moves.running.load(Ordering::Relaxed),
-            slab_automove: self.automove.load(Ordering::Relaxed),
-            crawler_starts: self.crawler_starts.load(Ordering::Relaxed),
-            ..StoreStats::default()
-        };
-        for c in self.sum_counters() {
-            st.curr_items += c.number;
-            st.total_items += c.total_items;
-            st.bytes += c.bytes;
-            st.evictions += c.evicted;
-            st.reclaimed += c.reclaimed;
-            st.expired_unfetched += c.expired_unfetched;
-            st.evicted_unfetched += c.evicted_unfetched;
-        }
-        let slots: usize = (0..SHARDS).map(|s| self.lock(s).slots()).sum();
-        st.hash_bytes = (slots * std::mem::size_of::<u64>()) as u64;
-        st
-    }
-
-    /// Per class figures, ids 1-based like memcached; the large class (if it holds items)
-    /// comes last with `chunk_size` 0 and no pages.
-    pub(super) fn class_stats(&self) -> Vec<ClassStats> {
-        let geo = &self.mem.geo;
-        let now = self.clock.now();
-        let sums = self.sum_counters();
-        let mut oldest = vec![0u64; sums.len()];
-        for s in self.shards.iter() {
-            let g = s.0.lock();
-            for (class, age) in oldest.iter_mut().enumerate() {
-                let t = g.tail(class);
-                if t != NIL {
-                    *age = (*age).max(now.saturating_sub(self.mem.atime(t)) as u64);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for (class, c) in sums.iter().enumerate() {
-            let m = self.mem.class_mem(class);
-            let large = class == geo.large();
-            if (large && c.number == 0) || (!large && m.pages == 0) {
-                continue;
-            }
-            let (chunk_size, per_page) = if large {
-                (0, 0)
-            } else {
-                (geo.chunk_size(class), geo.per_page(class))
-            };
-            let total_chunks = if large {
-                c.number as usize
-            } else {
-                m.pages * per_page
-            };
-            out.push(ClassStats {
-                id: class + 1,
-                chunk_size,
-                chunks_per_page: per_page,
-                total_pages: m.pages,
-                total_chunks,
-                used_chunks: total_chunks - m.free_chunks.min(total_chunks),
-                free_chunks: m.free_chunks,
-                number: c.number,
-                age: oldest[class],
-                mem_requested: c.bytes,
-                evicted: c.evicted,
-                evicted_nonzero: c.evicted_nonzero,
-                evicted_time: c.evicted_time,
-                outofmemory: m.outofmemory,
-                reclaimed: c.reclaimed,
-                expired_unfetched: c.expired_unfetched,
-                evicted_unfetched: c.evicted_unfetched,
-                crawler_reclaimed: c.crawler_reclaimed,
-                crawler_items_checked: c.crawler_items_checked,
-                cmds: c.cmds,
-            });
-        }
-        out
-    }
-
-    pub(super) fn reset_stats(&self) {
-        for s in self.shards.iter() {
-            let mut g = s.0.lock();
-            for c in g.counters.iter_mut() {
-                c.reset();
-            }
-        }
-        self.mem.reset_oom();
-        let m = &self.moves;
-        for c in [
-            &m.slabs_moved,
-            &m.rescues,
-            &m.evictions_nomem,
-            &m.busy_items,
-        ] {
-            c.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Class id (1-based, as in `class_stats`) an item of these lengths is stored in.
-    pub(super) fn class_id_for(&self, key_len: usize, value_len: usize) -> usize {
-        self.mem.geo.class_for(HEADER + key_len + value_len) + 1
     }
 
     /// Bytes charged to the budget and large bytes, for tests.

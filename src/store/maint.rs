@@ -8,8 +8,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::engine::{Inner, SHARDS, SWEEP_CHUNK, Victim};
+use super::engine::{Inner, SHARDS, SWEEP_CHUNK};
 use super::mem::{BIT_FETCHED, MoveDest, PAGE_SIZE};
+use super::moves::Victim;
 use super::shard::{Liveness, liveness};
 use super::{ItemCursor, ItemMeta};
 
@@ -37,6 +38,39 @@ struct MetaCopy {
 }
 
 impl Inner {
+    /// One bounded sweeper step: look at up to `max_items` index slots, continuing where the
+    /// previous step stopped, one shard lock at a time; reclaim expired and flushed items.
+    pub(super) fn crawl_expired(&self, max_items: usize) -> usize {
+        let mut cursor = self.sweep_cursor.lock();
+        if *cursor == (0, 0) {
+            self.crawler_starts.fetch_add(1, Ordering::Relaxed);
+        }
+        let now = self.clock.now();
+        let fs = self.flush_seq(now);
+        let mut budget = max_items;
+        let mut reclaimed = 0;
+        let mut freed = Vec::new();
+        let mut shards_done = 0;
+        while budget > 0 && shards_done <= SHARDS {
+            let (s, pos) = *cursor;
+            let mut g = self.lock(s);
+            let (next, looked) =
+                g.sweep(&self.mem, pos, budget.min(SWEEP_CHUNK), now, fs, &mut freed);
+            let done = next >= g.slots();
+            drop(g);
+            reclaimed += freed.len();
+            self.free_all(freed.drain(..).map(Some));
+            budget = budget.saturating_sub(looked.max(1));
+            *cursor = if done {
+                shards_done += 1;
+                ((s + 1) & (SHARDS - 1), 0)
+            } else {
+                (s, next)
+            };
+        }
+        reclaimed
+    }
+
     /// `cache_memlimit`: see `Store::set_mem_limit`.
     pub(super) fn set_mem_limit(&self, bytes: usize) -> bool {
         if !self.mem.set_limit(bytes) {

@@ -17,7 +17,7 @@
 //! - An item's bytes (header, key, value) are read and written only under the mutex of the
 //!   shard that links it. A chunk on a class free list belongs to nobody but that class'
 //!   allocator mutex; a chunk between `alloc` and link, or between unlink and free, belongs
-//!   to one thread alone (see `mem.rs`).
+//!   to one thread alone (see `mem/mod.rs`).
 //! - A thread holds at most one shard mutex at a time. Allocation, which may evict from any
 //!   shard, happens before the target shard is locked.
 //! - The class allocator and id pool mutexes are leaves: freeing a chunk while holding a shard

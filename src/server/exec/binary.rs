@@ -4,7 +4,7 @@
 //! runners'.
 
 use super::admin::{self, ConfigAnswer, Flushed, Group};
-use super::arith::{ArithCall, arith};
+use super::arith::arith;
 use super::ctx::{Ctx, Next, Via, store_value};
 use super::delete::delete;
 use super::get::fetch;
@@ -15,8 +15,7 @@ use crate::protocol::binary::{
 };
 use crate::server::net::outq::Out;
 use crate::store::{
-    DeleteOutcome as CasDelete, Lookup, MetaArithOutcome as ArithOutcome,
-    MetaDeleteOutcome as DeleteOutcome, SetMode, StoreOutcome,
+    ArithOpts, ArithOutcome, DeleteOpts, DeleteOutcome, Lookup, SetMode, SetOpts, StoreOutcome,
 };
 
 /// Writes an error (or a bare success) unless the quiet rules silence it.
@@ -117,10 +116,11 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 _ => None,
             };
             let with_key = req.with_key.then_some(key);
-            let emit = |item: crate::store::ItemView<'_>| {
-                let len = item.value.len();
-                encode::get_hit_header(out, op, req.opaque, item.cas, item.flags, with_key, len);
-                out.value(item.value, |keep| item.pin_with(keep));
+            let emit = |item: &mut crate::store::Entry<'_>| {
+                let len = item.value().len();
+                let (cas, flags) = (item.cas(), item.flags());
+                encode::get_hit_header(out, op, req.opaque, cas, flags, with_key, len);
+                out.value(item.value(), |keep| item.pin_with(keep));
             };
             let found = fetch(ctx, key, touch, emit);
             if !matches!(found, Lookup::Hit(())) && should_reply(req.opcode, Status::KeyNotFound) {
@@ -128,7 +128,9 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             }
         }
         BinCommand::Touch { key, exptime } => {
-            match touch(ctx, key, i64::from(exptime), |item| (item.flags, item.cas)) {
+            match touch(ctx, key, i64::from(exptime), |item| {
+                (item.flags(), item.cas())
+            }) {
                 Lookup::Hit((flags, cas)) => encode::touch_hit(out, op, req.opaque, cas, flags),
                 _ => status(out, &req, Status::KeyNotFound, 0),
             }
@@ -157,9 +159,8 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 unlinks: sop == StoreOp::Set,
                 detail: true,
             };
-            let (outcome, cas) = run_store(ctx, call, |s| {
-                s.store_cas(mode, key, flags, i64::from(exptime), value, 0)
-            });
+            let opts = SetOpts::new(mode, flags, i64::from(exptime));
+            let (outcome, cas) = run_store(ctx, call, value, &opts);
             status(out, &req, store_status(sop, mode, outcome), cas);
         }
         BinCommand::Concat { append, key, value } => {
@@ -179,18 +180,19 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 unlinks: false,
                 detail: false,
             };
-            let (outcome, cas) =
-                run_store(ctx, call, |s| s.store_cas(mode, key, 0, 0, value, req.cas));
+            let opts = SetOpts {
+                concat_cas: req.cas,
+                ..SetOpts::new(mode, 0, 0)
+            };
+            let (outcome, cas) = run_store(ctx, call, value, &opts);
             status(out, &req, store_status(StoreOp::Set, mode, outcome), cas);
         }
         BinCommand::Delete { key } => {
-            let outcome = delete(ctx, Via::Binary, key, |s| {
-                match s.delete_cas(key, req.cas) {
-                    CasDelete::Deleted => DeleteOutcome::Deleted,
-                    CasDelete::NotFound => DeleteOutcome::NotFound,
-                    CasDelete::Exists => DeleteOutcome::Exists,
-                }
-            });
+            let opts = DeleteOpts {
+                cas: (req.cas != 0).then_some(req.cas),
+                ..DeleteOpts::default()
+            };
+            let outcome = delete(ctx, Via::Binary, key, &opts);
             let s = match outcome {
                 DeleteOutcome::Deleted | DeleteOutcome::Invalidated => Status::Success,
                 DeleteOutcome::NotFound => Status::KeyNotFound,
@@ -207,15 +209,11 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
         } => {
             // memcached: a miss creates the item with `initial`, unless the exptime is all
             // ones; done by the store under the key's lock.
-            let call = ArithCall {
-                key,
-                incr,
-                delta,
-                cas: None,
-                create: (exptime != NO_AUTOCREATE).then_some(initial),
-                create_exptime: Some(i64::from(exptime)),
+            let opts = ArithOpts {
+                vivify: (exptime != NO_AUTOCREATE).then_some((initial, i64::from(exptime))),
+                ..ArithOpts::new(incr, delta)
             };
-            match arith(ctx, Via::Binary, call, |e| e.cas()) {
+            match arith(ctx, Via::Binary, key, &opts, |e| e.cas()) {
                 ArithOutcome::Value(v, (cas, _)) => {
                     if should_reply(req.opcode, Status::Success) {
                         encode::incr_result(out, op, req.opaque, cas, v);
@@ -223,10 +221,16 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 }
                 ArithOutcome::NotFound => status(out, &req, Status::KeyNotFound, 0),
                 ArithOutcome::NonNumeric => status(out, &req, Status::NonNumeric, 0),
-                ArithOutcome::NoMemory => status(out, &req, Status::OutOfMemory, 0),
-                ArithOutcome::Exists | ArithOutcome::NotStored => {
+                // Another writer created the key first (memcached: "Not stored").
+                ArithOutcome::NotStored if opts.vivify.is_some() => {
                     status(out, &req, Status::NotStored, 0)
                 }
+                // NotStored without auto-create: the item kept changing under a growing
+                // rewrite. No CAS is passed, so Exists does not happen.
+                ArithOutcome::NoMemory
+                | ArithOutcome::NoMemoryToCreate
+                | ArithOutcome::NotStored
+                | ArithOutcome::Exists => status(out, &req, Status::OutOfMemory, 0),
             }
         }
         BinCommand::Flush { exptime } => match admin::flush(ctx, Some(i64::from(exptime))) {

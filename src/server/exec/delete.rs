@@ -4,21 +4,16 @@
 use super::ctx::{Ctx, Via, bump};
 use super::get::log_fetch;
 use crate::server::observe::detail::Op as DetailOp;
-use crate::store::{MetaDeleteOutcome as DeleteOutcome, Store};
+use crate::store::{DeleteOpts, DeleteOutcome};
 
-/// Runs one delete (`op` does the store call) and counts it. memcached counts a CAS
+/// Runs one delete and counts it. memcached counts a CAS
 /// mismatch as a miss for `md` only, and records `stats detail` for text and binary only.
-pub fn delete(
-    ctx: &Ctx<'_>,
-    via: Via,
-    key: &[u8],
-    op: impl FnOnce(&Store) -> DeleteOutcome,
-) -> DeleteOutcome {
+pub fn delete(ctx: &Ctx<'_>, via: Via, key: &[u8], opts: &DeleteOpts) -> DeleteOutcome {
     if via != Via::Meta {
         ctx.shared.detail.record(key, DetailOp::Del);
     }
     log_fetch(ctx, key);
-    let outcome = op(&ctx.shared.store);
+    let outcome = ctx.shared.store.delete(key, opts);
     let st = ctx.stats;
     match outcome {
         DeleteOutcome::Deleted => bump(&st.delete_hits),

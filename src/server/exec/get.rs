@@ -8,7 +8,7 @@
 use super::ctx::{Ctx, bump};
 use crate::server::observe::detail::Op as DetailOp;
 use crate::server::observe::watch;
-use crate::store::{ItemView, Lookup};
+use crate::store::{Entry, GetOpts, Lookup};
 
 /// How a fetch counts: memcached counts `get`/`gat` (text, binary) and `mg` differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,14 +39,15 @@ pub fn fetch(
     ctx: &Ctx<'_>,
     key: &[u8],
     touch: Option<i64>,
-    emit: impl FnOnce(ItemView<'_>),
+    emit: impl FnOnce(&mut Entry<'_>),
 ) -> Lookup<()> {
     let store = &ctx.shared.store;
     log_fetch(ctx, key);
-    let found = match touch {
-        Some(exptime) => store.get_and_touch(key, exptime, emit),
-        None => store.get(key, emit),
+    let opts = match touch {
+        Some(exptime) => GetOpts::touch(exptime),
+        None => GetOpts::default(),
     };
+    let found = store.get(key, &opts, emit);
     let how = if touch.is_some() {
         GetCount::Touch
     } else {

@@ -4,7 +4,7 @@
 //! of `protocol::text::meta_reply` (reply shapes, flag order and quiet rules live there).
 //! No I/O: replies go to `out`.
 
-use super::arith::{ArithCall, arith as run_arith};
+use super::arith::arith as run_arith;
 use super::ctx::{Ctx, Via, bump, store_value};
 use super::delete::delete as run_delete;
 use super::get::{GetCount, count_get, log_fetch};
@@ -14,8 +14,8 @@ use crate::protocol::text::meta_reply::{self, MetaDebugItem, MetaError, MetaItem
 use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb};
 use crate::server::net::outq::Out;
 use crate::store::{
-    HitCount, Lookup, MetaArithOutcome, MetaDeleteOutcome, MetaEntry, MetaStoreOpts, SetMode,
-    StoreOutcome,
+    ArithOpts, ArithOutcome, DeleteOpts, DeleteOutcome, Entry, GetOpts, HitCount, Lookup, SetMode,
+    SetOpts, StoreOutcome,
 };
 
 /// Runs one meta command, appending its reply (if any) to `out`.
@@ -32,8 +32,8 @@ pub(super) fn execute(m: MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
 /// Applies the exptime changes of `T` and `N` in request order and reports the item as
 /// `mg`/`ma` saw it, before and after each change ([`MetaItem::ttl`]). `key`/`key_binary`
 /// are filled by the caller.
-fn apply_exptime_changes(f: &MetaFlags<'_>, e: &mut MetaEntry<'_>) -> ([i64; 3], [bool; 3]) {
-    let due = |e: &MetaEntry<'_>| f.recache.is_some_and(|t| e.recache_due(t));
+fn apply_exptime_changes(f: &MetaFlags<'_>, e: &mut Entry<'_>) -> ([i64; 3], [bool; 3]) {
+    let due = |e: &Entry<'_>| f.recache.is_some_and(|t| e.recache_due(t));
     let mut ttl = [e.ttl(); 3];
     let mut recache = [due(e); 3];
     for (i, exptime) in f.exptime_changes(e.created()).take(2).enumerate() {
@@ -55,36 +55,36 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
     } else {
         HitCount::Get
     };
-    let found = ctx.shared.store.meta_get(
-        &m.key,
-        f.vivify.is_some(),
-        f.no_update,
+    let opts = GetOpts {
         count,
-        |e: &mut MetaEntry<'_>| {
-            let (ttl, recache_due) = apply_exptime_changes(f, e);
-            let item = MetaItem {
-                key: e.key(),
-                key_binary: e.key_binary(),
-                value_len: e.value().len(),
-                client_flags: e.flags(),
-                cas: e.cas(),
-                last_access: e.last_access(),
-                fetched: e.fetched(),
-                created: e.created(),
-                stale: e.stale(),
-                token_sent: e.token_sent(),
-                ttl,
-                recache_due,
-            };
-            if meta_reply::get_hit(out, f, &item) {
-                e.set_token_sent();
-            }
-            if f.value {
-                out.value(e.value(), |keep| e.pin_value_with(keep));
-                encode::value_trailer(out);
-            }
-        },
-    );
+        no_bump: f.no_update,
+        vivify: f.vivify.is_some(),
+        ..GetOpts::default()
+    };
+    let found = ctx.shared.store.get(&m.key, &opts, |e: &mut Entry<'_>| {
+        let (ttl, recache_due) = apply_exptime_changes(f, e);
+        let item = MetaItem {
+            key: e.key(),
+            key_binary: e.key_binary(),
+            value_len: e.value().len(),
+            client_flags: e.flags(),
+            cas: e.cas(),
+            last_access: e.last_access(),
+            fetched: e.fetched(),
+            created: e.created(),
+            stale: e.stale(),
+            token_sent: e.token_sent(),
+            ttl,
+            recache_due,
+        };
+        if meta_reply::get_hit(out, f, &item) {
+            e.set_token_sent();
+        }
+        if f.value {
+            out.value(e.value(), |keep| e.pin_with(keep));
+            encode::value_trailer(out);
+        }
+    });
     count_get(ctx, &m.key, GetCount::Meta { touched: touches }, &found);
     if !matches!(found, Lookup::Hit(())) {
         meta_reply::status(out, f, MetaStatus::Miss, &m.key, None);
@@ -103,13 +103,15 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         (MetaSetMode::Append, _) => SetMode::Append,
         (MetaSetMode::Prepend, _) => SetMode::Prepend,
     };
-    let opts = MetaStoreOpts {
+    let ttl = f.ttl.unwrap_or(0);
+    let opts = SetOpts {
         invalidate: f.invalidate && matches!(mode, SetMode::Cas(_)),
         key_binary: f.base64,
         concat_cas: f.cas.unwrap_or(0),
-        set_only_unlink: false,
+        // memcached's `ms` unlinks the old item on a failure whatever the mode.
+        fail_unlinks_any_mode: true,
+        ..SetOpts::new(mode, f.client_flags, ttl)
     };
-    let ttl = f.ttl.unwrap_or(0);
     let (value, data_len) = store_value(ctx, m.data);
     let call = StoreCall {
         key: &m.key,
@@ -120,9 +122,7 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         unlinks: true,
         detail: false,
     };
-    let (outcome, cas) = run_store(ctx, call, |s| {
-        s.meta_store(mode, &m.key, f.client_flags, ttl, value, opts)
-    });
+    let (outcome, cas) = run_store(ctx, call, value, &opts);
     let status = match outcome {
         StoreOutcome::Stored => MetaStatus::Stored,
         StoreOutcome::NotStored => MetaStatus::NotStored,
@@ -137,13 +137,15 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
 /// `md`: memcached's `process_mdelete_command`.
 fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let f = &m.flags;
-    let outcome = run_delete(ctx, Via::Meta, &m.key, |s| {
-        s.meta_delete(&m.key, f.cas, f.invalidate, f.ttl)
-    });
-    let status = match outcome {
-        MetaDeleteOutcome::Deleted | MetaDeleteOutcome::Invalidated => MetaStatus::Stored,
-        MetaDeleteOutcome::NotFound => MetaStatus::NotFound,
-        MetaDeleteOutcome::Exists => MetaStatus::Exists,
+    let opts = DeleteOpts {
+        cas: f.cas,
+        invalidate: f.invalidate,
+        exptime: f.ttl,
+    };
+    let status = match run_delete(ctx, Via::Meta, &m.key, &opts) {
+        DeleteOutcome::Deleted | DeleteOutcome::Invalidated => MetaStatus::Stored,
+        DeleteOutcome::NotFound => MetaStatus::NotFound,
+        DeleteOutcome::Exists => MetaStatus::Exists,
     };
     meta_reply::status(out, f, status, &m.key, None);
 }
@@ -151,16 +153,13 @@ fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
 /// `ma`: memcached's `process_marithmetic_command`.
 fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let f = &m.flags;
-    // `N` sets the created item's exptime in request order, in the callback.
-    let call = ArithCall {
-        key: &m.key,
-        incr: f.incr,
-        delta: f.delta,
+    let opts = ArithOpts {
         cas: f.cas,
-        create: f.vivify.map(|_| f.initial),
-        create_exptime: None,
+        // Created never expiring: `N`'s TTL is applied in the callback, in flag order.
+        vivify: f.vivify.map(|_| (f.initial, 0)),
+        ..ArithOpts::new(f.incr, f.delta)
     };
-    let outcome = run_arith(ctx, Via::Meta, call, |e: &mut MetaEntry<'_>| {
+    let outcome = run_arith(ctx, Via::Meta, &m.key, &opts, |e: &mut Entry<'_>| {
         let created = e.created();
         // The number without memcached's in-place space padding, copied out (on the
         // stack: a u64 has at most 20 digits) because `e` is changed below.
@@ -185,12 +184,14 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         created
     });
     let status = match outcome {
-        MetaArithOutcome::Value(..) => return,
-        MetaArithOutcome::NotFound => MetaStatus::NotFound,
-        MetaArithOutcome::Exists => MetaStatus::Exists,
-        MetaArithOutcome::NotStored => MetaStatus::NotStored,
-        MetaArithOutcome::NonNumeric => return meta_reply::error(out, MetaError::NonNumeric),
-        MetaArithOutcome::NoMemory => return meta_reply::error(out, MetaError::NoMemory),
+        ArithOutcome::Value(..) => return,
+        ArithOutcome::NotFound => MetaStatus::NotFound,
+        ArithOutcome::Exists => MetaStatus::Exists,
+        ArithOutcome::NotStored => MetaStatus::NotStored,
+        ArithOutcome::NonNumeric => return meta_reply::error(out, MetaError::NonNumeric),
+        ArithOutcome::NoMemory | ArithOutcome::NoMemoryToCreate => {
+            return meta_reply::error(out, MetaError::NoMemory);
+        }
     };
     meta_reply::status(out, f, status, &m.key, None);
 }
@@ -199,25 +200,24 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
 /// class and item size, which differ from memcached's.
 fn debug(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     bump(&ctx.stats.cmd_meta);
-    let found = ctx.shared.store.meta_get(
-        &m.key,
-        false,
-        true,
-        HitCount::Uncounted,
-        |e: &mut MetaEntry<'_>| {
-            let item = MetaDebugItem {
-                key: e.key(),
-                key_binary: e.key_binary(),
-                exp: e.exp_debug(),
-                last_access: e.last_access(),
-                cas: e.cas(),
-                fetched: e.fetched(),
-                class_id: e.class_id(),
-                item_size: e.item_size(),
-            };
-            meta_reply::debug(out, &item);
-        },
-    );
+    let opts = GetOpts {
+        count: HitCount::Uncounted,
+        no_bump: true,
+        ..GetOpts::default()
+    };
+    let found = ctx.shared.store.get(&m.key, &opts, |e: &mut Entry<'_>| {
+        let item = MetaDebugItem {
+            key: e.key(),
+            key_binary: e.key_binary(),
+            exp: e.exp_debug(),
+            last_access: e.last_access(),
+            cas: e.cas(),
+            fetched: e.fetched(),
+            class_id: e.class_id(),
+            item_size: e.item_size(),
+        };
+        meta_reply::debug(out, &item);
+    });
     if !matches!(found, Lookup::Hit(())) {
         meta_reply::debug_miss(out);
     }

@@ -8,7 +8,7 @@
 use super::ctx::{Ctx, bump};
 use crate::server::observe::detail::Op as DetailOp;
 use crate::server::observe::watch::{self, StoreEvent};
-use crate::store::{ItemInfo, Lookup, SetMode, Store, StoreOutcome};
+use crate::store::{DeleteOpts, ItemInfo, Lookup, SetMode, SetOpts, StoreOutcome, Value};
 
 /// A storage command as the counters and the watch log see it.
 pub struct StoreCall<'k> {
@@ -25,19 +25,21 @@ pub struct StoreCall<'k> {
     pub detail: bool,
 }
 
-/// Runs one storage command (`op` does the store call) and counts it.
-pub fn run_store<R>(
+/// Stores `value` under `call.key` as `opts` say and counts it. Returns the outcome and
+/// the new item's CAS unique.
+pub fn run_store(
     ctx: &Ctx<'_>,
     call: StoreCall<'_>,
-    op: impl FnOnce(&Store) -> (StoreOutcome, R),
-) -> (StoreOutcome, R) {
+    value: Value<'_>,
+    opts: &SetOpts,
+) -> (StoreOutcome, u64) {
     let st = ctx.stats;
     bump(&st.cmd_set);
     if call.detail {
         ctx.shared.detail.record(call.key, DetailOp::Set);
     }
     let before = watched_key(ctx, call.key);
-    let (outcome, r) = op(&ctx.shared.store);
+    let (outcome, cas) = ctx.shared.store.set(call.key, value, opts);
     let is_cas = matches!(call.mode, SetMode::Cas(_));
     match outcome {
         StoreOutcome::Stored if is_cas => bump(&st.cas_hits),
@@ -50,7 +52,7 @@ pub fn run_store<R>(
     if let Some(before) = before {
         log_stored(ctx, &call, before, outcome);
     }
-    (outcome, r)
+    (outcome, cas)
 }
 
 /// A `set` the parser refused as larger than `-I`: memcached counts it, logs it and
@@ -79,7 +81,7 @@ pub fn refuse_too_large(ctx: &Ctx<'_>, key: Option<&[u8]>, detail: bool) {
         };
         w.stored(&ctx.shared.store, &event);
     }
-    ctx.shared.store.delete(key);
+    ctx.shared.store.delete(key, &DeleteOpts::default());
 }
 
 /// The key's state before a storage command, when someone watches its log lines.

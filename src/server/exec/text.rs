@@ -4,7 +4,7 @@
 //! word. Counting and watch logging are the runners'; the words are the protocol's.
 
 use super::admin::{self, ConfigAnswer, Flushed, Group};
-use super::arith::{ArithCall, arith};
+use super::arith::arith;
 use super::ctx::{Ctx, Next, Via, store_value};
 use super::delete::delete;
 use super::get::fetch;
@@ -19,8 +19,7 @@ use crate::server::Shared;
 use crate::server::net::outq::Out;
 use crate::server::observe::trace;
 use crate::store::{
-    Lookup, MetaArithOutcome as ArithOutcome, MetaDeleteOutcome as DeleteOutcome, SetMode,
-    StoreOutcome,
+    ArithOpts, ArithOutcome, DeleteOpts, DeleteOutcome, Lookup, SetMode, SetOpts, StoreOutcome,
 };
 use std::sync::atomic::Ordering;
 
@@ -111,9 +110,8 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 unlinks: mode == StoreMode::Set,
                 detail: true,
             };
-            let (outcome, ()) = run_store(ctx, call, |s| {
-                (s.store(set_mode, key, flags, exptime, value), ())
-            });
+            let opts = SetOpts::new(set_mode, flags, exptime);
+            let (outcome, _) = run_store(ctx, call, value, &opts);
             let reply = match outcome {
                 StoreOutcome::Stored => Reply::Stored,
                 StoreOutcome::NotStored => Reply::NotStored,
@@ -126,13 +124,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             Next::Continue
         }
         Command::Delete { key, noreply } => {
-            let outcome = delete(ctx, Via::Text, key, |s| {
-                if s.delete(key) {
-                    DeleteOutcome::Deleted
-                } else {
-                    DeleteOutcome::NotFound
-                }
-            });
+            let outcome = delete(ctx, Via::Text, key, &DeleteOpts::default());
             let reply = match outcome {
                 DeleteOutcome::Deleted => Reply::Deleted,
                 _ => Reply::NotFound,
@@ -146,22 +138,17 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             delta,
             noreply,
         } => {
-            let call = ArithCall {
-                key,
-                incr: op == ArithOp::Incr,
-                delta,
-                cas: None,
-                create: None,
-                create_exptime: None,
-            };
-            let reply = match arith(ctx, Via::Text, call, |_| ()) {
+            let opts = ArithOpts::new(op == ArithOp::Incr, delta);
+            let reply = match arith(ctx, Via::Text, key, &opts, |_| ()) {
                 ArithOutcome::Value(v, _) => Reply::Number(v),
                 ArithOutcome::NotFound => Reply::NotFound,
                 ArithOutcome::NonNumeric => Reply::NON_NUMERIC,
-                // Without a CAS or auto-create, a lost race is all NotStored can be.
-                ArithOutcome::NoMemory | ArithOutcome::Exists | ArithOutcome::NotStored => {
-                    Reply::OUT_OF_MEMORY
-                }
+                // Without a CAS or auto-create, NotStored is a rewrite that kept losing
+                // races: answered as memcached answers a failed allocation.
+                ArithOutcome::NoMemory
+                | ArithOutcome::NoMemoryToCreate
+                | ArithOutcome::Exists
+                | ArithOutcome::NotStored => Reply::OUT_OF_MEMORY,
             };
             say(ctx, out, noreply, reply);
             Next::Continue
@@ -380,10 +367,10 @@ fn get(ctx: &Ctx<'_>, kind: GetKind, exptime: i64, keys: Keys<'_>, out: &mut Out
             encode::value(out, key, 0, &payload, with_cas.then_some(0));
             continue;
         }
-        let emit = |item: crate::store::ItemView<'_>| {
-            let cas = with_cas.then_some(item.cas);
-            encode::value_header(out, item.key, item.flags, item.value.len(), cas);
-            out.value(item.value, |keep| item.pin_with(keep));
+        let emit = |item: &mut crate::store::Entry<'_>| {
+            let cas = with_cas.then_some(item.cas());
+            encode::value_header(out, item.key(), item.flags(), item.value().len(), cas);
+            out.value(item.value(), |keep| item.pin_with(keep));
             encode::value_trailer(out);
         };
         fetch(ctx, key, touch.then_some(exptime), emit);

@@ -296,7 +296,7 @@ impl Out {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Lookup, SetMode, Store, StoreConfig};
+    use crate::store::{DeleteOpts, DeleteOutcome, GetOpts, Lookup, SetOpts, Store, StoreConfig};
 
     fn store() -> Store {
         Store::new(StoreConfig {
@@ -315,7 +315,9 @@ mod tests {
 
     /// Appends a stored value the way the get path does.
     fn put(out: &mut Out, s: &Store, key: &[u8]) {
-        let hit = s.get(key, |v| out.value(v.value, |keep| v.pin_with(keep)));
+        let hit = s.get(key, &GetOpts::default(), |v| {
+            out.value(v.value(), |keep| v.pin_with(keep))
+        });
         assert!(matches!(hit, Lookup::Hit(())));
     }
 
@@ -357,11 +359,11 @@ mod tests {
         let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         let small = b"tiny".to_vec();
         assert_eq!(
-            s.store(SetMode::Set, b"big", 0, 0, &big),
+            s.set(b"big", &big, &SetOpts::default()).0,
             crate::store::StoreOutcome::Stored
         );
         assert_eq!(
-            s.store(SetMode::Set, b"small", 0, 0, &small),
+            s.set(b"small", &small, &SetOpts::default()).0,
             crate::store::StoreOutcome::Stored
         );
         let mut out = Out::stream(&s);
@@ -382,10 +384,10 @@ mod tests {
         // The item is overwritten and deleted while its value is queued: the queued bytes
         // are the old value, intact.
         assert_eq!(
-            s.store(SetMode::Set, b"big", 0, 0, b"new"),
+            s.set(b"big", b"new", &SetOpts::default()).0,
             crate::store::StoreOutcome::Stored
         );
-        assert!(s.delete(b"big"));
+        assert!((s.delete(b"big", &DeleteOpts::default()) == DeleteOutcome::Deleted));
         let mut w = Trickle {
             got: Vec::new(),
             step: 777,
@@ -406,7 +408,7 @@ mod tests {
     fn datagram_output_copies_and_never_fills() {
         let s = store();
         let big = vec![b'x'; 300 * 1024];
-        s.store(SetMode::Set, b"big", 0, 0, &big);
+        s.set(b"big", &big, &SetOpts::default());
         let mut out = Out::datagram();
         put(&mut out, &s, b"big");
         assert_eq!((out.splices(), s.pinned(), out.len()), (0, 0, big.len()));
@@ -421,7 +423,7 @@ mod tests {
     #[test]
     fn long_sent_prefix_is_compacted() {
         let s = store();
-        s.store(SetMode::Set, b"v", 0, 0, &[b'v'; 20_000]);
+        s.set(b"v", &[b'v'; 20_000], &SetOpts::default());
         let mut out = Out::stream(&s);
         let mut want = Vec::new();
         for _ in 0..4 {

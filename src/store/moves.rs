@@ -1,0 +1,360 @@
+//! Page moves (memcached's `slab_reassign` / `slab_automove`): choosing a victim page (or
+//! the oldest large item) when a class has no memory, moving one page out of its class
+//! (rescuing or evicting its items), the admin `reassign`, and the sweeper's automove step.
+//! The release steps of a lowered memory limit (`maint.rs`) use the same mover.
+//!
+//! Owns: victim picking, the mover's protocol on the engine side, the automove rule and the
+//! page move counters' updates. The chunk side (state tables, `begin_move` / `scan_page` /
+//! `finish_move`) is `mem/moves.rs`.
+//!
+//! Locking follows `shard.rs`: `move_page` holds the mover mutex and takes shard mutexes one
+//! at a time, never a class mutex while taking a shard mutex.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::ReassignError;
+use super::engine::{Inner, Room, SHARDS};
+use super::mem::{MoveDest, NIL, PAGE_SIZE, PagePick, Ref};
+use super::shard::{Liveness, Pulled, liveness};
+
+/// Scans of a moving page before the mover gives up on chunks that stay in flight. The first
+/// `MOVE_SPIN_PASSES` waits yield, the others sleep `MOVE_WAIT`: at most about 20 ms.
+const MOVE_PASSES: usize = 200;
+const MOVE_SPIN_PASSES: usize = 16;
+const MOVE_WAIT: Duration = Duration::from_micros(100);
+
+/// Where `make_room` takes memory from.
+pub(super) enum Victim {
+    /// This page of this slab class.
+    Page(usize, PagePick),
+    /// The oldest large item (its budget).
+    Large,
+}
+
+impl Inner {
+    /// `class` found no memory and nothing to evict: evict the oldest large item (for its
+    /// budget) or take a page from another class (for the large class: release one to the
+    /// budget, adding `PAGE_SIZE` to `*held`), as `pick_victim` decides.
+    pub(super) fn make_room(
+        &self,
+        class: usize,
+        total: usize,
+        hint: usize,
+        held: &mut usize,
+    ) -> Room {
+        let large = class == self.mem.geo.large();
+        let guard = self.mover.lock();
+        // Another thread may have made room while we waited for the mover.
+        let got = if large {
+            self.mem.alloc_large_held(total, held)
+        } else {
+            self.mem.alloc(class)
+        };
+        if let Some(r) = got {
+            return Room::Chunk(r);
+        }
+        let (src, pick) = match self.pick_victim((!large).then_some(class), 1, !large) {
+            None => return Room::Nothing,
+            Some(Victim::Large) => {
+                drop(guard);
+                let now = self.clock.now();
+                let fs = self.flush_seq(now);
+                if let Some(r) = self.pull_any(self.mem.geo.large(), hint, now, fs) {
+                    self.mem.free(r);
+                }
+                return Room::Retry;
+            }
+            Some(Victim::Page(src, pick)) => (src, pick),
+        };
+        let dest = if large {
+            MoveDest::Release
+        } else {
+            MoveDest::Class(class, true)
+        };
+        match self.move_page(&guard, src, pick.pid, dest) {
+            Ok(Some(r)) => Room::Chunk(r),
+            Ok(None) => {
+                *held += PAGE_SIZE;
+                Room::Retry
+            }
+            Err(_) => Room::Retry,
+        }
+    }
+
+    /// What to take memory from for `dst` (a slab class, or `None` for the large class /
+    /// the budget; never `dst` itself), best first:
+    /// 1. a completely free page (nothing to evict);
+    /// 2. a page less than a quarter used, the emptiest (cheap: few items lost; typically a
+    ///    page just given to a class that rarely stores, so pages do not keep flushing full
+    ///    classes when there are fewer pages than active classes);
+    /// 3. whichever holds the oldest least recently used item: the emptiest page of that slab
+    ///    class, or (if `large_ok`) the oldest large item, whose budget becomes a page. This
+    ///    is memcached's age criterion; at page granularity it approximates one LRU over all
+    ///    classes.
+    ///
+    /// Only slab classes with at least `min_pages` pages.
+    pub(super) fn pick_victim(
+        &self,
+        dst: Option<usize>,
+        min_pages: usize,
+        large_ok: bool,
+    ) -> Option<Victim> {
+        use std::cmp::Reverse;
+        let ages = self.tail_ages();
+        let geo = &self.mem.geo;
+        type Key = (u8, Reverse<usize>, Reverse<(u32, u64)>);
+        let mut best: Option<(Key, Victim)> = None;
+        let mut consider = |key: Key, v: Victim| {
+            if best.as_ref().is_none_or(|(k, _)| key > *k) {
+                best = Some((key, v));
+            }
+        };
+        for (c, &age) in ages[..geo.n_slab()].iter().enumerate() {
+            if Some(c) == dst {
+                continue;
+            }
+            let Some(p) = self.mem.pick_page(c) else {
+                continue;
+            };
+            if p.pages < min_pages {
+                continue;
+            }
+            let per = geo.per_page(c);
+            let key = if p.in_use == 0 {
+                (2, Reverse(0), Reverse((0, 0)))
+            } else if p.in_use * 4 < per {
+                (1, Reverse(p.in_use * 1024 / per), Reverse((0, 0)))
+            } else {
+                // No tail while chunks are in use: they are all in flight (e.g. a page the
+                // class was just given), so count it as the newest.
+                (0, Reverse(0), Reverse(age.unwrap_or((u32::MAX, u64::MAX))))
+            };
+            consider(key, Victim::Page(c, p));
+        }
+        if large_ok && let Some(age) = ages[geo.large()] {
+            consider((0, Reverse(0), Reverse(age)), Victim::Large);
+        }
+        best.map(|(_, v)| v)
+    }
+
+    /// Per class (large class included), `(atime, sequence)` of its least recently used
+    /// item over all shards.
+    fn tail_ages(&self) -> Vec<Option<(u32, u64)>> {
+        let n = self.mem.geo.n_slab() + 1;
+        let mut ages: Vec<Option<(u32, u64)>> = vec![None; n];
+        for s in self.shards.iter() {
+            let g = s.0.lock();
+            for (class, age) in ages.iter_mut().enumerate() {
+                let t = g.tail(class);
+                if t != NIL {
+                    let a = (self.mem.atime(t), self.mem.cas(t));
+                    if age.is_none_or(|b| a < b) {
+                        *age = Some(a);
+                    }
+                }
+            }
+        }
+        ages
+    }
+
+    /// Move page `pid` out of slab class `src` to `dest`. The caller holds the mover mutex
+    /// (`_mover` proves it) and no other lock, and owns no private chunk.
+    ///
+    /// 1. `begin_move`: the allocator stops handing out chunks of the page.
+    /// 2. Scan its chunk state table; lock each owning shard in turn and, for every chunk
+    ///    still linked there, copy the item into a free chunk of `src` (rescue) or unlink it
+    ///    (eviction, or reclaim if it was dead anyway), then free the chunk.
+    /// 3. Chunks that are private (allocated and being written, or unlinked and about to be
+    ///    freed) are waited for: rescan, yielding then sleeping, at most `MOVE_PASSES` times.
+    /// 4. When every chunk is free, `finish_move` re-carves the page for `dest`. If the wait
+    ///    runs out the page goes back to `src` and `Busy` is returned.
+    pub(super) fn move_page(
+        &self,
+        _mover: &parking_lot::MutexGuard<'_, ()>,
+        src: usize,
+        pid: u32,
+        dest: MoveDest,
+    ) -> Result<Option<Ref>, ReassignError> {
+        if !self.mem.begin_move(src, pid) {
+            return Err(ReassignError::Busy);
+        }
+        self.moves.running.store(true, Ordering::Relaxed);
+        let mut linked = Vec::new();
+        let mut result = Err(ReassignError::Busy);
+        for pass in 0..MOVE_PASSES {
+            linked.clear();
+            let busy = self.mem.scan_page(src, pid, &mut linked);
+            if !linked.is_empty() {
+                self.clear_linked(src, &mut linked);
+                continue;
+            }
+            if busy == 0 {
+                if let Ok(r) = self.mem.finish_move(src, pid, dest) {
+                    result = Ok(r);
+                    break;
+                }
+                continue;
+            }
+            self.moves
+                .busy_items
+                .fetch_add(busy as u64, Ordering::Relaxed);
+            if pass < MOVE_SPIN_PASSES {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(MOVE_WAIT);
+            }
+        }
+        match result {
+            Ok(_) => {
+                self.moves.slabs_moved.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => self.mem.cancel_move(src, pid),
+        }
+        self.moves.running.store(false, Ordering::Relaxed);
+        result
+    }
+
+    /// Rescue or unlink the items of a moving page of `src` listed as `(shard, ref)`, one
+    /// shard lock at a time, and free their chunks.
+    fn clear_linked(&self, src: usize, linked: &mut [(usize, Ref)]) {
+        let mem = &self.mem;
+        let now = self.clock.now();
+        let fs = self.flush_seq(now);
+        linked.sort_unstable();
+        let mut freed = Vec::new();
+        let (mut rescued, mut evicted) = (0, 0);
+        for group in linked.chunk_by(|a, b| a.0 == b.0) {
+            let shard = group[0].0;
+            if shard >= SHARDS {
+                continue;
+            }
+            let mut g = self.lock(shard);
+            for &(_, r) in group {
+                // It may have been unlinked (and freed) since the scan.
+                if !g.holds(mem, r) {
+                    continue;
+                }
+                if liveness(mem, r, now, fs) == Liveness::Live
+                    && let Some(n) = mem.alloc_spare(src)
+                {
+                    g.relocate(mem, &self.hasher, r, n);
+                    rescued += 1;
+                } else if g.unlink_moved(mem, &self.hasher, r, now, fs) == Pulled::Evicted {
+                    evicted += 1;
+                }
+                freed.push(r);
+            }
+            drop(g);
+            self.free_all(freed.drain(..).map(Some));
+        }
+        self.moves.rescues.fetch_add(rescued, Ordering::Relaxed);
+        self.moves
+            .evictions_nomem
+            .fetch_add(evicted, Ordering::Relaxed);
+    }
+
+    /// Admin page move (`slabs reassign`): see `Store::reassign`.
+    pub(super) fn reassign(&self, from: usize, to: usize) -> Result<(), ReassignError> {
+        let n = self.mem.geo.n_slab();
+        let dst = match to {
+            0 => None,
+            t if t == n + 1 => None,
+            t if t <= n => Some(t - 1),
+            _ => return Err(ReassignError::BadClass),
+        };
+        if from > n {
+            return Err(ReassignError::BadClass);
+        }
+        if from != 0 && from == to {
+            return Err(ReassignError::Same);
+        }
+        let Some(guard) = self.mover.try_lock() else {
+            return Err(ReassignError::Running);
+        };
+        let (src, pick) = if from == 0 {
+            match self.pick_victim(dst, 2, false) {
+                Some(Victim::Page(c, p)) => (c, p),
+                _ => return Err(ReassignError::NoSpare),
+            }
+        } else {
+            let p = self.mem.pick_page(from - 1).ok_or(ReassignError::NoSpare)?;
+            if p.pages < 2 {
+                return Err(ReassignError::NoSpare);
+            }
+            (from - 1, p)
+        };
+        let dest = dst.map_or(MoveDest::Release, |c| MoveDest::Class(c, false));
+        self.move_page(&guard, src, pick.pid, dest)?;
+        if dest == MoveDest::Release {
+            self.mem.unreserve_held(PAGE_SIZE);
+        }
+        Ok(())
+    }
+
+    pub(super) fn set_automove(&self, on: bool) {
+        self.automove.store(on, Ordering::Relaxed);
+    }
+
+    /// One automove step (sweeper): if a class evicted since the previous step and has less
+    /// than a page free, while another slab class has more than 2.5 pages worth of free
+    /// chunks, move the emptiest page of the latter (the one with the most free chunks) to the
+    /// former (for the large class: give it to the budget). At most one page per step;
+    /// skipped while another move runs. `true` if a page moved.
+    pub(super) fn automove_step(&self) -> bool {
+        if !self.automove.load(Ordering::Relaxed) {
+            return false;
+        }
+        let geo = &self.mem.geo;
+        let sums = self.sum_counters();
+        let deltas: Vec<u64> = {
+            let mut prev = self.automove_prev.lock();
+            prev.resize(sums.len(), 0);
+            let d = sums
+                .iter()
+                .zip(prev.iter())
+                .map(|(c, p)| c.evicted.saturating_sub(*p))
+                .collect();
+            for (p, c) in prev.iter_mut().zip(&sums) {
+                *p = c.evicted;
+            }
+            d
+        };
+        let large = geo.large();
+        let dst = (0..=large)
+            .filter(|&c| {
+                deltas[c] > 0 && (c == large || self.mem.class_mem(c).free_chunks < geo.per_page(c))
+            })
+            .max_by_key(|&c| deltas[c]);
+        let Some(dst) = dst else {
+            return false;
+        };
+        let src = (0..geo.n_slab())
+            .filter(|&c| c != dst)
+            .filter_map(|c| {
+                let free = self.mem.class_mem(c).free_chunks;
+                let per = geo.per_page(c);
+                (free * 2 > per * 5).then_some((free * 1000 / per, c))
+            })
+            .max();
+        let Some((_, src)) = src else {
+            return false;
+        };
+        let Some(guard) = self.mover.try_lock() else {
+            return false;
+        };
+        let Some(pick) = self.mem.pick_page(src) else {
+            return false;
+        };
+        let dest = if dst == large {
+            MoveDest::Release
+        } else {
+            MoveDest::Class(dst, false)
+        };
+        let moved = self.move_page(&guard, src, pick.pid, dest).is_ok();
+        if moved && dest == MoveDest::Release {
+            self.mem.unreserve_held(PAGE_SIZE);
+        }
+        moved
+    }
+}

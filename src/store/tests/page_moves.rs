@@ -1,0 +1,369 @@
+//! Page moves (slab reassign / automove): pages taken by new classes, reassign evicting
+//! or rescuing, automove, and moves under concurrent sets.
+
+use super::*;
+
+#[test]
+fn small_fill_then_big_and_mid_values_take_pages() {
+    // memcached -m 8: 100-byte values take every page, then 200 KB, 700 KB (large, exactly
+    // sized) and 3000-byte values must still be stored (pages move or are given back to the
+    // budget), never NoMemory, and the bound holds throughout.
+    let s = store(8);
+    let mut i = 0u32;
+    while !i.is_multiple_of(1000) || s.stats().evictions < 100 {
+        let k = format!("s{i:06}");
+        assert_eq!(
+            set(&s, k.as_bytes(), &pattern(k.as_bytes(), 100)),
+            StoreOutcome::Stored
+        );
+        i += 1;
+        if i.is_multiple_of(5000) {
+            check_bound(&s, true);
+        }
+    }
+    let small = class_of_value(&s, b"s000000", 100);
+    assert_eq!(pages_of(&s, small), 8);
+    assert_eq!(s.class_stats().len(), 1);
+    for round in 0..3u32 {
+        for j in 0..12u32 {
+            let k = format!("big{round}-{j}");
+            let v = pattern(k.as_bytes(), 200_000 + j as usize);
+            assert_eq!(set(&s, k.as_bytes(), &v), StoreOutcome::Stored, "{k}");
+            assert_eq!(value(&s, k.as_bytes()), Some(v));
+            check_bound(&s, true);
+        }
+        // Bigger than half a page: exact-size allocations, budget from released pages.
+        for j in 0..3u32 {
+            let k = format!("huge{round}-{j}");
+            let v = pattern(k.as_bytes(), 700_000);
+            assert_eq!(set(&s, k.as_bytes(), &v), StoreOutcome::Stored, "{k}");
+            assert_eq!(value(&s, k.as_bytes()), Some(v));
+            check_bound(&s, true);
+        }
+        for j in 0..600u32 {
+            let k = format!("mid{round}-{j}");
+            let v = pattern(k.as_bytes(), 3000);
+            assert_eq!(set(&s, k.as_bytes(), &v), StoreOutcome::Stored, "{k}");
+            if j % 100 == 0 {
+                check_bound(&s, true);
+            }
+        }
+        for j in 0..2000u32 {
+            let k = format!("s{round}x{j}");
+            let v = pattern(k.as_bytes(), 100);
+            assert_eq!(set(&s, k.as_bytes(), &v), StoreOutcome::Stored, "{k}");
+        }
+        check_bound(&s, true);
+        // The newest of each size are readable and intact.
+        for k in [
+            format!("big{round}-11"),
+            format!("huge{round}-2"),
+            format!("mid{round}-599"),
+            format!("s{round}x1999"),
+        ] {
+            let v = value(&s, k.as_bytes()).unwrap_or_else(|| panic!("{k} missing"));
+            assert_eq!(v, pattern(k.as_bytes(), v.len()));
+        }
+    }
+    let st = s.stats();
+    assert!(st.slabs_moved >= 2, "{st:?}");
+    assert!(st.total_malloced <= st.limit_maxbytes);
+    assert!(s.class_stats().iter().all(|c| c.outofmemory == 0));
+    let cs = s.class_stats();
+    assert_eq!(cs.iter().map(|c| c.number).sum::<u64>(), st.curr_items);
+    let mid = class_of_value(&s, b"mid0-0", 3000);
+    assert!(pages_of(&s, mid) >= 1 && pages_of(&s, small) >= 1);
+
+    // With -M nothing moves: the new size class has no page and says NoMemory.
+    let s = Store::new(StoreConfig {
+        evictions: false,
+        ..cfg(2)
+    });
+    let mut i = 0;
+    while set(&s, format!("s{i}").as_bytes(), &[b'v'; 100]) == StoreOutcome::Stored {
+        i += 1;
+    }
+    assert_eq!(set(&s, b"mid", &[b'm'; 3000]), StoreOutcome::NoMemory);
+    assert_eq!(set(&s, b"big", &[b'b'; 200_000]), StoreOutcome::NoMemory);
+    assert_eq!(s.stats().slabs_moved, 0);
+}
+
+#[test]
+fn reassign_evicts_items_of_the_moved_page_only() {
+    let s = store(4);
+    let key = |i: u32| format!("k{i:06}");
+    set(&s, key(0).as_bytes(), &pattern(key(0).as_bytes(), 50));
+    let per_page = s.class_stats()[0].chunks_per_page as u32;
+    // Fill the class's 4 pages exactly, then one more (the first eviction): no free chunk is
+    // left to rescue into.
+    let n = 4 * per_page + 1;
+    for i in 1..n {
+        let k = key(i);
+        assert_eq!(
+            set(&s, k.as_bytes(), &pattern(k.as_bytes(), 50)),
+            StoreOutcome::Stored
+        );
+    }
+    assert_eq!(s.stats().evictions, 1);
+    let id = class_of_value(&s, key(0).as_bytes(), 50);
+    let dst = class_of_value(&s, key(0).as_bytes(), 2000);
+    assert_eq!(pages_of(&s, id), 4);
+    let live: Vec<u32> = (0..n)
+        .filter(|&i| s.peek_cas(key(i).as_bytes()).is_some())
+        .collect();
+    assert_eq!(live.len() as u32, n - 1);
+    let before = s.stats();
+    assert_eq!(s.reassign(id, dst), Ok(()));
+    let st = s.stats();
+    assert_eq!(st.slabs_moved, 1);
+    assert_eq!((pages_of(&s, id), pages_of(&s, dst)), (3, 1));
+    let gone = live
+        .iter()
+        .filter(|&&i| !matches!(get(&s, key(i).as_bytes()), Lookup::Hit(_)))
+        .count() as u64;
+    // A whole page of items (less the one chunk reused by the eviction, if it was there).
+    assert_eq!(gone, st.slab_reassign_evictions_nomem);
+    let per_page = per_page as u64;
+    assert!(
+        gone + 1 >= per_page && gone <= per_page,
+        "{gone} of {per_page}"
+    );
+    assert_eq!(st.evictions - before.evictions, gone);
+    assert_eq!(st.curr_items, before.curr_items - gone);
+    assert_eq!(st.slab_reassign_rescues, 0);
+    // Everything else is intact.
+    for &i in &live {
+        let k = key(i);
+        if let Some(v) = value(&s, k.as_bytes()) {
+            assert_eq!(v, pattern(k.as_bytes(), 50));
+        }
+    }
+    // The page now serves the destination class without evicting anything.
+    for j in 0..100 {
+        let k = format!("m{j}");
+        assert_eq!(
+            set(&s, k.as_bytes(), &pattern(k.as_bytes(), 2000)),
+            StoreOutcome::Stored
+        );
+    }
+    assert_eq!(s.stats().evictions, st.evictions);
+    for c in &s.class_stats() {
+        assert_eq!(c.used_chunks as u64, c.number, "class {}", c.id);
+    }
+    check_bound(&s, true);
+    // memcached's errors.
+    let large_id = s.class_stats().iter().map(|c| c.id).max().unwrap_or(0) + 100;
+    assert_eq!(s.reassign(id, id), Err(ReassignError::Same));
+    assert_eq!(s.reassign(large_id, id), Err(ReassignError::BadClass));
+    assert_eq!(s.reassign(id, large_id), Err(ReassignError::BadClass));
+    assert_eq!(s.reassign(dst, id), Err(ReassignError::NoSpare));
+    assert_eq!(s.reassign(dst + 1, id), Err(ReassignError::NoSpare));
+    // To the budget (memcached's page pool, class 0), from any class (memcached's -1).
+    assert_eq!(s.reassign(0, 0), Ok(()));
+    assert_eq!(s.stats().total_malloced, 3 << 20);
+    assert_eq!(pages_of(&s, id), 2);
+    assert_eq!(s.stats().slabs_moved, 2);
+}
+
+#[test]
+fn reassign_rescues_items_into_free_chunks() {
+    let s = store(4);
+    let key = |i: u32| format!("k{i:06}");
+    set(&s, key(0).as_bytes(), &pattern(key(0).as_bytes(), 40));
+    // Three full pages.
+    let n = 3 * s.class_stats()[0].chunks_per_page as u32;
+    for i in 1..n {
+        let k = key(i);
+        assert_eq!(
+            set(&s, k.as_bytes(), &pattern(k.as_bytes(), 40)),
+            StoreOutcome::Stored
+        );
+    }
+    assert_eq!(s.class_stats()[0].free_chunks, 0);
+    // Two thirds deleted, spread over every page.
+    for i in (0..n).filter(|i| i % 3 != 0) {
+        assert_eq!(
+            s.delete(key(i).as_bytes(), &DeleteOpts::default()),
+            DeleteOutcome::Deleted
+        );
+    }
+    let id = s.class_stats()[0].id;
+    let before = s.stats();
+    assert_eq!(s.reassign(id, id + 5), Ok(()));
+    let st = s.stats();
+    assert_eq!((st.evictions, st.slab_reassign_evictions_nomem), (0, 0));
+    assert!(st.slab_reassign_rescues > 0, "{st:?}");
+    assert_eq!((st.curr_items, st.bytes), (before.curr_items, before.bytes));
+    for i in 0..n {
+        let k = key(i);
+        let want = (i % 3 == 0).then(|| pattern(k.as_bytes(), 40));
+        assert_eq!(value(&s, k.as_bytes()), want, "{k}");
+    }
+    assert_eq!((pages_of(&s, id), pages_of(&s, id + 5)), (2, 1));
+    for c in &s.class_stats() {
+        assert_eq!(c.used_chunks as u64, c.number, "class {}", c.id);
+    }
+}
+
+#[test]
+fn automove_gives_free_pages_to_an_evicting_class() {
+    let s = store(8);
+    // Small items take 6 pages, 3000-byte items 2.
+    let mut i = 0u32;
+    while !i.is_multiple_of(100) || s.stats().total_malloced < 6 << 20 {
+        let k = format!("s{i:06}");
+        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 60));
+        i += 1;
+    }
+    let mut j = 0u32;
+    while s.stats().evictions == 0 {
+        let k = format!("m{j}");
+        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 3000));
+        j += 1;
+    }
+    let small = class_of_value(&s, b"s000000", 60);
+    let mid = class_of_value(&s, b"m1", 3000);
+    assert_eq!((pages_of(&s, small), pages_of(&s, mid)), (6, 2));
+    // Nothing to balance yet: the small class has no free pages.
+    s.inner.automove_step();
+    assert!(!s.inner.automove_step());
+    // Most small items go; the mid class keeps evicting.
+    for n in 0..i {
+        if n % 10 != 0 {
+            s.delete(format!("s{n:06}").as_bytes(), &DeleteOpts::default());
+        }
+    }
+    let mut moved = 0;
+    for _ in 0..20 {
+        for _ in 0..100 {
+            let k = format!("m{j}");
+            set(&s, k.as_bytes(), &pattern(k.as_bytes(), 3000));
+            j += 1;
+        }
+        if s.inner.automove_step() {
+            moved += 1;
+        }
+    }
+    assert!(moved >= 2, "{moved}");
+    let st = s.stats();
+    assert_eq!(st.slabs_moved, moved);
+    assert_eq!(st.slab_reassign_evictions_nomem, 0, "{st:?}");
+    assert!(pages_of(&s, mid) >= 4);
+    // Free space left in the small class stays at most about 2.5 pages.
+    let cs = s.class_stats();
+    let c = cs.iter().find(|c| c.id == small).expect("small class");
+    assert!(c.free_chunks * 2 <= c.chunks_per_page * 5 + c.chunks_per_page * 2);
+    for n in (0..i).step_by(10) {
+        let k = format!("s{n:06}");
+        assert_eq!(value(&s, k.as_bytes()), Some(pattern(k.as_bytes(), 60)));
+    }
+    // Off: no step moves anything.
+    s.set_automove(false);
+    assert!(!s.stats().slab_automove);
+    for _ in 0..300 {
+        let k = format!("m{j}");
+        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 3000));
+        j += 1;
+    }
+    assert!(!s.inner.automove_step());
+    check_bound(&s, true);
+}
+
+#[test]
+fn stress_page_moves_under_concurrent_sets() {
+    // 4 threads storing small, mid and large values in 6 MiB (about as many pages as active
+    // classes, so pages move all the time), one of them also forcing reassignments: no panic,
+    // every value read matches its key, counts add up, the bound holds.
+    let s = store(6);
+    let ops: u32 = std::env::var("STORE_STRESS_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15_000);
+    let hs: Vec<_> = (0..4u64)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let (mut no_memory, mut hits) = (0u32, 0u32);
+                for n in 0..ops {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let k = format!("k{}", x % 5000);
+                    let k = k.as_bytes();
+                    let vlen = match (x >> 8) % 1000 {
+                        0..=2 => 300_000 + (x >> 20) as usize % 300_000,
+                        3..=100 => 1000 + (x >> 20) as usize % 3000,
+                        _ => (x >> 20) as usize % 200,
+                    };
+                    match (x >> 32) % 10 {
+                        0..=4 => match set(&s, k, &pattern(k, vlen)) {
+                            StoreOutcome::Stored => {}
+                            StoreOutcome::NoMemory => no_memory += 1,
+                            other => panic!("{other:?}"),
+                        },
+                        5 => {
+                            s.delete(k, &DeleteOpts::default());
+                        }
+                        _ => {
+                            if let Lookup::Hit(v) = get(&s, k) {
+                                assert_eq!(v.0, pattern(k, v.0.len()), "corrupt value");
+                                hits += 1;
+                            }
+                        }
+                    }
+                    if t == 0 && n % 200 == 0 {
+                        let from = (x >> 40) as usize % 12;
+                        let to = (x >> 48) as usize % 12;
+                        let _ = s.reassign(from, to);
+                    }
+                    if t == 1 && n % 500 == 0 {
+                        s.inner.automove_step();
+                        check_bound(&s, false);
+                    }
+                }
+                (no_memory, hits)
+            })
+        })
+        .collect();
+    let (mut no_memory, mut hits) = (0, 0);
+    for h in hs {
+        let (n, h) = h.join().expect("stress thread");
+        no_memory += n;
+        hits += h;
+    }
+    let st = s.stats();
+    assert!(hits > 0);
+    assert!(st.slabs_moved > 0);
+    assert!(!st.slab_reassign_running);
+    // Contention can exhaust the bounded allocation rounds now and then, not more.
+    assert!(no_memory < ops / 100, "{no_memory} NoMemory, {st:?}");
+    check_bound(&s, true);
+    let visible = (0..5000)
+        .filter(|i| {
+            let k = format!("k{i}");
+            match value(&s, k.as_bytes()) {
+                Some(v) => {
+                    assert_eq!(v, pattern(k.as_bytes(), v.len()));
+                    true
+                }
+                None => false,
+            }
+        })
+        .count() as u64;
+    assert_eq!(visible, st.curr_items);
+    let cs = s.class_stats();
+    assert_eq!(cs.iter().map(|c| c.number).sum::<u64>(), st.curr_items);
+    assert_eq!(cs.iter().map(|c| c.mem_requested).sum::<u64>(), st.bytes);
+    for c in &cs {
+        assert_eq!(c.used_chunks as u64, c.number, "class {}", c.id);
+    }
+    for i in 0..5000 {
+        s.delete(format!("k{i}").as_bytes(), &DeleteOpts::default());
+    }
+    assert_eq!((s.stats().curr_items, s.stats().bytes), (0, 0));
+    assert!(s.class_stats().iter().all(|c| c.used_chunks == 0));
+    // Every page can be given back to the budget once empty.
+    while s.reassign(0, 0).is_ok() {}
+    assert!(s.class_stats().iter().all(|c| c.total_pages <= 1));
+}
