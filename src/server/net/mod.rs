@@ -9,8 +9,10 @@
 
 pub(crate) mod connection;
 pub mod conns;
+pub(crate) mod drive;
 pub(crate) mod listener;
 pub(crate) mod outq;
+pub(crate) mod receive;
 pub(crate) mod stream;
 pub mod udp;
 pub(crate) mod worker;
