@@ -27,7 +27,7 @@ use crate::store::Store;
 use mio::Waker;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
@@ -39,46 +39,43 @@ pub use observe::stats::ThreadStats;
 /// supports, so it must start with a memcached version.
 pub const VERSION: &str = concat!("1.6.18-ferrocache-", env!("CARGO_PKG_VERSION"));
 
-/// State shared by the listener, all workers and the `stats` command.
+/// State shared by the listener, all workers, the UDP thread and the `stats` command,
+/// grouped by room: what the server is (`config`, `store`, `cluster`), what changes while
+/// it runs (`live`), its client connections (`clients`), what operators observe
+/// (`observe`), the crawler; its lifecycle (shutdown, wakers, bound addresses) is private.
 pub struct Shared {
     pub config: Config,
     pub store: Store,
     /// Auto-discovery state (`config get cluster`).
     pub cluster: Arc<cluster::Cluster>,
-    /// Client connections open now.
-    pub curr_conns: AtomicUsize,
-    /// Connection structures ever allocated at once (high-water mark).
-    pub max_conns_seen: AtomicUsize,
-    /// Set once: stop accepting, flush, exit.
-    pub shutting_down: AtomicBool,
-    /// Live verbosity (`verbosity N` and SIGHUP change it).
-    pub verbosity: AtomicU32,
-    /// Live connection limit (`-c`; SIGHUP changes it).
-    pub conn_limit: AtomicUsize,
-    /// Live idle timeout in seconds (`-o idle_timeout`; SIGHUP changes it; 0 = none).
-    pub idle_timeout: std::sync::atomic::AtomicU64,
-    /// `slabs automove` mode as last set (0 off, 1 and 2 on), for `stats settings`.
-    pub automove_mode: AtomicU32,
+    /// Settings changed while running.
+    pub live: Live,
+    /// Client connections: counts, the registry, the input budget.
+    pub clients: net::Clients,
+    /// Counters, `stats detail` and `watch`.
+    pub observe: observe::Observe,
     /// `lru_crawler` settings and the running crawl.
     pub crawler: exec::crawler::CrawlerState,
-    /// One counter block per worker thread, then one for the UDP thread when `-U` is on.
-    pub thread_stats: Vec<Arc<ThreadStats>>,
-    /// Listener counters.
-    pub listener_stats: Arc<observe::stats::ListenerStats>,
-    /// Every open socket, for `stats conns` and the idle timeout.
-    pub conns: net::conns::Registry,
-    /// `stats detail` per-prefix counters.
-    pub detail: observe::detail::Detail,
-    /// `watch` log streams.
-    pub watch: observe::watch::Registry,
+    /// Set once: stop accepting, flush, exit.
+    shutting_down: AtomicBool,
     /// Wakers of the listener and every worker, to deliver shutdown.
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
     /// The listener's waker: with `no_maxconns_fast` a close below `-c` resumes accepting.
     listener_waker: OnceLock<Arc<Waker>>,
     /// The addresses actually bound (port 0 resolved).
-    pub bound: parking_lot::Mutex<Vec<SocketAddr>>,
-    /// Bound on the unparsed input all connections hold (`net::connection::InputBudget`).
-    pub input_budget: Arc<net::connection::InputBudget>,
+    bound: parking_lot::Mutex<Vec<SocketAddr>>,
+}
+
+/// Settings that change while the server runs (`verbosity`, `slabs automove`, SIGHUP).
+pub struct Live {
+    /// Verbosity (`verbosity N` and SIGHUP change it).
+    pub verbosity: AtomicU32,
+    /// Connection limit (`-c`; SIGHUP changes it).
+    pub conn_limit: AtomicUsize,
+    /// Idle timeout in seconds (`-o idle_timeout`; SIGHUP changes it; 0 = none).
+    pub idle_timeout: AtomicU64,
+    /// `slabs automove` mode as last set (0 off, 1 and 2 on), for `stats settings`.
+    pub automove_mode: AtomicU32,
 }
 
 /// The bound on unparsed input held by all connections together: a sixteenth of the
@@ -106,9 +103,9 @@ impl Shared {
 
     /// A worker closed a client connection.
     pub fn conn_closed(&self) {
-        let before = self.curr_conns.fetch_sub(1, Ordering::AcqRel);
+        let before = self.clients.open.fetch_sub(1, Ordering::AcqRel);
         if !self.config.ext.maxconns_fast
-            && before >= self.conn_limit.load(Ordering::Relaxed)
+            && before >= self.live.conn_limit.load(Ordering::Relaxed)
             && let Some(w) = self.listener_waker.get()
             && let Err(e) = w.wake()
         {
@@ -209,26 +206,32 @@ pub fn start(
     }
     let input_limit = input_budget(&config);
     let shared = Arc::new(Shared {
-        verbosity: AtomicU32::new(u32::from(config.verbose)),
-        conn_limit: AtomicUsize::new(config.conn_limit),
-        idle_timeout: std::sync::atomic::AtomicU64::new(config.ext.idle_timeout),
-        automove_mode: AtomicU32::new(config.ext.slab_automove),
+        live: Live {
+            verbosity: AtomicU32::new(u32::from(config.verbose)),
+            conn_limit: AtomicUsize::new(config.conn_limit),
+            idle_timeout: AtomicU64::new(config.ext.idle_timeout),
+            automove_mode: AtomicU32::new(config.ext.slab_automove),
+        },
+        clients: net::Clients {
+            open: AtomicUsize::new(0),
+            max_seen: AtomicUsize::new(0),
+            registry: net::conns::Registry::new(config_threads),
+            input_budget: Arc::new(net::connection::InputBudget::new(input_limit)),
+        },
+        observe: observe::Observe {
+            threads: thread_stats,
+            listener: Arc::new(observe::stats::ListenerStats::default()),
+            detail: observe::detail::Detail::new(config_delimiter),
+            watch: observe::watch::Registry::default(),
+        },
         config,
         store,
         cluster,
-        curr_conns: AtomicUsize::new(0),
-        max_conns_seen: AtomicUsize::new(0),
         shutting_down: AtomicBool::new(false),
-        thread_stats,
         crawler: exec::crawler::CrawlerState::default(),
-        listener_stats: Arc::new(observe::stats::ListenerStats::default()),
-        conns: net::conns::Registry::new(config_threads),
-        detail: observe::detail::Detail::new(config_delimiter),
-        watch: observe::watch::Registry::default(),
         wakers: parking_lot::Mutex::new(Vec::new()),
         listener_waker: OnceLock::new(),
         bound: parking_lot::Mutex::new(bound),
-        input_budget: Arc::new(net::connection::InputBudget::new(input_limit)),
     });
 
     let mut listening: Vec<(i32, String)> = Vec::new();
@@ -245,7 +248,7 @@ pub fn start(
         }
     }
     for (fd, addr) in listening {
-        shared.conns.add_listener(fd, addr);
+        shared.clients.registry.add_listener(fd, addr);
         if shared.config.verbose >= 2 {
             let proto = match shared.config.protocol {
                 crate::config::ProtocolMode::Auto => "auto-negotiate",
@@ -269,7 +272,7 @@ pub fn start(
         );
     }
     if !udp.is_empty() {
-        let stats = shared.thread_stats[shared.config.threads].clone();
+        let stats = shared.observe.threads[shared.config.threads].clone();
         let u = net::udp::UdpServer::new(shared.clone(), udp, stats)?;
         shared.wakers.lock().push(u.waker());
         threads.push(

@@ -29,7 +29,7 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
     };
     if new.verbose != old.verbose {
         let v = u32::from(new.verbose);
-        shared.verbosity.store(v, Ordering::Relaxed);
+        shared.live.verbosity.store(v, Ordering::Relaxed);
         crate::logging::set_verbosity(v);
         r.applied
             .push(format!("verbosity {} -> {}", old.verbose, new.verbose));
@@ -51,13 +51,17 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
         }
     }
     if new.conn_limit != old.conn_limit {
-        shared.conn_limit.store(new.conn_limit, Ordering::Relaxed);
+        shared
+            .live
+            .conn_limit
+            .store(new.conn_limit, Ordering::Relaxed);
         r.running.conn_limit = new.conn_limit;
         r.applied
             .push(format!("-c {} -> {}", old.conn_limit, new.conn_limit));
     }
     if new.ext.idle_timeout != old.ext.idle_timeout {
         shared
+            .live
             .idle_timeout
             .store(new.ext.idle_timeout, Ordering::Relaxed);
         r.running.ext.idle_timeout = new.ext.idle_timeout;

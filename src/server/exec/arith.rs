@@ -28,7 +28,12 @@ pub fn arith<R>(
     };
     log_fetch(ctx, key);
     let creates = via == Via::Binary && opts.vivify.is_some();
-    let watched = creates && ctx.shared.watch.wants(watch::FETCHERS | watch::MUTATIONS);
+    let watched = creates
+        && ctx
+            .shared
+            .observe
+            .watch
+            .wants(watch::FETCHERS | watch::MUTATIONS);
     let outcome = ctx.shared.store.arith(key, opts, |e| {
         let created = e.created();
         (f(e), created)

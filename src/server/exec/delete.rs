@@ -10,7 +10,7 @@ use crate::store::{DeleteOpts, DeleteOutcome};
 /// mismatch as a miss for `md` only, and records `stats detail` for text and binary only.
 pub fn delete(ctx: &Ctx<'_>, via: Via, key: &[u8], opts: &DeleteOpts) -> DeleteOutcome {
     if via != Via::Meta {
-        ctx.shared.detail.record(key, DetailOp::Del);
+        ctx.shared.observe.detail.record(key, DetailOp::Del);
     }
     log_fetch(ctx, key);
     let outcome = ctx.shared.store.delete(key, opts);

@@ -27,7 +27,7 @@ pub enum GetCount {
 /// Logs the item fetch that `delete`, `incr`/`decr`, `touch` and every meta command start
 /// with, when a watcher wants fetches (memcached logs it from `do_item_get`).
 pub fn log_fetch(ctx: &Ctx<'_>, key: &[u8]) {
-    let w = &ctx.shared.watch;
+    let w = &ctx.shared.observe.watch;
     if w.wants(watch::FETCHERS) {
         w.item_get(key, ctx.shared.store.inspect(key), ctx.fd);
     }
@@ -70,7 +70,7 @@ pub fn count_get<R>(ctx: &Ctx<'_>, key: &[u8], how: GetCount, found: &Lookup<R>)
         GetCount::Meta { .. } => (false, true, &st.get_hits, &st.get_misses),
     };
     if !matches!(how, GetCount::Meta { .. }) {
-        ctx.shared.detail.record(key, DetailOp::Get { hit });
+        ctx.shared.observe.detail.record(key, DetailOp::Get { hit });
     }
     if get {
         bump(&st.cmd_get);

@@ -36,7 +36,7 @@ pub fn run_store(
     let st = ctx.stats;
     bump(&st.cmd_set);
     if call.detail {
-        ctx.shared.detail.record(call.key, DetailOp::Set);
+        ctx.shared.observe.detail.record(call.key, DetailOp::Set);
     }
     let before = watched_key(ctx, call.key);
     let (outcome, cas) = ctx.shared.store.set(call.key, value, opts);
@@ -60,14 +60,14 @@ pub fn run_store(
 /// `key` is `None` when a binary request's key could not be read (counted only).
 pub fn refuse_too_large(ctx: &Ctx<'_>, key: Option<&[u8]>, detail: bool) {
     if detail && let Some(key) = key {
-        ctx.shared.detail.record(key, DetailOp::Set);
+        ctx.shared.observe.detail.record(key, DetailOp::Set);
     }
     bump(&ctx.stats.cmd_set);
     bump(&ctx.stats.store_too_large);
     let Some(key) = key else {
         return;
     };
-    let w = &ctx.shared.watch;
+    let w = &ctx.shared.observe.watch;
     if w.wants(watch::FETCHERS | watch::MUTATIONS) {
         let event = StoreEvent {
             key,
@@ -87,6 +87,7 @@ pub fn refuse_too_large(ctx: &Ctx<'_>, key: Option<&[u8]>, detail: bool) {
 /// The key's state before a storage command, when someone watches its log lines.
 pub fn watched_key(ctx: &Ctx<'_>, key: &[u8]) -> Option<Lookup<ItemInfo>> {
     ctx.shared
+        .observe
         .watch
         .wants(watch::FETCHERS | watch::MUTATIONS)
         .then(|| ctx.shared.store.inspect(key))
@@ -109,5 +110,5 @@ pub fn log_stored(
         cfd: ctx.fd,
         unlinks: call.unlinks,
     };
-    ctx.shared.watch.stored(&ctx.shared.store, &event);
+    ctx.shared.observe.watch.stored(&ctx.shared.store, &event);
 }

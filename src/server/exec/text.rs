@@ -225,7 +225,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             Next::Continue
         }
         Command::Verbosity { level, noreply } => {
-            ctx.shared.verbosity.store(level, Ordering::Relaxed);
+            ctx.shared.live.verbosity.store(level, Ordering::Relaxed);
             crate::logging::set_verbosity(level);
             say(ctx, out, noreply, Reply::Ok);
             Next::Continue
@@ -248,7 +248,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 say(ctx, out, noreply, Reply::Error);
                 return Next::Continue;
             };
-            match ctx.shared.watch.add(events) {
+            match ctx.shared.observe.watch.add(events) {
                 Some(w) => {
                     // memcached 1.6.18 sends replies queued before it (no pipelining
                     // check yet), then `OK`, then only log lines.
@@ -263,7 +263,7 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
         }
         Command::SlabsAutomove { mode } => {
             ctx.shared.store.set_automove(mode != 0);
-            ctx.shared.automove_mode.store(mode, Ordering::Relaxed);
+            ctx.shared.live.automove_mode.store(mode, Ordering::Relaxed);
             encode::reply(out, &Reply::Ok);
             Next::Continue
         }
@@ -386,10 +386,10 @@ fn get(ctx: &Ctx<'_>, kind: GetKind, exptime: i64, keys: Keys<'_>, out: &mut Out
 fn stats_detail(shared: &Shared, arg: DetailArg, out: &mut Vec<u8>) {
     match arg {
         DetailArg::On | DetailArg::Off => {
-            shared.detail.set_enabled(arg == DetailArg::On);
+            shared.observe.detail.set_enabled(arg == DetailArg::On);
             encode::reply(out, &Reply::Ok);
         }
-        DetailArg::Dump => shared.detail.dump(out),
+        DetailArg::Dump => shared.observe.detail.dump(out),
         DetailArg::Usage => encode::reply(out, &Reply::DETAIL_USAGE),
     }
 }

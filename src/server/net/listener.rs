@@ -131,7 +131,7 @@ impl Listener {
         for (i, l) in listeners.iter_mut().enumerate() {
             poll.registry().register(l, Token(i), Interest::READABLE)?;
         }
-        let stats = shared.listener_stats.clone();
+        let stats = shared.observe.listener.clone();
         Ok(Listener {
             shared,
             poll,
@@ -205,8 +205,8 @@ impl Listener {
     /// `no_maxconns_fast` and `-c` connections are open.
     fn at_limit(&self) -> bool {
         !self.shared.config.ext.maxconns_fast
-            && self.shared.curr_conns.load(Ordering::Acquire)
-                >= self.shared.conn_limit.load(Ordering::Relaxed)
+            && self.shared.clients.open.load(Ordering::Acquire)
+                >= self.shared.live.conn_limit.load(Ordering::Relaxed)
     }
 
     fn accept_all(&mut self, idx: usize) {
@@ -239,10 +239,10 @@ impl Listener {
     }
 
     fn admit(&mut self, mut stream: Stream, peer: Option<SocketAddr>) {
-        let limit = self.shared.conn_limit.load(Ordering::Relaxed);
-        let curr = self.shared.curr_conns.fetch_add(1, Ordering::AcqRel) + 1;
+        let limit = self.shared.live.conn_limit.load(Ordering::Relaxed);
+        let curr = self.shared.clients.open.fetch_add(1, Ordering::AcqRel) + 1;
         if curr > limit {
-            self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
+            self.shared.clients.open.fetch_sub(1, Ordering::AcqRel);
             self.stats
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
@@ -252,7 +252,8 @@ impl Listener {
             return;
         }
         self.shared
-            .max_conns_seen
+            .clients
+            .max_seen
             .fetch_max(curr, Ordering::Relaxed);
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay();
@@ -260,7 +261,7 @@ impl Listener {
         let w = &self.workers[self.next % n];
         self.next = self.next.wrapping_add(1);
         if w.tx.send(stream).is_err() {
-            self.shared.curr_conns.fetch_sub(1, Ordering::AcqRel);
+            self.shared.clients.open.fetch_sub(1, Ordering::AcqRel);
             return;
         }
         if let Err(e) = w.waker.wake() {

@@ -16,3 +16,15 @@ pub(crate) mod receive;
 pub(crate) mod stream;
 pub mod udp;
 pub(crate) mod worker;
+
+/// The server's client connections, shared by the listener, the workers and `stats`.
+pub struct Clients {
+    /// Client connections open now (`curr_connections`).
+    pub open: std::sync::atomic::AtomicUsize,
+    /// Connection structures ever allocated at once (high-water mark).
+    pub max_seen: std::sync::atomic::AtomicUsize,
+    /// Every open socket, for `stats conns` and the idle timeout.
+    pub registry: conns::Registry,
+    /// Bound on the unparsed input all connections hold together.
+    pub input_budget: std::sync::Arc<connection::InputBudget>,
+}

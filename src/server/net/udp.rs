@@ -306,7 +306,7 @@ fn execute_one(p: &mut Port, ctx: &Ctx<'_>) {
             // A log stream needs a connection: memcached 1.6.18 sends nothing back to a
             // `watch` over UDP, and neither do we.
             Next::Watch(w) => {
-                ctx.shared.watch.remove(&w);
+                ctx.shared.observe.watch.remove(&w);
                 p.out.clear();
                 Some(consumed)
             }

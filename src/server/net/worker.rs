@@ -59,7 +59,7 @@ impl Worker {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let (tx, rx) = crossbeam_channel::unbounded();
-        let stats = shared.thread_stats[id].clone();
+        let stats = shared.observe.threads[id].clone();
         let limits = Limits {
             max_key: 250,
             max_value: shared.config.item_size_max,
@@ -104,7 +104,7 @@ impl Worker {
             if self.shared.is_shutting_down() {
                 break;
             }
-            self.now = self.shared.conns.now();
+            self.now = self.shared.clients.registry.now();
             if self.now != self.idle_checked {
                 self.idle_checked = self.now;
                 self.close_idle();
@@ -149,7 +149,7 @@ impl Worker {
             let key = entry.key();
             let fd = info.fd;
             let authed = !self.shared.config.auth_required();
-            let budget = self.shared.input_budget.clone();
+            let budget = self.shared.clients.input_budget.clone();
             let mut conn = Connection::new(stream, authed, info, peer, budget, &self.shared.store);
             if let Err(e) =
                 self.poll
@@ -160,13 +160,16 @@ impl Worker {
                 self.shared.conn_closed();
                 continue;
             }
-            self.shared.conns.insert(self.id, key, conn.info().clone());
+            self.shared
+                .clients
+                .registry
+                .insert(self.id, key, conn.info().clone());
             entry.insert(conn);
             if trace::on(&self.shared) {
                 trace::new_conn(fd, self.shared.config.protocol);
             }
-            if self.shared.watch.wants(watch::CONNEVENTS) {
-                self.shared.watch.conn_new(peer, fd);
+            if self.shared.observe.watch.wants(watch::CONNEVENTS) {
+                self.shared.observe.watch.conn_new(peer, fd);
             }
             // Data may have arrived before registration; edge-triggered polls only report
             // new readiness, so try reading now.
@@ -183,7 +186,7 @@ impl Worker {
                     None => "tcp:unknown".to_string(),
                 },
                 match s.local_addr() {
-                    Ok(a) => self.shared.conns.listen_addr_for(&a),
+                    Ok(a) => self.shared.clients.registry.listen_addr_for(&a),
                     Err(_) => "tcp:unknown".to_string(),
                 },
             ),
@@ -200,7 +203,7 @@ impl Worker {
             stream.as_raw_fd(),
             addr,
             Some(listen),
-            self.shared.conns.now(),
+            self.shared.clients.registry.now(),
         )
     }
 
@@ -258,12 +261,12 @@ impl Worker {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(conn.stream_mut());
-            self.shared.conns.remove(self.id, key);
+            self.shared.clients.registry.remove(self.id, key);
             self.shared.conn_closed();
             if trace::on(&self.shared) {
                 trace::closed(conn.fd());
             }
-            let w = &self.shared.watch;
+            let w = &self.shared.observe.watch;
             let reason = match conn.watcher() {
                 Some(watcher) => {
                     w.remove(watcher);
@@ -283,7 +286,7 @@ impl Worker {
     /// longer than the (live) timeout, as memcached does; one that is in the middle of a
     /// request (data block, swallow, blocked write) is left alone.
     fn close_idle(&mut self) {
-        let timeout = self.shared.idle_timeout.load(Ordering::Relaxed);
+        let timeout = self.shared.live.idle_timeout.load(Ordering::Relaxed);
         if timeout == 0 {
             return;
         }

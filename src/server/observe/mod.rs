@@ -8,3 +8,15 @@ pub mod detail;
 pub mod stats;
 pub mod trace;
 pub mod watch;
+
+/// What operators observe, shared by every thread.
+pub struct Observe {
+    /// One counter block per worker thread, then one for the UDP thread when `-U` is on.
+    pub threads: Vec<std::sync::Arc<stats::ThreadStats>>,
+    /// Listener counters.
+    pub listener: std::sync::Arc<stats::ListenerStats>,
+    /// `stats detail` per-prefix counters.
+    pub detail: detail::Detail,
+    /// `watch` log streams.
+    pub watch: watch::Registry,
+}

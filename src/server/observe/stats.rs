@@ -68,7 +68,7 @@ fn get(c: &AtomicU64) -> u64 {
 /// Sum over all workers.
 pub fn totals(shared: &Shared) -> ThreadStats {
     let t = ThreadStats::default();
-    for s in &shared.thread_stats {
+    for s in &shared.observe.threads {
         t.add_from(s);
     }
     t
@@ -96,7 +96,7 @@ pub fn general(shared: &Shared) -> StatList {
     let t = totals(shared);
     let s = store.stats();
     let (user, system) = rusage();
-    let l = &shared.listener_stats;
+    let l = &shared.observe.listener;
     out.add("pid", std::process::id());
     out.add("uptime", store.uptime());
     out.add("time", store.unix_time());
@@ -104,16 +104,19 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("pointer_size", usize::BITS);
     out.add("rusage_user", format_args!("{user:.6}"));
     out.add("rusage_system", format_args!("{system:.6}"));
-    out.add("max_connections", shared.conn_limit.load(Ordering::Relaxed));
+    out.add(
+        "max_connections",
+        shared.live.conn_limit.load(Ordering::Relaxed),
+    );
     out.add(
         "curr_connections",
-        shared.curr_conns.load(Ordering::Relaxed),
+        shared.clients.open.load(Ordering::Relaxed),
     );
     out.add("total_connections", get(&l.total_connections));
     out.add("rejected_connections", get(&l.rejected_connections));
     out.add(
         "connection_structures",
-        shared.max_conns_seen.load(Ordering::Relaxed),
+        shared.clients.max_seen.load(Ordering::Relaxed),
     );
     out.add("cmd_get", get(&t.cmd_get));
     out.add("cmd_set", get(&t.cmd_set));
@@ -140,7 +143,7 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("auth_cmds", get(&t.auth_cmds));
     out.add("auth_errors", get(&t.auth_errors));
     // memcached reports it only while an idle timeout is set.
-    if shared.idle_timeout.load(Ordering::Relaxed) > 0 {
+    if shared.live.idle_timeout.load(Ordering::Relaxed) > 0 {
         out.add("idle_kicks", get(&t.idle_kicks));
     }
     out.add("bytes_read", get(&t.bytes_read));
@@ -170,7 +173,7 @@ pub fn general(shared: &Shared) -> StatList {
         out.add("lru_crawler_running", u8::from(shared.crawler.running()));
         out.add("lru_crawler_starts", s.crawler_starts);
     }
-    let log = shared.watch.stats();
+    let log = shared.observe.watch.stats();
     // Lines are formatted by the workers straight into the watchers' queues: no worker
     // buffer to drop from.
     out.add("log_worker_dropped", 0);
@@ -210,7 +213,7 @@ pub fn settings(shared: &Shared) -> StatList {
         .join(",");
     // `cache_memlimit` and SIGHUP change it, as memcached's settings.maxbytes.
     out.add("maxbytes", shared.store.stats().limit_maxbytes);
-    out.add("maxconns", shared.conn_limit.load(Ordering::Relaxed));
+    out.add("maxconns", shared.live.conn_limit.load(Ordering::Relaxed));
     out.add("tcpport", c.port);
     out.add("udpport", c.udp_port);
     // memcached prints NULL when it has no network listeners (`-s`).
@@ -222,7 +225,7 @@ pub fn settings(shared: &Shared) -> StatList {
             inter
         },
     );
-    out.add("verbosity", shared.verbosity.load(Ordering::Relaxed));
+    out.add("verbosity", shared.live.verbosity.load(Ordering::Relaxed));
     out.add("evictions", if c.evictions { "on" } else { "off" });
     let socket = c.unix_socket.as_deref().map(|p| p.display());
     out.add(
@@ -238,7 +241,7 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("chunk_size", c.min_chunk);
     out.add("num_threads", c.threads);
     out.add("stat_key_prefix", char::from(c.delimiter));
-    out.add("detail_enabled", yes_no(shared.detail.enabled()));
+    out.add("detail_enabled", yes_no(shared.observe.detail.enabled()));
     out.add("reqs_per_event", c.reqs_per_event);
     out.add("cas_enabled", if c.cas { "yes" } else { "no" });
     out.add("tcp_backlog", c.backlog);
@@ -254,7 +257,7 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("maxconns_fast", yes_no(c.ext.maxconns_fast));
     out.add("slab_reassign", yes_no(c.ext.slab_reassign));
     let automove = shared.store.stats().slab_automove;
-    let mode = shared.automove_mode.load(Ordering::Relaxed);
+    let mode = shared.live.automove_mode.load(Ordering::Relaxed);
     out.add("slab_automove", if automove { mode.max(1) } else { 0 });
     out.add(
         "slab_chunk_max",
@@ -278,7 +281,10 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add("lru_maintainer_thread", "no");
     // CLOCK per class, not memcached's hot/warm/cold queues.
     out.add("lru_segmented", "no");
-    out.add("idle_timeout", shared.idle_timeout.load(Ordering::Relaxed));
+    out.add(
+        "idle_timeout",
+        shared.live.idle_timeout.load(Ordering::Relaxed),
+    );
     out.add(
         "track_sizes",
         yes_no(shared.store.size_histogram().is_some()),
@@ -382,8 +388,8 @@ pub fn sizes(shared: &Shared) -> StatList {
 pub fn conns(shared: &Shared, requester: i32) -> StatList {
     use crate::server::net::conns::ConnState;
     let mut out = StatList::default();
-    let now = shared.conns.now();
-    for c in shared.conns.snapshot() {
+    let now = shared.clients.registry.now();
+    for c in shared.clients.registry.snapshot() {
         let fd = c.fd;
         out.add(format!("{fd}:addr"), &c.addr);
         if let Some(l) = &c.listen_addr {
@@ -405,10 +411,10 @@ pub fn conns(shared: &Shared, requester: i32) -> StatList {
 
 /// `stats reset`.
 pub fn reset(shared: &Shared) {
-    shared.detail.clear();
-    for t in &shared.thread_stats {
+    shared.observe.detail.clear();
+    for t in &shared.observe.threads {
         t.reset();
     }
-    shared.listener_stats.reset();
+    shared.observe.listener.reset();
     shared.store.reset_stats();
 }

@@ -29,7 +29,7 @@ pub const TARGET: &str = "ferrocache::trace";
 /// Whether the trace is on (verbosity >= 2).
 #[inline]
 pub fn on(shared: &Shared) -> bool {
-    shared.verbosity.load(Ordering::Relaxed) >= 2
+    shared.live.verbosity.load(Ordering::Relaxed) >= 2
 }
 
 /// Logs one trace line as is.
