@@ -3,7 +3,7 @@
 #
 # For each scenario, runs the listed servers alternately (A B A B ...), each server started
 # fresh on its own free port with `-t THREADS -m 1024`, prefilled, then loaded by the
-# closed-loop generator (benches/loadgen.rs) for DURATION seconds. Server CPU time
+# closed-loop generator (benches/loadgen/) for DURATION seconds. Server CPU time
 # (utime+stime from /proc/PID/stat) is read around the timed run only.
 #
 # usage: scripts/bench_vs_memcached.sh [-t SERVER_THREADS] [-d SECS] [-r ROUNDS]

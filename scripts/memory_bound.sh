@@ -3,7 +3,7 @@
 #
 # For each workload and each server (started fresh with `-m 64 -I 1m -t 4`), writes FILL
 # bytes of values (default 1 GiB) under unique keys (`k` + 9 digits, 10 bytes) over the text
-# protocol with pipelined sets (benches/loadgen.rs --fill), then reads `stats`
+# protocol with pipelined sets (benches/loadgen/ --fill), then reads `stats`
 # (curr_items, evictions, bytes, limit_maxbytes) and the server's VmRSS / VmHWM, and reads
 # back the last VERIFY keys written (each value checked byte for byte).
 #

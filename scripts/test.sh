@@ -43,7 +43,7 @@ echo "== cargo build --release"
 cargo build --release
 
 echo "== cargo test (lib, bins, integration tests incl. the differential test against memcached)"
-# (not --all-targets: benches/loadgen.rs is a harness=false load generator)
+# (not --all-targets: benches/loadgen/ is a harness=false load generator)
 cargo test
 
 echo "== pytest tests/python (pymemcache, meta-memcache, bmemcached, pool example against target/release/ferrocache)"
