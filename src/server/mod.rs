@@ -1,20 +1,34 @@
-//! The network server: threads, `mio` polls, connections and buffers. The only layer that
-//! does I/O; it drives parse -> execute -> encode.
+//! The server: threads, `mio` polls, connections and buffers, and the execution seam. The
+//! only layer that does I/O. Four rooms:
+//!
+//! - [`net`]: sockets and threads. `listener.rs` accepts (and enforces `-c`), `worker.rs`
+//!   runs a poll over its connections, `drive.rs` drives one connection, `connection.rs` owns
+//!   its buffers and lifecycle, `receive.rs` reads long values into their item, `outq.rs`
+//!   queues replies (copied or spliced), `udp.rs` serves datagrams, `conns.rs` is the
+//!   registry behind `stats conns` and the idle timeout.
+//! - [`exec`]: the seam between protocol and store: `step.rs` (one request step for TCP and
+//!   UDP), the decoders `text.rs`, `meta.rs`, `binary.rs`, and one runner per operation
+//!   (`get.rs`, `store.rs`, `delete.rs`, `arith.rs`, `touch.rs`, `admin.rs`, `crawler.rs`)
+//!   owning the counters, `stats detail` and watch lines.
+//! - [`observe`]: counters and `stats` (`stats.rs`), `stats detail` (`detail.rs`), `watch`
+//!   (`watch.rs`), the `-vv` trace (`trace.rs`).
+//! - Pool sync ([`cluster`]): polling peers and the node file, pushing joins and leaves;
+//!   [`reload`]: SIGHUP's config reload.
 //!
 //! ```text
 //!                 ┌──────────────┐  crossbeam channel + Waker   ┌──────────────────────┐
 //!  sockets ─────► │ listener.rs  │ ───────── round robin ──────►│ worker.rs × -t       │
 //!   (-l -p, -s)   │ own Poll,    │     (stream.rs: TCP or unix) │ own Poll, Slab<Conn> │
-//!                 │ enforces -c  │                              │ read → parse → exec  │
-//!                 └──────────────┘                              │ → encode → flush     │
+//!                 │ enforces -c  │                              │ drive.rs: read → step│
+//!                 └──────────────┘                              │ → flush              │
 //!                 ┌──────────────┐                              └──────────┬───────────┘
-//!  datagrams ───► │ udp.rs       │ ──────────── execute.rs ────────────────┤ execute.rs
+//!  datagrams ───► │ udp.rs       │ ────────── exec/step.rs ────────────────┤ exec/step.rs
 //!   (-U)          │ own Poll     │                                   protocol ◄┴► store
 //!                 └──────────────┘
 //! ```
 //!
-//! Owns: threads and their lifecycle, sockets, per-connection buffers, server counters.
-//! Must not: parse bytes itself (that is `protocol`) or touch item memory (that is `store`).
+//! Must not: parse bytes itself (that is `protocol`), choose reply words (`protocol` too) or
+//! touch item memory other than through `Store` (that is `store`).
 
 pub mod cluster;
 pub mod exec;

@@ -166,7 +166,7 @@ impl Inner {
             if cas.is_some_and(|c| c != 0 && c != self.shown_cas(mem.cas(r))) {
                 return ArithOutcome::Exists;
             }
-            let Some(old) = parse_value(mem.value(r, &g)) else {
+            let Some(old) = parse_value(mem.value(r, &*g)) else {
                 return ArithOutcome::NonNumeric;
             };
             let value = apply(old, incr, delta);

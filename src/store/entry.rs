@@ -14,7 +14,6 @@ use std::sync::Arc;
 use super::api::Store;
 use super::engine::Inner;
 use super::mem::{BIT_FETCHED, BIT_KEY_BINARY, BIT_STALE, BIT_TOKEN_SENT, Ref};
-use super::pins::PinnedValue;
 use super::shard::ShardCore;
 
 /// A live item under its shard lock, valid only inside the callback that receives it. Reads
@@ -132,5 +131,54 @@ impl<'g> Entry<'g> {
 impl std::fmt::Debug for Entry<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Entry({:#x})", self.r)
+    }
+}
+
+/// An item's value held for a reply that sends it straight from item memory, without a
+/// copy (memcached's item reference count): until this is dropped the bytes neither change
+/// nor move and their memory is not reused, even if the item is overwritten, deleted,
+/// evicted or its page moved (the store skips or waits for pinned items, and frees one that
+/// was unlinked meanwhile when its last pin goes). Pins hold slab memory, which counts in
+/// `-m`: whoever keeps them must bound how many it keeps (the server does per connection).
+pub struct PinnedValue {
+    pub(super) store: Arc<Store>,
+    pub(super) chunk: Ref,
+    pub(super) ptr: std::ptr::NonNull<u8>,
+    pub(super) len: usize,
+}
+
+// SAFETY: the pinned bytes are immutable and kept alive by the pin (see `mem/pins.rs`); the
+// handle owns an `Arc` of a store handle, which is `Send + Sync`. Nothing here is tied to the
+// thread that pinned it.
+unsafe impl Send for PinnedValue {}
+
+impl PinnedValue {
+    /// The value's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr`/`len` were read from the chunk's header under its shard lock when it
+        // was pinned and lie inside the chunk (checked by `Mem::pin`); a pinned chunk's value
+        // bytes are not written and its memory is not freed or reused until `unpin` in our
+        // `Drop`, so the slice is valid and unchanging for as long as `&self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for PinnedValue {
+    fn drop(&mut self) {
+        self.store.inner.mem.unpin(self.chunk);
+    }
+}
+
+impl std::fmt::Debug for PinnedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PinnedValue({:#x}, {} bytes)", self.chunk, self.len)
     }
 }

@@ -301,7 +301,7 @@ impl Inner {
             if liveness(mem, r, now, fs) != Liveness::Live {
                 return;
             }
-            keys.extend_from_slice(mem.key(r, &g));
+            keys.extend_from_slice(mem.key(r, &*g));
             let exptime = match mem.exptime(r) {
                 0 => -1,
                 e => self.clock.unix_of(e),

@@ -37,8 +37,9 @@
 //! - `mem/`: pages, classes, free lists, the budget and the item byte layout, with the
 //!   ownership protocol every `unsafe` on item memory relies on (`mem/mod.rs`).
 //! - `index.rs`: a shard's hash table. `shard.rs`: a shard (index + LRU + counters) and the
-//!   **lock order**. `clock.rs`: time and exptime rules. `pins.rs`: pins and
-//!   [`PinnedValue`]. `sizes.rs`: the size histogram. `tests/`: store tests by subject.
+//!   **lock order**. `clock.rs`: time and exptime rules. `mem/pins.rs`: pin counts;
+//!   `entry.rs` also holds [`PinnedValue`], the handle of one pin. `sizes.rs`: the size
+//!   histogram. `tests/`: store tests by subject.
 //!
 //! **Per-item overhead**: a 34-byte header (LRU links 2×4, CAS/sequence 8, exptime 4,
 //! access time 4, flags 4, value length 4, key length 1, bits 1) plus one 8-byte index slot
@@ -48,7 +49,7 @@
 //! `mem_limit` beyond their first 1 MiB (`Mem::charge_side`): as the index grows, fewer
 //! pages fit, and the sweeper gives pages back if it passes the limit (stats `hash_bytes`).
 //!
-//! **Pins** (`pins.rs`): a reply may send an item's value straight from item memory
+//! **Pins** (`mem/pins.rs`): a reply may send an item's value straight from item memory
 //! (`Entry::pin_with` gives a [`PinnedValue`]); while pinned, the value
 //! does not change and its chunk is not freed or reused: eviction skips it, in-place
 //! incr/decr is not done, and a free (overwrite, delete, expiry, page move) is deferred to
@@ -132,7 +133,6 @@ mod index;
 mod maint;
 mod mem;
 mod moves;
-mod pins;
 mod set;
 mod shard;
 mod sizes;
@@ -143,8 +143,8 @@ pub use api::Store;
 pub use arith::{ArithOpts, ArithOutcome};
 pub use delete::{DeleteOpts, DeleteOutcome};
 pub use entry::Entry;
+pub use entry::PinnedValue;
 pub use get::{GetOpts, HitCount, Lookup};
-pub use pins::PinnedValue;
 pub use set::{Reservation, SetMode, SetOpts, StoreOutcome, Value};
 
 /// Where a resumable item walk (`Store::walk_items`) stands. Start from `default()`.

@@ -343,7 +343,7 @@ impl Inner {
                         }
                         continue;
                     }
-                    let old_val = mem.value(r, &g);
+                    let old_val = mem.value(r, &*g);
                     let parts: [&[u8]; 2] = if mode == SetMode::Append {
                         [old_val, data]
                     } else {

@@ -36,7 +36,7 @@ use parking_lot::Mutex;
 
 use super::clock::is_expired;
 use super::index::Index;
-use super::mem::{BIT_FETCHED, BIT_REFERENCED, Mem, NIL, Ref};
+use super::mem::{BIT_FETCHED, BIT_REFERENCED, Mem, NIL, Ref, ShardLocked};
 
 /// Items inspected at an LRU tail before giving up (memcached looks at 5; a CLOCK pass may
 /// need to skip referenced items).
@@ -159,6 +159,11 @@ pub(super) fn liveness(mem: &Mem, r: Ref, now: u32, flush_seq: u64) -> Liveness 
         Liveness::Live
     }
 }
+
+// SAFETY: a `ShardCore` is only reachable through its shard's `Mutex` (`Shard`), so a
+// `&ShardCore` exists only while that mutex is held (the guard derefs to it); the one
+// exception, a `ShardCore` built on its own in tests, is never shared.
+unsafe impl ShardLocked for ShardCore {}
 
 impl ShardCore {
     pub(super) fn new(id: usize, n_classes: usize) -> ShardCore {

@@ -88,6 +88,51 @@ pub fn cachedump_item(out: &mut Vec<u8>, key: &[u8], value_len: usize, expires: 
     out.extend_from_slice(b" s]\r\n");
 }
 
+/// One item of an `lru_crawler metadump`, as plain data.
+#[derive(Clone, Copy, Debug)]
+pub struct DumpItem<'a> {
+    pub key: &'a [u8],
+    /// Absolute unix time, -1 for never.
+    pub exptime: i64,
+    /// Unix time of the last access.
+    pub last_access: i64,
+    pub cas: u64,
+    pub fetched: bool,
+    pub class: usize,
+    /// Bytes the item takes.
+    pub size: usize,
+}
+
+/// memcached's metadump line (`\n`-terminated, key URL-encoded).
+pub fn metadump_line(out: &mut Vec<u8>, m: &DumpItem<'_>) {
+    use std::io::Write;
+    out.extend_from_slice(b"key=");
+    url_encode(out, m.key);
+    let _ = writeln!(
+        out,
+        " exp={} la={} cas={} fetch={} cls={} size={}",
+        m.exptime,
+        m.last_access,
+        m.cas,
+        if m.fetched { "yes" } else { "no" },
+        m.class,
+        m.size
+    );
+}
+
+/// memcached's `uriencode`: unreserved characters (`A-Za-z0-9-_.~`) as they are, everything
+/// else as `%XX` (upper-case hex).
+fn url_encode(out: &mut Vec<u8>, key: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in key {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+}
+
 /// Appends `PREFIX <prefix> get <n> hit <n> set <n> del <n>\r\n`, one line of
 /// `stats detail dump`.
 pub fn detail_prefix(out: &mut Vec<u8>, prefix: &[u8], gets: u64, hits: u64, sets: u64, dels: u64) {
@@ -143,6 +188,34 @@ pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_encoding_matches_memcached() {
+        let mut o = Vec::new();
+        url_encode(&mut o, b"b%20c:x/y~z-_.A9");
+        assert_eq!(o, b"b%2520c%3Ax%2Fy~z-_.A9");
+    }
+
+    #[test]
+    fn metadump_line_shape() {
+        let mut o = Vec::new();
+        metadump_line(
+            &mut o,
+            &DumpItem {
+                key: b"a",
+                exptime: -1,
+                last_access: 1795453283,
+                cas: 1,
+                fetched: false,
+                class: 1,
+                size: 61,
+            },
+        );
+        assert_eq!(
+            o,
+            b"key=a exp=-1 la=1795453283 cas=1 fetch=no cls=1 size=61\n"
+        );
+    }
     use proptest::prelude::*;
 
     fn r(x: Reply<'_>) -> Vec<u8> {

@@ -48,7 +48,7 @@ pub enum Next {
     Again,
     Close,
     /// `lru_crawler metadump`: the worker streams this dump before reading further input.
-    Dump(Box<crate::server::exec::crawler::Dump>),
+    Dump(Box<super::dump::Dump>),
     /// `watch`: the connection streams this watcher's lines and ignores its input from now.
     Watch(std::sync::Arc<crate::server::observe::watch::Watcher>),
 }

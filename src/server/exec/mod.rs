@@ -5,6 +5,8 @@
 //! connection's [`Out`](crate::server::net::outq::Out), and the network room sends them.
 //!
 //! ```text
+//!   step.rs    one request: sniff, parse, trace, decode (TCP workers and UDP alike)
+//!                    │
 //!   decoders   text.rs (classic verbs)   meta.rs (mg ms md ma me)   binary.rs
 //!                    │                        │                        │
 //!   runners    get.rs  store.rs  delete.rs  arith.rs  touch.rs  admin.rs  crawler.rs
@@ -12,7 +14,8 @@
 //!   store      crate::store::Store
 //! ```
 //!
-//! `ctx.rs` holds what they all share: [`Ctx`], [`Next`], [`Received`], [`Via`].
+//! `ctx.rs` holds what they all share: [`Ctx`], [`Next`], [`Received`], [`Via`]. `dump.rs`
+//! streams `lru_crawler metadump` and `stats cachedump` listings slice by slice.
 //! A new command: parse it in `protocol`, add its runner here (or use one), then one arm
 //! in each decoder that speaks it.
 
@@ -22,6 +25,7 @@ pub mod binary;
 pub mod crawler;
 pub mod ctx;
 pub mod delete;
+pub mod dump;
 pub mod get;
 mod meta;
 pub mod step;

@@ -395,7 +395,7 @@ fn stats_detail(shared: &Shared, arg: DetailArg, out: &mut Vec<u8>) {
 }
 
 /// `stats cachedump <class> <limit>`: memcached's refusals and argument errors, or the
-/// listing, streamed by the worker (`crawler::cachedump`).
+/// listing, streamed by the connection (`dump::cachedump`).
 fn cachedump(shared: &Shared, arg: CachedumpArg, out: &mut Vec<u8>) -> Next {
     let refusal = if !shared.config.dumping_enabled {
         Reply::CACHEDUMP_NOT_ALLOWED
@@ -405,7 +405,7 @@ fn cachedump(shared: &Shared, arg: CachedumpArg, out: &mut Vec<u8>) -> Next {
             CachedumpArg::BadFormat => Reply::BAD_COMMAND_LINE_FORMAT,
             CachedumpArg::IllegalId => Reply::ILLEGAL_SLAB_ID,
             CachedumpArg::Dump { class, limit } => {
-                return Next::Dump(crawler::cachedump(class as usize, limit));
+                return Next::Dump(super::dump::cachedump(class as usize, limit));
             }
         }
     };

@@ -125,7 +125,7 @@ pub enum Life {
 /// it is done) or, after `watch`, a log stream (input is ignored for good).
 enum Carries {
     Requests,
-    Dump(Box<crate::server::exec::crawler::Dump>),
+    Dump(Box<crate::server::exec::dump::Dump>),
     Watch(Arc<crate::server::observe::watch::Watcher>),
 }
 
@@ -315,7 +315,7 @@ impl Connection {
     }
 
     /// Streams `dump` before reading further input.
-    pub fn start_dump(&mut self, dump: Box<crate::server::exec::crawler::Dump>) {
+    pub fn start_dump(&mut self, dump: Box<crate::server::exec::dump::Dump>) {
         self.carries = Carries::Dump(dump);
     }
 
@@ -325,7 +325,7 @@ impl Connection {
     }
 
     /// The dump being streamed, taken out to fill the next slice (`start_dump` puts it back).
-    pub fn take_dump(&mut self) -> Option<Box<crate::server::exec::crawler::Dump>> {
+    pub fn take_dump(&mut self) -> Option<Box<crate::server::exec::dump::Dump>> {
         match std::mem::replace(&mut self.carries, Carries::Requests) {
             Carries::Dump(d) => Some(d),
             other => {

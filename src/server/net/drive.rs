@@ -182,7 +182,7 @@ pub(super) fn drive_watcher(conn: &mut Connection, w: &Watcher, ctx: &Ctx<'_>) -
     Fate::Keep
 }
 
-pub(super) enum Step {
+enum Step {
     /// Everything buffered is consumed or incomplete.
     NeedInput,
     /// `-R` requests done; resume later.
@@ -214,8 +214,8 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
             if !conn.receive_buffered() {
                 return Step::NeedInput;
             }
-            if let Some(step) = finish_received(conn, ctx) {
-                return step;
+            if finish_received(conn, ctx) {
+                return Step::Close;
             }
             continue;
         }
@@ -296,7 +296,7 @@ fn continue_dump(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize) -> Op
     *budget -= 1;
     let mut dump = conn.take_dump()?;
     let (_, out, ..) = conn.io();
-    if crate::server::exec::crawler::fill_dump(&mut dump, ctx.shared, out) {
+    if crate::server::exec::dump::fill_dump(&mut dump, ctx.shared, out) {
         return None;
     }
     conn.start_dump(dump);

@@ -12,7 +12,6 @@ use crate::protocol::{binary, text};
 use crate::server::exec::binary as execute_bin;
 use crate::server::exec::{self, Ctx, Next, Received};
 use crate::server::net::connection::{Connection, Proto};
-use crate::server::net::drive::Step;
 use crate::server::observe::trace;
 
 /// Storage command values at least this long that are not all buffered when their line is
@@ -83,9 +82,11 @@ pub(super) fn receive_into_item(
 }
 
 /// A storage command whose value was read into its item (`receive_into_item`), with the
-/// bytes that must follow it buffered: run it. `Some`: stop processing.
-pub(super) fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> Option<Step> {
-    let rx = conn.take_received()?;
+/// bytes that must follow it buffered: run it. `true`: the command closes the connection.
+pub(super) fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> bool {
+    let Some(rx) = conn.take_received() else {
+        return false;
+    };
     let binary = conn.proto() == Proto::Binary;
     let (input, out, authed, ..) = conn.io();
     let before = out.len();
@@ -121,10 +122,7 @@ pub(super) fn finish_received(conn: &mut Connection, ctx: &Ctx<'_>) -> Option<St
         conn.consume(2);
         next
     };
-    match next {
-        Next::Close => Some(Step::Close),
-        _ => None,
-    }
+    matches!(next, Next::Close)
 }
 
 /// `finish_received` for a binary request (no trailer).

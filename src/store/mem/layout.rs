@@ -162,7 +162,7 @@ impl Mem {
     }
 
     /// The key of linked item `r`, borrowed for as long as the caller's shard guard.
-    pub(in crate::store) fn key<'g>(&'g self, r: Ref, _guard: &'g ShardCore) -> &'g [u8] {
+    pub(in crate::store) fn key<'g>(&'g self, r: Ref, _guard: &'g impl ShardLocked) -> &'g [u8] {
         let (p, klen, _) = self.body(r);
         // SAFETY: in bounds (checked in `body`). `r` is linked in the shard whose guard the
         // caller lends us, so nobody writes these bytes until that guard is released, and the
@@ -171,7 +171,7 @@ impl Mem {
     }
 
     /// The value of linked item `r`, borrowed for as long as the caller's shard guard.
-    pub(in crate::store) fn value<'g>(&'g self, r: Ref, _guard: &'g ShardCore) -> &'g [u8] {
+    pub(in crate::store) fn value<'g>(&'g self, r: Ref, _guard: &'g impl ShardLocked) -> &'g [u8] {
         let (p, klen, vlen) = self.body(r);
         // SAFETY: as in `key`.
         unsafe { std::slice::from_raw_parts(p.add(HEADER + klen), vlen) }

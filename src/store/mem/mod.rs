@@ -4,7 +4,8 @@
 //!
 //! **Item bytes are reached only through this module**, which holds the store's `unsafe` on
 //! item memory (the only other `unsafe` are the value slices of the handles that own or pin a
-//! chunk, `PinnedValue` in `pins.rs` and `Reservation` in `set.rs`, and their `Send`).
+//! chunk, `PinnedValue` in `entry.rs` (counted in `mem/pins.rs`) and `Reservation` in
+//! `set.rs`, and their `Send`).
 //!
 //! Owns: page and large allocations, the budget (`mem_limit`), per-class free lists, chunk
 //! addressing (`Ref`), the item header layout.
@@ -61,7 +62,7 @@
 //! Transitions happen under the mutex that owns the destination or source state, so each new
 //! owner's accesses happen-after the previous owner's (mutex release/acquire). Callers in
 //! `shard.rs` and the operation files uphold this; slices handed out here borrow the caller's shard guard
-//! (`&ShardCore`) so they cannot outlive the lock. Large allocations are freed only by their
+//! (any [`ShardLocked`], in practice `&ShardCore`) so they cannot outlive the lock. Large allocations are freed only by their
 //! (private) owner.
 //!
 //! The state of every slab chunk is also mirrored in a per-page side table of atomic bytes
@@ -93,14 +94,23 @@ use std::sync::atomic::{
 
 use parking_lot::Mutex;
 
-use super::pins::Pins;
-use super::shard::ShardCore;
 use super::sizes::SizeHist;
+use pins::Pins;
+
+/// Proof that the caller holds the mutex of the shard that links an item: slices of item
+/// bytes (`Mem::key`, `Mem::value`) borrow it, so they cannot outlive the lock.
+///
+/// # Safety
+///
+/// A `&Self` must exist only while the holder owns a shard mutex (the locked `ShardCore`
+/// is the one implementor).
+pub(in crate::store) unsafe trait ShardLocked {}
 
 mod alloc;
 mod geometry;
 mod layout;
 mod moves;
+mod pins;
 #[cfg(test)]
 mod tests;
 
@@ -253,7 +263,7 @@ pub(super) struct Mem {
     outofmemory: Box<[AtomicU64]>,
     /// Item size histogram (`stats sizes`), maintained by the shards.
     pub(super) sizes: SizeHist,
-    /// Chunks whose value a reply sends from item memory (`pins.rs`).
+    /// Chunks whose value a reply sends from item memory (`mem/pins.rs`).
     pins: Pins,
     /// Time base of `PageMeta::skip_until`.
     born: std::time::Instant,

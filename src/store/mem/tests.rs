@@ -2,6 +2,7 @@
 //! moves, concurrent alloc/write/free.
 
 use super::*;
+use crate::store::shard::ShardCore;
 use std::sync::Arc;
 
 #[test]

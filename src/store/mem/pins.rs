@@ -1,6 +1,6 @@
 //! Pins: reference counts of the chunks whose value bytes a reply is sending straight from
-//! item memory (memcached's item refcount while an iovec points into the item), and the
-//! public handle of one pin, [`PinnedValue`] (taken with `Entry::pin_with`).
+//! item memory (memcached's item refcount while an iovec points into the item). The public
+//! handle of one pin is `PinnedValue` (`store/entry.rs`, taken with `Entry::pin_with`).
 //!
 //! Owns: the pin count of each pinned chunk and whether its free is deferred.
 //! Must not touch: chunk bytes, the index, LRU order (the caller in `mem/alloc.rs` frees).
@@ -22,14 +22,12 @@
 //! count shared by all threads.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ahash::RandomState;
 use parking_lot::Mutex;
 
-use super::api::Store;
-use super::mem::Ref;
+use super::Ref;
 
 const STRIPES: usize = 64;
 
@@ -130,55 +128,6 @@ impl Pins {
             .iter()
             .map(|s| s.pins.load(Ordering::Acquire))
             .sum()
-    }
-}
-
-/// An item's value held for a reply that sends it straight from item memory, without a
-/// copy (memcached's item reference count): until this is dropped the bytes neither change
-/// nor move and their memory is not reused, even if the item is overwritten, deleted,
-/// evicted or its page moved (the store skips or waits for pinned items, and frees one that
-/// was unlinked meanwhile when its last pin goes). Pins hold slab memory, which counts in
-/// `-m`: whoever keeps them must bound how many it keeps (the server does per connection).
-pub struct PinnedValue {
-    pub(super) store: Arc<Store>,
-    pub(super) chunk: Ref,
-    pub(super) ptr: std::ptr::NonNull<u8>,
-    pub(super) len: usize,
-}
-
-// SAFETY: the pinned bytes are immutable and kept alive by the pin (see `pins.rs`); the
-// handle owns an `Arc` of a store handle, which is `Send + Sync`. Nothing here is tied to the
-// thread that pinned it.
-unsafe impl Send for PinnedValue {}
-
-impl PinnedValue {
-    /// The value's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr`/`len` were read from the chunk's header under its shard lock when it
-        // was pinned and lie inside the chunk (checked by `Mem::pin`); a pinned chunk's value
-        // bytes are not written and its memory is not freed or reused until `unpin` in our
-        // `Drop`, so the slice is valid and unchanging for as long as `&self` lives.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl Drop for PinnedValue {
-    fn drop(&mut self) {
-        self.store.inner.mem.unpin(self.chunk);
-    }
-}
-
-impl std::fmt::Debug for PinnedValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PinnedValue({:#x}, {} bytes)", self.chunk, self.len)
     }
 }
 
