@@ -2,7 +2,7 @@
 //! per operation owns its store call's surroundings — memcached's counters, `stats detail`,
 //! the watch log — and the decoders, one per protocol, map parsed requests onto the
 //! runners and hand the outcomes to `protocol` to word. No I/O here: replies go into the
-//! connection's [`Out`](crate::server::net::outq::Out), and the network room sends them.
+//! connection's output (`net/outq.rs`), and the network room sends them.
 //!
 //! ```text
 //!   step.rs    one request: sniff, parse, trace, decode (TCP workers and UDP alike)
