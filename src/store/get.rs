@@ -110,6 +110,9 @@ impl Inner {
         if let Some(e) = new_exp {
             mem.set_exptime(r, e);
         }
+        // Counted before the callback: the class counter's cache line is fetched while the
+        // item's are, instead of after the value was copied out.
+        self.count_hit(&mut g, r, opts);
         let out = f(&mut Entry {
             inner: self,
             guard: &g,
@@ -117,20 +120,27 @@ impl Inner {
             now,
             created: false,
         });
-        self.count_hit(&mut g, r, now, opts);
+        self.bump(r, now, opts);
         Lookup::Hit(out)
     }
 
-    /// After a hit: count it and, unless `no_bump`, mark the item fetched, referenced and
-    /// accessed now.
+    /// A hit: count it in the item's class.
     #[inline]
-    fn count_hit(&self, g: &mut ShardCore, r: Ref, now: u32, opts: &GetOpts) {
+    fn count_hit(&self, g: &mut ShardCore, r: Ref, opts: &GetOpts) {
         let mem = &self.mem;
         match opts.count {
             HitCount::Get => g.cmds(mem, r).get_hits += 1,
             HitCount::Touch => g.cmds(mem, r).touch_hits += 1,
             HitCount::Uncounted => {}
         }
+    }
+
+    /// After the callback saw the item as it was (meta `h` and `l` report the state before
+    /// this request): unless `no_bump`, mark it fetched, referenced and accessed now. The
+    /// caller still holds the item's shard lock.
+    #[inline]
+    fn bump(&self, r: Ref, now: u32, opts: &GetOpts) {
+        let mem = &self.mem;
         if !opts.no_bump {
             let bits = mem.bits(r);
             if bits & (BIT_FETCHED | BIT_REFERENCED) != BIT_FETCHED | BIT_REFERENCED {
@@ -204,6 +214,7 @@ impl Inner {
             if let Some(e) = new_exp {
                 mem.set_exptime(r, e);
             }
+            self.count_hit(&mut g, r, opts);
             let out = f(&mut Entry {
                 inner: self,
                 guard: &g,
@@ -211,7 +222,7 @@ impl Inner {
                 now,
                 created,
             });
-            self.count_hit(&mut g, r, now, opts);
+            self.bump(r, now, opts);
             return Lookup::Hit(out);
         }
         if let Some(s) = fresh {

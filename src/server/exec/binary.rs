@@ -117,10 +117,10 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             let with_key = req.with_key.then_some(key);
             let emit = |item: &mut crate::store::Entry<'_>| {
-                let len = item.value().len();
+                let value = item.value();
                 let (cas, flags) = (item.cas(), item.flags());
-                encode::get_hit_header(out, op, req.opaque, cas, flags, with_key, len);
-                out.value(item.value(), |keep| item.pin_with(keep));
+                encode::get_hit_header(out, op, req.opaque, cas, flags, with_key, value.len());
+                out.value(value, |keep| item.pin_with(keep));
             };
             let found = fetch(ctx, key, touch, emit);
             if !matches!(found, Lookup::Hit(())) && should_reply(req.opcode, Status::KeyNotFound) {

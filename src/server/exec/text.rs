@@ -368,9 +368,10 @@ fn get(ctx: &Ctx<'_>, kind: GetKind, exptime: i64, keys: Keys<'_>, out: &mut Out
             continue;
         }
         let emit = |item: &mut crate::store::Entry<'_>| {
+            let value = item.value();
             let cas = with_cas.then_some(item.cas());
-            encode::value_header(out, item.key(), item.flags(), item.value().len(), cas);
-            out.value(item.value(), |keep| item.pin_with(keep));
+            encode::value_header(out, item.key(), item.flags(), value.len(), cas);
+            out.value(value, |keep| item.pin_with(keep));
             encode::value_trailer(out);
         };
         fetch(ctx, key, touch.then_some(exptime), emit);
