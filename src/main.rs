@@ -172,8 +172,19 @@ fn run(
     }
     process::sd_notify("READY=1");
 
-    // Cluster sync: poll peers and the cluster file; join a pool if asked.
+    // Join a pool if asked, before anything else: a node that cannot join exits non-zero
+    // (it must never serve a list the pool does not share).
     let sync_stop = Arc::new(AtomicBool::new(false));
+    if let Some(peer) = cluster.settings.join.clone()
+        && let Err(e) = cluster.join(&peer, &sync_stop)
+    {
+        log::error!("cluster: {e}");
+        eprintln!("ferrocache: cluster: {e}");
+        handle.shutdown();
+        handle.join();
+        std::process::exit(1);
+    }
+    // Cluster sync: probe members, delist failed ones, poll peers and the cluster file.
     let sync = {
         let (c, stop) = (cluster.clone(), sync_stop.clone());
         std::thread::Builder::new()

@@ -10,12 +10,34 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const SYNC: &str = "1"; // --cluster-sync-interval, seconds
+/// The pool secret every node of these tests shares.
+const SECRET: &str = "test-pool-secret-0123456789";
+
+/// A file holding `secret` (one per process and name, removed by the OS temp cleaner).
+fn secret_file(name: &str, secret: &str) -> String {
+    let p = std::env::temp_dir().join(format!("ferro-secret-{}-{name}", std::process::id()));
+    std::fs::write(&p, format!("{secret}\n")).expect("secret file");
+    p.to_string_lossy().into_owned()
+}
+
+/// `payload` sealed with the pool secret, as members push it.
+fn sealed(payload: &str) -> Vec<u8> {
+    ferrocache::cluster::seal::Secret::from_file_text(SECRET)
+        .expect("secret")
+        .seal(payload.as_bytes())
+}
 
 fn node_args(extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["--cluster-admin", "--cluster-sync-interval", SYNC]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut v: Vec<String> = [
+        "--cluster-admin",
+        "--cluster-sync-interval",
+        SYNC,
+        "--cluster-secret-file",
+        &secret_file("pool", SECRET),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     v.extend(extra.iter().map(|s| s.to_string()));
     v
 }
@@ -137,22 +159,55 @@ fn admin_commands_on_and_off() {
     c.roundtrip(b"config delete cluster\r\n", b"ERROR\r\n");
     assert_eq!(config_of(plain.port).0, 1);
 
+    // On, but the connection did not authenticate (no -S/-Y) and the list is not sealed:
+    // refused, list unchanged.
     let s = start(&[]);
     let mut c = s.connect();
     let p = "5\nb||11212 a|10.0.0.1|11211\n";
     c.roundtrip(
         format!("config set cluster 0 {}\r\n{p}\r\n", p.len()).as_bytes(),
+        b"CLIENT_ERROR unauthenticated\r\n",
+    );
+    c.roundtrip(
+        b"config delete cluster\r\n",
+        b"CLIENT_ERROR unauthenticated\r\n",
+    );
+    assert_eq!(config_of(s.port).0, 1);
+    // A list sealed with another secret: refused.
+    let other = ferrocache::cluster::seal::Secret::from_file_text("another-pool-secret-xyz")
+        .expect("secret")
+        .seal(p.as_bytes());
+    let mut req = format!("config set cluster 0 {}\r\n", other.len()).into_bytes();
+    req.extend_from_slice(&other);
+    req.extend_from_slice(b"\r\n");
+    c.roundtrip(&req, b"CLIENT_ERROR bad cluster signature\r\n");
+    assert_eq!(config_of(s.port).0, 1);
+
+    // An operator authenticated with -Y: accepted.
+    let pw = std::env::temp_dir().join(format!("ferro-cluster-pw-{}", std::process::id()));
+    std::fs::write(&pw, "alice:secret\n").expect("pw file");
+    let s = start(&["-Y", pw.to_str().expect("path")]);
+    let mut c = s.connect();
+    c.roundtrip(b"set auth 0 0 12\r\nalice secret\r\n", b"STORED\r\n");
+    c.roundtrip(
+        format!("config set cluster 0 {}\r\n{p}\r\n", p.len()).as_bytes(),
         b"STORED\r\n",
     );
     // Served sorted by host.
-    assert_eq!(config_of(s.port).1, "5\na|10.0.0.1|11211 b||11212\n");
-    // Older or equal versions are ignored (still answered STORED).
+    assert_eq!(config_of_authed(s.port), "5\na|10.0.0.1|11211 b||11212\n");
+    // Older or equal versions are ignored, and answered so.
     let old = "4\nz||1\n";
     c.roundtrip(
         format!("config set cluster 0 {}\r\n{old}\r\n", old.len()).as_bytes(),
-        b"STORED\r\n",
+        b"NOT_STORED\r\n",
     );
-    assert_eq!(config_of(s.port).0, 5);
+    // A version far ahead (it would lock the pool) is refused.
+    let far = "18446744073709551615\nz||1\n";
+    c.roundtrip(
+        format!("config set cluster 0 {}\r\n{far}\r\n", far.len()).as_bytes(),
+        b"CLIENT_ERROR cluster version too far ahead\r\n",
+    );
+    assert_eq!(config_of_authed(s.port), "5\na|10.0.0.1|11211 b||11212\n");
     // Bad payloads are rejected without changing the list.
     for bad in [
         "6\nno-port||\n",
@@ -166,10 +221,39 @@ fn admin_commands_on_and_off() {
             b"CLIENT_ERROR bad data chunk\r\n",
         );
     }
-    assert_eq!(config_of(s.port).1, "5\na|10.0.0.1|11211 b||11212\n");
+    assert_eq!(config_of_authed(s.port), "5\na|10.0.0.1|11211 b||11212\n");
     c.roundtrip(b"config delete cluster\r\n", b"DELETED\r\n");
-    assert_eq!(config_of(s.port).1, "6\n\n");
+    assert_eq!(config_of_authed(s.port), "6\n\n");
     c.roundtrip(b"config delete cluster\r\n", b"NOT_FOUND\r\n");
+    let _ = std::fs::remove_file(pw);
+
+    // A member's push, sealed with the pool secret, needs no -Y.
+    let s = start(&[]);
+    let mut c = s.connect();
+    let body = sealed(p);
+    let mut req = format!("config set cluster 0 {}\r\n", body.len()).into_bytes();
+    req.extend_from_slice(&body);
+    req.extend_from_slice(b"\r\n");
+    c.roundtrip(&req, b"STORED\r\n");
+    assert_eq!(config_of(s.port).1, "5\na|10.0.0.1|11211 b||11212\n");
+}
+
+/// `config get cluster` payload over a connection authenticated with -Y as alice.
+fn config_of_authed(port: u16) -> String {
+    let mut c = Client::connect(port);
+    c.roundtrip(b"set auth 0 0 12\r\nalice secret\r\n", b"STORED\r\n");
+    c.send(b"config get cluster\r\n");
+    let header = c.read_line_str();
+    let len: usize = header
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .expect("len")
+        .parse()
+        .expect("len");
+    let payload = c.read_exact_n(len);
+    c.expect(b"\r\nEND\r\n");
+    String::from_utf8(payload).expect("utf-8")
 }
 
 #[test]
@@ -316,10 +400,11 @@ fn a_list_pushed_to_one_node_reaches_the_whole_pool_within_two_intervals() {
     nodes.push("z-extra|127.0.0.1|1".into());
     let new = format!("{}\n{}\n", v + 1, nodes.join(" "));
     let t0 = Instant::now();
-    c.connect().roundtrip(
-        format!("config set cluster 0 {}\r\n{new}\r\n", new.len()).as_bytes(),
-        b"STORED\r\n",
-    );
+    let body = sealed(&new);
+    let mut req = format!("config set cluster 0 {}\r\n", body.len()).into_bytes();
+    req.extend_from_slice(&body);
+    req.extend_from_slice(b"\r\n");
+    c.connect().roundtrip(&req, b"STORED\r\n");
     let (v2, took) = converge(
         &ports,
         4,
@@ -329,5 +414,71 @@ fn a_list_pushed_to_one_node_reaches_the_whole_pool_within_two_intervals() {
     println!(
         "pushed to one node: pool converged in {:?}",
         t0.elapsed().max(took)
+    );
+}
+
+#[test]
+fn a_killed_node_is_delisted_at_exactly_the_next_version() {
+    let fail = ["--cluster-fail-timeout", "2"];
+    let a = start(&fail);
+    let join_a = format!("127.0.0.1:{}", a.port);
+    let b = start(&[&fail[..], &["--cluster-join", &join_a]].concat());
+    let c = start(&[&fail[..], &["--cluster-join", &join_a]].concat());
+    let (v, _) = converge(&[a.port, b.port, c.port], 3, Duration::from_secs(10));
+    let t0 = Instant::now();
+    // SAFETY: plain kill(2) of our own child's pid.
+    unsafe { libc::kill(c.pid() as i32, libc::SIGKILL) };
+    // Fail timeout (2 s) + 2 sync intervals (1 s each), with 1 s of slack.
+    let (v2, _) = converge(&[a.port, b.port], 2, Duration::from_secs(5));
+    assert_eq!(v2, v + 1, "one failure, one version");
+    println!("kill -9: delisted in {:?}", t0.elapsed());
+    // Both survivors report the dead node down, and the pool not isolated.
+    let st = a.connect().stats_arg("cluster");
+    assert_eq!(st.get("cluster_version"), Some(&(v + 1).to_string()));
+    assert_eq!(st.get("cluster_isolated").map(String::as_str), Some("0"));
+    drop(c);
+}
+
+#[test]
+fn a_delisted_node_that_answers_again_rejoins_by_itself() {
+    let fail = ["--cluster-fail-timeout", "2"];
+    let a = start(&fail);
+    let join_a = format!("127.0.0.1:{}", a.port);
+    let b = start(&[&fail[..], &["--cluster-join", &join_a]].concat());
+    let c = start(&[&fail[..], &["--cluster-join", &join_a]].concat());
+    let (v, _) = converge(&[a.port, b.port, c.port], 3, Duration::from_secs(10));
+    // SAFETY: kill(2) of our own child's pid.
+    unsafe { libc::kill(c.pid() as i32, libc::SIGSTOP) };
+    let (v2, _) = converge(&[a.port, b.port], 2, Duration::from_secs(6));
+    assert_eq!(v2, v + 1);
+    let t0 = Instant::now();
+    // SAFETY: as above.
+    unsafe { libc::kill(c.pid() as i32, libc::SIGCONT) };
+    let (v3, _) = converge(&[a.port, b.port, c.port], 3, Duration::from_secs(8));
+    assert!(v3 > v2);
+    println!("SIGCONT: relisted in {:?}", t0.elapsed());
+    assert!(c.log().contains("re-joining"), "{}", c.log());
+}
+
+#[test]
+fn a_join_with_the_wrong_secret_fails_at_start_up() {
+    let a = start(&[]);
+    let join_a = format!("127.0.0.1:{}", a.port);
+    let wrong = secret_file("wrong", "a-different-secret-000000");
+    let mut args = node_args(&["--cluster-join", &join_a]);
+    let i = args
+        .iter()
+        .position(|s| s == "--cluster-secret-file")
+        .expect("secret flag");
+    args[i + 1] = wrong;
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut b = Server::start_with(&ferrocache_path(), &refs);
+    let status = b.wait_exit(Duration::from_secs(20)).expect("exits");
+    assert!(!status.success());
+    assert!(b.log().contains("secret"), "{}", b.log());
+    assert_eq!(
+        nodes_in(&config_of(a.port).1).len(),
+        1,
+        "the seed's list is unchanged"
     );
 }

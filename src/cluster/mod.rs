@@ -30,7 +30,9 @@
 //! gossip arrives in, every node ends up holding the same maximum.
 
 pub mod discovery;
+pub mod health;
 pub mod ring;
+pub mod seal;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -293,6 +295,27 @@ impl Default for ClusterConfig {
     }
 }
 
+/// How far ahead of the running version a pushed or polled list may be. Legitimate
+/// changes move one version at a time; an operator's hand-set version may jump, but not by
+/// this much.
+pub const MAX_AHEAD: u64 = 1_000_000;
+
+/// What [`Membership::adopt`] did with a candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adopted {
+    Yes,
+    /// Not newer than the running list (ignored).
+    NotNewer,
+    /// More than [`MAX_AHEAD`] versions ahead (refused).
+    TooFarAhead,
+}
+
+impl Adopted {
+    pub fn is_yes(self) -> bool {
+        self == Adopted::Yes
+    }
+}
+
 /// What happened when a cluster file was applied with [`Membership::apply_file`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileOutcome {
@@ -339,36 +362,43 @@ impl Membership {
     }
 
     /// Replaces the running config with `candidate` if it [supersedes](ClusterConfig::supersedes)
-    /// it. Returns whether it did. Used for `config set cluster` and for peer polling.
-    pub fn adopt(&self, candidate: ClusterConfig) -> bool {
+    /// it and is not more than [`MAX_AHEAD`] versions ahead (a version pushed near
+    /// `u64::MAX` would otherwise lock the pool). Used for `config set cluster` and for peer
+    /// polling.
+    pub fn adopt(&self, candidate: ClusterConfig) -> Adopted {
         let mut cur = self.inner.write();
+        if candidate.version > cur.version.saturating_add(MAX_AHEAD) {
+            return Adopted::TooFarAhead;
+        }
         if candidate.supersedes(&cur) {
             *cur = candidate;
-            true
+            Adopted::Yes
         } else {
-            false
+            Adopted::NotNewer
         }
     }
 
     /// Adds (or updates the ip of) a node and bumps the version. Returns the new version,
-    /// or `None` when the node was already there as given.
+    /// or `None` when the node was already there as given (or the version cannot grow).
     pub fn add_node(&self, node: Node) -> Option<u64> {
         let mut cur = self.inner.write();
+        let next = cur.version.checked_add(1)?;
         if cur.nodes.insert(node) {
-            cur.version += 1;
-            Some(cur.version)
+            cur.version = next;
+            Some(next)
         } else {
             None
         }
     }
 
     /// Removes `host:port` and bumps the version. Returns the new version, or `None` when
-    /// there was no such node.
+    /// there was no such node (or the version cannot grow).
     pub fn remove_node(&self, host: &str, port: u16) -> Option<u64> {
         let mut cur = self.inner.write();
+        let next = cur.version.checked_add(1)?;
         if cur.nodes.remove(host, port) {
-            cur.version += 1;
-            Some(cur.version)
+            cur.version = next;
+            Some(next)
         } else {
             None
         }
@@ -516,12 +546,27 @@ mod tests {
     #[test]
     fn adopt_only_moves_forward() {
         let m = Membership::new(ClusterConfig::new(5, list(&[n("a", "", 1)])));
-        assert!(!m.adopt(ClusterConfig::new(4, list(&[n("z", "", 1)]))));
-        assert!(!m.adopt(ClusterConfig::new(5, list(&[n("a", "", 1)]))));
-        assert!(m.adopt(ClusterConfig::new(6, list(&[n("b", "", 1)]))));
+        assert!(
+            !m.adopt(ClusterConfig::new(4, list(&[n("z", "", 1)])))
+                .is_yes()
+        );
+        assert!(
+            !m.adopt(ClusterConfig::new(5, list(&[n("a", "", 1)])))
+                .is_yes()
+        );
+        assert!(
+            m.adopt(ClusterConfig::new(6, list(&[n("b", "", 1)])))
+                .is_yes()
+        );
         assert_eq!(m.version(), 6);
         assert_eq!(m.get().nodes.to_string(), "b||1");
-        assert!(!m.adopt(ClusterConfig::new(1, NodeList::empty())));
+        assert!(!m.adopt(ClusterConfig::new(1, NodeList::empty())).is_yes());
+        assert_eq!(m.version(), 6);
+        // Far ahead: refused (a pushed u64::MAX would lock the pool).
+        assert_eq!(
+            m.adopt(ClusterConfig::new(u64::MAX, list(&[n("y", "", 1)]))),
+            Adopted::TooFarAhead
+        );
         assert_eq!(m.version(), 6);
     }
 

@@ -141,6 +141,16 @@ pub struct Args {
     #[arg(long = "cluster-leave-timeout", default_value_t = 10)]
     pub cluster_leave_timeout: u64,
 
+    /// File whose first line is the pool's shared secret (at least 16 characters): lists
+    /// pushed between members are sealed with it, and a pushed list without a valid seal is
+    /// refused. Needed to join a pool and to delist failed nodes.
+    #[arg(long = "cluster-secret-file")]
+    pub cluster_secret_file: Option<PathBuf>,
+
+    /// Seconds without an answer after which a member is down and the pool delists it.
+    #[arg(long = "cluster-fail-timeout", default_value_t = 6)]
+    pub cluster_fail_timeout: u64,
+
     /// Unix socket path to listen on (disables TCP and UDP, as in memcached).
     #[arg(short = 's', long = "unix-socket")]
     pub unix_socket: Option<PathBuf>,

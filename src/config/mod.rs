@@ -38,6 +38,10 @@ pub struct ClusterSettings {
     pub advertise: String,
     pub leave_on_shutdown: bool,
     pub leave_timeout: std::time::Duration,
+    /// `--cluster-secret-file`: the pool's shared secret.
+    pub secret: Option<crate::cluster::seal::Secret>,
+    /// `--cluster-fail-timeout`.
+    pub fail_timeout: std::time::Duration,
 }
 
 impl ClusterSettings {

@@ -278,6 +278,29 @@ impl Config {
         if a.cluster_sync_interval == 0 {
             return err("--cluster-sync-interval 0: must be at least 1 second");
         }
+        if a.cluster_fail_timeout < 2 {
+            return err("--cluster-fail-timeout: must be at least 2 seconds");
+        }
+        let secret = match &a.cluster_secret_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("--cluster-secret-file {}: {e}", path.display()))
+                })?;
+                Some(
+                    crate::cluster::seal::Secret::from_file_text(&text).map_err(|e| {
+                        ConfigError(format!("--cluster-secret-file {}: {e}", path.display()))
+                    })?,
+                )
+            }
+            None => None,
+        };
+        if let Some(j) = &a.cluster_join
+            && secret.is_none()
+        {
+            return err(format!(
+                "--cluster-join {j}: needs --cluster-secret-file (pool membership is authenticated; every member reads the same secret)"
+            ));
+        }
         if let Some(j) = &a.cluster_join
             && !j.contains(':')
         {
@@ -315,6 +338,8 @@ impl Config {
             advertise,
             leave_on_shutdown: a.cluster_leave_on_shutdown,
             leave_timeout: std::time::Duration::from_secs(a.cluster_leave_timeout),
+            secret,
+            fail_timeout: std::time::Duration::from_secs(a.cluster_fail_timeout),
         };
         Ok(Config {
             cluster,

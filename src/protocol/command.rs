@@ -71,6 +71,8 @@ pub enum StatsArg<'a> {
     Reset,
     /// `stats conns`.
     Conns,
+    /// `stats cluster` (ferrocache: pool membership and each peer's health).
+    Cluster,
     /// `stats detail on|off|dump`.
     Detail(DetailArg),
     /// `stats cachedump <class> <limit>`.

@@ -58,6 +58,11 @@ impl Reply<'static> {
     pub const AUTH_FAILURE: Reply<'static> = Reply::ClientError("authentication failure");
     /// A command before authenticating.
     pub const UNAUTHENTICATED: Reply<'static> = Reply::ClientError("unauthenticated");
+    /// `config set cluster` with a seal that does not verify.
+    pub const CLUSTER_BAD_SEAL: Reply<'static> = Reply::ClientError("bad cluster signature");
+    /// `config set cluster` with a version far ahead of the running one.
+    pub const CLUSTER_VERSION_TOO_FAR: Reply<'static> =
+        Reply::ClientError("cluster version too far ahead");
     /// `flush_all` with `-F`.
     pub const FLUSH_ALL_NOT_ALLOWED: Reply<'static> = Reply::ClientError("flush_all not allowed");
     /// `flush_all` with a delay that is not a number.

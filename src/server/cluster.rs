@@ -1,17 +1,19 @@
-//! The I/O half of auto discovery: polling peers' `config get cluster`, watching the
-//! `--cluster-file`, joining a pool at start-up and leaving it before shutdown.
+//! The I/O half of auto discovery and pool membership: polling peers' `config get cluster`,
+//! watching the `--cluster-file`, joining a pool at start-up and leaving it before shutdown,
+//! probing every member (`stats cluster`) for failure detection, delisting failed members
+//! by the rule of `cluster/health.rs`, and re-joining by itself after being delisted.
 //!
-//! The data and the convergence rule live in `crate::cluster`; this file only moves
-//! payloads between sockets, files and [`Membership`]. Peer traffic uses the text protocol
-//! with short timeouts (1 s connect, 2 s read), so a dead peer never stalls the sync thread
-//! for long, and every loop here is bounded.
-//!
-//! Pushing a list to a peer (`config set cluster`) needs `--cluster-admin` on that peer.
+//! The data and the rules live in `crate::cluster`; this file only moves payloads between
+//! sockets, files and [`Membership`]. Peer traffic uses the text protocol with short
+//! timeouts, so a dead peer never stalls anything for long; every loop here is bounded.
+//! Lists pushed to peers are sealed with the pool's secret (`cluster/seal.rs`).
 
 use crate::cluster::discovery::{self, ClusterFile};
+use crate::cluster::health::{self, Health, NodeKey, PeerState, Plan, View};
 use crate::cluster::{ClusterConfig, FileOutcome, Membership, Node};
 use crate::config::ClusterSettings;
 use crate::protocol::text::config as config_reply;
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -30,10 +32,10 @@ fn resolve(addr: &str) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address")))
 }
 
-fn connect(addr: &str) -> io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&resolve(addr)?, CONNECT_TIMEOUT)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
+fn connect(addr: &str, connect: Duration, io: Duration) -> io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&resolve(addr)?, connect)?;
+    s.set_read_timeout(Some(io))?;
+    s.set_write_timeout(Some(io))?;
     s.set_nodelay(true)?;
     Ok(s)
 }
@@ -75,30 +77,101 @@ pub fn parse_config_reply(reply: &[u8]) -> Result<ClusterConfig, String> {
 
 /// Fetches a peer's cluster config.
 pub fn fetch(addr: &str) -> Result<ClusterConfig, String> {
-    let mut s = connect(addr).map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT).map_err(|e| format!("{addr}: {e}"))?;
     s.write_all(b"config get cluster\r\n")
         .map_err(|e| format!("{addr}: {e}"))?;
     let reply = read_until(&mut s, b"END\r\n").map_err(|e| format!("{addr}: {e}"))?;
     parse_config_reply(&reply).map_err(|e| format!("{addr}: {e}"))
 }
 
-/// Sends `config set cluster` to a peer; `Ok` when it answered STORED.
-pub fn push(addr: &str, config: &ClusterConfig) -> Result<(), String> {
-    let payload = config.payload();
+/// Why a push was not stored.
+#[derive(Debug)]
+pub enum PushError {
+    /// Could not talk to the peer.
+    Io(String),
+    /// The peer answered something else than `STORED`.
+    Refused(String),
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::Io(e) => f.write_str(e),
+            PushError::Refused(r) => write!(f, "answered {r:?}"),
+        }
+    }
+}
+
+/// Sends `config set cluster` to a peer, sealed with `secret` when there is one; `Ok` when
+/// it answered STORED.
+pub fn push(
+    addr: &str,
+    config: &ClusterConfig,
+    secret: Option<&crate::cluster::seal::Secret>,
+) -> Result<(), PushError> {
+    let plain = config.payload();
+    let payload = match secret {
+        Some(s) => s.seal(&plain),
+        None => plain,
+    };
     let mut req = format!("config set cluster 0 {}\r\n", payload.len()).into_bytes();
     req.extend_from_slice(&payload);
     req.extend_from_slice(b"\r\n");
-    let mut s = connect(addr).map_err(|e| format!("{addr}: {e}"))?;
-    s.write_all(&req).map_err(|e| format!("{addr}: {e}"))?;
-    let reply = read_until(&mut s, b"\r\n").map_err(|e| format!("{addr}: {e}"))?;
+    let io = |e: io::Error| PushError::Io(format!("{addr}: {e}"));
+    let mut s = connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT).map_err(io)?;
+    s.write_all(&req).map_err(io)?;
+    let reply = read_until(&mut s, b"\r\n").map_err(io)?;
     if reply == b"STORED\r\n" {
         Ok(())
     } else {
-        Err(format!(
-            "{addr}: answered {:?}",
-            String::from_utf8_lossy(&reply).trim_end()
+        Err(PushError::Refused(
+            String::from_utf8_lossy(&reply).trim_end().to_string(),
         ))
     }
+}
+
+/// Asks a peer for `stats cluster` on a kept-open connection: its view of the others.
+fn probe(conn: &mut Option<TcpStream>, addr: &str, timeout: Duration) -> Option<View> {
+    if conn.is_none() {
+        *conn = connect(addr, timeout, timeout).ok();
+    }
+    let s = conn.as_mut()?;
+    let answer = s
+        .write_all(b"stats cluster\r\n")
+        .and_then(|()| read_until(s, b"END\r\n"));
+    match answer {
+        Ok(reply) => Some(parse_view(&reply)),
+        Err(_) => {
+            *conn = None;
+            None
+        }
+    }
+}
+
+/// A peer's `stats cluster` reply as a [`View`]: its version and the peers it sees down.
+fn parse_view(reply: &[u8]) -> View {
+    let mut view = View::default();
+    for line in String::from_utf8_lossy(reply).lines() {
+        let mut t = line.split(' ');
+        if t.next() != Some("STAT") {
+            continue;
+        }
+        match (t.next(), t.next()) {
+            (Some("cluster_version"), Some(v)) => view.version = v.parse().unwrap_or(0),
+            (Some(name), Some(state)) if name.starts_with("peer:") => {
+                let Some((host, port)) = name["peer:".len()..].rsplit_once(':') else {
+                    continue;
+                };
+                if PeerState::parse(state) == Some(PeerState::Down)
+                    && let Ok(port) = port.parse::<u16>()
+                {
+                    view.down.push((host.to_string(), port));
+                }
+            }
+            _ => {}
+        }
+    }
+    view
 }
 
 /// Cluster state owned by the server: membership plus what is needed to sync it.
@@ -108,6 +181,18 @@ pub struct Cluster {
     /// This node's own entry.
     pub me: Node,
     file_mtime: parking_lot::Mutex<Option<SystemTime>>,
+    /// What this node knows of its peers' health (probers write, the sync loop and
+    /// `stats cluster` read).
+    pub health: parking_lot::Mutex<Health>,
+    /// This node reaches at most half of the list (it changes nothing meanwhile).
+    pub isolated: AtomicBool,
+    /// This node has been in the served list since it started (a list without it that it
+    /// did not ask for means it was delisted: it re-joins).
+    member: AtomicBool,
+    /// Leaving on shutdown: do not re-join.
+    leaving: AtomicBool,
+    /// Peers with a running prober thread.
+    probing: parking_lot::Mutex<HashSet<NodeKey>>,
 }
 
 impl Cluster {
@@ -120,9 +205,14 @@ impl Cluster {
         let own = crate::cluster::NodeList::new([me.clone()])?;
         let c = Cluster {
             membership: Arc::new(Membership::new(ClusterConfig::new(1, own))),
-            settings,
+            settings: settings.clone(),
+            health: parking_lot::Mutex::new(Health::new(settings.fail_timeout)),
             me,
             file_mtime: parking_lot::Mutex::new(None),
+            isolated: AtomicBool::new(false),
+            member: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
+            probing: parking_lot::Mutex::new(HashSet::new()),
         };
         if let Some(path) = c.settings.file.clone() {
             let file = read_file(&path)?;
@@ -180,8 +270,15 @@ impl Cluster {
             match fetch(&peer.connect_addr()) {
                 Ok(cfg) => {
                     let v = cfg.version;
-                    if self.membership.adopt(cfg) {
-                        log::info!("cluster: adopted version {v} from {}", peer.connect_addr());
+                    match self.membership.adopt(cfg) {
+                        crate::cluster::Adopted::Yes => {
+                            log::info!("cluster: adopted version {v} from {}", peer.connect_addr())
+                        }
+                        crate::cluster::Adopted::TooFarAhead => log::warn!(
+                            "cluster: {} serves version {v}, too far ahead of ours: ignored",
+                            peer.connect_addr()
+                        ),
+                        crate::cluster::Adopted::NotNewer => {}
                     }
                 }
                 Err(e) => log::debug!("cluster: polling {e}"),
@@ -199,30 +296,55 @@ impl Cluster {
             targets.push(a.to_string());
         }
         for t in targets {
-            if let Err(e) = push(&t, &cfg) {
-                log::warn!("cluster: pushing version {}: {e}", cfg.version);
+            if let Err(e) = push(&t, &cfg, self.settings.secret.as_ref()) {
+                log::debug!("cluster: pushing version {} to {t}: {e}", cfg.version);
             }
         }
     }
 
-    /// Joins the pool `peer` belongs to: take its list, add ourselves at a higher version,
-    /// push it, and re-check until the peer serves a list with us (concurrent joins each
-    /// retry until they are in).
+    /// Joins the pool `peer` belongs to: take its list, add ourselves at the next version,
+    /// push it (sealed), and re-check until the peer serves a list with us (concurrent joins
+    /// each retry until they are in). Bounded; a refusal that retrying cannot fix (another
+    /// secret, a seed without one) fails at once with the cause.
     pub fn join(&self, peer: &str, stop: &AtomicBool) -> Result<u64, String> {
         let deadline = Instant::now() + self.settings.sync_interval * 6 + Duration::from_secs(10);
-        let mut last_err = String::new();
+        let mut last_err = String::from("no answer");
         while Instant::now() < deadline && !stop.load(Ordering::Acquire) {
             match fetch(peer) {
                 Ok(cfg) if cfg.nodes.find(&self.me.host, self.me.port).is_some() => {
                     self.membership.adopt(cfg.clone());
-                    log::info!("cluster: joined via {peer} at version {}", cfg.version);
+                    self.member.store(true, Ordering::Release);
+                    log::info!(
+                        "cluster: joined via {peer} at version {} ({} nodes)",
+                        cfg.version,
+                        cfg.nodes.len()
+                    );
                     return Ok(cfg.version);
                 }
                 Ok(mut cfg) => {
                     cfg.nodes.insert(self.me.clone());
-                    cfg.version = cfg.version.max(self.membership.version()) + 1;
-                    self.membership.adopt(cfg);
-                    self.push_all(Some(peer));
+                    let Some(next) = cfg.version.checked_add(1) else {
+                        return Err(format!("{peer} serves the last possible version"));
+                    };
+                    cfg.version = next;
+                    match push(peer, &cfg, self.settings.secret.as_ref()) {
+                        Ok(()) => {}
+                        Err(PushError::Refused(r)) if r.contains("bad cluster signature") => {
+                            return Err(format!(
+                                "{peer} refused the join: it holds another --cluster-secret-file secret (or none)"
+                            ));
+                        }
+                        Err(PushError::Refused(r))
+                            if r.starts_with("ERROR") || r.contains("unauthenticated") =>
+                        {
+                            return Err(format!(
+                                "{peer} refused the join ({r}): start it with the pool's --cluster-secret-file"
+                            ));
+                        }
+                        // Lost a race with another change: fetch again.
+                        Err(PushError::Refused(r)) => last_err = format!("{peer} answered {r}"),
+                        Err(PushError::Io(e)) => last_err = e,
+                    }
                 }
                 Err(e) => last_err = e,
             }
@@ -234,6 +356,7 @@ impl Cluster {
     /// Leaves the pool: removes ourselves, pushes the list, and waits (bounded) until every
     /// remaining node serves a list without us.
     pub fn leave(&self) {
+        self.leaving.store(true, Ordering::Release);
         let Some(v) = self.membership.remove_node(&self.me.host, self.me.port) else {
             return;
         };
@@ -258,19 +381,193 @@ impl Cluster {
         }
     }
 
-    /// The sync thread: poll every `--cluster-sync-interval` until `stop`.
-    pub fn run_sync(self: Arc<Self>, stop: Arc<AtomicBool>) {
-        if let Some(peer) = self.settings.join.clone()
-            && let Err(e) = self.join(&peer, &stop)
-        {
-            log::error!("cluster: {e}");
-        }
-        while !stop.load(Ordering::Acquire) {
-            self.sync_once();
-            sleep_unless(&stop, self.settings.sync_interval);
+    /// How often each peer is probed: four times per fail timeout, at most once a second.
+    fn probe_every(&self) -> Duration {
+        (self.settings.fail_timeout / 4).min(Duration::from_secs(1))
+    }
+
+    /// Starts a prober for every listed peer that has none (one thread each, bounded by
+    /// [`MAX_PROBERS`]); a prober ends when its peer leaves the list or on `stop`.
+    fn start_probers(self: &Arc<Self>, stop: &Arc<AtomicBool>) {
+        for peer in self.peers() {
+            let key: NodeKey = (peer.host.clone(), peer.port);
+            let mut probing = self.probing.lock();
+            if probing.contains(&key) || probing.len() >= MAX_PROBERS {
+                continue;
+            }
+            probing.insert(key.clone());
+            drop(probing);
+            let (me, stop2) = (self.clone(), stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("probe-{}", peer.port))
+                .spawn(move || me.probe_loop(peer, key, &stop2));
+            if let Err(e) = spawned {
+                log::warn!("cluster: cannot start a prober: {e}");
+            }
         }
     }
+
+    fn probe_loop(&self, peer: Node, key: NodeKey, stop: &AtomicBool) {
+        let addr = peer.connect_addr();
+        let every = self.probe_every();
+        let timeout = every.max(Duration::from_millis(200));
+        let mut conn = None;
+        while !stop.load(Ordering::Acquire) && self.listed(&key) {
+            let t0 = Instant::now();
+            let answer = probe(&mut conn, &addr, timeout);
+            self.health.lock().observe(&key, answer, Instant::now());
+            sleep_unless(stop, every.saturating_sub(t0.elapsed()));
+        }
+        self.probing.lock().remove(&key);
+    }
+
+    fn listed(&self, key: &NodeKey) -> bool {
+        self.membership
+            .with(|c| c.nodes.find(&key.0, key.1).is_some())
+    }
+
+    /// One failure-detection step: refresh the peers' states, then apply the plan.
+    fn detect(&self) {
+        let now = Instant::now();
+        let current = self.membership.get();
+        let plan = {
+            let mut h = self.health.lock();
+            h.watch(&current.nodes, &self.me, now);
+            for t in h.refresh(now) {
+                let secs = h.fail_timeout().as_secs();
+                match t.to {
+                    PeerState::Down => log::warn!(
+                        "cluster: {}:{} is down (no answer for {secs} s)",
+                        t.peer.0,
+                        t.peer.1
+                    ),
+                    PeerState::Suspect => {
+                        log::info!("cluster: {}:{} is suspect", t.peer.0, t.peer.1)
+                    }
+                    PeerState::Alive => {
+                        log::info!("cluster: {}:{} answers again", t.peer.0, t.peer.1)
+                    }
+                }
+            }
+            health::plan(&current, &self.me, &h)
+        };
+        match plan {
+            Plan::Isolated { reached, listed } => {
+                if !self.isolated.swap(true, Ordering::AcqRel) {
+                    log::warn!(
+                        "cluster: isolated: this node reaches {reached} of {listed} listed nodes; serving version {} unchanged until it reaches a majority",
+                        current.version
+                    );
+                }
+                return;
+            }
+            _ => {
+                if self.isolated.swap(false, Ordering::AcqRel) {
+                    log::info!("cluster: no longer isolated");
+                }
+            }
+        }
+        if let Plan::Delist { config, removed } = plan {
+            let v = config.version;
+            if self.membership.adopt(config).is_yes() {
+                for n in &removed {
+                    log::warn!(
+                        "cluster: delisted {} (failed: no answer for {} s from a majority), version {v}",
+                        n,
+                        self.settings.fail_timeout.as_secs()
+                    );
+                }
+                self.push_all(None);
+            }
+        }
+    }
+
+    /// A member that finds itself out of the served list without having left was delisted
+    /// (it was down, or cut off): it re-joins through any listed node, once it answers.
+    fn rejoin_if_delisted(&self, stop: &AtomicBool) {
+        let current = self.membership.get();
+        let listed = current.nodes.find(&self.me.host, self.me.port).is_some();
+        if listed {
+            self.member.store(true, Ordering::Release);
+            return;
+        }
+        if !self.member.load(Ordering::Acquire)
+            || self.leaving.load(Ordering::Acquire)
+            || self.settings.secret.is_none()
+        {
+            return;
+        }
+        log::warn!(
+            "cluster: this node is not in version {} (it was delisted); re-joining",
+            current.version
+        );
+        for peer in current.nodes.iter() {
+            match self.join(&peer.connect_addr(), stop) {
+                Ok(v) => {
+                    log::info!("cluster: rejoined at version {v}");
+                    return;
+                }
+                Err(e) => log::warn!("cluster: re-joining: {e}"),
+            }
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+
+    /// The sync thread until `stop`: probe and detect failures every probe period, poll
+    /// peers and the file every `--cluster-sync-interval`, re-join if delisted.
+    pub fn run_sync(self: Arc<Self>, stop: Arc<AtomicBool>) {
+        if self
+            .membership
+            .with(|c| c.nodes.find(&self.me.host, self.me.port).is_some())
+        {
+            self.member.store(true, Ordering::Release);
+        }
+        let mut next_sync = Instant::now();
+        while !stop.load(Ordering::Acquire) {
+            if self.settings.secret.is_some() {
+                self.start_probers(&stop);
+                self.detect();
+            }
+            if Instant::now() >= next_sync {
+                self.sync_once();
+                self.rejoin_if_delisted(&stop);
+                next_sync = Instant::now() + self.settings.sync_interval;
+            }
+            sleep_unless(&stop, self.probe_every());
+        }
+    }
+
+    /// `stats cluster`: the version, the node count, whether isolated, and each watched
+    /// peer's state and seconds since it changed.
+    pub fn stats(&self) -> Vec<(String, String)> {
+        let (version, nodes) = self.membership.with(|c| (c.version, c.nodes.len()));
+        let mut out = vec![
+            ("cluster_version".to_string(), version.to_string()),
+            ("cluster_nodes".to_string(), nodes.to_string()),
+            (
+                "cluster_isolated".to_string(),
+                u8::from(self.isolated.load(Ordering::Acquire)).to_string(),
+            ),
+        ];
+        let now = Instant::now();
+        for ((host, port), p) in self.health.lock().peers() {
+            out.push((
+                format!("peer:{host}:{port}"),
+                format!(
+                    "{} {}",
+                    p.state.as_str(),
+                    now.saturating_duration_since(p.changed).as_secs()
+                ),
+            ));
+        }
+        out
+    }
 }
+
+/// At most this many prober threads (one per listed peer).
+const MAX_PROBERS: usize = 64;
 
 fn sleep_unless(stop: &AtomicBool, total: Duration) {
     let step = Duration::from_millis(50);

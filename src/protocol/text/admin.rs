@@ -28,6 +28,7 @@ pub(super) fn stats<'a>(line: &Line<'a>) -> Command<'a> {
         b"sizes_disable" => StatsArg::SizesTracking(false),
         b"reset" => StatsArg::Reset,
         b"conns" => StatsArg::Conns,
+        b"cluster" => StatsArg::Cluster,
         b"detail" => StatsArg::Detail(match (line.n, line.tok(2)) {
             (3.., b"on") => DetailArg::On,
             (3.., b"off") => DetailArg::Off,

@@ -4,6 +4,7 @@
 //! decoder words.
 
 use super::ctx::{Ctx, bump};
+use crate::cluster::Adopted;
 use crate::server::observe::stats::{self, StatList};
 
 /// What `flush_all` (text) / Flush (binary) did.
@@ -89,46 +90,88 @@ pub fn sasl_auth(ctx: &Ctx<'_>, plain: Option<&[u8]>) -> bool {
 /// Outcome of a cluster admin command (`config set|delete cluster`).
 #[derive(Debug, PartialEq, Eq)]
 pub enum ConfigAnswer {
-    /// Applied (or, for `set`, ignored because its version is not newer: see below).
+    /// Applied.
     Done,
-    /// `--cluster-admin` is off: answered as an unknown command.
+    /// A list not newer than the running one: ignored (answered `NOT_STORED`).
+    NotNewer,
+    /// A version more than `cluster::MAX_AHEAD` ahead: refused.
+    TooFarAhead,
+    /// An operator command with `--cluster-admin` off: answered as an unknown command.
     Disabled,
+    /// An operator command on a connection that did not authenticate (no SASL/-Y), and no
+    /// valid seal: refused.
+    Unauthenticated,
+    /// A sealed list whose seal does not verify (another pool's secret, an altered list,
+    /// or no secret here): refused.
+    BadSeal,
     /// Not the `cluster` key, or nothing to delete.
     NotFound,
     /// A malformed payload; the running list is kept.
     Bad(String),
 }
 
-/// `config set cluster`: adopt the payload if it supersedes the running list. A version
-/// not newer than the running one is ignored but still answered as stored, as ElastiCache
-/// does for a config it already has: the pool converges on the highest version anyway.
-pub fn config_set(ctx: &Ctx<'_>, key: &[u8], payload: &[u8]) -> ConfigAnswer {
+/// `config set cluster`. A list sealed with the pool's secret is a member's push and is
+/// accepted whatever `--cluster-admin` says; an unsealed one is an operator's, accepted only
+/// with `--cluster-admin` on a connection authenticated by SASL or `-Y` (`authenticated`).
+/// Either way it replaces the running list only if it supersedes it.
+pub fn config_set(ctx: &Ctx<'_>, key: &[u8], data: &[u8], authenticated: bool) -> ConfigAnswer {
+    use crate::cluster::seal::{self, Sealed};
     let cluster = &ctx.shared.cluster;
-    if !cluster.settings.admin {
-        return ConfigAnswer::Disabled;
-    }
+    let opened = match &cluster.settings.secret {
+        Some(secret) => secret.open(data),
+        None if seal::is_sealed(data) => Sealed::Invalid,
+        None => Sealed::Unsealed(data),
+    };
+    let (payload, by) = match opened {
+        Sealed::Invalid => {
+            log::warn!("cluster: refused a pushed list with a bad seal");
+            return ConfigAnswer::BadSeal;
+        }
+        Sealed::Valid(p) => (p, "a member"),
+        Sealed::Unsealed(p) => {
+            if !cluster.settings.admin {
+                return ConfigAnswer::Disabled;
+            }
+            if !authenticated {
+                log::warn!(
+                    "cluster: refused config set cluster from an unauthenticated connection"
+                );
+                return ConfigAnswer::Unauthenticated;
+            }
+            (p, "an operator")
+        }
+    };
     if key != b"cluster" {
         return ConfigAnswer::NotFound;
     }
     match crate::cluster::discovery::parse_payload(payload) {
         Ok(cfg) => {
             let v = cfg.version;
-            if cluster.membership.adopt(cfg) {
-                log::info!("cluster: config set to version {v}");
-            } else {
-                log::info!("cluster: config set with version {v} ignored (not newer)");
+            match cluster.membership.adopt(cfg) {
+                Adopted::Yes => {
+                    log::info!("cluster: version {v} set by {by}");
+                    ConfigAnswer::Done
+                }
+                Adopted::NotNewer => ConfigAnswer::NotNewer,
+                Adopted::TooFarAhead => {
+                    log::warn!("cluster: refused version {v}: too far ahead of the pool");
+                    ConfigAnswer::TooFarAhead
+                }
             }
-            ConfigAnswer::Done
         }
         Err(e) => ConfigAnswer::Bad(e),
     }
 }
 
-/// `config delete cluster`: the list becomes empty at the next version.
-pub fn config_delete(ctx: &Ctx<'_>, key: &[u8]) -> ConfigAnswer {
+/// `config delete cluster` (operators only: `--cluster-admin`, authenticated): the list
+/// becomes empty at the next version.
+pub fn config_delete(ctx: &Ctx<'_>, key: &[u8], authenticated: bool) -> ConfigAnswer {
     let cluster = &ctx.shared.cluster;
     if !cluster.settings.admin {
         return ConfigAnswer::Disabled;
+    }
+    if !authenticated {
+        return ConfigAnswer::Unauthenticated;
     }
     if key != b"cluster" {
         return ConfigAnswer::NotFound;
@@ -137,8 +180,18 @@ pub fn config_delete(ctx: &Ctx<'_>, key: &[u8]) -> ConfigAnswer {
     if cur.nodes.is_empty() {
         return ConfigAnswer::NotFound;
     }
-    let empty =
-        crate::cluster::ClusterConfig::new(cur.version + 1, crate::cluster::NodeList::empty());
-    cluster.membership.adopt(empty);
-    ConfigAnswer::Done
+    let Some(next) = cur.version.checked_add(1) else {
+        return ConfigAnswer::TooFarAhead;
+    };
+    let empty = crate::cluster::ClusterConfig::new(next, crate::cluster::NodeList::empty());
+    match cluster.membership.adopt(empty) {
+        Adopted::Yes => ConfigAnswer::Done,
+        _ => ConfigAnswer::NotNewer,
+    }
+}
+
+/// A connection may run operator commands: it authenticated through SASL or `-Y` (the
+/// decoders only run commands of authenticated connections when either is configured).
+pub fn operator(ctx: &Ctx<'_>) -> bool {
+    ctx.shared.config.auth_required()
 }

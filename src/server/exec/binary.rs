@@ -94,19 +94,25 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             }
         }
         BinCommand::ConfigSet { key, value } => {
-            let s = match admin::config_set(ctx, key, value) {
+            let s = match admin::config_set(ctx, key, value, admin::operator(ctx)) {
                 ConfigAnswer::Done => Status::Success,
+                ConfigAnswer::NotNewer => Status::NotStored,
+                ConfigAnswer::Unauthenticated | ConfigAnswer::BadSeal => Status::AuthError,
                 ConfigAnswer::Disabled => Status::UnknownCommand,
                 ConfigAnswer::NotFound => Status::KeyNotFound,
-                ConfigAnswer::Bad(_) => Status::InvalidArguments,
+                ConfigAnswer::Bad(_) | ConfigAnswer::TooFarAhead => Status::InvalidArguments,
             };
             status(out, &req, s, 0);
         }
         BinCommand::ConfigDelete { key } => {
-            let s = match admin::config_delete(ctx, key) {
+            let s = match admin::config_delete(ctx, key, admin::operator(ctx)) {
                 ConfigAnswer::Done => Status::Success,
                 ConfigAnswer::Disabled => Status::UnknownCommand,
-                ConfigAnswer::NotFound | ConfigAnswer::Bad(_) => Status::KeyNotFound,
+                ConfigAnswer::Unauthenticated | ConfigAnswer::BadSeal => Status::AuthError,
+                ConfigAnswer::NotFound
+                | ConfigAnswer::Bad(_)
+                | ConfigAnswer::NotNewer
+                | ConfigAnswer::TooFarAhead => Status::KeyNotFound,
             };
             status(out, &req, s, 0);
         }

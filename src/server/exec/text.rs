@@ -199,6 +199,9 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                     return Next::Continue;
                 }
                 StatsArg::Conns => crate::server::observe::stats::conns(shared, ctx.fd),
+                StatsArg::Cluster => {
+                    crate::server::observe::stats::StatList(shared.cluster.stats())
+                }
                 StatsArg::Detail(arg) => {
                     stats_detail(shared, arg, out);
                     return Next::Continue;
@@ -305,8 +308,12 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             Next::Continue
         }
         Command::ConfigSet { key, data, noreply } => {
-            match admin::config_set(ctx, key, data) {
+            match admin::config_set(ctx, key, data, admin::operator(ctx)) {
                 ConfigAnswer::Done => say(ctx, out, noreply, Reply::Stored),
+                ConfigAnswer::NotNewer => say(ctx, out, noreply, Reply::NotStored),
+                ConfigAnswer::TooFarAhead => say(ctx, out, noreply, Reply::CLUSTER_VERSION_TOO_FAR),
+                ConfigAnswer::Unauthenticated => encode::reply(out, &Reply::UNAUTHENTICATED),
+                ConfigAnswer::BadSeal => encode::reply(out, &Reply::CLUSTER_BAD_SEAL),
                 ConfigAnswer::Disabled | ConfigAnswer::NotFound => {
                     encode::reply(out, &Reply::Error)
                 }
@@ -318,10 +325,16 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             Next::Continue
         }
         Command::ConfigDelete { key } => {
-            match admin::config_delete(ctx, key) {
+            match admin::config_delete(ctx, key, admin::operator(ctx)) {
                 ConfigAnswer::Done => encode::reply(out, &Reply::Deleted),
                 ConfigAnswer::NotFound => encode::reply(out, &Reply::NotFound),
-                ConfigAnswer::Disabled | ConfigAnswer::Bad(_) => encode::reply(out, &Reply::Error),
+                ConfigAnswer::Unauthenticated => encode::reply(out, &Reply::UNAUTHENTICATED),
+                ConfigAnswer::NotNewer | ConfigAnswer::TooFarAhead => {
+                    encode::reply(out, &Reply::NotFound)
+                }
+                ConfigAnswer::BadSeal | ConfigAnswer::Disabled | ConfigAnswer::Bad(_) => {
+                    encode::reply(out, &Reply::Error)
+                }
             }
             Next::Continue
         }
