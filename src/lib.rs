@@ -17,7 +17,7 @@
 //!   client/   ──► cluster, protocol        (a Rust client with auto-discovery, for tests and tools)
 //!   protocol/ ──► decimal                  (pure: bytes -> Command, outcome -> reply bytes)
 //!   store/    ──► decimal                  (items, slabs, eviction, expiry, CAS; no sockets, no protocol types)
-//!   config/   ──► auth                     (flags, config file, -o -> validated Config)
+//!   config/   ──► auth, cluster::seal      (flags, config file, -o -> validated Config)
 //!   auth, logging, decimal ──► (none)      (SASL/ascii credentials, log sink, safe_strtoull)
 //! ```
 //!
@@ -55,8 +55,10 @@
 //! - **udp** (1, with `-U`): one poll over the UDP sockets.
 //! - **sweeper** (1, `store`): every 100 ms reclaims expired items, moves pages (automove),
 //!   gives memory back after `cache_memlimit` lowered it.
-//! - **cluster sync** (1 with a pool: `server/cluster.rs`): polls peers and the node file,
-//!   pushes joins and leaves. **lru-crawl** (transient): `lru_crawler crawl`.
+//! - **cluster sync** (1: `server/cluster.rs`): polls peers and the node file, detects
+//!   failures and delists (`cluster/health.rs`), re-joins, pushes sealed lists; with a pool
+//!   secret, one **prober** per listed peer (`stats cluster` on a kept-open connection).
+//!   **lru-crawl** (transient): `lru_crawler crawl`.
 //! - **signals** (`main.rs`): SIGTERM/SIGINT shut down, SIGHUP reloads the config file.
 //!
 //! Threads share one [`server::Shared`]: `config`, `store`, `cluster`, `live` settings,
@@ -93,8 +95,9 @@
 //!   stats.rs` prints it.
 //! - **Sockets, buffers, back-pressure, TLS**: `server/net/` (the worker and `drive.rs`
 //!   drive a connection; `connection.rs` owns its buffers and lifecycle).
-//! - **Pool membership**: the rules in `cluster/` (plain data, testable without sockets), the
-//!   I/O that moves them in `server/cluster.rs`.
+//! - **Pool membership**: the rules in `cluster/` (plain data, testable without sockets:
+//!   versions in `mod.rs`, failure detection in `health.rs`, the seal in `seal.rs`), the I/O
+//!   that moves them in `server/cluster.rs`.
 //! - **A command-line option**: `config/cli.rs` (clap), checked in `config/validate.rs`, `-o`
 //!   options in `config/extended.rs`.
 //! - **Tests**: integration tests in `tests/` start the real binary through

@@ -2,6 +2,8 @@
 pymemcache's HashClient (scripts/pool_example.py). ferrocache only."""
 
 import os
+import secrets
+import tempfile
 import socket
 import sys
 import time
@@ -30,8 +32,13 @@ def config_version_and_nodes(port):
 def pool():
     if "memcached" in os.path.basename(server_bin()):
         pytest.skip("auto discovery is a ferrocache feature; memcached has no `config`")
-    first = Server(server_bin(), ["--cluster-admin", "--cluster-sync-interval", "1"])
-    join = ["--cluster-admin", "--cluster-sync-interval", "1", "--cluster-join", f"127.0.0.1:{first.port}"]
+    # Pool membership is authenticated: every node reads the same secret.
+    secret = tempfile.NamedTemporaryFile("w", prefix="ferro-pool-secret-", delete=False)
+    secret.write(secrets.token_hex(16) + "\n")
+    secret.close()
+    common = ["--cluster-sync-interval", "1", "--cluster-secret-file", secret.name]
+    first = Server(server_bin(), common)
+    join = common + ["--cluster-join", f"127.0.0.1:{first.port}"]
     nodes = [first, Server(server_bin(), join), Server(server_bin(), join)]
     deadline = time.time() + 10
     while True:
@@ -43,6 +50,7 @@ def pool():
     yield nodes
     for n in nodes:
         n.stop()
+    os.unlink(secret.name)
 
 
 def test_discovers_every_node_from_any_node(pool):
