@@ -153,8 +153,9 @@ fn run(args: &Args, client: &Client) -> Tally {
     let mut next_op = start;
     let mut next_report = start + Duration::from_secs(1);
     let mut t = 0u64;
-    // Bounded by the duration: every call below is bounded by the client's timeouts.
-    while start.elapsed() < args.duration {
+    // One report per second of the duration, the last at its end: `t` grows every second
+    // and every call below is bounded by the client's timeouts.
+    while t < args.duration.as_secs() {
         let now = Instant::now();
         if now >= next_report {
             t += 1;

@@ -152,7 +152,7 @@ class Pool:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--discover", required=True, help="HOST:PORT[,HOST:PORT...]")
-    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--duration", type=int, default=10, help="seconds")
     ap.add_argument("--keys", type=int, default=2000)
     ap.add_argument("--dist", choices=("zipf", "uniform"), default="zipf")
     ap.add_argument("--rate", type=float, default=500)
@@ -169,8 +169,9 @@ def main(argv=None):
     start = time.monotonic()
     next_op, next_report, next_refresh = start, start + 1, start + a.refresh_ms / 1000
     t = 0
-    # Bounded by the duration: every call below is bounded by the client's timeouts.
-    while time.monotonic() - start < a.duration:
+    # One report per second of the duration, the last at its end: `t` grows every second
+    # and every call below is bounded by the client's timeouts.
+    while t < a.duration:
         now = time.monotonic()
         if now >= next_refresh:
             pool.refresh()
