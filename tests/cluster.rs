@@ -1,11 +1,13 @@
 //! Auto discovery and pool changes (ferrocache only: memcached has no `config` command).
 //!
 //! Byte-exact discovery replies (text, legacy key, binary 0x60), the admin commands on and
-//! off, and a multi-node pool on loopback ports driven through `ferrocache::client`.
+//! off, and a multi-node pool on loopback ports driven through `ferrocache::client`,
+//! including a node killed and restarted under it (misses, not errors).
 
 mod common;
 use common::*;
 use ferrocache::client::{Client as PoolClient, ClientOptions};
+use ferrocache::cluster::{ClusterConfig, Node, NodeList};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -301,8 +303,12 @@ fn pool_grows_and_shrinks() {
     let ports3 = [a.port, b.port, c.port];
     converge(&ports3, 3, Duration::from_secs(10));
 
+    // Errors stay errors here (and the former 1 s timeouts): every call must reach a node.
     let opts = ClientOptions {
         poll_interval: None,
+        errors_as_misses: false,
+        connect_timeout: Duration::from_secs(1),
+        io_timeout: Duration::from_secs(1),
         ..ClientOptions::default()
     };
     let client = PoolClient::new(&join_a, opts).expect("client");
@@ -471,14 +477,112 @@ fn a_join_with_the_wrong_secret_fails_at_start_up() {
         .position(|s| s == "--cluster-secret-file")
         .expect("secret flag");
     args[i + 1] = wrong;
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut b = Server::start_with(&ferrocache_path(), &refs);
-    let status = b.wait_exit(Duration::from_secs(20)).expect("exits");
+    // Run it directly: it may exit before a harness could even connect to it.
+    let mut cmd = std::process::Command::new(ferrocache_path());
+    cmd.args(["-p", "-1", "-l", "127.0.0.1"]).args(&args);
+    if running_as_root() {
+        cmd.args(["-u", "root"]);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut log = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("read log");
     assert!(!status.success());
-    assert!(b.log().contains("secret"), "{}", b.log());
+    assert!(log.contains("secret"), "{log}");
     assert_eq!(
         nodes_in(&config_of(a.port).1).len(),
         1,
         "the seed's list is unchanged"
     );
+}
+
+#[test]
+fn a_killed_node_is_a_miss_until_it_comes_back_on_its_port() {
+    let a = Server::start_with(&ferrocache_path(), &[]);
+    let b = Server::start_with(&ferrocache_path(), &[]);
+    let port_b = b.port;
+    let nodes = [
+        Node::new("node-a", "127.0.0.1", a.port).expect("node a"),
+        Node::new("node-b", "127.0.0.1", port_b).expect("node b"),
+    ];
+    let config = ClusterConfig::new(1, NodeList::new(nodes).expect("list"));
+    let opts = ClientOptions {
+        poll_interval: None,
+        ..ClientOptions::default()
+    };
+    let budget = opts.connect_timeout + opts.io_timeout;
+    let client = PoolClient::with_config(config, opts).expect("client");
+    let keys: Vec<String> = (0..400).map(|i| format!("key:{i}")).collect();
+    for k in &keys {
+        assert!(client.set(k, b"v", 0, 0).expect("set"));
+    }
+    let on_b: Vec<&String> = keys
+        .iter()
+        .filter(|k| client.server_for(k).expect("owner").port == port_b)
+        .collect();
+    assert!(on_b.len() > 100 && on_b.len() < 300, "{}", on_b.len());
+
+    drop(b); // SIGKILL, reaped
+    let t0 = Instant::now();
+    let mut hits = 0;
+    for k in &keys {
+        let t = Instant::now();
+        let got = client.get(k).expect("a get never fails");
+        assert!(t.elapsed() < budget, "get took {:?}", t.elapsed());
+        if got.is_some() {
+            hits += 1;
+        }
+        let t = Instant::now();
+        let stored = client.set(k, b"w", 0, 0).expect("a set never fails");
+        assert!(t.elapsed() < budget, "set took {:?}", t.elapsed());
+        assert_eq!(stored, !on_b.contains(&k), "{k}");
+    }
+    assert_eq!(hits, keys.len() - on_b.len(), "every key of A still hits");
+    let s = client.stats();
+    println!("after the kill ({:?}): {s:?}", t0.elapsed());
+    assert!(s.errors >= 1 && s.node_marked_dead == 1, "{s:?}");
+    assert_eq!(s.misses_due_to_dead_node, on_b.len() as u64);
+    assert_eq!(s.dropped_sets, on_b.len() as u64);
+    assert_eq!(client.dead_nodes().len(), 1);
+
+    // The same node comes back on the same port (empty): after a backoff the client uses it.
+    let p = port_b.to_string();
+    let _b2 = Server::start_with(&ferrocache_path(), &["-p", &p]);
+    let t1 = Instant::now();
+    let probe = on_b[0];
+    loop {
+        if client.set(probe, b"back", 0, 0).expect("set") {
+            break;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(12),
+            "not used again: {:?}",
+            client.stats()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("used again {:?} after the restart", t1.elapsed());
+    assert_eq!(client.get(probe).expect("get").expect("hit").data, b"back");
+    assert!(client.dead_nodes().is_empty());
+    assert_eq!(client.stats().node_recovered, 1);
+    for k in &on_b[1..] {
+        assert_eq!(client.get(k).expect("get"), None, "restarted empty");
+    }
 }

@@ -16,7 +16,19 @@
 //! - One connection per node, behind a mutex: concurrent callers on the same node take
 //!   turns. A connection that fails (I/O error, timeout, reply we cannot frame) is dropped
 //!   and reopened by the next call; server-reported errors (`SERVER_ERROR ...`) leave it open
-//!   and come back as an `io::Error` whose inner error is a [`ServerReply`].
+//!   and come back as an `io::Error` whose inner error is a [`ServerReply`]. A pooled
+//!   connection the node closed (it restarted) is noticed before reuse and reopened.
+//! - Failures (`health.rs`): a node whose connect or request fails is marked dead for a
+//!   backoff ([`ClientOptions::retry_backoff_min`] doubling to
+//!   [`ClientOptions::retry_backoff_max`], reset by a success). With
+//!   [`ClientOptions::errors_as_misses`] (the default) the failing call and every call routed
+//!   to a dead node return at once as a miss (`get` → `Ok(None)`, `set`/`delete` →
+//!   `Ok(false)`, `cas` → `NotFound`, `incr`/`decr` → `Ok(None)`) and are counted in
+//!   [`Client::stats`]; after the backoff one call probes the node. Keys are never moved to
+//!   another node on a failure (that would serve stale copies later): only a new list from
+//!   the pool changes the routing.
+//! - Every call is bounded by `connect_timeout + io_timeout`, waiting for the node's
+//!   connection included (name resolution of a node without an ip aside).
 //! - [`Client::refresh`] asks the known nodes (then the original endpoint) for the config and
 //!   adopts it only if it [supersedes](crate::cluster::ClusterConfig::supersedes) the
 //!   current one, so the client never goes back to an older list. An empty list is never
@@ -25,27 +37,33 @@
 //!   interval. It holds no reference to the `Client`; dropping the client stops and joins
 //!   it (waiting at most for one in-flight config fetch, which is bounded by the timeouts).
 //!
-//! Non-goals: pipelining, multi-get across servers, binary protocol, failover/ejection.
+//! Non-goals: pipelining, multi-get across servers, binary protocol, rehashing on failure.
 //!
-//! This file owns the public API, the topology (ring + one connection per node) and the
-//! refresh/poller; `wire.rs` owns request bytes and reply parsing; `tests.rs` runs the
-//! client against fake servers. Must not touch: server internals (it is a plain client).
+//! This file owns the public API, the topology (ring + one connection per node), the call
+//! path (health check, deadline, miss fallback) and the refresh/poller; `wire.rs` owns
+//! request bytes and reply parsing; `conn.rs` sockets and timeouts; `health.rs` the
+//! dead/alive state and counters; `tests.rs` runs the client against fake servers. Must not
+//! touch: server internals (it is a plain client).
 
 use std::fmt;
 use std::io::{self, BufReader};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::cluster::ring::Ring;
 use crate::cluster::{ClusterConfig, Node};
 
+mod conn;
+mod health;
 mod wire;
+use conn::{Conn, Stream, is_stale};
+pub use health::ClientStats;
+use health::{Admit, Counters, Health, Kind};
 use wire::*;
 
 /// Longest key memcached accepts.
@@ -56,24 +74,48 @@ const MAX_LINE: u64 = 8 * 1024;
 const MAX_VALUE: usize = 1 << 30;
 
 /// Client settings.
+///
+/// The defaults suit a pool on one network: 250 ms to connect (a loopback or LAN connect
+/// takes well under a millisecond; a node that is down refuses at once, one that is
+/// unreachable costs this much once per backoff), 500 ms for a request's I/O (a cache that
+/// answers slower than that is worth less than a miss), dead for 100 ms doubling to 5 s.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
-    /// Timeout for each TCP connect.
+    /// Timeout for each TCP connect (default 250 ms).
     pub connect_timeout: Duration,
-    /// Read and write timeout on every socket.
+    /// Budget for a request's reads and writes, all together (default 500 ms). A call takes
+    /// at most `connect_timeout + io_timeout`.
     pub io_timeout: Duration,
     /// Refresh the cluster config in the background at this interval (`None`: only when
-    /// [`Client::refresh`] is called).
+    /// [`Client::refresh`] is called; default 60 s).
     pub poll_interval: Option<Duration>,
+    /// `true` (default): a call that cannot reach its node returns as a miss (see the module
+    /// doc) and is counted in [`Client::stats`]. `false`: it returns the `io::Error`, and
+    /// every call tries the node (dead nodes are still tracked and counted).
+    pub errors_as_misses: bool,
+    /// How long a node stays dead after its first failure (default 100 ms).
+    pub retry_backoff_min: Duration,
+    /// The longest dead period, reached by doubling on each failed retry (default 5 s).
+    pub retry_backoff_max: Duration,
 }
 
 impl Default for ClientOptions {
     fn default() -> ClientOptions {
         ClientOptions {
-            connect_timeout: Duration::from_secs(1),
-            io_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_millis(250),
+            io_timeout: Duration::from_millis(500),
             poll_interval: Some(Duration::from_secs(60)),
+            errors_as_misses: true,
+            retry_backoff_min: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(5),
         }
+    }
+}
+
+impl ClientOptions {
+    /// The longest a call may take.
+    fn call_budget(&self) -> Duration {
+        self.connect_timeout.saturating_add(self.io_timeout)
     }
 }
 
@@ -121,6 +163,7 @@ struct Shared {
     topology: RwLock<Arc<Topology>>,
     /// Set when the client drops, so a refresh in flight stops trying further nodes.
     closing: AtomicBool,
+    counters: Counters,
 }
 
 struct Topology {
@@ -133,9 +176,19 @@ struct Topology {
 struct NodeConn {
     node: Node,
     conn: Mutex<Option<Conn>>,
+    health: Health,
 }
 
-type Conn = BufReader<TcpStream>;
+/// Why a call did not get an answer.
+enum Failure {
+    /// The node failed (connect, I/O, timeout, framing): it is marked dead.
+    Node(io::Error),
+    /// Another call held the node's connection past this call's budget: not the node's
+    /// fault as far as this call knows.
+    Busy,
+    /// The node was marked dead while this call waited for its connection.
+    Dead,
+}
 
 struct Poller {
     stop: mpsc::Sender<()>,
@@ -171,6 +224,7 @@ impl Client {
             opts,
             topology: RwLock::new(Arc::new(topology)),
             closing: AtomicBool::new(false),
+            counters: Counters::default(),
         });
         let poller = match shared.opts.poll_interval {
             Some(interval) => Some(Poller::start(Arc::clone(&shared), interval)?),
@@ -201,6 +255,22 @@ impl Client {
         self.shared.topology.read().config.clone()
     }
 
+    /// The failure counters since the client was built.
+    pub fn stats(&self) -> ClientStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The nodes currently marked dead (their calls return as misses until a probe
+    /// succeeds).
+    pub fn dead_nodes(&self) -> Vec<Node> {
+        let topo = self.shared.topology.read();
+        topo.conns
+            .iter()
+            .filter(|c| c.health.is_dead())
+            .map(|c| c.node.clone())
+            .collect()
+    }
+
     /// The node `key` is routed to.
     pub fn server_for(&self, key: &str) -> Option<Node> {
         let topo = self.shared.topology.read();
@@ -210,25 +280,28 @@ impl Client {
 
     /// `get`: the value, or `None` on a miss.
     pub fn get(&self, key: &str) -> io::Result<Option<Value>> {
-        self.shared
-            .with_conn(key, |c| get_request(c, "get", key.as_bytes()))
+        self.shared.with_conn(key, Kind::Read, None, |c| {
+            get_request(c, "get", key.as_bytes())
+        })
     }
 
     /// `gets`: the value with its CAS unique, or `None` on a miss.
     pub fn gets(&self, key: &str) -> io::Result<Option<Value>> {
-        self.shared
-            .with_conn(key, |c| get_request(c, "gets", key.as_bytes()))
+        self.shared.with_conn(key, Kind::Read, None, |c| {
+            get_request(c, "gets", key.as_bytes())
+        })
     }
 
     /// `set`: `Ok(true)` on `STORED`, `Ok(false)` on `NOT_STORED`.
     pub fn set(&self, key: &str, data: &[u8], flags: u32, exptime: u32) -> io::Result<bool> {
         let head = format!("set {key} {flags} {exptime} {}", data.len());
-        self.shared
-            .with_conn(key, |c| match storage_request(c, &head, data)?.as_str() {
+        self.shared.with_conn(key, Kind::Store, false, |c| {
+            match storage_request(c, &head, data)?.as_str() {
                 "STORED" => Ok(true),
                 "NOT_STORED" => Ok(false),
                 other => Err(unexpected(other)),
-            })
+            }
+        })
     }
 
     /// `cas` with the unique from a previous [`Client::gets`].
@@ -241,18 +314,22 @@ impl Client {
         cas: u64,
     ) -> io::Result<CasOutcome> {
         let head = format!("cas {key} {flags} {exptime} {} {cas}", data.len());
-        self.shared
-            .with_conn(key, |c| match storage_request(c, &head, data)?.as_str() {
+        self.shared.with_conn(
+            key,
+            Kind::Store,
+            CasOutcome::NotFound,
+            |c| match storage_request(c, &head, data)?.as_str() {
                 "STORED" => Ok(CasOutcome::Stored),
                 "EXISTS" => Ok(CasOutcome::Exists),
                 "NOT_FOUND" => Ok(CasOutcome::NotFound),
                 other => Err(unexpected(other)),
-            })
+            },
+        )
     }
 
     /// `delete`: `Ok(true)` on `DELETED`, `Ok(false)` on `NOT_FOUND`.
     pub fn delete(&self, key: &str) -> io::Result<bool> {
-        self.shared.with_conn(key, |c| {
+        self.shared.with_conn(key, Kind::Delete, false, |c| {
             match simple_request(c, format!("delete {key}\r\n").as_bytes())?.as_str() {
                 "DELETED" => Ok(true),
                 "NOT_FOUND" => Ok(false),
@@ -263,14 +340,16 @@ impl Client {
 
     /// `incr`: the new value, or `None` when the key does not exist.
     pub fn incr(&self, key: &str, delta: u64) -> io::Result<Option<u64>> {
-        self.shared
-            .with_conn(key, |c| arith_request(c, "incr", key, delta))
+        self.shared.with_conn(key, Kind::Read, None, |c| {
+            arith_request(c, "incr", key, delta)
+        })
     }
 
     /// `decr`: the new value, or `None` when the key does not exist.
     pub fn decr(&self, key: &str, delta: u64) -> io::Result<Option<u64>> {
-        self.shared
-            .with_conn(key, |c| arith_request(c, "decr", key, delta))
+        self.shared.with_conn(key, Kind::Read, None, |c| {
+            arith_request(c, "decr", key, delta)
+        })
     }
 }
 
@@ -326,6 +405,7 @@ impl Topology {
                         Arc::new(NodeConn {
                             node: node.clone(),
                             conn: Mutex::new(None),
+                            health: Health::default(),
                         })
                     })
             })
@@ -341,11 +421,13 @@ impl Topology {
 impl Shared {
     fn refresh(&self) -> io::Result<bool> {
         let current = Arc::clone(&self.topology.read());
-        let mut candidates: Vec<String> = current
-            .config
-            .nodes
+        // Alive nodes first: a dead one would likely cost a connect timeout.
+        let (alive, dead): (Vec<_>, Vec<_>) =
+            current.conns.iter().partition(|c| !c.health.is_dead());
+        let mut candidates: Vec<String> = alive
             .iter()
-            .map(Node::connect_addr)
+            .chain(dead.iter())
+            .map(|c| c.node.connect_addr())
             .collect();
         candidates.extend(self.endpoint.iter().cloned());
         let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no node to ask");
@@ -372,11 +454,14 @@ impl Shared {
         true
     }
 
-    /// Routes `key`, takes that node's connection (connecting if needed) and runs `op`.
-    /// A failed connection is dropped unless the failure is a [`ServerReply`].
+    /// Routes `key` and runs `op` on that node's connection within the call budget. When
+    /// the node is dead or fails and `errors_as_misses` is set, returns `Ok(miss)` and
+    /// counts it under `kind`; server error replies always come back as `Err`.
     fn with_conn<T>(
         &self,
         key: &str,
+        kind: Kind,
+        miss: T,
         op: impl FnOnce(&mut Conn) -> io::Result<T>,
     ) -> io::Result<T> {
         check_key(key)?;
@@ -388,43 +473,102 @@ impl Shared {
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no servers"))?;
             Arc::clone(&topo.conns[i])
         };
-        let mut slot = node.conn.lock();
+        let tolerant = self.opts.errors_as_misses;
+        let start = Instant::now();
+        let budget = self.opts.call_budget();
+        let admit = node.health.admit(start, budget);
+        if tolerant && admit == Admit::Skip {
+            self.counters.missed(kind);
+            return Ok(miss);
+        }
+        let skip_if_dead = tolerant && admit == Admit::Go;
+        match self.run(&node, start + budget, skip_if_dead, op) {
+            Ok(v) => {
+                if node.health.succeeded() {
+                    log::info!("node {} answers again", node.node);
+                    self.counters.recovered();
+                }
+                Ok(v)
+            }
+            Err(Failure::Node(e)) if is_server_reply(&e) => {
+                // The node answered: it is alive.
+                if node.health.succeeded() {
+                    self.counters.recovered();
+                }
+                Err(e)
+            }
+            Err(Failure::Dead) => {
+                self.counters.missed(kind);
+                Ok(miss)
+            }
+            Err(failure) => {
+                self.counters.error();
+                let e = match failure {
+                    Failure::Node(e) => {
+                        let (min, max) = (self.opts.retry_backoff_min, self.opts.retry_backoff_max);
+                        if node.health.failed(Instant::now(), min, max) {
+                            log::warn!("node {} marked dead: {e}", node.node);
+                            self.counters.marked_dead();
+                        }
+                        e
+                    }
+                    _ => io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("node {} busy past the call budget", node.node),
+                    ),
+                };
+                if tolerant {
+                    self.counters.missed(kind);
+                    Ok(miss)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Takes `node`'s connection (waiting at most until `deadline`), reopens it if needed
+    /// and runs `op` with its I/O bounded by `io_timeout` and `deadline`. A failed
+    /// connection is dropped unless the failure is a [`ServerReply`].
+    fn run<T>(
+        &self,
+        node: &NodeConn,
+        deadline: Instant,
+        skip_if_dead: bool,
+        op: impl FnOnce(&mut Conn) -> io::Result<T>,
+    ) -> Result<T, Failure> {
+        let mut slot = node.conn.try_lock_until(deadline).ok_or(Failure::Busy)?;
+        if skip_if_dead && node.health.is_dead() {
+            return Err(Failure::Dead);
+        }
+        if slot.as_ref().is_some_and(is_stale) {
+            *slot = None;
+        }
         let conn = match &mut *slot {
             Some(c) => c,
-            None => slot.insert(BufReader::new(connect(
-                &node.node.connect_addr(),
-                &self.opts,
-            )?)),
+            None => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let timeout = self.opts.connect_timeout.min(left);
+                let c =
+                    Stream::connect(&node.node.connect_addr(), timeout).map_err(Failure::Node)?;
+                slot.insert(c)
+            }
         };
+        let io_deadline = (Instant::now() + self.opts.io_timeout).min(deadline);
+        conn.get_mut().set_deadline(io_deadline);
         let result = op(conn);
         if let Err(e) = &result
             && !is_server_reply(e)
         {
             *slot = None;
         }
-        result
+        result.map_err(Failure::Node)
     }
-}
-
-fn connect(addr: &str, opts: &ClientOptions) -> io::Result<TcpStream> {
-    let mut last_err = io::Error::new(io::ErrorKind::NotFound, format!("`{addr}` did not resolve"));
-    for sa in addr.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&sa, opts.connect_timeout) {
-            Ok(s) => {
-                s.set_read_timeout(Some(opts.io_timeout))?;
-                s.set_write_timeout(Some(opts.io_timeout))?;
-                s.set_nodelay(true)?;
-                return Ok(s);
-            }
-            Err(e) => last_err = e,
-        }
-    }
-    Err(last_err)
 }
 
 /// Reads the cluster config from `addr` over a fresh connection.
 fn fetch_config(addr: &str, opts: &ClientOptions) -> io::Result<ClusterConfig> {
-    let mut conn = BufReader::new(connect(addr, opts)?);
+    let mut conn = BufReader::new(conn::connect(addr, opts.connect_timeout, opts.io_timeout)?);
     config_request(&mut conn)
 }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::cluster::{NodeList, discovery};
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
 // ---- an in-test memcached on 127.0.0.1 -----------------------------------------------
@@ -28,7 +28,12 @@ struct Fake {
 
 impl Fake {
     fn start() -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Fake::start_on(0)
+    }
+
+    /// On a given port (0: one the kernel picks).
+    fn start_on(port: u16) -> Fake {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(FakeState::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -158,6 +163,8 @@ fn opts(poll: Option<Duration>) -> ClientOptions {
         connect_timeout: Duration::from_secs(2),
         io_timeout: Duration::from_secs(2),
         poll_interval: poll,
+        errors_as_misses: false,
+        ..ClientOptions::default()
     }
 }
 
@@ -310,4 +317,137 @@ fn unreachable_endpoint_is_an_error() {
     };
     assert!(Client::new(&format!("127.0.0.1:{port}"), opts(None)).is_err());
     assert!(Client::with_config(ClusterConfig::default(), opts(None)).is_err());
+}
+
+// ---- failures: dead nodes answered as misses ------------------------------------------
+
+fn fast_opts() -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Duration::from_millis(100),
+        io_timeout: Duration::from_millis(200),
+        poll_interval: None,
+        errors_as_misses: true,
+        retry_backoff_min: Duration::from_millis(50),
+        retry_backoff_max: Duration::from_millis(200),
+    }
+}
+
+/// A config of `node-a` on `a` and `node-b` on `port_b`, and a key of each.
+fn two_nodes(a: &Fake, port_b: u16) -> (ClusterConfig, String, String) {
+    let nodes = [
+        Node::new("node-a", "127.0.0.1", a.port).unwrap(),
+        Node::new("node-b", "127.0.0.1", port_b).unwrap(),
+    ];
+    let config = ClusterConfig::new(1, NodeList::new(nodes).unwrap());
+    let ring = Ring::from_nodes(&config.nodes);
+    let key_on = |want| {
+        (0..1000)
+            .map(|i| format!("k{i}"))
+            .find(|k| ring.lookup(k.as_bytes()) == Some(want))
+            .unwrap()
+    };
+    let (on_a, on_b) = (key_on(0), key_on(1));
+    (config, on_a, on_b)
+}
+
+#[test]
+fn a_silent_node_is_a_miss_within_the_budget_then_skipped() {
+    let a = Fake::start();
+    // Accepts connections (the kernel's backlog) but never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port_b = silent.local_addr().unwrap().port();
+    let (config, on_a, on_b) = two_nodes(&a, port_b);
+    let o = fast_opts();
+    let budget = o.connect_timeout + o.io_timeout;
+    let client = Client::with_config(config.clone(), o.clone()).unwrap();
+    assert!(client.set(&on_a, b"v", 0, 0).unwrap());
+
+    let t = Instant::now();
+    assert_eq!(client.get(&on_b).unwrap(), None);
+    let took = t.elapsed();
+    assert!(
+        took >= o.io_timeout && took < budget + Duration::from_millis(150),
+        "{took:?}"
+    );
+    let s = client.stats();
+    assert_eq!(
+        (s.errors, s.node_marked_dead, s.misses_due_to_dead_node),
+        (1, 1, 1)
+    );
+    assert_eq!(client.dead_nodes()[0].host, "node-b");
+
+    // While dead: answered at once, nothing sent.
+    let t = Instant::now();
+    assert!(!client.set(&on_b, b"v", 0, 0).unwrap());
+    assert!(!client.delete(&on_b).unwrap());
+    assert_eq!(
+        client.cas(&on_b, b"v", 0, 0, 1).unwrap(),
+        CasOutcome::NotFound
+    );
+    assert_eq!(client.incr(&on_b, 1).unwrap(), None);
+    assert!(t.elapsed() < Duration::from_millis(40), "{:?}", t.elapsed());
+    let s = client.stats();
+    assert_eq!((s.dropped_sets, s.dropped_deletes, s.errors), (2, 1, 1));
+    assert_eq!(s.misses_due_to_dead_node, 2);
+    // The other node is untouched, and the key still routes to node-b.
+    assert_eq!(client.get(&on_a).unwrap().unwrap().data, b"v");
+    assert_eq!(client.server_for(&on_b).unwrap().host, "node-b");
+
+    // The old behaviour: the error comes back.
+    let strict = Client::with_config(
+        config,
+        ClientOptions {
+            errors_as_misses: false,
+            ..o
+        },
+    )
+    .unwrap();
+    let t = Instant::now();
+    let err = strict.get(&on_b).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        ),
+        "{err}"
+    );
+    assert!(t.elapsed() < budget + Duration::from_millis(150));
+    assert_eq!(strict.stats().node_marked_dead, 1);
+    drop(silent);
+}
+
+#[test]
+fn a_refused_node_recovers_after_its_backoff() {
+    let a = Fake::start();
+    let port_b = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (config, _, on_b) = two_nodes(&a, port_b);
+    let client = Client::with_config(config, fast_opts()).unwrap();
+    for _ in 0..3 {
+        let t = Instant::now();
+        assert_eq!(client.get(&on_b).unwrap(), None);
+        assert!(t.elapsed() < Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert!(client.stats().errors >= 2, "{:?}", client.stats());
+    assert_eq!(client.stats().node_marked_dead, 1);
+
+    let b = Fake::start_on(port_b);
+    // Back within the longest backoff (200 ms) and a bit.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !client.set(&on_b, b"back", 0, 0).unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "not recovered: {:?}",
+            client.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(client.get(&on_b).unwrap().unwrap().data, b"back");
+    assert_eq!(b.keys(), [on_b]);
+    let s = client.stats();
+    assert_eq!((s.node_marked_dead, s.node_recovered), (1, 1));
+    assert!(client.dead_nodes().is_empty());
 }

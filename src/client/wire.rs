@@ -10,7 +10,6 @@ use crate::cluster::ClusterConfig;
 use crate::cluster::discovery;
 use crate::protocol::text::config as config_reply;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 
 // ---- wire: requests and reply parsing over any BufRead + Write ----------------------------
 
@@ -19,7 +18,7 @@ pub(super) trait Wire: BufRead {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()>;
 }
 
-impl Wire for BufReader<TcpStream> {
+impl<S: Read + Write> Wire for BufReader<S> {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         let s = self.get_mut();
         s.write_all(bytes)?;
