@@ -1153,6 +1153,11 @@ def main():
     def on_alarm(_sig, _frame):
         raise RunTimeout(f"the run exceeded its {limit} s bound")
 
+    def on_int(_sig, _frame):
+        raise KeyboardInterrupt
+
+    # Explicitly: a background job of a non-interactive shell inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, on_int)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     signal.signal(signal.SIGALRM, on_alarm)
