@@ -1035,7 +1035,9 @@ def find_client_tools(ctx):
     bench = os.path.join(ROOT, "benches", "pool_client.rs")
     if ctx.args.no_clients:
         return [("ferrocache::client", None), ("pymemcache", None)]
-    if not os.path.exists(bench):
+    if ctx.args.client_rust:
+        tools.append(("ferrocache::client", [os.path.abspath(ctx.args.client_rust)]))
+    elif not os.path.exists(bench):
         say("client tool missing: benches/pool_client.rs")
         tools.append(("ferrocache::client", None))
     else:
@@ -1048,7 +1050,10 @@ def find_client_tools(ctx):
                              + r.stderr[-2000:])
         tools.append(("ferrocache::client", [exe[-1]]))
     py = os.path.join(ROOT, ".venv", "bin", "python")
-    script = os.path.join(ROOT, "scripts", "pool_client.py")
+    script = os.path.abspath(ctx.args.client_py or os.path.join(ROOT, "scripts",
+                                                                 "pool_client.py"))
+    if ctx.args.client_py and not os.access(py, os.X_OK):
+        py = sys.executable
     if not os.path.exists(script):
         say("client tool missing: scripts/pool_client.py")
         tools.append(("pymemcache", None))
@@ -1102,6 +1107,11 @@ def main():
     ap.add_argument("--cleanup", action="store_true",
                     help="remove namespaces (and their processes) left by earlier runs")
     ap.add_argument("--no-clients", action="store_true", help="run no client workload")
+    ap.add_argument("--client-rust", metavar="EXE",
+                    help="ferrocache::client load tool to run instead of building "
+                    "benches/pool_client.rs")
+    ap.add_argument("--client-py", metavar="SCRIPT",
+                    help="pymemcache load tool instead of scripts/pool_client.py")
     ap.add_argument("--keys", type=int, default=1000, help="client workload keys")
     ap.add_argument("--rate", type=int, default=300, help="client requests per second")
     args = ap.parse_args()
