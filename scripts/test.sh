@@ -27,6 +27,14 @@ if ! command -v systemd-analyze >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y systemd
 fi
 
+# ip (iproute2) and nft for the fault suite (scripts/pool_faults.py: network namespaces and
+# nft rules inside them).
+if ! command -v nft >/dev/null || ! command -v ip >/dev/null; then
+    echo "== installing nftables and iproute2 (for the fault suite)"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y nftables iproute2
+fi
+
 # Python venv with the client library under test.
 PY_PACKAGES="pymemcache pytest meta-memcache elasticache-auto-discovery python-binary-memcached"
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pymemcache, pytest, meta_memcache, elasticache_auto_discovery, bmemcached' 2>/dev/null; then
@@ -63,5 +71,17 @@ for f in usr/local/bin/ferrocache etc/systemd/system/ferrocache.service etc/ferr
 done
 "$STAGE/usr/local/bin/ferrocache" --config-file "$STAGE/etc/ferrocache/ferrocache.conf" --check-config
 rm -rf "$STAGE"
+
+echo "== fault suite: scripts/pool_faults.py --quick (5 nodes, each in its own network namespace)"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "error: the fault suite (scripts/pool_faults.py) needs root: it creates network namespaces," >&2
+    echo "veth pairs and nft rules inside them. Run scripts/test.sh as root (CI does)." >&2
+    exit 1
+fi
+if ! ip netns list >/dev/null 2>&1; then
+    echo "error: the fault suite needs \`ip netns\` (network namespaces), which does not work here" >&2
+    exit 1
+fi
+python3 scripts/pool_faults.py --quick --keep-logs target/pool_faults-logs
 
 echo "== all tests passed"
