@@ -129,8 +129,13 @@ pub fn config_set(ctx: &Ctx<'_>, key: &[u8], data: &[u8], authenticated: bool) -
         }
         Sealed::Valid(p) => (p, "a member"),
         Sealed::Unsealed(p) => {
-            if !cluster.settings.admin {
+            // A pool member knows `config set` (its peers push to it): refuse as
+            // unauthenticated. Elsewhere, without --cluster-admin, it is an unknown command.
+            if !cluster.settings.admin && cluster.settings.secret.is_none() {
                 return ConfigAnswer::Disabled;
+            }
+            if !cluster.settings.admin {
+                return ConfigAnswer::Unauthenticated;
             }
             if !authenticated {
                 log::warn!(
