@@ -267,6 +267,12 @@ impl Cluster {
             self.reload_file();
         }
         for peer in self.peers() {
+            // A peer that does not answer probes would only stall this loop for the fetch
+            // timeout (a stopped process accepts and never replies): skip it until it does.
+            let state = self.health.lock().state(&(peer.host.clone(), peer.port));
+            if matches!(state, Some(PeerState::Suspect | PeerState::Down)) {
+                continue;
+            }
             match fetch(&peer.connect_addr()) {
                 Ok(cfg) => {
                     let v = cfg.version;
@@ -289,7 +295,19 @@ impl Cluster {
     /// Pushes the running list to every peer (best effort).
     fn push_all(&self, also: Option<&str>) {
         let cfg = self.membership.get();
-        let mut targets: Vec<String> = self.peers().iter().map(Node::connect_addr).collect();
+        let mut targets: Vec<String> = {
+            let h = self.health.lock();
+            self.peers()
+                .iter()
+                .filter(|p| {
+                    !matches!(
+                        h.state(&(p.host.clone(), p.port)),
+                        Some(PeerState::Suspect | PeerState::Down)
+                    )
+                })
+                .map(Node::connect_addr)
+                .collect()
+        };
         if let Some(a) = also
             && !targets.iter().any(|t| t == a)
         {
@@ -309,7 +327,10 @@ impl Cluster {
     pub fn join(&self, peer: &str, stop: &AtomicBool) -> Result<u64, String> {
         let deadline = Instant::now() + self.settings.sync_interval * 6 + Duration::from_secs(10);
         let mut last_err = String::from("no answer");
-        while Instant::now() < deadline && !stop.load(Ordering::Acquire) {
+        for _ in 0..JOIN_ATTEMPTS {
+            if Instant::now() >= deadline || stop.load(Ordering::Acquire) {
+                break;
+            }
             match fetch(peer) {
                 Ok(cfg) if cfg.nodes.find(&self.me.host, self.me.port).is_some() => {
                     self.membership.adopt(cfg.clone());
@@ -328,7 +349,13 @@ impl Cluster {
                     };
                     cfg.version = next;
                     match push(peer, &cfg, self.settings.secret.as_ref()) {
-                        Ok(()) => {}
+                        Ok(()) => {
+                            // Tell the rest of the pool at once rather than at its next
+                            // poll, then confirm (no pause: the seed has it).
+                            self.membership.adopt(cfg);
+                            self.push_all(Some(peer));
+                            continue;
+                        }
                         Err(PushError::Refused(r)) if r.contains("bad cluster signature") => {
                             return Err(format!(
                                 "{peer} refused the join: it holds another --cluster-secret-file secret (or none)"
@@ -565,6 +592,9 @@ impl Cluster {
         out
     }
 }
+
+/// At most this many rounds of a join (fetch, push), within its deadline.
+const JOIN_ATTEMPTS: usize = 200;
 
 /// At most this many prober threads (one per listed peer).
 const MAX_PROBERS: usize = 64;
