@@ -24,7 +24,7 @@ const MAC_HEX: usize = 64;
 pub const MIN_SECRET: usize = 16;
 
 /// The pool's shared secret.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);
 
 impl std::fmt::Debug for Secret {

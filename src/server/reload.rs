@@ -76,7 +76,7 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
         shared.cluster.reload_file();
         r.applied.push("--cluster-file re-read".into());
     }
-    let differs: [(bool, &str); 30] = [
+    let differs: [(bool, &str); 32] = [
         (new.listen != old.listen, "-l/-p"),
         (new.threads != old.threads, "-t"),
         (new.item_size_max != old.item_size_max, "-I"),
@@ -111,6 +111,14 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
         (
             new.cluster.advertise != old.cluster.advertise,
             "--cluster-advertise",
+        ),
+        (
+            new.cluster.secret != old.cluster.secret,
+            "--cluster-secret-file",
+        ),
+        (
+            new.cluster.fail_timeout != old.cluster.fail_timeout,
+            "--cluster-fail-timeout",
         ),
         (
             ext_without_live(new) != ext_without_live(old),
