@@ -6,7 +6,9 @@ only (the pool test needs `config get cluster`)."""
 
 import os
 import socket
+import secrets
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -89,7 +91,11 @@ def test_hash_client_survives_a_killed_node():
 def test_pool_client_script_through_a_kill():
     if "memcached" in os.path.basename(server_bin()):
         pytest.skip("auto discovery is a ferrocache feature")
-    opts = ["--cluster-admin", "--cluster-sync-interval", "1"]
+    # Pool membership is authenticated: both nodes read the same secret.
+    secret = tempfile.NamedTemporaryFile("w", prefix="ferro-pool-secret-", delete=False)
+    secret.write(secrets.token_hex(16) + "\n")
+    secret.close()
+    opts = ["--cluster-sync-interval", "1", "--cluster-secret-file", secret.name]
     a = Server(server_bin(), opts)
     b = Server(server_bin(), opts + ["--cluster-join", f"127.0.0.1:{a.port}"])
     try:
@@ -123,3 +129,4 @@ def test_pool_client_script_through_a_kill():
     finally:
         a.stop()
         b.stop()
+        os.unlink(secret.name)
