@@ -335,3 +335,21 @@ fn huge_multi_get_reply_is_bounded() {
         assert!(d.len <= MAX_DATAGRAM);
     }
 }
+
+#[test]
+fn requests_over_udp_are_traced_at_vv() {
+    // memcached prints its `-vv` command trace (`<fd get key`) for UDP requests too; so
+    // does ferrocache since UDP shares the request step of the TCP workers.
+    let (s, c, _) = start(&["-vv"]);
+    c.send(&frame(7, 0, 1, b"get udptrace\r\n")).expect("send");
+    let mut buf = [0u8; MAX_DATAGRAM];
+    c.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let n = c.recv(&mut buf).expect("a reply");
+    assert_eq!(&buf[8..n], b"END\r\n");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !s.log().contains(" get udptrace") {
+        assert!(Instant::now() < deadline, "not traced:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -269,8 +269,7 @@ impl Cluster {
         for peer in self.peers() {
             // A peer that does not answer probes would only stall this loop for the fetch
             // timeout (a stopped process accepts and never replies): skip it until it does.
-            let state = self.health.lock().state(&(peer.host.clone(), peer.port));
-            if matches!(state, Some(PeerState::Suspect | PeerState::Down)) {
+            if !self.answers(&peer) {
                 continue;
             }
             match fetch(&peer.connect_addr()) {
@@ -292,22 +291,24 @@ impl Cluster {
         }
     }
 
-    /// Pushes the running list to every peer (best effort).
+    /// `peer` answers its probes (or is not watched: no secret, or just listed). Polls and
+    /// pushes skip the others, which would only stall the sync loop for a timeout.
+    fn answers(&self, peer: &Node) -> bool {
+        !matches!(
+            self.health.lock().state(&(peer.host.clone(), peer.port)),
+            Some(PeerState::Suspect | PeerState::Down)
+        )
+    }
+
+    /// Pushes the running list to every peer that answers (best effort).
     fn push_all(&self, also: Option<&str>) {
         let cfg = self.membership.get();
-        let mut targets: Vec<String> = {
-            let h = self.health.lock();
-            self.peers()
-                .iter()
-                .filter(|p| {
-                    !matches!(
-                        h.state(&(p.host.clone(), p.port)),
-                        Some(PeerState::Suspect | PeerState::Down)
-                    )
-                })
-                .map(Node::connect_addr)
-                .collect()
-        };
+        let mut targets: Vec<String> = self
+            .peers()
+            .iter()
+            .filter(|p| self.answers(p))
+            .map(Node::connect_addr)
+            .collect();
         if let Some(a) = also
             && !targets.iter().any(|t| t == a)
         {
