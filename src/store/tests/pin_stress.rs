@@ -5,9 +5,13 @@ use super::*;
 
 // ---- concurrent pins -----------------------------------------------------------------------
 
-/// Stress values: segments of 8-byte words, a header `0xFE | id | n` then `n` body words
-/// `0x5A | id | version`. Any value can be checked alone: every segment names its key and
-/// was written whole by one store (an append or prepend adds a segment).
+/// Stress values: segments of 8-byte little-endian words, a header `n | id | 0xFE` then `n`
+/// body words `0x5A | id | version`. Any value can be checked alone: every segment names its
+/// key and was written whole by one store (an append or prepend adds a segment). The header's
+/// marker is its low byte, the first byte of a value: memcached's number rule (`incr`) skips
+/// leading white space and stops at a space, so a first byte that could be a digit or white
+/// space would let some segment values pass for numbers (a count of 73,779 words once began
+/// `"3 "`, and `incr` rightly answered 4).
 const SEG_HEAD: u64 = 0xFE;
 const SEG_BODY: u64 = 0x5A;
 /// Keys of the pin stress test: `s<id>` hold segments, `n<id>` numbers; half of the
@@ -24,7 +28,7 @@ const STRESS_RESERVED_COPY: u64 = 16;
 
 fn segment(id: u32, version: u32, n: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 * (n + 1));
-    let head = SEG_HEAD << 56 | u64::from(id) << 32 | n as u64;
+    let head = (n as u64) << 32 | u64::from(id) << 8 | SEG_HEAD;
     v.extend_from_slice(&head.to_le_bytes());
     let body = SEG_BODY << 56 | u64::from(id) << 32 | u64::from(version);
     for _ in 0..n {
@@ -44,12 +48,12 @@ fn check_segments(id: u32, v: &[u8]) -> Result<(), String> {
     let id = u64::from(id);
     let mut at = 0;
     while let Some(h) = words.next() {
-        if h >> 56 != SEG_HEAD || (h >> 32) & 0xFF_FFFF != id {
+        if h & 0xFF != SEG_HEAD || (h >> 8) & 0xFF_FFFF != id {
             return Err(format!(
                 "word {at} = {h:#018x}: not a segment header of key {id}"
             ));
         }
-        let n = (h & 0xFFFF_FFFF) as usize;
+        let n = (h >> 32) as usize;
         let mut version = None;
         for j in 1..=n {
             let Some(b) = words.next() else {
@@ -533,4 +537,30 @@ fn pinned_readers_under_concurrent_writers_evictions_and_page_moves() {
     fill_until_evicting(&s, "after");
     check_bound(&s, true);
     assert_eq!(s.inner.mem_used().0, 8 << 20);
+}
+
+#[test]
+fn stress_segment_values_never_pass_for_numbers() {
+    // The writers' `incr` of a segment key must answer NonNumeric: no value the stress test
+    // writes may parse as a number (every word count `stress_words` picks, any key id).
+    let counts = (1..=12).chain(256..384).chain(66_000..78_000);
+    for n in counts {
+        for id in [0, 9, 32, 48, 131, STRESS_STR_KEYS - 1] {
+            // The header word decides (`parse_value` stops at its first byte); whole values
+            // are checked where they are small.
+            let head = (n as u64) << 32 | u64::from(id) << 8 | SEG_HEAD;
+            assert_eq!(
+                arith::parse_value(&head.to_le_bytes()),
+                None,
+                "n {n} id {id}"
+            );
+            if n < 400 {
+                let v = segment(id, 0x3020_0930, n);
+                assert_eq!(&v[..8], &head.to_le_bytes()[..]);
+                assert_eq!(arith::parse_value(&v), None, "n {n} id {id}");
+            }
+        }
+    }
+    check_segments(131, &segment(131, 5, 73_779)).expect("well formed");
+    assert!(check_segments(130, &segment(131, 5, 3)).is_err());
 }
