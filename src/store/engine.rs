@@ -155,6 +155,17 @@ impl Inner {
         self.seq.fetch_add(1, Ordering::AcqRel) + 1
     }
 
+    /// Gives item `r` the next sequence number and, as its CAS unique, that number or
+    /// `cas_in` (meta `E<cas>`). Returns the sequence number.
+    pub(super) fn stamp(&self, r: Ref, cas_in: Option<u64>) -> u64 {
+        let seq = self.next_seq();
+        self.mem.set_cas(r, seq);
+        if let Some(c) = cas_in {
+            self.mem.set_shown_cas(r, c);
+        }
+        seq
+    }
+
     /// CAS as clients see it.
     #[inline]
     pub(super) fn shown_cas(&self, seq: u64) -> u64 {
@@ -269,7 +280,7 @@ impl Inner {
             let g = self.lock(s);
             let t = g.tail(class);
             if t != NIL {
-                let age = (self.mem.atime(t), self.mem.cas(t));
+                let age = (self.mem.atime(t), self.mem.seq(t));
                 if best.is_none_or(|(b, _)| age < b) {
                     best = Some((age, s));
                 }

@@ -38,6 +38,8 @@ pub struct GetOpts {
     /// On a miss, create an empty item (flags 0, never expiring) that the callback sees with
     /// `created()` (meta `mg N`).
     pub vivify: bool,
+    /// With `vivify`: the created item's CAS unique (meta `E<cas>`) instead of a new one.
+    pub vivify_cas: Option<u64>,
 }
 
 impl Default for GetOpts {
@@ -47,6 +49,7 @@ impl Default for GetOpts {
             count: HitCount::Get,
             no_bump: false,
             vivify: false,
+            vivify_cas: None,
         }
     }
 }
@@ -195,7 +198,7 @@ impl Inner {
                     (r, false)
                 }
                 (None, Some(new)) => {
-                    mem.set_cas(new, self.next_seq());
+                    self.stamp(new, opts.vivify_cas);
                     g.link_new(mem, at.tag, new);
                     (new, true)
                 }

@@ -151,7 +151,7 @@ pub(super) struct Shard(pub(super) Mutex<ShardCore>);
 /// Liveness of linked item `r` at `now` given the flush sequence (flushed wins, like memcached).
 #[inline]
 pub(super) fn liveness(mem: &Mem, r: Ref, now: u32, flush_seq: u64) -> Liveness {
-    if mem.cas(r) <= flush_seq {
+    if mem.seq(r) <= flush_seq {
         Liveness::Flushed
     } else if is_expired(mem.exptime(r), now) {
         Liveness::Expired

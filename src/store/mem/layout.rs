@@ -17,13 +17,14 @@ pub(in crate::store) const BIT_KEY_BINARY: u8 = 16;
 
 const O_PREV: usize = 0;
 const O_NEXT: usize = 4;
-const O_CAS: usize = 8;
+const O_SEQ: usize = 8;
 const O_EXPTIME: usize = 16;
 const O_ATIME: usize = 20;
 const O_FLAGS: usize = 24;
 const O_VLEN: usize = 28;
 const O_KLEN: usize = 32;
 const O_BITS: usize = 33;
+const O_CAS: usize = 34;
 
 impl Mem {
     /// Class id of the chunk `r` (the large class for large allocations).
@@ -109,11 +110,30 @@ impl Mem {
         // SAFETY: as in `rd_u32`.
         unsafe { p.add(O_CAS).cast::<u64>().read_unaligned() }
     }
+    /// Sets both the sequence number and the CAS unique (the usual case).
     pub(in crate::store) fn set_cas(&self, r: Ref, v: u64) {
+        self.set_seq(r, v);
+        self.set_shown_cas(r, v);
+    }
+    /// Sets only the CAS unique (meta `E<cas>`); the sequence number stays.
+    pub(in crate::store) fn set_shown_cas(&self, r: Ref, v: u64) {
         let (p, cap) = self.chunk(r);
         assert!(O_CAS + 8 <= cap);
         // SAFETY: as in `wr_u32`.
         unsafe { p.add(O_CAS).cast::<u64>().write_unaligned(v) }
+    }
+    /// The store sequence number of the item's last store or change (flushes compare it).
+    pub(in crate::store) fn seq(&self, r: Ref) -> u64 {
+        let (p, cap) = self.chunk(r);
+        assert!(O_SEQ + 8 <= cap);
+        // SAFETY: as in `rd_u32`.
+        unsafe { p.add(O_SEQ).cast::<u64>().read_unaligned() }
+    }
+    fn set_seq(&self, r: Ref, v: u64) {
+        let (p, cap) = self.chunk(r);
+        assert!(O_SEQ + 8 <= cap);
+        // SAFETY: as in `wr_u32`.
+        unsafe { p.add(O_SEQ).cast::<u64>().write_unaligned(v) }
     }
     pub(in crate::store) fn exptime(&self, r: Ref) -> u32 {
         self.rd_u32(r, O_EXPTIME)

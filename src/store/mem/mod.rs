@@ -24,17 +24,19 @@
 //! offset size field
 //!    0    4   lru_prev   Ref of the newer neighbour in its shard's class list (NIL = none)
 //!    4    4   lru_next   Ref of the older neighbour                           (NIL = none)
-//!    8    8   cas        global store sequence number (also the CAS unique; kept with -C)
+//!    8    8   seq        global store sequence number when stored or changed (flushes and
+//!                        eviction age compare it; kept with -C)
 //!   16    4   exptime    clock-relative seconds, 0 = never
 //!   20    4   atime      clock-relative seconds of the last store/fetch/touch
 //!   24    4   flags      client flags
 //!   28    4   value_len
 //!   32    1   key_len    (keys are at most 250 bytes)
 //!   33    1   bits       FETCHED | REFERENCED | STALE | TOKEN_SENT | KEY_BINARY
-//!   34   ..   key bytes, then value bytes (no terminator, no CRLF)
+//!   34    8   cas        the CAS unique: `seq`, or the value a meta `E<cas>` gave it
+//!   42   ..   key bytes, then value bytes (no terminator, no CRLF)
 //! ```
 //!
-//! So an item costs `HEADER` = 34 bytes + key + value, rounded up to its class' chunk size.
+//! So an item costs `HEADER` = 42 bytes + key + value, rounded up to its class' chunk size.
 //! A free chunk uses its first 4 bytes as the free-list link.
 //!
 //! # Addressing
@@ -125,7 +127,7 @@ pub(super) const NIL: Ref = u32::MAX;
 /// Slab page size.
 pub(super) const PAGE_SIZE: usize = 1 << 20;
 /// Bytes of item header before the key.
-pub(super) const HEADER: usize = 34;
+pub(super) const HEADER: usize = 42;
 /// Smallest chunk, so that a page never has more than 2^IDX_BITS chunks.
 pub(super) const MIN_CHUNK_SIZE: usize = 64;
 /// At most this many slab classes (plus the large class), like memcached's 63.

@@ -8,15 +8,15 @@ use std::sync::Arc;
 #[test]
 fn geometry_classes_grow_and_end_at_half_page() {
     let g = Geometry::new(48, 1.25, PAGE_SIZE / 2);
-    assert_eq!(g.chunk_size(0), 88);
+    assert_eq!(g.chunk_size(0), 96);
     for c in 1..g.n_slab() {
         assert!(g.chunk_size(c) > g.chunk_size(c - 1));
         assert_eq!(g.chunk_size(c) % 8, 0);
     }
     assert_eq!(g.chunk_size(g.n_slab() - 1), PAGE_SIZE / 2);
     assert_eq!(g.class_for(1), 0);
-    assert_eq!(g.class_for(88), 0);
-    assert_eq!(g.class_for(89), 1);
+    assert_eq!(g.class_for(96), 0);
+    assert_eq!(g.class_for(97), 1);
     assert_eq!(g.class_for(PAGE_SIZE / 2 + 1), g.large());
     // Tiny factor: capped at MAX_SLAB_CLASSES.
     let g = Geometry::new(1, 1.0001, PAGE_SIZE / 2);
