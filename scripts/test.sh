@@ -20,6 +20,20 @@ if [ ! -x /usr/bin/memcached ]; then
     $SUDO service memcached stop >/dev/null 2>&1 || true
 fi
 
+# memcached 1.6.45 for tests/differential_meta_new.rs (the meta flags added after 1.6.18),
+# built once from the reference tarball (the build script caches it). Its tarball's
+# autotools helpers are symlinks into automake's directory: install automake if missing.
+if [ -z "${MEMCACHED_1645:-}" ]; then
+    if [ ! -d /usr/share/automake-1.16 ] && ! command -v automake >/dev/null; then
+        echo "== installing automake (memcached 1.6.45's build helpers)"
+        $SUDO apt-get update
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y automake build-essential pkg-config libevent-dev
+    fi
+    echo "== memcached 1.6.45 (reference for the post-1.6.18 meta flags)"
+    MEMCACHED_1645=$(bash "${MEMCACHED_1645_BUILD:-/work/shared/reference/build-memcached.sh}")
+fi
+export MEMCACHED_1645
+
 # systemd-analyze for the unit checks (scripts/check_systemd.sh).
 if ! command -v systemd-analyze >/dev/null; then
     echo "== installing systemd (for systemd-analyze)"

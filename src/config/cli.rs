@@ -111,6 +111,11 @@ pub struct Args {
     #[arg(long = "logfile")]
     pub logfile: Option<PathBuf>,
 
+    /// Meta protocol version: `1.6.18` (default; meta commands answer exactly as memcached
+    /// 1.6.18) or `1.6.45` (also the meta flags added since, as 1.6.45 answers them).
+    #[arg(long = "meta-protocol", default_value = "1.6.18", value_parser = ["1.6.18", "1.6.45"])]
+    pub meta_protocol: String,
+
     /// Cluster node list file (`host|ip|port` lines, optional `version N`), served by
     /// `config get cluster`; re-read on SIGHUP and when it changes.
     #[arg(long = "cluster-file")]

@@ -77,6 +77,8 @@ pub struct Config {
     pub conn_limit: usize,
     pub threads: usize,
     pub item_size_max: usize,
+    /// `--meta-protocol 1.6.45`: speak the meta flags added after memcached 1.6.18.
+    pub meta_new: bool,
     pub growth_factor: f64,
     pub min_chunk: usize,
     pub evictions: bool,

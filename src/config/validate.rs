@@ -353,6 +353,7 @@ impl Config {
             conn_limit: a.conn_limit as usize,
             threads: a.threads as usize,
             item_size_max,
+            meta_new: a.meta_protocol == "1.6.45",
             growth_factor: a.slab_growth_factor,
             min_chunk: a.slab_min_size as usize,
             evictions: !a.disable_evictions,

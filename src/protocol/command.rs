@@ -302,6 +302,11 @@ pub enum MetaFlag {
     Invalidate,
     /// `P` or `L`: proxy hints, accepted and ignored by memcached 1.6.18.
     Proxy,
+    /// `E<cas>` (`--meta-protocol 1.6.45`): the CAS the item gets ([`MetaFlags::cas_in`]).
+    SetCas,
+    /// `x` (`--meta-protocol 1.6.45`): `md` empties the value and keeps the item
+    /// ([`MetaFlags::remove_value`]).
+    RemoveValue,
 }
 
 /// Most flags one meta command can carry: memcached takes at most 20 tokens counting its
@@ -383,6 +388,12 @@ pub struct MetaFlags<'a> {
     pub initial: u64,
     /// `D<delta>` for ma (default 1).
     pub delta: u64,
+    /// `E<cas>` (1.6.45): the CAS unique the stored, created or changed item gets.
+    pub cas_in: Option<u64>,
+    /// `x` (1.6.45, md): replace the item by an empty one instead of deleting it.
+    pub remove_value: bool,
+    /// Parsed as memcached 1.6.45 (`--meta-protocol 1.6.45`).
+    pub new: bool,
 }
 
 impl MetaFlags<'_> {

@@ -27,6 +27,10 @@ pub struct Limits {
     /// Longest `get`/`gets`/`gat`/`gats` line we buffer while waiting for its newline.
     /// Other commands are cut off after 2048 bytes without a newline (memcached closes them).
     pub max_get_line: usize,
+    /// `--meta-protocol 1.6.45`: the meta flags memcached added after 1.6.18 (`E`, `md x`,
+    /// `mg C`, `ms s`, `ms MA/MP N`, ...) answered as 1.6.45 answers them. Off (the
+    /// default), meta commands answer exactly as 1.6.18, which rejects those flags.
+    pub meta_new: bool,
 }
 
 impl Default for Limits {
@@ -35,6 +39,7 @@ impl Default for Limits {
             max_key: 250,
             max_value: 1024 * 1024,
             max_get_line: 1024 * 1024,
+            meta_new: false,
         }
     }
 }

@@ -94,6 +94,19 @@ impl Store {
         value: impl Into<Value<'v>>,
         opts: &SetOpts,
     ) -> (StoreOutcome, u64) {
+        let (outcome, cas, _) = self.inner.set(key, value.into(), opts);
+        (outcome, cas)
+    }
+
+    /// `set`, also returning the length of the value stored (for append/prepend the joined
+    /// value; 0 unless stored): meta `ms ... s`.
+    #[inline]
+    pub fn set_len<'v>(
+        &self,
+        key: &[u8],
+        value: impl Into<Value<'v>>,
+        opts: &SetOpts,
+    ) -> (StoreOutcome, u64, usize) {
         self.inner.set(key, value.into(), opts)
     }
 

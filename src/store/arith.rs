@@ -29,6 +29,8 @@ pub struct ArithOpts {
     /// sent it) under the key's lock and answer `initial`; the callback sees it with
     /// `created()` (meta `ma N`: exptime 0; binary incr/decr auto-create).
     pub vivify: Option<(u64, i64)>,
+    /// The changed or created item's CAS unique (meta `E<cas>`) instead of a new one.
+    pub cas_in: Option<u64>,
 }
 
 impl ArithOpts {
@@ -104,6 +106,7 @@ impl Inner {
             delta,
             cas,
             vivify,
+            ..
         } = *opts;
         let at = self.slot(key);
         let mem = &self.mem;
@@ -158,12 +161,12 @@ impl Inner {
                     g.unlink_at(mem, pos, o);
                     mem.free(o);
                 }
-                mem.set_cas(new, self.next_seq());
+                self.stamp(&mut g, new, opts.cas_in);
                 g.link_new(mem, at.tag, new);
                 let out = call(&g, new, now, true);
                 return ArithOutcome::Value(initial, out);
             };
-            if cas.is_some_and(|c| c != 0 && c != self.shown_cas(mem.cas(r))) {
+            if cas.is_some_and(|c| c != 0 && c != self.shown_cas(g.cas(mem, r))) {
                 return ArithOutcome::Exists;
             }
             let Some(old) = parse_value(mem.value(r, &*g)) else {
@@ -174,14 +177,14 @@ impl Inner {
             // In place (memcached's rule), unless a reply is sending the value right now.
             if digits.len() <= mem.value_len(r) && !mem.is_pinned(r) {
                 mem.overwrite_value_padded(r, digits);
-                mem.set_cas(r, self.next_seq());
+                self.stamp(&mut g, r, opts.cas_in);
                 mem.set_atime(r, now);
                 count_arith(&mut g, mem, r, incr);
                 let out = call(&g, r, now, false);
                 return ArithOutcome::Value(value, out);
             }
             let (old_seq, flags, exp, bits) =
-                (mem.cas(r), mem.flags(r), mem.exptime(r), mem.bits(r));
+                (mem.seq(r), mem.flags(r), mem.exptime(r), mem.bits(r));
             drop(g);
             let Some(new) = self.alloc(HEADER + key.len() + digits.len(), at.shard) else {
                 return ArithOutcome::NoMemory;
@@ -194,10 +197,10 @@ impl Inner {
             match g.lookup(mem, at.tag, key) {
                 Some((pos, o))
                     if o == r
-                        && mem.cas(o) == old_seq
+                        && mem.seq(o) == old_seq
                         && liveness(mem, o, now, fs) == Liveness::Live =>
                 {
-                    mem.set_cas(new, self.next_seq());
+                    self.stamp(&mut g, new, opts.cas_in);
                     g.replace(mem, pos, o, new);
                     mem.free(o);
                     count_arith(&mut g, mem, new, incr);

@@ -155,6 +155,15 @@ impl Inner {
         self.seq.fetch_add(1, Ordering::AcqRel) + 1
     }
 
+    /// Gives item `r` (linked in `g`'s shard, or about to be under this lock hold) the next
+    /// sequence number and, as its CAS unique, that number or `cas_in` (meta `E<cas>`).
+    /// Returns the CAS unique as clients see it.
+    pub(super) fn stamp(&self, g: &mut ShardCore, r: Ref, cas_in: Option<u64>) -> u64 {
+        let seq = self.next_seq();
+        g.stamp(&self.mem, r, seq, cas_in);
+        self.shown_cas(cas_in.unwrap_or(seq))
+    }
+
     /// CAS as clients see it.
     #[inline]
     pub(super) fn shown_cas(&self, seq: u64) -> u64 {
@@ -269,7 +278,7 @@ impl Inner {
             let g = self.lock(s);
             let t = g.tail(class);
             if t != NIL {
-                let age = (self.mem.atime(t), self.mem.cas(t));
+                let age = (self.mem.atime(t), self.mem.seq(t));
                 if best.is_none_or(|(b, _)| age < b) {
                     best = Some((age, s));
                 }

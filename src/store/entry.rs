@@ -38,7 +38,8 @@ impl<'g> Entry<'g> {
     }
     /// The CAS unique as clients see it (0 with `-C`).
     pub fn cas(&self) -> u64 {
-        self.inner.shown_cas(self.inner.mem.cas(self.r))
+        self.inner
+            .shown_cas(self.guard.cas(&self.inner.mem, self.r))
     }
     /// Remaining seconds to live, or -1 for "never" (memcached's `t` flag).
     pub fn ttl(&self) -> i64 {

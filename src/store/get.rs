@@ -38,6 +38,8 @@ pub struct GetOpts {
     /// On a miss, create an empty item (flags 0, never expiring) that the callback sees with
     /// `created()` (meta `mg N`).
     pub vivify: bool,
+    /// With `vivify`: the created item's CAS unique (meta `E<cas>`) instead of a new one.
+    pub vivify_cas: Option<u64>,
 }
 
 impl Default for GetOpts {
@@ -47,6 +49,7 @@ impl Default for GetOpts {
             count: HitCount::Get,
             no_bump: false,
             vivify: false,
+            vivify_cas: None,
         }
     }
 }
@@ -195,7 +198,7 @@ impl Inner {
                     (r, false)
                 }
                 (None, Some(new)) => {
-                    mem.set_cas(new, self.next_seq());
+                    self.stamp(&mut g, new, opts.vivify_cas);
                     g.link_new(mem, at.tag, new);
                     (new, true)
                 }
@@ -238,7 +241,8 @@ impl Inner {
         let fs = self.flush_seq(now);
         let g = self.lock(at.shard);
         let (_, r) = g.lookup(&self.mem, at.tag, key)?;
-        (liveness(&self.mem, r, now, fs) == Liveness::Live).then(|| self.shown_cas(self.mem.cas(r)))
+        (liveness(&self.mem, r, now, fs) == Liveness::Live)
+            .then(|| self.shown_cas(g.cas(&self.mem, r)))
     }
 
     /// What a lookup of `key` would find, without marking, bumping, reaping or counting it.

@@ -310,7 +310,7 @@ impl Inner {
                 key_end: keys.len(),
                 exptime,
                 last_access: self.clock.unix_of(mem.atime(r)),
-                cas: self.shown_cas(mem.cas(r)),
+                cas: self.shown_cas(g.cas(mem, r)),
                 fetched: mem.bits(r) & BIT_FETCHED != 0,
                 class: mem.class_of(r) + 1,
                 size: mem.item_size(r),

@@ -148,7 +148,7 @@ impl Inner {
             for (class, age) in ages.iter_mut().enumerate() {
                 let t = g.tail(class);
                 if t != NIL {
-                    let a = (self.mem.atime(t), self.mem.cas(t));
+                    let a = (self.mem.atime(t), self.mem.seq(t));
                     if age.is_none_or(|b| a < b) {
                         *age = Some(a);
                     }

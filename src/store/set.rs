@@ -72,6 +72,11 @@ pub struct SetOpts {
     /// only (memcached's `process_update_command`, text and binary: the default), or with
     /// this, in every mode (meta `ms`).
     pub fail_unlinks_any_mode: bool,
+    /// For `Append`/`Prepend` (meta `ms MA|MP N<ttl>`, 1.6.45): a missing item is created
+    /// with the data, `flags` and `exptime` instead of `NotStored`.
+    pub vivify: bool,
+    /// The stored item's CAS unique (meta `E<cas>`) instead of a new one.
+    pub cas_in: Option<u64>,
 }
 
 impl Default for SetOpts {
@@ -91,6 +96,8 @@ impl SetOpts {
             key_binary: false,
             concat_cas: 0,
             fail_unlinks_any_mode: false,
+            vivify: false,
+            cas_in: None,
         }
     }
 }
@@ -219,12 +226,13 @@ impl std::fmt::Debug for Reservation {
 
 impl Inner {
     /// See `Store::set`: the mode rules; returns the new CAS unique (0 unless stored).
+    /// See `Store::set_len`: the outcome, the CAS unique and the stored value's length.
     pub(super) fn set(
         &self,
         key: &[u8],
         mut value: Value<'_>,
         opts: &SetOpts,
-    ) -> (StoreOutcome, u64) {
+    ) -> (StoreOutcome, u64, usize) {
         let SetOpts {
             mode,
             flags,
@@ -235,7 +243,7 @@ impl Inner {
             if opts.fail_unlinks_any_mode || mode == SetMode::Set {
                 self.delete(key, &DeleteOpts::default());
             }
-            (o, 0)
+            (o, 0, 0)
         };
         let concat = matches!(mode, SetMode::Append | SetMode::Prepend);
         // An item reserved for this value becomes the item itself (not for append/prepend,
@@ -272,7 +280,7 @@ impl Inner {
                 Some((r, _)) => r,
                 None => match self.alloc(HEADER + key.len() + data_len + extra, at.shard) {
                     Some(r) => r,
-                    None if concat => return (StoreOutcome::NotStored, 0),
+                    None if concat => return (StoreOutcome::NotStored, 0, 0),
                     None => return fail(StoreOutcome::NoMemory),
                 },
             };
@@ -290,23 +298,25 @@ impl Inner {
             if let Some((pos, o)) = dead {
                 g.unlink_at(mem, pos, o);
             }
-            let cas_of = |r| self.shown_cas(mem.cas(r));
+            // The live item's CAS unique as clients see it.
+            let live_cas = live.map_or(0, |(_, r)| self.shown_cas(g.cas(mem, r)));
             let outcome = match (mode, live) {
                 (SetMode::Add, Some(_)) => StoreOutcome::NotStored,
+                (SetMode::Append | SetMode::Prepend, None) if opts.vivify => StoreOutcome::Stored,
                 (SetMode::Replace | SetMode::Append | SetMode::Prepend, None) => {
                     StoreOutcome::NotStored
                 }
                 (SetMode::Cas(_), None) => StoreOutcome::NotFound,
-                (SetMode::Cas(u), Some((_, r))) if u != cas_of(r) => {
-                    if opts.invalidate && u < cas_of(r) {
+                (SetMode::Cas(u), Some(_)) if u != live_cas => {
+                    if opts.invalidate && u < live_cas {
                         StoreOutcome::Stored
                     } else {
                         StoreOutcome::Exists
                     }
                 }
                 // memcached: append/prepend compare a non-zero CAS given with `C`.
-                (SetMode::Append | SetMode::Prepend, Some((_, r)))
-                    if opts.concat_cas != 0 && opts.concat_cas != cas_of(r) =>
+                (SetMode::Append | SetMode::Prepend, Some(_))
+                    if opts.concat_cas != 0 && opts.concat_cas != live_cas =>
                 {
                     StoreOutcome::Exists
                 }
@@ -327,7 +337,7 @@ impl Inner {
                 if let Some((_, o)) = dead {
                     mem.free(o);
                 }
-                return (outcome, 0);
+                return (outcome, 0, 0);
             }
             let mut bits = key_bit;
             if let (SetMode::Append | SetMode::Prepend, Some((pos, r))) = (mode, live) {
@@ -339,7 +349,7 @@ impl Inner {
                         drop(g);
                         mem.free(new);
                         if !self.item_size_ok(key.len(), data_len + extra) {
-                            return (StoreOutcome::NotStored, 0);
+                            return (StoreOutcome::NotStored, 0, 0);
                         }
                         continue;
                     }
@@ -352,17 +362,16 @@ impl Inner {
                     mem.write_item(new, key, mem.flags(r), mem.exptime(r), now, &parts);
                     bits |= mem.bits(r) & BIT_KEY_BINARY;
                     mem.set_bits(new, bits);
-                    let seq = self.next_seq();
-                    mem.set_cas(new, seq);
+                    let cas = self.stamp(&mut g, new, opts.cas_in);
                     g.replace(mem, pos, r, new);
                     drop(g);
                     mem.free(r);
-                    return (StoreOutcome::Stored, self.shown_cas(seq));
+                    return (StoreOutcome::Stored, cas, data_len + old_len);
                 }
             }
             let mut exp_now = exp;
             if let (SetMode::Cas(u), Some((_, r))) = (mode, live)
-                && u != cas_of(r)
+                && u != live_cas
             {
                 // Invalidating store of an older value: keep TTL and token, mark stale.
                 exp_now = mem.exptime(r);
@@ -374,8 +383,7 @@ impl Inner {
                 mem.write_item(new, key, flags, exp_now, now, &[data]);
             }
             mem.set_bits(new, bits);
-            let seq = self.next_seq();
-            mem.set_cas(new, seq);
+            let cas = self.stamp(&mut g, new, opts.cas_in);
             match live {
                 Some((pos, o)) => g.replace(mem, pos, o, new),
                 None => g.link_new(mem, at.tag, new),
@@ -384,9 +392,9 @@ impl Inner {
             if let Some((_, o)) = live.or(dead) {
                 mem.free(o);
             }
-            return (StoreOutcome::Stored, self.shown_cas(seq));
+            return (StoreOutcome::Stored, cas, data_len);
         }
-        (StoreOutcome::NotStored, 0)
+        (StoreOutcome::NotStored, 0, 0)
     }
 
     /// A private item for `key` with room for a value of `value_len` bytes, header written

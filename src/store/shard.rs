@@ -27,21 +27,31 @@
 //! them holds this shard's mutex, and every `Ref` passed in is linked in this shard (or
 //! private to the caller, for `link_*`).
 //!
+//! Client-given CAS uniques (meta `E<cas>`): an item whose CAS a client chose keeps its store
+//! sequence in the header (so flushes and eviction age still compare the order of stores)
+//! and its CAS in `client_cas`, marked by `BIT_CLIENT_CAS`. The table is kept here because
+//! every link, unlink and relocation passes through this file; its growth is charged to the
+//! memory limit like the index's.
+//!
 //! LRU: one doubly linked list per class (links inside the item header), head = newest.
 //! Fetches only set the CLOCK reference bit; the tail gives referenced items a second chance
 //! by moving them to the head. Goals: no relinking on the read path, approximate LRU.
+
+use std::collections::HashMap;
 
 use ahash::RandomState;
 use parking_lot::Mutex;
 
 use super::clock::is_expired;
 use super::index::Index;
-use super::mem::{BIT_FETCHED, BIT_REFERENCED, Mem, NIL, Ref, ShardLocked};
+use super::mem::{BIT_CLIENT_CAS, BIT_FETCHED, BIT_REFERENCED, Mem, NIL, Ref, ShardLocked};
 
 /// Items inspected at an LRU tail before giving up (memcached looks at 5; a CLOCK pass may
 /// need to skip referenced items).
 const TAIL_SCAN: usize = 32;
 const INITIAL_SLOTS: usize = 256;
+/// Bytes charged per `client_cas` slot (a `(Ref, u64)` entry and its control byte).
+const CLIENT_CAS_SLOT: usize = 17;
 
 /// Per-class counters of one shard (the store sums them over shards).
 #[derive(Clone, Copy, Debug, Default)]
@@ -142,6 +152,9 @@ pub(super) struct ShardCore {
     pub(super) counters: Box<[ClassCounters]>,
     /// This shard's links and unlinks update the size histogram (`sizes.rs`).
     track_sizes: bool,
+    /// CAS uniques given by clients (meta `E<cas>`) of the linked items marked
+    /// `BIT_CLIENT_CAS`; empty unless a client used `E`.
+    client_cas: HashMap<Ref, u64, RandomState>,
 }
 
 /// A shard, padded to its own cache lines.
@@ -151,7 +164,7 @@ pub(super) struct Shard(pub(super) Mutex<ShardCore>);
 /// Liveness of linked item `r` at `now` given the flush sequence (flushed wins, like memcached).
 #[inline]
 pub(super) fn liveness(mem: &Mem, r: Ref, now: u32, flush_seq: u64) -> Liveness {
-    if mem.cas(r) <= flush_seq {
+    if mem.seq(r) <= flush_seq {
         Liveness::Flushed
     } else if is_expired(mem.exptime(r), now) {
         Liveness::Expired
@@ -174,6 +187,51 @@ impl ShardCore {
             tails: vec![NIL; n_classes].into_boxed_slice(),
             counters: vec![ClassCounters::default(); n_classes].into_boxed_slice(),
             track_sizes: false,
+            client_cas: HashMap::with_hasher(RandomState::new()),
+        }
+    }
+
+    /// The CAS unique of linked item `r` before `-C` masking: its store sequence, or the
+    /// value a client gave it with `E`.
+    #[inline]
+    pub(super) fn cas(&self, mem: &Mem, r: Ref) -> u64 {
+        let seq = mem.seq(r);
+        if mem.bits(r) & BIT_CLIENT_CAS == 0 {
+            return seq;
+        }
+        self.client_cas.get(&r).copied().unwrap_or(seq)
+    }
+
+    /// Record that item `r` (linked here, or private and linked here under this same lock
+    /// hold) was stored or changed with sequence `seq`, its CAS unique being `seq` or, with
+    /// `client`, the client's value (meta `E<cas>`).
+    pub(super) fn stamp(&mut self, mem: &Mem, r: Ref, seq: u64, client: Option<u64>) {
+        mem.set_seq(r, seq);
+        let bits = mem.bits(r);
+        match client {
+            Some(c) => {
+                mem.set_bits(r, bits | BIT_CLIENT_CAS);
+                let before = self.client_cas.capacity();
+                self.client_cas.insert(r, c);
+                let grown = self.client_cas.capacity().saturating_sub(before);
+                if grown > 0 {
+                    mem.charge_side(grown * CLIENT_CAS_SLOT);
+                }
+            }
+            None if bits & BIT_CLIENT_CAS != 0 => {
+                mem.set_bits(r, bits & !BIT_CLIENT_CAS);
+                self.client_cas.remove(&r);
+            }
+            None => {}
+        }
+    }
+
+    /// Item `r` leaves this shard: forget a client-given CAS (a lookup only when some
+    /// client used `E`).
+    #[inline]
+    fn forget_cas(&mut self, r: Ref) {
+        if !self.client_cas.is_empty() {
+            self.client_cas.remove(&r);
         }
     }
 
@@ -202,6 +260,12 @@ impl ShardCore {
     /// present for the whole walk exactly once).
     pub(super) fn walk_residues(&self, bits: u32, lo: usize, hi: usize, f: impl FnMut(Ref)) {
         self.index.for_residues(bits, lo, hi, f)
+    }
+
+    /// Entries of the client CAS table, for tests.
+    #[cfg(test)]
+    pub(super) fn client_cas_len(&self) -> usize {
+        self.client_cas.len()
     }
 
     #[cfg(test)]
@@ -292,6 +356,7 @@ impl ShardCore {
         self.lru_unlink(mem, oc, old);
         self.count_out(mem, oc, old);
         self.index.set_at(pos, new);
+        self.forget_cas(old);
         let nc = mem.class_of(new);
         self.lru_push_head(mem, nc, new);
         self.count_in(mem, nc, new);
@@ -303,6 +368,7 @@ impl ShardCore {
     pub(super) fn unlink_at(&mut self, mem: &Mem, pos: usize, r: Ref) {
         let class = mem.class_of(r);
         self.index.remove_at(pos);
+        self.forget_cas(r);
         self.lru_unlink(mem, class, r);
         self.count_out(mem, class, r);
         mem.set_unlinked(r);
@@ -345,6 +411,9 @@ impl ShardCore {
             self.tails[class] = new;
         }
         self.index.set_at(pos, new);
+        if let Some(c) = self.client_cas.remove(&old) {
+            self.client_cas.insert(new, c);
+        }
         mem.set_unlinked(old);
         mem.set_linked(new, self.id);
     }
@@ -522,7 +591,7 @@ mod tests {
     fn item(mem: &Mem, key: &[u8], cas: u64) -> Ref {
         let r = mem.alloc(0).expect("chunk");
         mem.write_item(r, key, 0, 0, 2, &[b"v"]);
-        mem.set_cas(r, cas);
+        mem.set_seq(r, cas);
         r
     }
 

@@ -83,15 +83,18 @@ pub(super) fn parse<'a>(
     if verb == MetaVerb::Set {
         return parse_set(line, buf, limits, raw_key);
     }
-    let (mut flags, key, mode) = match preparse(line.rest(2), raw_key) {
+    let new = limits.meta_new;
+    let (mut flags, key, mode) = match preparse(line.rest(2), raw_key, new) {
         Ok(ok) => ok,
         Err(msg) if verb == MetaVerb::Get => return fail(msg),
+        // 1.6.45's md passes the parser's error on; ma (and 1.6.18's md) do not.
+        Err(msg) if new && verb == MetaVerb::Delete => return fail(msg),
         Err(_) => return fail("invalid or duplicate flag"),
     };
     if verb == MetaVerb::Arith {
         match mode {
-            None | Some(b'I' | b'+') => flags.incr = true,
-            Some(b'D' | b'-') => flags.incr = false,
+            None | Some(Some(b'I' | b'+')) => flags.incr = true,
+            Some(Some(b'D' | b'-')) => flags.incr = false,
             Some(_) => return fail("invalid mode for ma M token"),
         }
     }
@@ -128,14 +131,15 @@ fn parse_set<'a>(
         e.swallow = bytes + 2;
         e
     };
-    let (mut flags, key, mode) = preparse(line.rest(3), raw_key).map_err(swallow)?;
+    let (mut flags, key, mode) =
+        preparse(line.rest(3), raw_key, limits.meta_new).map_err(swallow)?;
     let too_long = opaque_too_long(&flags);
     flags.set_mode = match mode {
-        None | Some(b'S') => MetaSetMode::Set,
-        Some(b'E') => MetaSetMode::Add,
-        Some(b'A') => MetaSetMode::Append,
-        Some(b'P') => MetaSetMode::Prepend,
-        Some(b'R') => MetaSetMode::Replace,
+        None | Some(Some(b'S')) => MetaSetMode::Set,
+        Some(Some(b'E')) => MetaSetMode::Add,
+        Some(Some(b'A')) => MetaSetMode::Append,
+        Some(Some(b'P')) => MetaSetMode::Prepend,
+        Some(Some(b'R')) => MetaSetMode::Replace,
         Some(_) => return Err(swallow("invalid mode for ms M token")),
     };
     if too_long {
@@ -189,16 +193,26 @@ fn opaque_too_long(flags: &MetaFlags<'_>) -> bool {
     flags.opaque.is_some_and(|o| 1 + o.len() > MAX_OPAQUE)
 }
 
-/// The typed flags, the (decoded) key and the byte after `M`.
-type Preparsed<'a> = (MetaFlags<'a>, Cow<'a, [u8]>, Option<u8>);
+/// The typed flags, the (decoded) key and, if an `M` token was given, the byte after `M`
+/// (`None` for a bare `M`, which 1.6.18 rejects by its length and 1.6.45 as a bad mode).
+type Preparsed<'a> = (MetaFlags<'a>, Cow<'a, [u8]>, Option<Option<u8>>);
 
 /// memcached's `_meta_flag_preparse`: validates the flag tokens, returns the typed flags,
 /// the (decoded) key and the byte after `M` (if an `M` token was given; its length was
 /// checked), or the error string.
-fn preparse<'a>(tokens: &'a [u8], raw_key: &'a [u8]) -> Result<Preparsed<'a>, &'static str> {
+///
+/// `new` (`--meta-protocol 1.6.45`): also `E<cas>` (a number of at most 22 digits, no sign,
+/// as mcmc's `mcmc_toktou64`) and `x`, and no length check on `M` (1.6.45 reads the byte
+/// after it and ignores the rest).
+fn preparse<'a>(
+    tokens: &'a [u8],
+    raw_key: &'a [u8],
+    new: bool,
+) -> Result<Preparsed<'a>, &'static str> {
     let mut f = MetaFlags {
         delta: 1,
         incr: true,
+        new,
         ..MetaFlags::default()
     };
     let mut key = Cow::Borrowed(raw_key);
@@ -293,11 +307,22 @@ fn preparse<'a>(tokens: &'a [u8], raw_key: &'a [u8]) -> Result<Preparsed<'a>, &'
                 MetaFlag::CompareCas
             }
             b'M' => {
-                if tok.len() != 2 {
+                if tok.len() != 2 && !new {
                     set_err(Some("incorrect length for M token"), &mut errstr);
                 }
-                mode = arg.first().copied();
+                mode = Some(arg.first().copied());
                 MetaFlag::Mode
+            }
+            b'E' if new => {
+                match mcmc_u64(arg) {
+                    Some(v) => f.cas_in = Some(v),
+                    None => set_err(Some(BAD_TOKEN), &mut errstr),
+                }
+                MetaFlag::SetCas
+            }
+            b'x' if new => {
+                f.remove_value = true;
+                MetaFlag::RemoveValue
             }
             b'J' => {
                 match strtoull(arg) {
@@ -328,6 +353,16 @@ fn preparse<'a>(tokens: &'a [u8], raw_key: &'a [u8]) -> Result<Preparsed<'a>, &'
         Some(e) => Err(e),
         None => Ok((f, key, mode)),
     }
+}
+
+/// mcmc's `mcmc_toktou64` on a flag's argument: 1 to 22 ASCII digits, no sign, no overflow.
+fn mcmc_u64(arg: &[u8]) -> Option<u64> {
+    if arg.is_empty() || arg.len() > 22 || !arg.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    arg.iter().try_fold(0u64, |sum, &d| {
+        sum.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -691,6 +726,65 @@ mod tests {
         let mut want = client("bad data chunk", 14);
         want.swallow = 0;
         assert_eq!(err(l), want);
+    }
+
+    #[test]
+    fn flags_added_after_1_6_18() {
+        let new = Limits {
+            meta_new: true,
+            ..Limits::default()
+        };
+        let parse = |l: &'static [u8]| super::super::parse(l, &new);
+        let meta = |l: &'static [u8]| match parse(l) {
+            Ok(Some((Command::Meta(m), _))) => m,
+            other => panic!("{other:?}"),
+        };
+        let m = meta(b"md k x E0000000000000000000042 q\r\n");
+        assert!(m.flags.new && m.flags.remove_value && m.flags.quiet);
+        assert_eq!(m.flags.cas_in, Some(42));
+        assert_eq!(
+            m.flags.iter().collect::<Vec<_>>(),
+            [MetaFlag::RemoveValue, MetaFlag::SetCas, MetaFlag::Quiet]
+        );
+        assert_eq!(
+            meta(b"ms k 1 E18446744073709551615\r\nx\r\n").flags.cas_in,
+            Some(u64::MAX)
+        );
+        // 1.6.45 reads one byte after M and ignores the rest.
+        assert_eq!(
+            meta(b"ms k 2 MAX\r\nhi\r\n").flags.set_mode,
+            MetaSetMode::Append
+        );
+        for (l, msg) in [
+            (&b"mg k E\r\n"[..], "bad token in command line format"),
+            (b"mg k E-1\r\n", "bad token in command line format"),
+            (b"mg k E+1\r\n", "bad token in command line format"),
+            (
+                b"mg k E18446744073709551616\r\n",
+                "bad token in command line format",
+            ),
+            (
+                b"mg k E00000000000000000000001\r\n",
+                "bad token in command line format",
+            ),
+            (b"mg k x x\r\n", "duplicate flag"),
+            // md passes the parser's error on in 1.6.45; ma still does not.
+            (b"md k Tx\r\n", "bad token in command line format"),
+            (b"md k Q\r\n", "invalid flag"),
+            (b"ma k Ex\r\n", "invalid or duplicate flag"),
+            (b"ma k M\r\n", "invalid mode for ma M token"),
+        ] {
+            assert_eq!(parse(l), Err(client(msg, l.len())), "{l:?}");
+        }
+        let l = b"ms k 1 M\r\nx\r\n";
+        assert_eq!(
+            parse(l),
+            Err(swallowed("invalid mode for ms M token", 10, 3))
+        );
+        // Without --meta-protocol 1.6.45: 1.6.18's answers.
+        assert_eq!(err(b"md k x\r\n"), client("invalid or duplicate flag", 8));
+        assert_eq!(err(b"mg k E5\r\n"), client("invalid flag", 9));
+        assert!(!super::tests::meta(b"mg k C5\r\n").flags.new);
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct MetaItem<'a> {
     /// memcached's `R` rule (no token sent, not created, expires before `R` would have
     /// it), after 0, 1 and 2 exptime changes; false without `R`.
     pub recache_due: [bool; 3],
+    /// 1.6.45's `mg ... C<cas>` matched the item's CAS: `HD` without the value even with `v`.
+    pub cas_matched: bool,
 }
 
 /// What `me` shows about an item (memcached's `process_meta_command`).
@@ -113,6 +115,30 @@ pub fn status(
     key: &[u8],
     cas: Option<u64>,
 ) {
+    status_with(out, f, status, key, cas, None);
+}
+
+/// `ms`'s status line: [`status`] with its ` c<cas>` and, parsed as 1.6.45, ` s<size>`
+/// (the stored value's length: the joined one after append/prepend, else the data's).
+pub fn set_status(
+    out: &mut Vec<u8>,
+    f: &MetaFlags<'_>,
+    status: MetaStatus,
+    key: &[u8],
+    cas: u64,
+    size: usize,
+) {
+    status_with(out, f, status, key, Some(cas), f.new.then_some(size));
+}
+
+fn status_with(
+    out: &mut Vec<u8>,
+    f: &MetaFlags<'_>,
+    status: MetaStatus,
+    key: &[u8],
+    cas: Option<u64>,
+    size: Option<usize>,
+) {
     let word: &[u8] = match status {
         MetaStatus::Stored | MetaStatus::Miss if f.quiet => return,
         MetaStatus::Stored => b"HD",
@@ -131,6 +157,11 @@ pub fn status(
                     put_flag(out, b'c', c);
                 }
             }
+            MetaFlag::Size => {
+                if let Some(n) = size {
+                    put_flag(out, b's', n as u64);
+                }
+            }
             _ => {}
         }
     }
@@ -145,7 +176,7 @@ pub fn status(
 /// A `T`, or an `N` on a created item, moves to the next `ttl`/`recache_due` entry; an `N`
 /// on a created item, or an `R` whose rule holds, wins the token.
 pub fn get_hit(out: &mut Vec<u8>, f: &MetaFlags<'_>, item: &MetaItem<'_>) -> bool {
-    status_va(out, f.value, item.value_len);
+    status_va(out, f.value && !item.cas_matched, item.value_len);
     let mut changes = 0;
     let mut won = false;
     for flag in f.iter() {
@@ -184,9 +215,9 @@ pub fn get_hit(out: &mut Vec<u8>, f: &MetaFlags<'_>, item: &MetaItem<'_>) -> boo
 /// Appends an `ma` hit: `VA <len>` (with `v`) or `HD`, the return flags `c t O k` in request
 /// order (`t` as for [`get_hit`]), `\r\n`, and with `v` the number's `digits` and `\r\n`.
 /// `item.value_len` is ignored (the length is `digits.len()`). Under `q` nothing is sent
-/// unless the request created the item.
+/// unless the request created the item (1.6.18; 1.6.45 sends nothing either way).
 pub fn arith_hit(out: &mut Vec<u8>, f: &MetaFlags<'_>, item: &MetaItem<'_>, digits: &[u8]) {
-    if f.quiet && !item.created {
+    if f.quiet && (f.new || !item.created) {
         return;
     }
     status_va(out, f.value, digits.len());
@@ -349,6 +380,45 @@ mod tests {
         let mut out = Vec::new();
         status(&mut out, &m.flags, s, &m.key, cas);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ms_size_and_mg_cas_match_as_1_6_45() {
+        let new = Limits {
+            meta_new: true,
+            ..Limits::default()
+        };
+        let meta_new = |l: &'static [u8]| match parse(l, &new) {
+            Ok(Some((Command::Meta(m), _))) => m,
+            other => panic!("{other:?}"),
+        };
+        let line = b"ms k 2 s c Oz k\r\nhi\r\n";
+        let mut out = Vec::new();
+        let m = meta_new(line);
+        set_status(&mut out, &m.flags, MetaStatus::Stored, &m.key, 9, 7);
+        assert_eq!(out, b"HD s7 c9 Oz kk\r\n");
+        // 1.6.18 ignores `s` on ms.
+        let mut out = Vec::new();
+        let m = meta(line);
+        set_status(&mut out, &m.flags, MetaStatus::Stored, &m.key, 9, 7);
+        assert_eq!(out, b"HD c9 Oz kk\r\n");
+        let matched = MetaItem {
+            cas_matched: true,
+            ..item()
+        };
+        let m = meta_new(b"mg foo v s c\r\n");
+        let mut out = Vec::new();
+        get_hit(&mut out, &m.flags, &matched);
+        assert_eq!(out, b"HD s5 c42\r\n");
+        // ma q: 1.6.45 is silent even for an item it created.
+        let m = meta_new(b"ma n q N0 v\r\n");
+        let created = MetaItem {
+            created: true,
+            ..item()
+        };
+        let mut out = Vec::new();
+        arith_hit(&mut out, &m.flags, &created, b"0");
+        assert!(out.is_empty());
     }
 
     #[test]

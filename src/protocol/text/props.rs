@@ -510,6 +510,7 @@ fn small_limits() -> Limits {
         max_key: 4,
         max_value: 8,
         max_get_line: 3000,
+        meta_new: false,
     }
 }
 

@@ -200,7 +200,11 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             };
             let outcome = delete(ctx, Via::Binary, key, &opts);
             let s = match outcome {
-                DeleteOutcome::Deleted | DeleteOutcome::Invalidated => Status::Success,
+                DeleteOutcome::Deleted | DeleteOutcome::Invalidated | DeleteOutcome::Emptied => {
+                    Status::Success
+                }
+                // Only meta `md x` allocates.
+                DeleteOutcome::NoMemory => Status::OutOfMemory,
                 DeleteOutcome::NotFound => Status::KeyNotFound,
                 DeleteOutcome::Exists => Status::KeyExists,
             };

@@ -16,10 +16,10 @@ pub fn delete(ctx: &Ctx<'_>, via: Via, key: &[u8], opts: &DeleteOpts) -> DeleteO
     let outcome = ctx.shared.store.delete(key, opts);
     let st = ctx.stats;
     match outcome {
-        DeleteOutcome::Deleted => bump(&st.delete_hits),
+        DeleteOutcome::Deleted | DeleteOutcome::Emptied => bump(&st.delete_hits),
         DeleteOutcome::NotFound => bump(&st.delete_misses),
         DeleteOutcome::Exists if via == Via::Meta => bump(&st.delete_misses),
-        DeleteOutcome::Exists | DeleteOutcome::Invalidated => {}
+        DeleteOutcome::Exists | DeleteOutcome::Invalidated | DeleteOutcome::NoMemory => {}
     }
     outcome
 }

@@ -8,7 +8,7 @@ use super::arith::arith as run_arith;
 use super::ctx::{Ctx, Via, bump, store_value};
 use super::delete::delete as run_delete;
 use super::get::{GetCount, count_get, log_fetch};
-use super::store::{StoreCall, run_store};
+use super::store::{StoreCall, run_store_len};
 use crate::protocol::text::encode;
 use crate::protocol::text::meta_reply::{self, MetaDebugItem, MetaError, MetaItem, MetaStatus};
 use crate::protocol::{MetaCmd, MetaFlags, MetaSetMode, MetaVerb};
@@ -59,9 +59,12 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
         count,
         no_bump: f.no_update,
         vivify: f.vivify.is_some(),
+        vivify_cas: f.cas_in,
         ..GetOpts::default()
     };
     let found = ctx.shared.store.get(&m.key, &opts, |e: &mut Entry<'_>| {
+        // 1.6.45 (1.6.40+): a matching `C` fetches without the value.
+        let cas_matched = f.new && f.cas == Some(e.cas());
         let (ttl, recache_due) = apply_exptime_changes(f, e);
         let item = MetaItem {
             key: e.key(),
@@ -76,11 +79,12 @@ fn get(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Out) {
             token_sent: e.token_sent(),
             ttl,
             recache_due,
+            cas_matched,
         };
         if meta_reply::get_hit(out, f, &item) {
             e.set_token_sent();
         }
-        if f.value {
+        if f.value && !cas_matched {
             out.value(e.value(), |keep| e.pin_with(keep));
             encode::value_trailer(out);
         }
@@ -103,13 +107,18 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         (MetaSetMode::Append, _) => SetMode::Append,
         (MetaSetMode::Prepend, _) => SetMode::Prepend,
     };
-    let ttl = f.ttl.unwrap_or(0);
+    // 1.6.45: append/prepend with `N` create a missing item, with `N`'s TTL.
+    let vivify = f.new && f.vivify.is_some() && matches!(mode, SetMode::Append | SetMode::Prepend);
+    let ttl = if vivify { f.vivify } else { f.ttl }.unwrap_or(0);
     let opts = SetOpts {
         invalidate: f.invalidate && matches!(mode, SetMode::Cas(_)),
         key_binary: f.base64,
         concat_cas: f.cas.unwrap_or(0),
         // memcached's `ms` unlinks the old item on a failure whatever the mode.
         fail_unlinks_any_mode: true,
+        vivify,
+        // 1.6.45's `ms` takes `E0` as no `E`.
+        cas_in: f.cas_in.filter(|&c| c != 0),
         ..SetOpts::new(mode, f.client_flags, ttl)
     };
     let (value, data_len) = store_value(ctx, m.data);
@@ -122,7 +131,7 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         unlinks: true,
         detail: false,
     };
-    let (outcome, cas) = run_store(ctx, call, value, &opts);
+    let (outcome, cas, len) = run_store_len(ctx, call, value, &opts);
     let status = match outcome {
         StoreOutcome::Stored => MetaStatus::Stored,
         StoreOutcome::NotStored => MetaStatus::NotStored,
@@ -131,7 +140,12 @@ fn set(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         StoreOutcome::TooLarge => return meta_reply::error(out, MetaError::TooLarge),
         StoreOutcome::NoMemory => return meta_reply::error(out, MetaError::NoMemoryStoring),
     };
-    meta_reply::status(out, f, status, &m.key, Some(cas));
+    let size = if outcome == StoreOutcome::Stored {
+        len
+    } else {
+        data_len
+    };
+    meta_reply::set_status(out, f, status, &m.key, cas, size);
 }
 
 /// `md`: memcached's `process_mdelete_command`.
@@ -141,9 +155,14 @@ fn delete(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         cas: f.cas,
         invalidate: f.invalidate,
         exptime: f.ttl,
+        remove_value: f.remove_value.then_some(f.client_flags),
+        cas_in: f.cas_in,
     };
     let status = match run_delete(ctx, Via::Meta, &m.key, &opts) {
-        DeleteOutcome::Deleted | DeleteOutcome::Invalidated => MetaStatus::Stored,
+        DeleteOutcome::Deleted | DeleteOutcome::Invalidated | DeleteOutcome::Emptied => {
+            MetaStatus::Stored
+        }
+        DeleteOutcome::NoMemory => return meta_reply::error(out, MetaError::NoMemory),
         DeleteOutcome::NotFound => MetaStatus::NotFound,
         DeleteOutcome::Exists => MetaStatus::Exists,
     };
@@ -157,6 +176,7 @@ fn arith(m: &MetaCmd<'_>, ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         cas: f.cas,
         // Created never expiring: `N`'s TTL is applied in the callback, in flag order.
         vivify: f.vivify.map(|_| (f.initial, 0)),
+        cas_in: f.cas_in,
         ..ArithOpts::new(f.incr, f.delta)
     };
     let outcome = run_arith(ctx, Via::Meta, &m.key, &opts, |e: &mut Entry<'_>| {

@@ -33,13 +33,24 @@ pub fn run_store(
     value: Value<'_>,
     opts: &SetOpts,
 ) -> (StoreOutcome, u64) {
+    let (outcome, cas, _) = run_store_len(ctx, call, value, opts);
+    (outcome, cas)
+}
+
+/// `run_store`, also returning the stored value's length (`Store::set_len`).
+pub fn run_store_len(
+    ctx: &Ctx<'_>,
+    call: StoreCall<'_>,
+    value: Value<'_>,
+    opts: &SetOpts,
+) -> (StoreOutcome, u64, usize) {
     let st = ctx.stats;
     bump(&st.cmd_set);
     if call.detail {
         ctx.shared.observe.detail.record(call.key, DetailOp::Set);
     }
     let before = watched_key(ctx, call.key);
-    let (outcome, cas) = ctx.shared.store.set(call.key, value, opts);
+    let (outcome, cas, len) = ctx.shared.store.set_len(call.key, value, opts);
     let is_cas = matches!(call.mode, SetMode::Cas(_));
     match outcome {
         StoreOutcome::Stored if is_cas => bump(&st.cas_hits),
@@ -52,7 +63,7 @@ pub fn run_store(
     if let Some(before) = before {
         log_stored(ctx, &call, before, outcome);
     }
-    (outcome, cas)
+    (outcome, cas, len)
 }
 
 /// A `set` the parser refused as larger than `-I`: memcached counts it, logs it and

@@ -140,6 +140,7 @@ impl UdpServer {
                 max_key: 250,
                 max_value: item_size_max,
                 max_get_line: item_size_max.max(64 * 1024),
+                meta_new: shared.config.meta_new,
             },
             reply_limit: reply_limit(item_size_max),
             shared,

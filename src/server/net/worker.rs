@@ -64,6 +64,7 @@ impl Worker {
             max_key: 250,
             max_value: shared.config.item_size_max,
             max_get_line: shared.config.item_size_max.max(64 * 1024),
+            meta_new: shared.config.meta_new,
         };
         Ok((
             Worker {

@@ -14,10 +14,13 @@ pub(in crate::store) const BIT_STALE: u8 = 4;
 pub(in crate::store) const BIT_TOKEN_SENT: u8 = 8;
 /// Meta commands: the key was given base64-encoded (`b`) and is echoed that way.
 pub(in crate::store) const BIT_KEY_BINARY: u8 = 16;
+/// Meta `E<cas>`: the CAS unique clients see is not `seq` but the value the client gave,
+/// kept in the shard's side table (`shard.rs`), so that the header needs no second CAS.
+pub(in crate::store) const BIT_CLIENT_CAS: u8 = 32;
 
 const O_PREV: usize = 0;
 const O_NEXT: usize = 4;
-const O_CAS: usize = 8;
+const O_SEQ: usize = 8;
 const O_EXPTIME: usize = 16;
 const O_ATIME: usize = 20;
 const O_FLAGS: usize = 24;
@@ -103,17 +106,20 @@ impl Mem {
     pub(in crate::store) fn set_next(&self, r: Ref, v: Ref) {
         self.wr_u32(r, O_NEXT, v)
     }
-    pub(in crate::store) fn cas(&self, r: Ref) -> u64 {
+    /// The store sequence number of the item's last store or change: flushes and eviction
+    /// age compare it, and it is the CAS unique clients see unless `BIT_CLIENT_CAS` is set
+    /// (`ShardCore::cas`).
+    pub(in crate::store) fn seq(&self, r: Ref) -> u64 {
         let (p, cap) = self.chunk(r);
-        assert!(O_CAS + 8 <= cap);
+        assert!(O_SEQ + 8 <= cap);
         // SAFETY: as in `rd_u32`.
-        unsafe { p.add(O_CAS).cast::<u64>().read_unaligned() }
+        unsafe { p.add(O_SEQ).cast::<u64>().read_unaligned() }
     }
-    pub(in crate::store) fn set_cas(&self, r: Ref, v: u64) {
+    pub(in crate::store) fn set_seq(&self, r: Ref, v: u64) {
         let (p, cap) = self.chunk(r);
-        assert!(O_CAS + 8 <= cap);
+        assert!(O_SEQ + 8 <= cap);
         // SAFETY: as in `wr_u32`.
-        unsafe { p.add(O_CAS).cast::<u64>().write_unaligned(v) }
+        unsafe { p.add(O_SEQ).cast::<u64>().write_unaligned(v) }
     }
     pub(in crate::store) fn exptime(&self, r: Ref) -> u32 {
         self.rd_u32(r, O_EXPTIME)
@@ -236,7 +242,7 @@ impl Mem {
         );
         self.set_prev(r, NIL);
         self.set_next(r, NIL);
-        self.set_cas(r, 0);
+        self.set_seq(r, 0);
         self.set_exptime(r, exptime);
         self.set_atime(r, atime);
         self.wr_u32(r, O_FLAGS, flags);

@@ -24,13 +24,16 @@
 //! offset size field
 //!    0    4   lru_prev   Ref of the newer neighbour in its shard's class list (NIL = none)
 //!    4    4   lru_next   Ref of the older neighbour                           (NIL = none)
-//!    8    8   cas        global store sequence number (also the CAS unique; kept with -C)
+//!    8    8   seq        global store sequence number when stored or changed (flushes and
+//!                        eviction age compare it; kept with -C); also the CAS unique
+//!                        unless CLIENT_CAS is set (meta `E<cas>`: the shard keeps the
+//!                        client's value in a side table, see `shard.rs`)
 //!   16    4   exptime    clock-relative seconds, 0 = never
 //!   20    4   atime      clock-relative seconds of the last store/fetch/touch
 //!   24    4   flags      client flags
 //!   28    4   value_len
 //!   32    1   key_len    (keys are at most 250 bytes)
-//!   33    1   bits       FETCHED | REFERENCED | STALE | TOKEN_SENT | KEY_BINARY
+//!   33    1   bits       FETCHED | REFERENCED | STALE | TOKEN_SENT | KEY_BINARY | CLIENT_CAS
 //!   34   ..   key bytes, then value bytes (no terminator, no CRLF)
 //! ```
 //!
@@ -116,7 +119,9 @@ mod tests;
 
 pub(super) use geometry::Geometry;
 pub use geometry::{parse_slab_sizes, validate_slab_chunk_max, validate_slab_sizes};
-pub(super) use layout::{BIT_FETCHED, BIT_KEY_BINARY, BIT_REFERENCED, BIT_STALE, BIT_TOKEN_SENT};
+pub(super) use layout::{
+    BIT_CLIENT_CAS, BIT_FETCHED, BIT_KEY_BINARY, BIT_REFERENCED, BIT_STALE, BIT_TOKEN_SENT,
+};
 
 /// Reference to a chunk: `page_id << IDX_BITS | chunk_index`.
 pub(super) type Ref = u32;

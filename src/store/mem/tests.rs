@@ -125,11 +125,11 @@ fn write_read_item_and_large() {
     let dummy = ShardCore::new(0, m.geo.n_slab() + 1);
     let r = m.alloc(m.geo.class_for(HEADER + 3 + 5)).expect("chunk");
     m.write_item(r, b"key", 7, 9, 11, &[b"he", b"llo"]);
-    m.set_cas(r, 42);
+    m.set_seq(r, 42);
     assert_eq!(m.key(r, &dummy), b"key");
     assert_eq!(m.value(r, &dummy), b"hello");
     assert_eq!(
-        (m.flags(r), m.exptime(r), m.atime(r), m.cas(r)),
+        (m.flags(r), m.exptime(r), m.atime(r), m.seq(r)),
         (7, 9, 11, 42)
     );
     assert!(m.key_eq(r, b"key") && !m.key_eq(r, b"kez") && !m.key_eq(r, b"ke"));

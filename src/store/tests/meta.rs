@@ -31,6 +31,7 @@ fn peek(s: &Store, key: &[u8]) -> Option<(i64, bool, bool, bool, bool, u64)> {
     match s.get(
         key,
         &GetOpts {
+            vivify_cas: None,
             vivify: false,
             no_bump: true,
             count: HitCount::Uncounted,
@@ -59,6 +60,7 @@ fn meta_get_reports_state_before_its_own_bump() {
     let first = s.get(
         b"k",
         &GetOpts {
+            vivify_cas: None,
             vivify: false,
             no_bump: false,
             count: HitCount::Uncounted,
@@ -72,6 +74,7 @@ fn meta_get_reports_state_before_its_own_bump() {
     let la = s.get(
         b"k",
         &GetOpts {
+            vivify_cas: None,
             vivify: false,
             no_bump: true,
             count: HitCount::Uncounted,
@@ -84,6 +87,7 @@ fn meta_get_reports_state_before_its_own_bump() {
     s.get(
         b"k",
         &GetOpts {
+            vivify_cas: None,
             vivify: false,
             no_bump: true,
             count: HitCount::Uncounted,
@@ -96,6 +100,7 @@ fn meta_get_reports_state_before_its_own_bump() {
         s.get(
             b"none",
             &GetOpts {
+                vivify_cas: None,
                 vivify: false,
                 no_bump: false,
                 count: HitCount::Uncounted,
@@ -113,6 +118,7 @@ fn vivify_creates_an_empty_item_once() {
     let r = s.get(
         b"v",
         &GetOpts {
+            vivify_cas: None,
             vivify: true,
             no_bump: false,
             count: HitCount::Uncounted,
@@ -124,6 +130,7 @@ fn vivify_creates_an_empty_item_once() {
     let r = s.get(
         b"v",
         &GetOpts {
+            vivify_cas: None,
             vivify: true,
             no_bump: false,
             count: HitCount::Uncounted,
@@ -144,6 +151,8 @@ fn invalidate_marks_stale_and_tokens_follow_memcached() {
         s.delete(
             b"k",
             &DeleteOpts {
+                remove_value: None,
+                cas_in: None,
                 cas: Some(cas0 + 9),
                 invalidate: true,
                 exptime: None
@@ -155,6 +164,8 @@ fn invalidate_marks_stale_and_tokens_follow_memcached() {
         s.delete(
             b"k",
             &DeleteOpts {
+                remove_value: None,
+                cas_in: None,
                 cas: Some(cas0),
                 invalidate: true,
                 exptime: Some(30)
@@ -167,6 +178,7 @@ fn invalidate_marks_stale_and_tokens_follow_memcached() {
     s.get(
         b"k",
         &GetOpts {
+            vivify_cas: None,
             vivify: false,
             no_bump: true,
             count: HitCount::Uncounted,
@@ -222,6 +234,8 @@ fn invalidate_marks_stale_and_tokens_follow_memcached() {
         s.delete(
             b"k",
             &DeleteOpts {
+                remove_value: None,
+                cas_in: None,
                 cas: None,
                 invalidate: false,
                 exptime: None
@@ -233,6 +247,8 @@ fn invalidate_marks_stale_and_tokens_follow_memcached() {
         s.delete(
             b"k",
             &DeleteOpts {
+                remove_value: None,
+                cas_in: None,
                 cas: None,
                 invalidate: false,
                 exptime: None
@@ -297,6 +313,7 @@ fn meta_store_concat_cas_and_binary_keys() {
         s.get(
             b"k",
             &GetOpts {
+                vivify_cas: None,
                 vivify: false,
                 no_bump: true,
                 count: HitCount::Uncounted,
@@ -345,6 +362,7 @@ fn meta_arith_cas_vivify_and_growth() {
     let r = s.arith(
         b"n",
         &ArithOpts {
+            cas_in: None,
             incr: true,
             delta: 1,
             cas: None,
@@ -356,6 +374,7 @@ fn meta_arith_cas_vivify_and_growth() {
     let r = s.arith(
         b"n",
         &ArithOpts {
+            cas_in: None,
             incr: true,
             delta: 1,
             cas: None,
@@ -368,6 +387,7 @@ fn meta_arith_cas_vivify_and_growth() {
     let r = s.arith(
         b"n",
         &ArithOpts {
+            cas_in: None,
             incr: true,
             delta: 1,
             cas: Some(cas + 1),
@@ -379,6 +399,7 @@ fn meta_arith_cas_vivify_and_growth() {
     let r = s.arith(
         b"n",
         &ArithOpts {
+            cas_in: None,
             incr: true,
             delta: 100,
             cas: Some(cas),
@@ -390,6 +411,7 @@ fn meta_arith_cas_vivify_and_growth() {
     let r = s.arith(
         b"n",
         &ArithOpts {
+            cas_in: None,
             incr: false,
             delta: 100,
             cas: None,
@@ -403,6 +425,7 @@ fn meta_arith_cas_vivify_and_growth() {
         s.arith(
             b"t",
             &ArithOpts {
+                cas_in: None,
                 incr: true,
                 delta: 1,
                 cas: None,
@@ -412,4 +435,72 @@ fn meta_arith_cas_vivify_and_growth() {
         ),
         ArithOutcome::NonNumeric
     );
+}
+
+#[test]
+fn cas_in_sets_the_cas_and_flushes_still_follow_store_order() {
+    let s = store();
+    let with_cas = |c| SetOpts {
+        cas_in: Some(c),
+        ..ms()
+    };
+    let cas_of = |k: &[u8]| s.get(k, &GetOpts::default(), |e| e.cas());
+    assert_eq!(s.set(b"big", b"v", &with_cas(u64::MAX)).1, u64::MAX);
+    assert_eq!(cas_of(b"big"), Lookup::Hit(u64::MAX));
+    // A CAS given with `E` does not keep an item alive through a flush ...
+    s.flush_all(0);
+    assert!(!matches!(cas_of(b"big"), Lookup::Hit(_)));
+    // ... nor make a later item look flushed.
+    assert_eq!(s.set(b"low", b"v", &with_cas(1)).1, 1);
+    assert_eq!(cas_of(b"low"), Lookup::Hit(1));
+    // Compare-and-set compares the given CAS.
+    let cas = SetOpts {
+        cas_in: Some(7),
+        ..SetOpts::new(SetMode::Cas(1), 0, 0)
+    };
+    assert_eq!(s.set(b"low", b"w", &cas), (StoreOutcome::Stored, 7));
+    // Append/prepend with `vivify` create a missing item.
+    let viv = SetOpts {
+        vivify: true,
+        ..SetOpts::new(SetMode::Append, 3, 0)
+    };
+    assert_eq!(s.set(b"new", b"ab", &viv).0, StoreOutcome::Stored);
+    assert_eq!(
+        s.get(b"new", &GetOpts::default(), |e| (
+            e.value().to_vec(),
+            e.flags()
+        )),
+        Lookup::Hit((b"ab".to_vec(), 3))
+    );
+}
+
+#[test]
+fn remove_value_keeps_an_empty_item() {
+    let s = store();
+    let (_, cas) = s.set(b"k", b"value", &ms());
+    let empty = DeleteOpts {
+        remove_value: Some(9),
+        ..DeleteOpts::default()
+    };
+    assert_eq!(s.delete(b"k", &empty), DeleteOutcome::Emptied);
+    assert_eq!(
+        s.get(b"k", &GetOpts::default(), |e| (
+            e.value().len(),
+            e.flags(),
+            e.cas()
+        )),
+        Lookup::Hit((0, 9, cas))
+    );
+    let stale = DeleteOpts {
+        remove_value: Some(0),
+        invalidate: true,
+        cas_in: Some(1_000_000),
+        ..DeleteOpts::default()
+    };
+    assert_eq!(s.delete(b"k", &stale), DeleteOutcome::Invalidated);
+    assert_eq!(
+        s.get(b"k", &GetOpts::default(), |e| (e.stale(), e.cas())),
+        Lookup::Hit((true, 1_000_000))
+    );
+    assert_eq!(s.delete(b"nope", &empty), DeleteOutcome::NotFound);
 }

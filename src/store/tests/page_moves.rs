@@ -367,3 +367,82 @@ fn stress_page_moves_under_concurrent_sets() {
     while s.reassign(0, 0).is_ok() {}
     assert!(s.class_stats().iter().all(|c| c.total_pages <= 1));
 }
+
+#[test]
+fn client_cas_follows_rescues_and_goes_with_its_item() {
+    // Meta `E<cas>` CAS uniques live in the shards' side tables: a page move that rescues an
+    // item keeps its CAS, and every way an item leaves (delete, overwrite, incr without `E`,
+    // eviction, flush reaping) takes its entry with it.
+    let s = store(4);
+    let key = |i: u32| format!("k{i:06}");
+    let client = |i: u32| 5_000_000 + u64::from(i);
+    let with_e = |i: u32| SetOpts {
+        cas_in: Some(client(i)),
+        ..SetOpts::default()
+    };
+    let side = |s: &Store| {
+        s.inner
+            .shards()
+            .iter()
+            .map(|sh| sh.0.lock().client_cas_len())
+            .sum::<usize>()
+    };
+    let cas_of = |s: &Store, k: &str| s.get(k.as_bytes(), &GetOpts::default(), |e| e.cas());
+    s.set(
+        key(0).as_bytes(),
+        &pattern(key(0).as_bytes(), 40),
+        &with_e(0),
+    );
+    let n = 3 * s.class_stats()[0].chunks_per_page as u32;
+    for i in 0..n {
+        let k = key(i);
+        let v = pattern(k.as_bytes(), 40);
+        let opts = if i % 2 == 0 {
+            with_e(i)
+        } else {
+            SetOpts::default()
+        };
+        assert_eq!(s.set(k.as_bytes(), &v, &opts).0, StoreOutcome::Stored);
+    }
+    assert_eq!(side(&s), n.div_ceil(2) as usize);
+    for i in (0..n).filter(|i| i % 3 != 0) {
+        s.delete(key(i).as_bytes(), &DeleteOpts::default());
+    }
+    assert_eq!(side(&s), (0..n).filter(|i| i % 6 == 0).count());
+    let kept: Vec<(u32, Lookup<u64>)> = (0..n)
+        .filter(|i| i % 3 == 0)
+        .map(|i| (i, cas_of(&s, &key(i))))
+        .collect();
+    for &(i, c) in &kept {
+        if i % 2 == 0 {
+            assert_eq!(c, Lookup::Hit(client(i)));
+        }
+    }
+    let id = s.class_stats()[0].id;
+    assert_eq!(s.reassign(id, id + 5), Ok(()));
+    assert!(s.stats().slab_reassign_rescues > 0);
+    for &(i, c) in &kept {
+        assert_eq!(cas_of(&s, &key(i)), c, "{}", key(i));
+    }
+    assert_eq!(side(&s), (0..n).filter(|i| i % 6 == 0).count());
+    // A change without `E` gives a store-order CAS again.
+    s.set(key(0).as_bytes(), b"7", &SetOpts::default());
+    s.set(key(6).as_bytes(), b"7", &with_e(6));
+    let r = s.arith(key(6).as_bytes(), &ArithOpts::new(true, 1), |e| e.cas());
+    assert!(
+        matches!(r, ArithOutcome::Value(8, c) if c != client(6)),
+        "{r:?}"
+    );
+    assert_eq!(side(&s), (0..n).filter(|i| i % 6 == 0).count() - 2);
+    // Flushed items take their entries when reaped; eviction does too.
+    s.flush_all(0);
+    s.crawl_classes(None);
+    assert_eq!((s.stats().curr_items, side(&s)), (0, 0));
+    let mut i = 0;
+    while s.stats().evictions < 1000 {
+        let k = key(i);
+        s.set(k.as_bytes(), &pattern(k.as_bytes(), 40), &with_e(i));
+        i += 1;
+    }
+    assert_eq!(side(&s) as u64, s.stats().curr_items);
+}

@@ -215,6 +215,7 @@ fn stress_reader(
             1..=3 => s.get(
                 &k,
                 &GetOpts {
+                    vivify_cas: None,
                     vivify: false,
                     no_bump: r & 1 << 40 != 0,
                     count: HitCount::Get,

@@ -28,6 +28,7 @@ fn meta_pin(s: &Store, k: &[u8]) -> Option<PinnedValue> {
     let got = s.get(
         k,
         &GetOpts {
+            vivify_cas: None,
             vivify: false,
             no_bump: false,
             count: HitCount::Get,
