@@ -127,7 +127,17 @@ fn apply(x: &mut Extended, opt: &str) -> Result<(), String> {
     match name {
         // The modern defaults are ferrocache's defaults.
         "modern" => {}
-        "no_modern" => x.ignored.push(opt.to_string()),
+        // memcached 1.6.18: no_modern turns off what "modern" turned on (the crawler, page
+        // moves, fast connection refusal) and, unless given before, makes a slab chunk as
+        // large as a page. (Its other effects, the hash and the LRU maintainer, have no
+        // counterpart here.)
+        "no_modern" => {
+            x.lru_crawler = false;
+            x.slab_reassign = false;
+            x.slab_automove = 0;
+            x.maxconns_fast = false;
+            x.slab_chunk_max.get_or_insert(1 << 20);
+        }
         "idle_timeout" => x.idle_timeout = number(name, value)?,
         "maxconns_fast" => x.maxconns_fast = true,
         "no_maxconns_fast" => x.maxconns_fast = false,
@@ -205,6 +215,16 @@ mod tests {
         assert_eq!(x, Extended::default());
         assert!(x.maxconns_fast && x.lru_crawler && x.slab_reassign && !x.track_sizes);
         assert_eq!((x.idle_timeout, x.slab_automove), (0, 1));
+    }
+
+    #[test]
+    fn no_modern_is_memcached_1_6_18s() {
+        let x = p(&["no_modern"]).unwrap();
+        assert!(!x.lru_crawler && !x.slab_reassign && !x.maxconns_fast);
+        assert_eq!((x.slab_automove, x.slab_chunk_max), (0, Some(1 << 20)));
+        let x = p(&["slab_chunk_max=16384,no_modern,lru_crawler"]).unwrap();
+        assert_eq!(x.slab_chunk_max, Some(16384));
+        assert!(x.lru_crawler);
     }
 
     #[test]
