@@ -832,6 +832,12 @@ fn diff_slabs_runtime_commands() {
                 "slabs reassign x 2\r\nslabs reassign -1 0\r\nslabs reassign -5 2\r\n",
                 "set a 0 0 1\r\nx\r\nslabs reassign 1 2\r\n",
                 "slabs foo\r\nslabs\r\nslabs reassign 1\r\n",
+                // 1.6.18's ratio form, noreply on every form, and forms it does not know.
+                "slabs automove ratio 0.5\r\nslabs automove ratio\r\nslabs automove ratio x\r\n",
+                "slabs automove ratio 1e3\r\nslabs automove ratio 0.25 noreply\r\nmn\r\n",
+                "slabs automove 1 noreply\r\nslabs automove 7 noreply\r\nslabs automove x noreply\r\n",
+                "slabs automove ratio x noreply\r\nslabs automove 1 2\r\nmn\r\n",
+                "slabs automove window 5\r\nslabs automove freeratio 0.5\r\nslabs automove -1\r\n",
             ],
         )],
     );

@@ -232,3 +232,18 @@ fn diff_parser_changes_for_new_flags() {
         ],
     )]);
 }
+
+#[test]
+fn diff_slabs_automove_window_bounds() {
+    // 1.6.45 bounds the automove window (memcached commit 6ab74b58: 0 or huge windows
+    // crashed it) and knows `freeratio`.
+    compare(&[(
+        "slabs automove window / freeratio",
+        &[
+            "slabs automove window 2\r\nslabs automove window 1801\r\nslabs automove window 3\r\n",
+            "slabs automove window 1800\r\nslabs automove window\r\nslabs automove window x\r\n",
+            "slabs automove freeratio x\r\nslabs automove freeratio 0.5\r\nslabs automove freeratio\r\n",
+            "slabs automove window 0 noreply\r\nslabs automove ratio 0.5\r\nmn\r\n",
+        ],
+    )]);
+}

@@ -27,6 +27,13 @@ pub struct Extended {
     pub slab_reassign: bool,
     /// `slab_automove=0|1|2` / `no_slab_automove`: initial automove mode.
     pub slab_automove: u32,
+    /// `slab_automove_ratio`, `slab_automove_window`, `slab_automove_freeratio`: memcached's
+    /// tuning of its automove algorithms, validated as memcached does and shown in `stats
+    /// settings` (`slabs automove ratio ...` changes them); ferrocache's automove rule does
+    /// not read them.
+    pub automove_ratio: f64,
+    pub automove_window: u32,
+    pub automove_freeratio: f64,
     /// Options accepted but without effect here, one entry per option as given.
     pub ignored: Vec<String>,
 }
@@ -42,6 +49,9 @@ impl Default for Extended {
             slab_sizes: None,
             slab_reassign: true,
             slab_automove: 1,
+            automove_ratio: 0.8,
+            automove_window: 30,
+            automove_freeratio: 0.01,
             ignored: Vec::new(),
         }
     }
@@ -52,8 +62,6 @@ impl Default for Extended {
 const NO_EQUIVALENT: &[&str] = &[
     "hashpower",
     "no_hashexpand",
-    "slab_automove_ratio",
-    "slab_automove_window",
     "tail_repair_time",
     "hash_algorithm",
     "lru_crawler_sleep",
@@ -88,7 +96,6 @@ const NO_EQUIVALENT: &[&str] = &[
     "ext_max_sleep",
     "ext_max_frag",
     "ext_drop_unread",
-    "slab_automove_freeratio",
     "ssl_chain_cert",
     "ssl_key",
     "ssl_verify_mode",
@@ -106,6 +113,11 @@ fn number(name: &str, value: Option<&str>) -> Result<u64, String> {
     v.trim()
         .parse::<u64>()
         .map_err(|_| format!("-o {name}={v}: could not parse argument to {name}"))
+}
+
+/// A finite decimal number, as memcached's `safe_strtod` reads one.
+fn decimal_f64(v: &str) -> Option<f64> {
+    v.trim().parse::<f64>().ok().filter(|r| r.is_finite())
 }
 
 /// Parses every `-o` argument in order (later settings win).
@@ -158,6 +170,28 @@ fn apply(x: &mut Extended, opt: &str) -> Result<(), String> {
                 return Err(format!("-o {opt}: slab_automove must be between 0 and 2"));
             }
             x.slab_automove = n as u32;
+        }
+        // memcached 1.6.18: an unparsable number counts as 0, then fails the range check.
+        "slab_automove_ratio" => {
+            let v = value.ok_or_else(|| format!("-o {opt}: Missing {name} argument"))?;
+            let r = decimal_f64(v).unwrap_or(0.0);
+            if r <= 0.0 || r >= 1.0 {
+                return Err(format!("-o {opt}: {name} must be > 0 and < 1"));
+            }
+            x.automove_ratio = r;
+        }
+        "slab_automove_window" => {
+            let v = value.ok_or_else(|| format!("-o {opt}: Missing {name} argument"))?;
+            let w = v.trim().parse::<u32>().unwrap_or(0);
+            if w < 3 {
+                return Err(format!("-o {opt}: {name} must be > 2"));
+            }
+            x.automove_window = w;
+        }
+        "slab_automove_freeratio" => {
+            let v = value.ok_or_else(|| format!("-o {opt}: Missing {name} argument"))?;
+            x.automove_freeratio = decimal_f64(v)
+                .ok_or_else(|| format!("-o {opt}: could not parse argument to {name}"))?;
         }
         "slab_chunk_max" => {
             let n = number(name, value)?;
@@ -215,6 +249,28 @@ mod tests {
         assert_eq!(x, Extended::default());
         assert!(x.maxconns_fast && x.lru_crawler && x.slab_reassign && !x.track_sizes);
         assert_eq!((x.idle_timeout, x.slab_automove), (0, 1));
+    }
+
+    #[test]
+    fn automove_tuning_is_validated_like_memcached() {
+        let x = p(&["slab_automove_ratio=0.5,slab_automove_window=7"]).unwrap();
+        assert_eq!((x.automove_ratio, x.automove_window), (0.5, 7));
+        let x = p(&["slab_automove_freeratio=0.25"]).unwrap();
+        assert_eq!(x.automove_freeratio, 0.25);
+        for (bad, msg) in [
+            ("slab_automove_window=2", "must be > 2"),
+            ("slab_automove_window=x", "must be > 2"),
+            (
+                "slab_automove_window",
+                "Missing slab_automove_window argument",
+            ),
+            ("slab_automove_ratio=x", "must be > 0 and < 1"),
+            ("slab_automove_ratio=1", "must be > 0 and < 1"),
+            ("slab_automove_freeratio=x", "could not parse argument"),
+        ] {
+            let e = p(&[bad]).unwrap_err();
+            assert!(e.contains(msg), "{bad}: {e}");
+        }
     }
 
     #[test]

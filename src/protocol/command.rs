@@ -192,8 +192,9 @@ pub enum Command<'a> {
     Verbosity { level: u32, noreply: bool },
     /// `quit`.
     Quit,
-    /// `slabs automove <0|1|2>`.
-    SlabsAutomove { mode: u32 },
+    /// `slabs automove <0|1|2>`, `slabs automove ratio <r>` (and, with 1.6.45's meta
+    /// protocol, `window <n>` and `freeratio <r>`), each with an optional `noreply`.
+    SlabsAutomove { set: Automove, noreply: bool },
     /// `slabs reassign <src> <dst>` (`-1` as source: any class; `0` as destination: the
     /// global page pool).
     SlabsReassign { src: i32, dst: i32 },
@@ -450,4 +451,17 @@ pub enum CrawlerCmd {
     ToCrawl(u32),
     /// Microseconds to sleep between items (at most one second).
     Sleep(u32),
+}
+
+/// What a `slabs automove` command sets. Ratios are `f64` bits (so commands stay `Eq`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Automove {
+    /// The automove mode: 0 off, 1 or 2 on.
+    Mode(u32),
+    /// `slab_automove_ratio` (memcached's automove 2 tuning; shown in `stats settings`).
+    Ratio(u64),
+    /// `slab_automove_window`, 3 to 1800 (memcached 1.6.45).
+    Window(u32),
+    /// `slab_automove_freeratio` (memcached 1.6.45).
+    FreeRatio(u64),
 }

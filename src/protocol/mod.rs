@@ -10,9 +10,9 @@ pub mod reply;
 pub mod text;
 
 pub use command::{
-    ArithOp, CachedumpArg, Classes, Command, CrawlerCmd, DetailArg, GetKind, Keys, MAX_META_FLAGS,
-    MetaCmd, MetaFlag, MetaFlagList, MetaFlags, MetaSetMode, MetaVerb, StatsArg, StoreMode,
-    WatchEvents,
+    ArithOp, Automove, CachedumpArg, Classes, Command, CrawlerCmd, DetailArg, GetKind, Keys,
+    MAX_META_FLAGS, MetaCmd, MetaFlag, MetaFlagList, MetaFlags, MetaSetMode, MetaVerb, StatsArg,
+    StoreMode, WatchEvents,
 };
 pub use reply::Reply;
 

@@ -113,6 +113,9 @@ impl Reply<'static> {
     pub const WATCHER_TOO_MANY: Reply<'static> =
         Reply::Line("WATCHER_TOO_MANY log watcher limit reached");
     /// `slabs reassign` with a bad class.
+    /// memcached 1.6.45's `slabs automove window` outside 3..=1800.
+    pub const AUTOMOVE_WINDOW: Reply<'static> =
+        Reply::ClientError("automove window too low or too high");
     pub const REASSIGN_BAD_CLASS: Reply<'static> =
         Reply::Line("BADCLASS invalid src or dst class id");
     /// `slabs reassign` while one runs.

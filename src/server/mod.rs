@@ -90,6 +90,12 @@ pub struct Live {
     pub idle_timeout: AtomicU64,
     /// `slabs automove` mode as last set (0 off, 1 and 2 on), for `stats settings`.
     pub automove_mode: AtomicU32,
+    /// `slab_automove_ratio`, `_window`, `_freeratio` as last set (`-o`, `slabs automove`;
+    /// ratios as `f64` bits), for `stats settings`. ferrocache's automove rule does not
+    /// read them.
+    pub automove_ratio: AtomicU64,
+    pub automove_window: AtomicU32,
+    pub automove_freeratio: AtomicU64,
 }
 
 /// The bound on unparsed input held by all connections together: a sixteenth of the
@@ -225,6 +231,9 @@ pub fn start(
             conn_limit: AtomicUsize::new(config.conn_limit),
             idle_timeout: AtomicU64::new(config.ext.idle_timeout),
             automove_mode: AtomicU32::new(config.ext.slab_automove),
+            automove_ratio: AtomicU64::new(config.ext.automove_ratio.to_bits()),
+            automove_window: AtomicU32::new(config.ext.automove_window),
+            automove_freeratio: AtomicU64::new(config.ext.automove_freeratio.to_bits()),
         },
         clients: net::Clients {
             open: AtomicUsize::new(0),

@@ -7,9 +7,9 @@
 //! optional `noreply` last and a number (C `int32` delay, `u32` level), ignoring one extra
 //! token.
 
-use super::num::{strtol, strtoul};
+use super::num::{strtod, strtol, strtoul};
 use super::{BAD_FORMAT, Line, ParseError};
-use crate::protocol::{CachedumpArg, Command, DetailArg, StatsArg, WatchEvents};
+use crate::protocol::{Automove, CachedumpArg, Command, DetailArg, Reply, StatsArg, WatchEvents};
 
 /// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: `stats cachedump` refuses class ids from here.
 const MAX_SLAB_CLASSES: u32 = 64;
@@ -124,16 +124,48 @@ pub(super) fn verbosity<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> 
     }
 }
 
-/// `slabs automove <0|1|2>` and `slabs reassign <src> <dst>` (memcached's runtime slab
+/// `slabs automove ...` and `slabs reassign <src> <dst>` (memcached's runtime slab
 /// commands); any other form is `ERROR`.
-pub(super) fn slabs<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
+///
+/// memcached 1.6.18's `process_slabs_automove_command`: `ratio <r>` sets the ratio (a
+/// missing or bad number: `ERROR`); otherwise the first argument is the mode (`0`-`2`;
+/// another number: `ERROR`; not a number: `CLIENT_ERROR bad command line format`); a last
+/// `noreply` silences every answer. memcached 1.6.45 adds `window <3..1800>` and
+/// `freeratio <r>` (`new`: with `--meta-protocol 1.6.45`).
+pub(super) fn slabs<'a>(line: &Line<'a>, new: bool) -> Result<Command<'a>, ParseError> {
     let bad = || line.client_error(BAD_FORMAT, false);
     match (line.tok(1), line.n) {
-        (b"automove", 3) => match strtoul(line.tok(2)) {
-            Some(mode @ 0..=2) => Ok(Command::SlabsAutomove { mode }),
-            Some(_) => Err(line.error()),
-            None => Err(bad()),
-        },
+        (b"automove", n) if n >= 3 => {
+            let noreply = line.noreply();
+            let quiet = |mut e: ParseError| {
+                if noreply {
+                    e.reply = None;
+                }
+                e
+            };
+            let ok = |set| Ok(Command::SlabsAutomove { set, noreply });
+            let ratio = || (n >= 4).then(|| strtod(line.tok(3))).flatten();
+            match line.tok(2) {
+                b"ratio" => match ratio() {
+                    Some(r) => ok(Automove::Ratio(r.to_bits())),
+                    None => Err(quiet(line.error())),
+                },
+                b"freeratio" if new => match ratio() {
+                    Some(r) => ok(Automove::FreeRatio(r.to_bits())),
+                    None => Err(quiet(line.error())),
+                },
+                b"window" if new => match (n >= 4).then(|| strtoul(line.tok(3))).flatten() {
+                    Some(w @ 3..=1800) => ok(Automove::Window(w)),
+                    Some(_) => Err(quiet(line.fail(Reply::AUTOMOVE_WINDOW))),
+                    None => Err(line.client_error(BAD_FORMAT, noreply)),
+                },
+                t => match strtoul(t) {
+                    Some(mode @ 0..=2) => ok(Automove::Mode(mode)),
+                    Some(_) => Err(quiet(line.error())),
+                    None => Err(line.client_error(BAD_FORMAT, noreply)),
+                },
+            }
+        }
         (b"reassign", 4) => match (strtol(line.tok(2)), strtol(line.tok(3))) {
             (Some(src), Some(dst)) => Ok(Command::SlabsReassign { src, dst }),
             _ => Err(bad()),
@@ -145,7 +177,7 @@ pub(super) fn slabs<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{client, cmd, err, error, line_err};
-    use crate::protocol::{CachedumpArg, Command, DetailArg, StatsArg, WatchEvents};
+    use crate::protocol::{Automove, CachedumpArg, Command, DetailArg, StatsArg, WatchEvents};
 
     #[test]
     fn watch_and_lru_crawler_metadump() {
@@ -202,7 +234,30 @@ mod tests {
         // reassign needs two numbers (x: CLIENT_ERROR), other forms ERROR.
         assert_eq!(
             cmd(b"slabs automove 2\r\n"),
-            Command::SlabsAutomove { mode: 2 }
+            Command::SlabsAutomove {
+                set: Automove::Mode(2),
+                noreply: false
+            }
+        );
+        assert_eq!(
+            cmd(b"slabs automove ratio 0.5 noreply\r\n"),
+            Command::SlabsAutomove {
+                set: Automove::Ratio(0.5f64.to_bits()),
+                noreply: true
+            }
+        );
+        let quiet = |l: &[u8]| assert_eq!(err(l).reply, None, "{l:?}");
+        quiet(b"slabs automove 3 noreply\r\n");
+        quiet(b"slabs automove x noreply\r\n");
+        quiet(b"slabs automove ratio x noreply\r\n");
+        assert_eq!(
+            err(b"slabs automove ratio x\r\n"),
+            error(b"slabs automove ratio x\r\n")
+        );
+        // 1.6.18 reads `window` as a mode: not a number.
+        assert_eq!(
+            err(b"slabs automove window 5\r\n"),
+            client("bad command line format", 25)
         );
         assert_eq!(err(b"slabs automove 3\r\n"), error(b"slabs automove 3\r\n"));
         assert_eq!(

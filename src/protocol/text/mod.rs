@@ -396,7 +396,7 @@ fn dispatch<'a>(line: &Line<'a>, buf: &'a [u8], limits: &Limits) -> Result<Parse
         b"cas" => store(StoreMode::Cas),
         b"config" => config::parse(line, buf, limits).map(Parsed::Frame),
         b"stats" => line_cmd(Ok(admin::stats(line))),
-        b"slabs" => line_cmd(admin::slabs(line)),
+        b"slabs" => line_cmd(admin::slabs(line, limits.meta_new)),
         b"shutdown" => line_cmd(admin::shutdown(line)),
         b"incr" | b"decr" => {
             arity(n == 3 || n == 4)?;

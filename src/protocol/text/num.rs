@@ -14,6 +14,15 @@ pub(super) fn strtoul(tok: &[u8]) -> Option<u32> {
     strtoull(tok).map(|v| v as u32)
 }
 
+/// `safe_strtod`: a finite `f64` (memcached's `strtod`, refusing what overflows it; hex
+/// floats, which C's `strtod` also reads, are refused here).
+pub(super) fn strtod(tok: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(tok).ok()?;
+    let v: f64 = s.strip_prefix('+').unwrap_or(s).parse().ok()?;
+    let named = s.trim_start_matches(['+', '-']).to_ascii_lowercase();
+    (v.is_finite() || named.starts_with("inf")).then_some(v)
+}
+
 /// `safe_strtol`: an `i32` (exptime, byte count, flush delay), truncated from `strtol`'s
 /// 64-bit `long`.
 pub(super) fn strtol(tok: &[u8]) -> Option<i32> {

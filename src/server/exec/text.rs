@@ -13,7 +13,7 @@ use super::touch::touch;
 use super::{crawler, meta};
 use crate::protocol::text::{ParseError, encode};
 use crate::protocol::{
-    ArithOp, CachedumpArg, Command, DetailArg, GetKind, Keys, Reply, StatsArg, StoreMode,
+    ArithOp, Automove, CachedumpArg, Command, DetailArg, GetKind, Keys, Reply, StatsArg, StoreMode,
 };
 use crate::server::Shared;
 use crate::server::net::outq::Out;
@@ -264,10 +264,18 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
                 }
             }
         }
-        Command::SlabsAutomove { mode } => {
-            ctx.shared.store.set_automove(mode != 0);
-            ctx.shared.live.automove_mode.store(mode, Ordering::Relaxed);
-            encode::reply(out, &Reply::Ok);
+        Command::SlabsAutomove { set, noreply } => {
+            let live = &ctx.shared.live;
+            match set {
+                Automove::Mode(mode) => {
+                    ctx.shared.store.set_automove(mode != 0);
+                    live.automove_mode.store(mode, Ordering::Relaxed);
+                }
+                Automove::Ratio(r) => live.automove_ratio.store(r, Ordering::Relaxed),
+                Automove::Window(w) => live.automove_window.store(w, Ordering::Relaxed),
+                Automove::FreeRatio(r) => live.automove_freeratio.store(r, Ordering::Relaxed),
+            }
+            say(ctx, out, noreply, Reply::Ok);
             Next::Continue
         }
         Command::SlabsReassign { src, dst } => {

@@ -259,6 +259,15 @@ pub fn settings(shared: &Shared) -> StatList {
     let automove = shared.store.stats().slab_automove;
     let mode = shared.live.automove_mode.load(Ordering::Relaxed);
     out.add("slab_automove", if automove { mode.max(1) } else { 0 });
+    let ratio = |a: &std::sync::atomic::AtomicU64| f64::from_bits(a.load(Ordering::Relaxed));
+    out.add(
+        "slab_automove_ratio",
+        format_args!("{:.2}", ratio(&shared.live.automove_ratio)),
+    );
+    out.add(
+        "slab_automove_window",
+        shared.live.automove_window.load(Ordering::Relaxed),
+    );
     out.add(
         "slab_chunk_max",
         c.ext
@@ -288,6 +297,10 @@ pub fn settings(shared: &Shared) -> StatList {
     out.add(
         "track_sizes",
         yes_no(shared.store.size_histogram().is_some()),
+    );
+    out.add(
+        "slab_automove_freeratio",
+        format_args!("{:.3}", ratio(&shared.live.automove_freeratio)),
     );
     out.add("ssl_enabled", "no");
     std::mem::take(out)
