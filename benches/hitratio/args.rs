@@ -9,7 +9,7 @@ hitratio: cache-aside hit-ratio benchmark, memcached vs ferrocache (see the head
 benches/hitratio/main.rs). Without --run, --self-test or --list it prints this and exits 0.
 
   cargo build --release
-  cargo bench --bench hitratio -- --run            # full: all profiles, ~8 minutes
+  cargo bench --bench hitratio -- --run            # full: all profiles, ~6 minutes
   cargo bench --bench hitratio -- --run --quick    # ~1.5 minutes
   cargo bench --bench hitratio -- --self-test      # determinism and bound checks
 
@@ -33,7 +33,7 @@ benches/hitratio/main.rs). Without --run, --self-test or --list it prints this a
   --batch N             requests per multi-get batch and connection (default 64)
   --ttl-scale F         multiply every TTL by F (default 0.05: 60 s -> 3 s)
   --sample-every S      expired-memory sample period on profiles with TTLs that expire
-                        within the run (default 4; 0: off)
+                        within the run (default: a sixth of the run, 0.5 to 4 s; 0: off)
   --json PATH           also write the results as JSON
 ";
 
@@ -54,7 +54,8 @@ pub struct Args {
     pub conns: usize,
     pub batch: usize,
     pub ttl_scale: f64,
-    pub sample_every: f64,
+    /// None: a sixth of the replay, within 0.5..=4 s.
+    pub sample_every: Option<f64>,
     pub json: Option<String>,
 }
 
@@ -86,7 +87,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         conns: 2,
         batch: 64,
         ttl_scale: 0.05,
-        sample_every: 4.0,
+        sample_every: None,
         json: None,
     };
     let mut server_names = vec!["memcached".to_string(), "ferrocache".to_string()];
@@ -123,7 +124,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--conns" => a.conns = num(flag, val()?)?,
             "--batch" => a.batch = num(flag, val()?)?,
             "--ttl-scale" => a.ttl_scale = num(flag, val()?)?,
-            "--sample-every" => a.sample_every = num(flag, val()?)?,
+            "--sample-every" => a.sample_every = Some(num(flag, val()?)?),
             "--json" => a.json = Some(val()?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),

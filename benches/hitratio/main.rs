@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo build --release
-//! cargo bench --bench hitratio -- --run            # all profiles, both servers, ~8 min
+//! cargo bench --bench hitratio -- --run            # all profiles, both servers, ~6 min
 //! cargo bench --bench hitratio -- --run --quick    # ~1.5 min
 //! cargo bench --bench hitratio -- --run --profiles c4,scan --json /tmp/hit.json
 //! cargo bench --bench hitratio -- --self-test      # determinism / unlimited-memory check
@@ -174,7 +174,10 @@ fn run_profile(p: &Profile, args: &Args, stop: &AtomicBool) -> Result<ProfileRes
     // Sample expired memory when some TTL runs out within the replay.
     let run_secs = trace.requests() as f64 / args.rate;
     let min_ttl = trace.ttl.iter().filter(|&&t| t > 0).min().copied();
-    let sample = args.sample_every > 0.0 && min_ttl.is_some_and(|t| f64::from(t) < run_secs);
+    let every = args
+        .sample_every
+        .unwrap_or((run_secs / 6.0).clamp(0.5, 4.0));
+    let sample = (every > 0.0 && min_ttl.is_some_and(|t| f64::from(t) < run_secs)).then_some(every);
     let mut runs = Vec::new();
     let servers = if args.bounds_only {
         &[][..]
@@ -214,7 +217,7 @@ fn run_server(
     trace: &Trace,
     args: &Args,
     stop: &AtomicBool,
-    sample: bool,
+    sample: Option<f64>,
 ) -> Result<ServerRun, String> {
     let err = |what: &str, e: std::io::Error| format!("{} {what}: {e}", spec.label);
     let server = Server::start(spec, args.memory_mb, args.threads).map_err(|e| err("start", e))?;
@@ -222,8 +225,8 @@ fn run_server(
     let done = AtomicBool::new(false);
     let timeout = replay_timeout(trace);
     let (counts, sampled) = std::thread::scope(|s| {
-        let sampler = sample.then(|| {
-            let every = Duration::from_secs_f64(args.sample_every);
+        let sampler = sample.map(|every| {
+            let every = Duration::from_secs_f64(every);
             let (addr, done) = (server.addr, &done);
             s.spawn(move || expired::run(addr, every, done, timeout))
         });

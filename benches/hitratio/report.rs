@@ -136,7 +136,7 @@ pub fn print(args: &Args, results: &[ProfileResult], total_secs: f64) {
         .collect();
     if !sampled.is_empty() {
         println!(
-            "\n## Share of held items that had expired (sampled with stats + lru_crawler \
+            "\n## Share of the bytes held that belong to expired items (stats + lru_crawler \
              metadump)\n\n| profile | server | samples | mean share of bytes held | max \
              | mean expired MB | mean expired items | busy |\n|---|---|---:|---:|---:|---:|---:|---:|"
         );
