@@ -256,6 +256,8 @@ fn run_server(
         evicted_unfetched: n("evicted_unfetched"),
         bytes: n("bytes"),
         server_get_hits: n("get_hits"),
+        slabs_moved: n("slabs_moved"),
+        move_evictions: n("slab_reassign_evictions_nomem"),
         cpu_secs,
         counts,
         expired,

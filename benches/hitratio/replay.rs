@@ -22,6 +22,13 @@ pub struct Counts {
     pub sets: u64,
     /// `set` replies other than `STORED`.
     pub set_errors: u64,
+    /// Misses by cause, as the client sees it (bound.rs's rules): the key was never set,
+    /// its TTL had run out, or it was gone early (evicted, or reclaimed before its TTL ran
+    /// out) after a write-through set or after a cache-aside fill.
+    pub miss_compulsory: u64,
+    pub miss_expired: u64,
+    pub miss_after_write: u64,
+    pub miss_after_fill: u64,
     /// Seconds from the start to the last reply, and the worst lateness of a batch.
     pub secs: f64,
     pub max_lag: f64,
@@ -33,6 +40,10 @@ impl Counts {
         self.hits += o.hits;
         self.sets += o.sets;
         self.set_errors += o.set_errors;
+        self.miss_compulsory += o.miss_compulsory;
+        self.miss_expired += o.miss_expired;
+        self.miss_after_write += o.miss_after_write;
+        self.miss_after_fill += o.miss_after_fill;
         self.secs = self.secs.max(o.secs);
         self.max_lag = self.max_lag.max(o.max_lag);
     }
@@ -93,6 +104,10 @@ fn run_conn(
     let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut pending_sets = 0usize;
     let (mut read_keys, mut got, mut to_set) = (Vec::new(), Vec::new(), Vec::new());
+    // Per key: when this connection last set it (seconds, trace clock; NaN: never) and
+    // whether that set was a write-through one. Only for the miss causes.
+    let keys = trace.value_size.len();
+    let (mut set_at, mut by_write) = (vec![f32::NAN; keys], vec![false; keys]);
     for batch in reqs.chunks(trace.params.batch) {
         if stop.load(Ordering::Relaxed) {
             return Err(io::Error::other("stopped"));
@@ -137,7 +152,9 @@ fn run_conn(
             })?;
         }
         to_set.clear();
+        let t = trace.due(&batch[0]) as f32;
         for r in batch {
+            let k = r.key as usize;
             if r.write {
                 if !to_set.contains(&r.key) {
                     to_set.push(r.key);
@@ -147,8 +164,26 @@ fn run_conn(
             c.gets += 1;
             if got.contains(&r.key) {
                 c.hits += 1;
-            } else if !to_set.contains(&r.key) {
+                continue;
+            }
+            let ttl = trace.ttl[k] as f32;
+            if set_at[k].is_nan() {
+                c.miss_compulsory += 1;
+            } else if ttl > 0.0 && set_at[k] + ttl <= t {
+                c.miss_expired += 1;
+            } else if by_write[k] {
+                c.miss_after_write += 1;
+            } else {
+                c.miss_after_fill += 1;
+            }
+            if !to_set.contains(&r.key) {
                 to_set.push(r.key);
+            }
+        }
+        for r in batch {
+            if to_set.contains(&r.key) {
+                set_at[r.key as usize] = t;
+                by_write[r.key as usize] = r.write;
             }
         }
         for &k in &to_set {

@@ -20,6 +20,10 @@ pub struct ServerRun {
     pub evicted_unfetched: u64,
     pub bytes: u64,
     pub server_get_hits: u64,
+    /// `slabs_moved` and `slab_reassign_evictions_nomem` (pages moved between classes, and
+    /// items those moves evicted).
+    pub slabs_moved: u64,
+    pub move_evictions: u64,
     pub cpu_secs: f64,
     pub expired: Option<Summary>,
 }
@@ -103,15 +107,15 @@ pub fn print(args: &Args, results: &[ProfileResult], total_secs: f64) {
     }
     println!(
         "\n## Servers at the end of each replay\n\n| profile | server | hit ratio | items held \
-         | evictions | reclaimed | expired_unfetched | evicted_unfetched | MB held | server CPU \
-         s | CPU µs/req | run s | max lag s | set errors |\n|---|---|---:|---:|---:|---:|---:|\
-         ---:|---:|---:|---:|---:|---:|---:|"
+         | evictions | reclaimed | expired_unfetched | evicted_unfetched | pages moved (evicted) \
+         | MB held | server CPU s | CPU µs/req | run s | max lag s | set errors |\n|---|---|---:\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in results {
         for s in &r.runs {
             println!(
-                "| {} | {} | {:.4} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.1} | \
-                 {:.2} | {} |",
+                "| {} | {} | {:.4} | {} | {} | {} | {} | {} | {} ({}) | {:.1} | {:.2} | {:.2} | \
+                 {:.1} | {:.2} | {} |",
                 r.name,
                 s.label,
                 s.hit_ratio(),
@@ -120,12 +124,37 @@ pub fn print(args: &Args, results: &[ProfileResult], total_secs: f64) {
                 s.reclaimed,
                 s.expired_unfetched,
                 s.evicted_unfetched,
+                s.slabs_moved,
+                s.move_evictions,
                 s.bytes as f64 / 1048576.0,
                 s.cpu_secs,
                 s.cpu_secs * 1e6 / r.requests.max(1) as f64,
                 s.counts.secs,
                 s.counts.max_lag,
                 s.counts.set_errors
+            );
+        }
+    }
+    println!(
+        "\n## Misses by cause, per 1000 reads (never set / TTL run out / gone early after a \
+         write-through set / gone early after a cache-aside fill)\n\n| profile | server | \
+         compulsory | expired | evicted after write | evicted after fill | bound: compulsory \
+         | bound: expired |\n|---|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in results {
+        let per_k = |n: u64| 1000.0 * n as f64 / r.gets.max(1) as f64;
+        for s in &r.runs {
+            let c = &s.counts;
+            println!(
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                r.name,
+                s.label,
+                per_k(c.miss_compulsory),
+                per_k(c.miss_expired),
+                per_k(c.miss_after_write),
+                per_k(c.miss_after_fill),
+                per_k(r.bound.compulsory),
+                per_k(r.bound.expired)
             );
         }
     }
@@ -227,7 +256,9 @@ pub fn json(args: &Args, results: &[ProfileResult], total_secs: f64) -> String {
                 "{{\"server\":\"{}\",\"gets\":{},\"hits\":{},\"hit_ratio\":{:.6},\"sets\":{},\
                  \"set_errors\":{},\"curr_items\":{},\"evictions\":{},\"reclaimed\":{},\
                  \"expired_unfetched\":{},\"evicted_unfetched\":{},\"bytes\":{},\
-                 \"server_get_hits\":{},\"cpu_secs\":{:.3},\"run_secs\":{:.3},\"max_lag\":{:.3}",
+                 \"server_get_hits\":{},\"slabs_moved\":{},\"move_evictions\":{},\
+                 \"miss_compulsory\":{},\"miss_expired\":{},\"miss_after_write\":{},\
+                 \"miss_after_fill\":{},\"cpu_secs\":{:.3},\"run_secs\":{:.3},\"max_lag\":{:.3}",
                 esc(&s.label),
                 s.counts.gets,
                 s.counts.hits,
@@ -241,6 +272,12 @@ pub fn json(args: &Args, results: &[ProfileResult], total_secs: f64) -> String {
                 s.evicted_unfetched,
                 s.bytes,
                 s.server_get_hits,
+                s.slabs_moved,
+                s.move_evictions,
+                s.counts.miss_compulsory,
+                s.counts.miss_expired,
+                s.counts.miss_after_write,
+                s.counts.miss_after_fill,
                 s.cpu_secs,
                 s.counts.secs,
                 s.counts.max_lag

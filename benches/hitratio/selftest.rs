@@ -3,7 +3,8 @@
 //! 1. The same seed gives the same trace (digest), another seed a different one.
 //! 2. With memory for everything (`-m 1024`) and no TTL running out (profile c52: its
 //!    shortest scaled TTL is 36 minutes), every server's hits equal the trace's
-//!    unlimited-memory hits (reads − compulsory misses) exactly, on two fresh starts.
+//!    unlimited-memory hits (reads − compulsory misses) exactly, on two fresh starts, and
+//!    the replay classes every miss as compulsory.
 //! 3. With TTLs that do run out (profile c4 paced to ~6 s, 60 s → 3 s), hits equal reads −
 //!    compulsory − expired within 1% of the reads (servers expire on a 1 s clock).
 //!
@@ -68,10 +69,22 @@ pub fn run(args: &Args, stop: &AtomicBool) -> ExitCode {
     for spec in &args.servers {
         let mut seen = Vec::new();
         for attempt in 1..=2 {
-            let hits = Server::start(spec, SELF_TEST_MB, args.threads)
-                .and_then(|s| replay::replay(&a, s.addr, stop, replay_timeout(&a)).map(|c| c.hits));
-            match hits {
-                Ok(h) => {
+            let counts = Server::start(spec, SELF_TEST_MB, args.threads)
+                .and_then(|s| replay::replay(&a, s.addr, stop, replay_timeout(&a)));
+            match counts {
+                Ok(c) => {
+                    let h = c.hits;
+                    check(
+                        c.miss_compulsory == exact.compulsory
+                            && c.miss_expired + c.miss_after_write + c.miss_after_fill == 0,
+                        format!(
+                            "{} run {attempt}: every miss compulsory ({} = {}; others {})",
+                            spec.label,
+                            c.miss_compulsory,
+                            exact.compulsory,
+                            c.miss_expired + c.miss_after_write + c.miss_after_fill
+                        ),
+                    );
                     check(
                         h == exact.inf_hits,
                         format!(
