@@ -1,0 +1,261 @@
+//! Unit tests of the hit-ratio benchmark's pure parts (distributions, trace generation, the
+//! static-optimal bound), as a test target: the benchmark itself is `harness = false` (its
+//! `#[test]`s would never run), so they live here: `cargo test --test hitratio_units`.
+//!
+//! Owns: those tests. The modules are the benchmark's own files, included by path.
+
+#![allow(dead_code)]
+
+#[path = "bound.rs"]
+mod bound;
+#[path = "dist.rs"]
+mod dist;
+#[path = "profiles.rs"]
+mod profiles;
+#[path = "trace.rs"]
+mod trace;
+
+mod dist_tests {
+    use crate::dist::*;
+
+    #[test]
+    fn rng_is_deterministic() {
+        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        for _ in 0..1000 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+        assert_ne!(Rng::new(7).next_u64(), Rng::new(8).next_u64());
+    }
+
+    #[test]
+    fn zipf_probabilities() {
+        let z = Zipf::new(3, 1.0);
+        // 1 : 1/2 : 1/3, normalised by 11/6.
+        assert!((z.p(0) - 6.0 / 11.0).abs() < 1e-12);
+        assert!((z.p(1) - 3.0 / 11.0).abs() < 1e-12);
+        assert!((z.p(2) - 2.0 / 11.0).abs() < 1e-12);
+        assert_eq!(z.rank(0.0), 0);
+        assert_eq!(z.rank(0.5), 0);
+        assert_eq!(z.rank(0.6), 1);
+        assert_eq!(z.rank(0.99), 2);
+        let u = Zipf::new(4, 0.0);
+        assert!((u.p(3) - 0.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn zipf_sampled_frequencies() {
+        let z = Zipf::new(100, 1.2);
+        let mut rng = Rng::new(1);
+        let mut counts = [0u32; 100];
+        let n = 200_000;
+        for _ in 0..n {
+            counts[z.rank(rng.unit())] += 1;
+        }
+        for r in [0, 1, 5, 20] {
+            let got = f64::from(counts[r]) / n as f64;
+            assert!((got - z.p(r)).abs() < 0.01, "rank {r}: {got} vs {}", z.p(r));
+        }
+    }
+
+    #[test]
+    fn lognormal_mean() {
+        let mut rng = Rng::new(3);
+        let n = 200_000;
+        let sum: f64 = (0..n)
+            .map(|_| f64::from(lognormal(500.0, 0.6, rng.unit(), 1, 1 << 20)))
+            .sum();
+        let mean = sum / n as f64;
+        assert!((mean - 500.0).abs() < 10.0, "mean {mean}");
+        assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-5);
+        assert!(normal_quantile(0.5).abs() < 1e-9);
+    }
+}
+
+mod trace_tests {
+    use crate::profiles::PROFILES;
+    use crate::trace::*;
+
+    fn params(seed: u64) -> TraceParams {
+        TraceParams {
+            seed,
+            requests: 50_000,
+            mem_bytes: 1 << 20,
+            ttl_scale: 0.05,
+            conns: 2,
+            batch: 16,
+            rate: 100_000.0,
+        }
+    }
+
+    #[test]
+    fn same_seed_same_trace() {
+        for p in PROFILES {
+            let a = generate(p, params(1));
+            let b = generate(p, params(1));
+            assert_eq!(a.digest(), b.digest(), "{}", p.name);
+            assert_eq!(a.conns, b.conns);
+            let c = generate(p, params(2));
+            assert_ne!(
+                a.digest(),
+                c.digest(),
+                "{}: the seed changes the trace",
+                p.name
+            );
+            assert_eq!(a.requests(), 50_000);
+        }
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        let mut k = Vec::new();
+        push_key(10, 123, &mut k);
+        assert_eq!(k, b"k000000123");
+        assert_eq!(parse_key(&k), Some(123));
+        assert_eq!(parse_key(b"x12"), None);
+        k.clear();
+        push_key(67, u32::MAX, &mut k);
+        assert_eq!(k.len(), 67);
+        assert_eq!(parse_key(&k), Some(u32::MAX));
+    }
+
+    #[test]
+    fn a_key_stays_on_one_connection() {
+        let t = generate(&PROFILES[0], params(5));
+        let mut seen = std::collections::HashMap::new();
+        for (c, reqs) in t.conns.iter().enumerate() {
+            let mut last = None;
+            for r in reqs {
+                assert_eq!(*seen.entry(r.key).or_insert(c), c);
+                assert!(last < Some(r.at), "in order");
+                last = Some(r.at);
+            }
+        }
+    }
+
+    #[test]
+    fn one_hit_wonder_share_is_close() {
+        let p = crate::profiles::find("c45").unwrap();
+        let t = generate(p, params(3));
+        let mut count = std::collections::HashMap::<u32, u32>::new();
+        for r in t.conns.iter().flatten() {
+            *count.entry(r.key).or_default() += 1;
+        }
+        let once = count.values().filter(|&&c| c == 1).count() as f64;
+        let share = once / count.len() as f64;
+        assert!(
+            (share - 0.4874).abs() < 0.03,
+            "one-hit-wonder share {share}"
+        );
+    }
+
+    #[test]
+    fn ttls_follow_the_mix() {
+        let p = crate::profiles::find("c4").unwrap();
+        let t = generate(p, params(4));
+        let n = t.ttl.len() as f64;
+        let three = t.ttl.iter().filter(|&&s| s == 3).count() as f64 / n;
+        assert!((three - 0.39).abs() < 0.03, "60 s -> 3 s share {three}");
+        assert!(t.ttl.iter().all(|&s| s > 0));
+    }
+}
+
+mod bound_tests {
+    use crate::bound::*;
+    use crate::trace::{Req, Trace, TraceParams};
+
+    /// A hand-made trace: one connection, batches of `batch`, one request per second.
+    fn trace(reqs: &[(u32, bool)], sizes: &[u32], ttls: &[u32], batch: usize) -> Trace {
+        Trace {
+            name: "hand".into(),
+            params: TraceParams {
+                seed: 0,
+                requests: reqs.len() as u64,
+                mem_bytes: 0,
+                ttl_scale: 1.0,
+                conns: 1,
+                batch,
+                rate: 1.0,
+            },
+            key_size: 10,
+            value_size: sizes.to_vec(),
+            ttl: ttls.to_vec(),
+            conns: vec![
+                reqs.iter()
+                    .enumerate()
+                    .map(|(i, &(key, write))| Req {
+                        key,
+                        at: i as u32,
+                        write,
+                    })
+                    .collect(),
+            ],
+            gets: reqs.iter().filter(|r| !r.1).count() as u64,
+            writes: reqs.iter().filter(|r| r.1).count() as u64,
+            universe: sizes.len(),
+            one_shot: 0,
+        }
+    }
+
+    #[test]
+    fn hand_checked_static_optimum() {
+        // Costs (10 + value + 48): A = 100, B = 100, C = 80.
+        // A read 5 times (4 hits if kept), B 3 (2), C 2 (1): densities .04, .02, .0125.
+        let (a, bk, c) = (0, 1, 2);
+        let reqs: Vec<(u32, bool)> = [a, bk, c, a, bk, a, c, a, bk, a]
+            .iter()
+            .map(|&k| (k, false))
+            .collect();
+        let t = trace(&reqs, &[42, 42, 22], &[0, 0, 0], 1);
+        let b = compute(&t, 200);
+        assert_eq!((b.gets, b.compulsory, b.expired, b.inf_hits), (10, 3, 0, 7));
+        // 200 bytes: A then B (200); C does not fit.
+        assert_eq!((b.static_hits, b.static_items, b.static_bytes), (6, 2, 200));
+        // 180 bytes: A (100), B does not fit, C (80) does.
+        let b = compute(&t, 180);
+        assert_eq!((b.static_hits, b.static_items, b.static_bytes), (5, 2, 180));
+        // Everything fits: the infinite-memory count.
+        assert_eq!(compute(&t, 1000).static_hits, 7);
+        assert_eq!((b.distinct, b.footprint, b.once), (3, 280, 0));
+    }
+
+    #[test]
+    fn ttl_expiry_and_writes() {
+        // Key 0 with TTL 3 read at t = 0, 1, 2, 3, 6, 7: miss (set at 0), hit, hit, expired
+        // at 3 (0 + 3 <= 3, set at 3), 6 expired again (set at 6), 7 hit.
+        // Key 1 written at t = 4 then read at 5: a hit with no compulsory miss.
+        let reqs = [
+            (0, false),
+            (0, false),
+            (0, false),
+            (0, false),
+            (1, true),
+            (1, false),
+            (0, false),
+            (0, false),
+        ];
+        let t = trace(&reqs, &[42, 42], &[3, 0], 1);
+        let b = compute(&t, 1000);
+        assert_eq!((b.gets, b.compulsory, b.expired, b.inf_hits), (7, 1, 2, 4));
+        assert_eq!(b.static_hits, 4);
+        // Only one item fits (100 bytes): key 0 has 3 hits, key 1 one.
+        assert_eq!(compute(&t, 100).static_hits, 3);
+    }
+
+    #[test]
+    fn a_batch_reads_before_it_sets() {
+        // Batches of 4: [0, 0, 1, 0] all see an empty cache (4 compulsory misses), then
+        // [0, 1] hit both.
+        let reqs = [
+            (0, false),
+            (0, false),
+            (1, false),
+            (0, false),
+            (0, false),
+            (1, false),
+        ];
+        let t = trace(&reqs, &[42, 42], &[0, 0], 4);
+        let b = compute(&t, 1000);
+        assert_eq!((b.compulsory, b.inf_hits), (4, 2));
+        assert_eq!((b.distinct, b.once), (2, 0));
+    }
+}
