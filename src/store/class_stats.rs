@@ -60,7 +60,7 @@ impl Inner {
         for s in self.shards.iter() {
             let g = s.0.lock();
             for (class, age) in oldest.iter_mut().enumerate() {
-                let t = g.tail(class);
+                let t = g.tail(&self.mem, class);
                 if t != NIL {
                     *age = (*age).max(now.saturating_sub(self.mem.atime(t)) as u64);
                 }

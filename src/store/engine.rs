@@ -71,6 +71,8 @@ pub(super) struct Inner {
     flush_deadline: AtomicU32,
     flush_lock: Mutex<()>,
     pub(super) sweep_cursor: Mutex<(usize, usize)>,
+    /// The shard whose turn it is to give up an item (`pull_any`).
+    evict_turn: std::sync::atomic::AtomicUsize,
     /// `lru_crawler_starts`.
     pub(super) crawler_starts: AtomicU64,
     /// Serialises page moves (see the lock order in `shard.rs`).
@@ -115,6 +117,7 @@ impl Inner {
             flush_deadline: AtomicU32::new(0),
             flush_lock: Mutex::new(()),
             sweep_cursor: Mutex::new((0, 0)),
+            evict_turn: std::sync::atomic::AtomicUsize::new(0),
             crawler_starts: AtomicU64::new(0),
             mover: Mutex::new(()),
             moves: MoveCounters::default(),
@@ -251,13 +254,17 @@ impl Inner {
         None
     }
 
-    /// Pull one chunk of `class` from some shard's LRU tail, trying `hint` first. Large items
-    /// are few per shard, so for them the shard with the oldest tail is chosen instead.
+    /// Pull one chunk of `class` from some shard's queues. The shards take turns (a shared
+    /// cursor), so every shard gives up items at the same pace whoever stores: starting at
+    /// the storing key's shard let shards whose keys are written often shrink (their old
+    /// values' chunks go to the class' free list, which every shard's stores take from) and
+    /// evict what was just read. Large items are few per shard, so for them the shard with
+    /// the oldest item is chosen instead. `hint`: the shard to start at if both fail.
     pub(super) fn pull_any(&self, class: usize, hint: usize, now: u32, fs: u64) -> Option<Ref> {
         let hint = if class == self.mem.geo.large() {
             self.oldest_tail_shard(class).unwrap_or(hint)
         } else {
-            hint
+            self.evict_turn.fetch_add(1, Ordering::Relaxed)
         };
         for i in 0..SHARDS {
             let s = (hint + i) & (SHARDS - 1);
@@ -276,7 +283,7 @@ impl Inner {
         let mut best: Option<((u32, u64), usize)> = None;
         for s in 0..SHARDS {
             let g = self.lock(s);
-            let t = g.tail(class);
+            let t = g.tail(&self.mem, class);
             if t != NIL {
                 let age = (self.mem.atime(t), self.mem.seq(t));
                 if best.is_none_or(|(b, _)| age < b) {

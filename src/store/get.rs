@@ -11,7 +11,7 @@
 use super::ItemInfo;
 use super::engine::Inner;
 use super::entry::Entry;
-use super::mem::{BIT_FETCHED, BIT_REFERENCED, HEADER, Ref};
+use super::mem::{BIT_FETCHED, HEADER, Ref, freq, with_freq};
 use super::shard::{Liveness, ShardCore, liveness};
 
 /// The per-class hit counter (`stats slabs` `get_hits` or `touch_hits`) a read counts in when
@@ -139,15 +139,16 @@ impl Inner {
     }
 
     /// After the callback saw the item as it was (meta `h` and `l` report the state before
-    /// this request): unless `no_bump`, mark it fetched, referenced and accessed now. The
-    /// caller still holds the item's shard lock.
+    /// this request): unless `no_bump`, mark it fetched, count its access frequency up (to
+    /// 3) and mark it accessed now. The caller still holds the item's shard lock.
     #[inline]
     fn bump(&self, r: Ref, now: u32, opts: &GetOpts) {
         let mem = &self.mem;
         if !opts.no_bump {
             let bits = mem.bits(r);
-            if bits & (BIT_FETCHED | BIT_REFERENCED) != BIT_FETCHED | BIT_REFERENCED {
-                mem.set_bits(r, bits | BIT_FETCHED | BIT_REFERENCED);
+            let f = freq(bits);
+            if f < 3 || bits & BIT_FETCHED == 0 {
+                mem.set_bits(r, with_freq(bits | BIT_FETCHED, (f + 1).min(3)));
             }
             if mem.atime(r) != now {
                 mem.set_atime(r, now);

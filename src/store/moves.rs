@@ -146,7 +146,7 @@ impl Inner {
         for s in self.shards.iter() {
             let g = s.0.lock();
             for (class, age) in ages.iter_mut().enumerate() {
-                let t = g.tail(class);
+                let t = g.tail(&self.mem, class);
                 if t != NIL {
                     let a = (self.mem.atime(t), self.mem.seq(t));
                     if age.is_none_or(|b| a < b) {

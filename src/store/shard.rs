@@ -33,9 +33,17 @@
 //! every link, unlink and relocation passes through this file; its growth is charged to the
 //! memory limit like the index's.
 //!
-//! LRU: one doubly linked list per class (links inside the item header), head = newest.
-//! Fetches only set the CLOCK reference bit; the tail gives referenced items a second chance
-//! by moving them to the head. Goals: no relinking on the read path, approximate LRU.
+//! Eviction: S3-FIFO (Yang et al., SOSP'23) per class and shard. Two FIFO queues, doubly
+//! linked through the item headers (head = newest): a small probationary one (`SMALL`, about
+//! a tenth of the class' items) that new items enter, and the main one. Fetches only set the
+//! reference bit (no relinking on the read path). When memory is needed, the small queue is
+//! drained while it holds more than its share: a referenced item moves to the main queue, an
+//! unreferenced one is evicted and its key's tag is remembered in a bounded ghost table; a
+//! new item whose tag is in the ghost table was evicted too early and enters the main queue
+//! directly. The main queue is a CLOCK with a 2-bit access count per item (S3-FIFO's): a
+//! tail item accessed since its last round goes round again, one count fewer. So a key requested once (a one-hit wonder, a scan) leaves after a short stay in the
+//! small queue instead of pushing out the keys requested often. Large items use the main
+//! queue only. Each pull looks at most `TAIL_SCAN` items per queue.
 
 use std::collections::HashMap;
 
@@ -44,7 +52,9 @@ use parking_lot::Mutex;
 
 use super::clock::is_expired;
 use super::index::Index;
-use super::mem::{BIT_CLIENT_CAS, BIT_FETCHED, BIT_REFERENCED, Mem, NIL, Ref, ShardLocked};
+use super::mem::{
+    BIT_CLIENT_CAS, BIT_FETCHED, BIT_SMALL, FREQ_BITS, Mem, NIL, Ref, ShardLocked, freq, with_freq,
+};
 
 /// Items inspected at an LRU tail before giving up (memcached looks at 5; a CLOCK pass may
 /// need to skip referenced items).
@@ -52,6 +62,13 @@ const TAIL_SCAN: usize = 32;
 const INITIAL_SLOTS: usize = 256;
 /// Bytes charged per `client_cas` slot (a `(Ref, u64)` entry and its control byte).
 const CLIENT_CAS_SLOT: usize = 17;
+/// The queues of a class (index `class * 2 + queue` into `heads` / `tails`).
+const MAIN: usize = 0;
+const SMALL: usize = 1;
+/// The small queue's share of a class' items in a shard: one in `SMALL_SHARE`.
+const SMALL_SHARE: u64 = 10;
+/// Accesses while in the small queue that earn a place in the main one.
+const PROMOTE: u8 = 1;
 
 /// Per-class counters of one shard (the store sums them over shards).
 #[derive(Clone, Copy, Debug, Default)]
@@ -63,6 +80,12 @@ pub(super) struct ClassCounters {
     pub evicted_nonzero: u64,
     /// Seconds since last access of the most recently evicted item.
     pub evicted_time: u64,
+    /// Items in the small (probationary) queue (a gauge, like `number`).
+    pub small: u64,
+    /// Items moved from the small queue to the main one (referenced while on probation).
+    pub promoted: u64,
+    /// New items that entered the main queue at once (their key was in the ghost table).
+    pub ghost_hits: u64,
     pub reclaimed: u64,
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
@@ -109,6 +132,9 @@ impl ClassCounters {
         self.evicted += o.evicted;
         self.evicted_nonzero += o.evicted_nonzero;
         self.evicted_time = self.evicted_time.max(o.evicted_time);
+        self.small += o.small;
+        self.promoted += o.promoted;
+        self.ghost_hits += o.ghost_hits;
         self.reclaimed += o.reclaimed;
         self.expired_unfetched += o.expired_unfetched;
         self.evicted_unfetched += o.evicted_unfetched;
@@ -122,6 +148,7 @@ impl ClassCounters {
         *self = ClassCounters {
             number: self.number,
             bytes: self.bytes,
+            small: self.small,
             ..ClassCounters::default()
         };
     }
@@ -147,14 +174,62 @@ pub(super) struct ShardCore {
     /// This shard's number (recorded in the chunk state table when linking).
     id: usize,
     index: Index,
+    /// Queue heads and tails, `class * 2 + MAIN|SMALL`.
     heads: Box<[Ref]>,
     tails: Box<[Ref]>,
+    ghost: Ghost,
     pub(super) counters: Box<[ClassCounters]>,
     /// This shard's links and unlinks update the size histogram (`sizes.rs`).
     track_sizes: bool,
     /// CAS uniques given by clients (meta `E<cas>`) of the linked items marked
     /// `BIT_CLIENT_CAS`; empty unless a client used `E`.
     client_cas: HashMap<Ref, u64, RandomState>,
+}
+
+/// S3-FIFO's ghost queue: fingerprints of the keys recently evicted from small queues, in
+/// a direct-mapped table as large as the shard's index (about one slot per item, so it
+/// remembers about as many keys as the cache holds; a newer key overwrites an older one in
+/// its slot). A slot holds 16 bits of the key's tag other than those that chose the slot
+/// (2 bytes per slot). Empty until the first eviction; its bytes are charged to the limit.
+#[derive(Default)]
+struct Ghost {
+    slots: Vec<u16>,
+}
+
+impl Ghost {
+    /// Slot and fingerprint (never 0, the empty mark) of `tag`.
+    fn place(&self, tag: u32) -> (usize, u16) {
+        let fp = (tag >> 16) as u16 | 1;
+        (tag as usize & (self.slots.len() - 1), fp)
+    }
+
+    /// Remember `tag`, growing the table to `slots` (a power of two) first. Returns the
+    /// bytes the table grew by.
+    fn remember(&mut self, tag: u32, slots: usize) -> Option<usize> {
+        let mut grown = None;
+        if self.slots.len() < slots {
+            debug_assert!(slots.is_power_of_two());
+            let before = self.slots.len();
+            self.slots = vec![0; slots];
+            grown = Some((slots - before) * std::mem::size_of::<u16>());
+        }
+        let (i, fp) = self.place(tag);
+        self.slots[i] = fp;
+        grown
+    }
+
+    /// Was `tag` remembered? It is forgotten by the asking.
+    fn take(&mut self, tag: u32) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
+        let (i, fp) = self.place(tag);
+        let hit = self.slots[i] == fp;
+        if hit {
+            self.slots[i] = 0;
+        }
+        hit
+    }
 }
 
 /// A shard, padded to its own cache lines.
@@ -183,8 +258,9 @@ impl ShardCore {
         ShardCore {
             id,
             index: Index::new(INITIAL_SLOTS),
-            heads: vec![NIL; n_classes].into_boxed_slice(),
-            tails: vec![NIL; n_classes].into_boxed_slice(),
+            heads: vec![NIL; 2 * n_classes].into_boxed_slice(),
+            tails: vec![NIL; 2 * n_classes].into_boxed_slice(),
+            ghost: Ghost::default(),
             counters: vec![ClassCounters::default(); n_classes].into_boxed_slice(),
             track_sizes: false,
             client_cas: HashMap::with_hasher(RandomState::new()),
@@ -277,9 +353,15 @@ impl ShardCore {
         self.index.capacity()
     }
 
-    /// The LRU tail (oldest) of `class`.
-    pub(super) fn tail(&self, class: usize) -> Ref {
-        self.tails[class]
+    /// The oldest item of `class` (the older of its queues' tails, by last access then
+    /// store order), or `NIL`.
+    pub(super) fn tail(&self, mem: &Mem, class: usize) -> Ref {
+        let (m, s) = (self.tails[2 * class + MAIN], self.tails[2 * class + SMALL]);
+        match (m, s) {
+            (NIL, t) | (t, NIL) => t,
+            _ if (mem.atime(s), mem.seq(s)) < (mem.atime(m), mem.seq(m)) => s,
+            _ => m,
+        }
     }
 
     /// Index position and ref of `key`.
@@ -288,36 +370,59 @@ impl ShardCore {
         self.index.find(tag, |r| mem.key_eq(r, key))
     }
 
+    /// `heads` / `tails` index of the queue item `r` of `class` is in.
+    #[inline]
+    fn queue(mem: &Mem, class: usize, r: Ref) -> usize {
+        2 * class + usize::from(mem.bits(r) & BIT_SMALL != 0)
+    }
+
     fn lru_push_head(&mut self, mem: &Mem, class: usize, r: Ref) {
-        let head = self.heads[class];
+        let q = Self::queue(mem, class, r);
+        let head = self.heads[q];
         mem.set_prev(r, NIL);
         mem.set_next(r, head);
         if head != NIL {
             mem.set_prev(head, r);
         } else {
-            self.tails[class] = r;
+            self.tails[q] = r;
         }
-        self.heads[class] = r;
+        self.heads[q] = r;
     }
 
     fn lru_unlink(&mut self, mem: &Mem, class: usize, r: Ref) {
+        let q = Self::queue(mem, class, r);
         let (p, n) = (mem.prev(r), mem.next(r));
         if p != NIL {
             mem.set_next(p, n);
         } else {
-            self.heads[class] = n;
+            self.heads[q] = n;
         }
         if n != NIL {
             mem.set_prev(n, p);
         } else {
-            self.tails[class] = p;
+            self.tails[q] = p;
         }
         mem.set_prev(r, NIL);
         mem.set_next(r, NIL);
     }
 
+    /// A new item of `class` under `tag` enters the small queue, or the main one if its key
+    /// was evicted from the small queue recently (a ghost hit). Large items: main.
+    fn admit(&mut self, mem: &Mem, class: usize, tag: u32, r: Ref) {
+        let bits = mem.bits(r) & !BIT_SMALL;
+        if class == self.counters.len() - 1 {
+            mem.set_bits(r, bits);
+        } else if self.ghost.take(tag) {
+            self.counters[class].ghost_hits += 1;
+            mem.set_bits(r, bits);
+        } else {
+            mem.set_bits(r, bits | BIT_SMALL);
+        }
+    }
+
     fn count_in(&mut self, mem: &Mem, class: usize, r: Ref) {
         let c = &mut self.counters[class];
+        c.small += u64::from(mem.bits(r) & BIT_SMALL != 0);
         c.number += 1;
         c.total_items += 1;
         c.bytes += mem.item_size(r) as u64;
@@ -328,6 +433,7 @@ impl ShardCore {
 
     fn count_out(&mut self, mem: &Mem, class: usize, r: Ref) {
         let c = &mut self.counters[class];
+        c.small -= u64::from(mem.bits(r) & BIT_SMALL != 0);
         c.number -= 1;
         c.bytes -= mem.item_size(r) as u64;
         if self.track_sizes {
@@ -344,6 +450,7 @@ impl ShardCore {
         if grown > 0 {
             mem.charge_side(grown * std::mem::size_of::<u64>());
         }
+        self.admit(mem, class, tag, r);
         self.lru_push_head(mem, class, r);
         self.count_in(mem, class, r);
         mem.set_linked(r, self.id);
@@ -358,6 +465,16 @@ impl ShardCore {
         self.index.set_at(pos, new);
         self.forget_cas(old);
         let nc = mem.class_of(new);
+        // A new value for a cached key: it stays in its queue (unless its size class, and
+        // so its queues, changed: then it is on probation again), keeping its reference.
+        let keep = if nc == oc {
+            mem.bits(old) & (BIT_SMALL | FREQ_BITS)
+        } else if nc == self.counters.len() - 1 {
+            0
+        } else {
+            BIT_SMALL
+        };
+        mem.set_bits(new, (mem.bits(new) & !(BIT_SMALL | FREQ_BITS)) | keep);
         self.lru_push_head(mem, nc, new);
         self.count_in(mem, nc, new);
         mem.set_unlinked(old);
@@ -381,12 +498,17 @@ impl ShardCore {
 
     /// Index position of linked item `r`, found by re-hashing its key.
     fn pos_of(&self, mem: &Mem, hasher: &RandomState, r: Ref) -> usize {
+        self.pos_tag_of(mem, hasher, r).0
+    }
+
+    /// Index position and tag of linked item `r`, found by re-hashing its key.
+    fn pos_tag_of(&self, mem: &Mem, hasher: &RandomState, r: Ref) -> (usize, u32) {
         let tag = {
             let key = mem.key(r, self);
             (hasher.hash_one(key) >> 32) as u32
         };
         match self.index.find(tag, |c| c == r) {
-            Some((pos, _)) => pos,
+            Some((pos, _)) => (pos, tag),
             None => unreachable!("LRU item {r:#x} missing from its shard index"),
         }
     }
@@ -399,16 +521,17 @@ impl ShardCore {
         debug_assert_eq!(class, mem.class_of(new));
         let pos = self.pos_of(mem, hasher, old);
         mem.copy_item(old, new);
+        let q = Self::queue(mem, class, old);
         let (p, n) = (mem.prev(old), mem.next(old));
         if p != NIL {
             mem.set_next(p, new);
         } else {
-            self.heads[class] = new;
+            self.heads[q] = new;
         }
         if n != NIL {
             mem.set_prev(n, new);
         } else {
-            self.tails[class] = new;
+            self.tails[q] = new;
         }
         self.index.set_at(pos, new);
         if let Some(c) = self.client_cas.remove(&old) {
@@ -454,15 +577,18 @@ impl ShardCore {
         how
     }
 
-    /// Unlink linked item `r` found through the LRU (re-hashes its key to find its slot).
-    fn unlink_ref(&mut self, mem: &Mem, hasher: &RandomState, r: Ref) {
-        let pos = self.pos_of(mem, hasher, r);
+    /// Unlink linked item `r` found through a queue (re-hashes its key to find its slot);
+    /// returns its tag.
+    fn unlink_ref(&mut self, mem: &Mem, hasher: &RandomState, r: Ref) -> u32 {
+        let (pos, tag) = self.pos_tag_of(mem, hasher, r);
         self.unlink_at(mem, pos, r);
+        tag
     }
 
-    /// Free a chunk of `class` from this shard's LRU tail: reclaim an expired or flushed item,
-    /// or (if `evict`) evict the least recently used unreferenced one. The returned chunk is
-    /// private to the caller.
+    /// Free a chunk of `class` from this shard's queues: reclaim an expired or flushed item,
+    /// or (if `evict`) evict one as S3-FIFO chooses (module docs): from the small queue while
+    /// it holds more than its share (or the main queue is empty), else from the main queue,
+    /// else from the other one. The returned chunk is private to the caller.
     pub(super) fn pull_tail(
         &mut self,
         mem: &Mem,
@@ -472,7 +598,35 @@ impl ShardCore {
         flush_seq: u64,
         evict: bool,
     ) -> Option<(Ref, Pulled)> {
-        let mut r = self.tails[class];
+        let c = &self.counters[class];
+        let small_first = c.small * SMALL_SHARE > c.number || self.tails[2 * class + MAIN] == NIL;
+        let order = if small_first {
+            [SMALL, MAIN]
+        } else {
+            [MAIN, SMALL]
+        };
+        for queue in order {
+            if let Some(got) = self.pull_queue(mem, hasher, class, queue, now, flush_seq, evict) {
+                return Some(got);
+            }
+        }
+        None
+    }
+
+    /// `pull_tail` on one queue of `class`, looking at most at `TAIL_SCAN` items.
+    #[allow(clippy::too_many_arguments)]
+    fn pull_queue(
+        &mut self,
+        mem: &Mem,
+        hasher: &RandomState,
+        class: usize,
+        queue: usize,
+        now: u32,
+        flush_seq: u64,
+        evict: bool,
+    ) -> Option<(Ref, Pulled)> {
+        let q = 2 * class + queue;
+        let mut r = self.tails[q];
         let mut steps = 0;
         while r != NIL && steps < TAIL_SCAN {
             steps += 1;
@@ -500,12 +654,23 @@ impl ShardCore {
                 r = prev;
                 continue;
             }
-            if bits & BIT_REFERENCED != 0 && steps < TAIL_SCAN {
-                // Second chance.
-                mem.set_bits(r, bits & !BIT_REFERENCED);
+            let f = freq(bits);
+            let keep = if queue == SMALL { f >= PROMOTE } else { f > 0 };
+            if keep && steps < TAIL_SCAN {
+                // Small queue: used while on probation, so it joins the main queue (its count
+                // starting over). Main queue: another round, one access fewer.
                 self.lru_unlink(mem, class, r);
+                let bits = if queue == SMALL {
+                    let c = &mut self.counters[class];
+                    c.small -= 1;
+                    c.promoted += 1;
+                    with_freq(bits & !BIT_SMALL, 0)
+                } else {
+                    with_freq(bits, f - 1)
+                };
+                mem.set_bits(r, bits);
                 self.lru_push_head(mem, class, r);
-                r = if prev == NIL { self.tails[class] } else { prev };
+                r = if prev == NIL { self.tails[q] } else { prev };
                 continue;
             }
             let c = &mut self.counters[class];
@@ -517,7 +682,13 @@ impl ShardCore {
             if bits & BIT_FETCHED == 0 {
                 c.evicted_unfetched += 1;
             }
-            self.unlink_ref(mem, hasher, r);
+            let tag = self.unlink_ref(mem, hasher, r);
+            if queue == SMALL {
+                let slots = self.index.capacity();
+                if let Some(grown) = self.ghost.remember(tag, slots) {
+                    mem.charge_side(grown);
+                }
+            }
             return Some((r, Pulled::Evicted));
         }
         None
@@ -596,42 +767,84 @@ mod tests {
     }
 
     #[test]
-    fn lru_order_second_chance_and_sweep() {
+    fn s3fifo_promotion_ghost_second_chance_and_sweep() {
         let mem = Mem::new(1 << 20, 48, 1.25);
         let h = RandomState::with_seeds(1, 2, 3, 4);
         let mut s = ShardCore::new(0, mem.geo.n_slab() + 1);
+        let tag = |k: &[u8]| (h.hash_one(k) >> 32) as u32;
         let keys: Vec<Vec<u8>> = (0..5).map(|i| format!("k{i}").into_bytes()).collect();
         let mut refs = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             let r = item(&mem, k, i as u64 + 10);
-            s.link_new(&mem, (h.hash_one(k) >> 32) as u32, r);
+            s.link_new(&mem, tag(k), r);
             refs.push(r);
         }
         assert_eq!(s.len(), 5);
         assert_eq!(s.counters[0].bytes, 5 * (HEADER + 2 + 1) as u64);
-        // k0 is the tail; mark it referenced: k1 is evicted instead.
-        mem.set_bits(refs[0], BIT_REFERENCED | BIT_FETCHED);
+        // New items are on probation.
+        assert_eq!(s.counters[0].small, 5);
+        // k0 is the oldest; referenced, it joins the main queue and k1 is evicted instead.
+        mem.set_bits(refs[0], with_freq(mem.bits(refs[0]) | BIT_FETCHED, 1));
         let (r, how) = s.pull_tail(&mem, &h, 0, 3, 0, true).expect("evict");
         assert_eq!((r, how), (refs[1], Pulled::Evicted));
         assert_eq!(s.counters[0].evicted_unfetched, 1);
-        assert_eq!(s.tail(0), refs[2]);
+        assert_eq!((s.counters[0].small, s.counters[0].promoted), (3, 1));
+        assert_eq!(mem.bits(refs[0]) & (BIT_SMALL | FREQ_BITS), 0);
+        // The oldest item of the class: k0 (same atime as k2, stored first).
+        assert_eq!(s.tail(&mem, 0), refs[0]);
         mem.free(r);
+        // k1 comes back: its key is in the ghost table, so it enters the main queue.
+        let k1 = item(&mem, &keys[1], 20);
+        s.link_new(&mem, tag(&keys[1]), k1);
+        assert_eq!(mem.bits(k1) & BIT_SMALL, 0);
+        assert_eq!((s.counters[0].ghost_hits, s.counters[0].small), (1, 3));
         // Without evictions nothing live is taken.
         assert!(s.pull_tail(&mem, &h, 0, 3, 0, false).is_none());
-        // Flush everything with cas <= 12: k2 is reclaimed from the tail.
+        // Flush everything with cas <= 12: k2, the small queue's tail, is reclaimed.
         let (r, how) = s.pull_tail(&mem, &h, 0, 3, 12, false).expect("reclaim");
         assert_eq!((r, how), (refs[2], Pulled::Reclaimed));
         mem.free(r);
-        // Sweep with flush_seq covering all: everything left goes.
+        // The main queue is a CLOCK: with the small queue at its share (k3, k4: 2 of 4 is
+        // over a tenth, so it goes first) ... evict k3, then k4, then main: k0 then k1.
+        for want in [refs[3], refs[4], refs[0], k1] {
+            let (r, how) = s.pull_tail(&mem, &h, 0, 3, 0, true).expect("evict");
+            assert_eq!((r, how), (want, Pulled::Evicted));
+            mem.free(r);
+        }
+        assert_eq!(s.len(), 0);
+        assert_eq!((s.tail(&mem, 0), s.counters[0].small), (NIL, 0));
+        // Sweep with flush_seq covering all: everything goes.
+        for (i, k) in keys.iter().enumerate() {
+            let r = item(&mem, k, i as u64 + 30);
+            s.link_new(&mem, tag(k), r);
+        }
         let mut out = Vec::new();
         let mut pos = 0;
         while pos < s.slots() {
             pos = s.sweep(&mem, pos, 7, 3, u64::MAX - 1, &mut out).0;
         }
-        assert_eq!(out.len(), 3);
+        assert_eq!(out.len(), 5);
         assert_eq!(s.len(), 0);
-        assert_eq!(s.tail(0), NIL);
-        assert_eq!(s.counters[0].number, 0);
-        assert_eq!(s.counters[0].crawler_reclaimed, 3);
+        assert_eq!(s.tail(&mem, 0), NIL);
+        assert_eq!((s.counters[0].number, s.counters[0].small), (0, 0));
+        assert_eq!(s.counters[0].crawler_reclaimed, 5);
+        for r in out {
+            mem.free(r);
+        }
+    }
+
+    #[test]
+    fn ghost_is_bounded_and_forgets_on_take() {
+        let mut g = Ghost::default();
+        let t = |slot: u32, fp: u32| fp << 16 | slot;
+        assert!(!g.take(t(7, 5)));
+        assert_eq!(g.remember(t(7, 5), 8), Some(16));
+        assert_eq!(g.remember(t(1, 9), 8), None);
+        assert!(g.take(t(7, 5)) && !g.take(t(7, 5)));
+        // Same slot (1 of 8): the newer key wins; another fingerprint misses.
+        g.remember(t(9, 11), 8);
+        assert!(!g.take(t(1, 9)) && !g.take(t(1, 13)) && g.take(t(9, 11)));
+        assert_eq!(g.remember(1, 16), Some(16));
+        assert_eq!(g.slots.len(), 16);
     }
 }

@@ -6,8 +6,25 @@ use super::*;
 
 /// The item was fetched at least once (for `*_unfetched` stats).
 pub(in crate::store) const BIT_FETCHED: u8 = 1;
-/// CLOCK reference bit: set on fetch, cleared when the LRU tail gives a second chance.
+/// The low bit of the item's 2-bit access frequency (S3-FIFO, `shard.rs`): counted up on
+/// fetch (to 3), down when the main queue's tail gives a second chance.
 pub(in crate::store) const BIT_REFERENCED: u8 = 2;
+/// The high bit of the access frequency.
+pub(in crate::store) const BIT_FREQ_HI: u8 = 128;
+/// Both frequency bits.
+pub(in crate::store) const FREQ_BITS: u8 = BIT_REFERENCED | BIT_FREQ_HI;
+
+/// The access frequency (0 to 3) in an item's bits.
+#[inline]
+pub(in crate::store) fn freq(bits: u8) -> u8 {
+    ((bits >> 1) & 1) | ((bits >> 6) & 2)
+}
+
+/// `bits` with access frequency `f` (0 to 3).
+#[inline]
+pub(in crate::store) fn with_freq(bits: u8, f: u8) -> u8 {
+    (bits & !FREQ_BITS) | ((f & 1) << 1) | ((f & 2) << 6)
+}
 /// Meta commands: invalidated by `md I` (or stored stale by `ms I`).
 pub(in crate::store) const BIT_STALE: u8 = 4;
 /// Meta commands: a client already won the right to recache the item (`W` was sent).
@@ -17,6 +34,8 @@ pub(in crate::store) const BIT_KEY_BINARY: u8 = 16;
 /// Meta `E<cas>`: the CAS unique clients see is not `seq` but the value the client gave,
 /// kept in the shard's side table (`shard.rs`), so that the header needs no second CAS.
 pub(in crate::store) const BIT_CLIENT_CAS: u8 = 32;
+/// S3-FIFO: the item is in its class' small (probationary) queue, not the main one.
+pub(in crate::store) const BIT_SMALL: u8 = 64;
 
 const O_PREV: usize = 0;
 const O_NEXT: usize = 4;

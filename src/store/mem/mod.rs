@@ -34,6 +34,8 @@
 //!   28    4   value_len
 //!   32    1   key_len    (keys are at most 250 bytes)
 //!   33    1   bits       FETCHED | REFERENCED | STALE | TOKEN_SENT | KEY_BINARY | CLIENT_CAS
+//!                        | SMALL | FREQ_HI (S3-FIFO queue and 2-bit frequency with
+//!                        REFERENCED, `shard.rs`)
 //!   34   ..   key bytes, then value bytes (no terminator, no CRLF)
 //! ```
 //!
@@ -120,7 +122,8 @@ mod tests;
 pub(super) use geometry::Geometry;
 pub use geometry::{parse_slab_sizes, validate_slab_chunk_max, validate_slab_sizes};
 pub(super) use layout::{
-    BIT_CLIENT_CAS, BIT_FETCHED, BIT_KEY_BINARY, BIT_REFERENCED, BIT_STALE, BIT_TOKEN_SENT,
+    BIT_CLIENT_CAS, BIT_FETCHED, BIT_KEY_BINARY, BIT_SMALL, BIT_STALE, BIT_TOKEN_SENT, FREQ_BITS,
+    freq, with_freq,
 };
 
 /// Reference to a chunk: `page_id << IDX_BITS | chunk_index`.

@@ -256,7 +256,8 @@ fn mem_limit_lowered_gives_memory_back_and_raised_takes_more() {
         i += 1;
     }
     check_bound(&s, true);
-    assert!(s.inner.mem_used().0 > 11 << 20);
+    // Pages fill all of it but what the index and the ghost table (both counted) take.
+    assert!(s.inner.mem_used().0 >= 11 << 20);
     assert!(s.stats().curr_items > 2 * items_small);
 }
 
