@@ -528,6 +528,34 @@ fn quitq_closes_silently() {
     c.expect_closed();
 }
 
+/// Binary Touch and GAT count as touches only (`cmd_get` untouched), as memcached 1.6.18
+/// counts them (checked with `FERRO_TEST_SERVER=/usr/bin/memcached`).
+#[test]
+fn touch_and_gat_count_touches_not_gets() {
+    let (_s, mut c) = start();
+    call(&mut c, &set("k", b"v"));
+    call(&mut c, &touchlike(GAT, "k", 0, 1));
+    call(&mut c, &touchlike(GAT, "nope", 0, 2));
+    call(&mut c, &touchlike(TOUCH, "k", 0, 3));
+    c.send(&frame(STAT, &[], &[], &[], 4, 0));
+    let general = read_stats(&mut c, 4);
+    let get = |k: &str| {
+        general
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {k}"))
+    };
+    let got: Vec<String> = ["cmd_get", "cmd_touch", "touch_hits", "touch_misses"]
+        .iter()
+        .map(|k| format!("{k}={}", get(k)))
+        .collect();
+    assert_eq!(
+        got,
+        ["cmd_get=0", "cmd_touch=3", "touch_hits=2", "touch_misses=1"]
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Stat
 

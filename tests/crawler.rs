@@ -120,6 +120,55 @@ fn metadump_streams_a_large_cache() {
     c.roundtrip(b"get key:7\r\n", b"VALUE key:7 0 8\r\nvalue007\r\nEND\r\n");
 }
 
+/// `--meta-protocol 1.6.45`: `lru_crawler mgdump all` streams a large cache as
+/// `OK`, one `mg <key>` line per item (every key once, base64 ones with ` b`), then `EN`,
+/// and the client can send the lines back as requests.
+#[test]
+fn mgdump_streams_a_large_cache() {
+    let s = Server::start(&["-m", "64", "--meta-protocol", "1.6.45"]);
+    let mut c = s.connect();
+    let n = 30_000u64;
+    let mut batch = Vec::new();
+    for i in 0..n {
+        batch.extend_from_slice(format!("set k:{i} 0 0 1 noreply\r\nv\r\n").as_bytes());
+        if batch.len() > 256 * 1024 {
+            c.send(&batch);
+            batch.clear();
+        }
+    }
+    c.send(&batch);
+    c.roundtrip(b"ms AP8g 1 b\r\nz\r\n", b"HD\r\n");
+    c.roundtrip(b"mn\r\n", b"MN\r\n");
+    c.send(b"lru_crawler mgdump all\r\n");
+    assert_eq!(c.read_line(), b"OK\r\n");
+    let mut keys = Vec::new();
+    let mut binary = Vec::new();
+    for _ in 0..=n + 1 {
+        let l = c.read_line();
+        if l == b"EN\r\n" {
+            break;
+        }
+        let l = String::from_utf8(l).expect("utf-8 line");
+        let req = l
+            .strip_prefix("mg ")
+            .and_then(|r| r.strip_suffix("\r\n"))
+            .unwrap_or_else(|| panic!("{l:?}"));
+        match req.strip_suffix(" b") {
+            Some(b64) => binary.push(b64.to_string()),
+            None => keys.push(req.to_string()),
+        }
+    }
+    assert_eq!(binary, ["AP8g"]);
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len() as u64, n, "every key once");
+    // The lines are requests: sent back, they fetch the items.
+    c.roundtrip(
+        b"mg k:7 v\r\nmg AP8g b v\r\n",
+        b"VA 1\r\nv\r\nVA 1\r\nz\r\n",
+    );
+}
+
 #[test]
 fn metadump_refuses_pipelined_commands_before_it() {
     let s = Server::start(&[]);

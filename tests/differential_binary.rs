@@ -3,7 +3,9 @@
 //! byte-identical after masking what must differ: each response header's CAS (only
 //! "zero" vs "non-zero" is compared), the Version body, and Stat values (a Stat stream is
 //! compared by names: ferrocache reports a subset of memcached's, in memcached's order,
-//! as tests/differential.rs `compare_stats` does).
+//! as tests/differential.rs `compare_stats` does). `diff_exact` compares every frame,
+//! Stat frames included, byte for byte (CAS as zero / non-zero only): for Stat groups
+//! whose values must match too (`detail dump`).
 //!
 //! memcached missing is a failure, not a skip: scripts/test.sh installs it.
 
@@ -53,6 +55,8 @@ struct Played {
     frames: Vec<String>,
     /// Stat streams: the names of each, in order.
     stat_blocks: Vec<Vec<String>>,
+    /// Every frame, Stat frames included, masked as `frames` are.
+    all: Vec<String>,
 }
 
 fn describe(r: &Resp) -> String {
@@ -97,6 +101,7 @@ fn play(port: u16, script: &[Step]) -> Played {
             if r.cas != 0 {
                 last_cas = r.cas;
             }
+            out.all.push(describe(&r));
             if r.opcode == STAT && r.status == ST_OK {
                 let b = block.get_or_insert_with(Vec::new);
                 if r.key.is_empty() && r.value.is_empty() {
@@ -185,6 +190,26 @@ fn diff_args(name: &str, args: &[&str], script: &[Step]) {
 
 fn diff(name: &str, script: &[Step]) {
     diff_args(name, &[], script);
+}
+
+/// Run `script` against fresh memcached and ferrocache with `args`; every reply frame
+/// must be identical (CAS compared as zero / non-zero), Stat values included.
+fn diff_exact(name: &str, args: &[&str], script: &[Step]) {
+    let m = Server::start_with(memcached_path(), args);
+    let f = Server::start_with(&ferrocache_path(), args);
+    let mp = play(m.port, script);
+    let fp = play(f.port, script);
+    assert!(!mp.all.is_empty(), "script {name}: memcached sent nothing");
+    let first = mp.all.iter().zip(&fp.all).position(|(a, b)| a != b);
+    assert!(
+        first.is_none() && mp.all.len() == fp.all.len(),
+        "script {name}: reply streams differ at frame {first:?} ({} vs {} frames)\n\
+         memcached:  {:#?}\nferrocache: {:#?}",
+        mp.all.len(),
+        fp.all.len(),
+        mp.all,
+        fp.all
+    );
 }
 
 fn noop(o: u32) -> Vec<u8> {
@@ -421,6 +446,10 @@ fn stat_streams() {
             send(frame(STAT, &[], b"bogus", &[], 5, 0)),
             send(frame(STAT, &[], b"reset", &[], 6, 0)),
             send(noop(7)),
+            // memcached matches these two groups by prefix.
+            send(frame(STAT, &[], b"settingsx", &[], 8, 0)),
+            send(frame(STAT, &[], b"resetx", &[], 9, 0)),
+            send(frame(STAT, &[], b"itemsx", &[], 10, 0)),
         ],
     );
     diff(
@@ -586,4 +615,68 @@ fn split_frames() {
         steps.push(send(script[cut..].to_vec()));
     }
     diff("split", &steps);
+}
+
+/// Stat `detail on|off|dump` as memcached 1.6.18 answers them (memcached's t/binary.t
+/// starts with `detail on`): `on`/`off` the end frame alone, `dump` one `detailed` stat
+/// holding the text dump; keys are prefix-matched (`detail onion`, `resetx`); which binary
+/// requests count (Get, Touch, GAT, Set, Append, Delete, too-large stores; not Incr).
+#[test]
+fn stat_detail() {
+    let stat = |key: &[u8], o: u32| frame(STAT, &[], key, &[], o, 0);
+    let big = vec![b'v'; 1024 * 1024 + 10];
+    diff_exact(
+        "stat detail",
+        &[],
+        &[
+            send(stat(b"detail dump", 1)),
+            send(stat(b"detail on", 2)),
+            send(store(SET, "a:b", b"v", 0, 0, 3, 0)),
+            send(keyed(GET, "a:c", 4)),
+            send(keyed(GETK, "a:b", 5)),
+            send(keyed(DELETE, "a:x", 6)),
+            send(frame(APPEND, &[], b"q:b", b"v", 7, 0)),
+            send(frame(PREPEND, &[], b"q:c", b"v", 8, 0)),
+            send(touchlike(TOUCH, "t:t", 0, 9)),
+            send(touchlike(GAT, "t:u", 0, 10)),
+            send(store(SET, "t:u", b"v", 0, 0, 11, 0)),
+            send(touchlike(GATK, "t:u", 0, 12)),
+            send(arith(INCR, "n:1", 1, 0, 0, 13)),
+            send(store(ADD, "a:b", b"v", 0, 0, 14, 0)),
+            send(store(SET, "z:big", &big, 0, 0, 15, 0)),
+            send(frame(APPEND, &[], b"y:big", &big, 16, 0)),
+            send(store(SET, "nodelim", b"v", 0, 0, 17, 0)),
+            send(stat(b"detail dump", 18)),
+            send(stat(b"detail off", 19)),
+            send(keyed(GET, "a:b", 20)),
+            send(stat(b"detail dump", 21)),
+            send(stat(b"detail onion", 22)),
+            send(keyed(GET, "b:b", 23)),
+            send(stat(b"detail dumpster", 24)),
+            cat(&[stat(b"detail foo", 25), stat(b"detailed", 26)]),
+            cat(&[stat(b"detail  on", 27), stat(b"Detail on", 28), noop(29)]),
+            send(stat(b"resetx", 30)),
+            send(stat(b"detail dump", 31)),
+        ],
+    );
+    diff_exact(
+        "stat detail -X",
+        &["-X"],
+        &[
+            send(stat(b"detail on", 1)),
+            send(stat(b"detail dump", 2)),
+            send(stat(b"detail off", 3)),
+            send(stat(b"detail foo", 4)),
+        ],
+    );
+    diff_exact(
+        "stat detail -D/",
+        &["-D", "/"],
+        &[
+            send(stat(b"detail on", 1)),
+            send(store(SET, "a/b", b"v", 0, 0, 2, 0)),
+            send(store(SET, "a:b", b"v", 0, 0, 3, 0)),
+            send(stat(b"detail dump", 4)),
+        ],
+    );
 }

@@ -4,6 +4,9 @@
 //! hand out from their own counters (` c<n>` with 0 < n < 1,000,000: the scripts give the
 //! CAS values they check with `E`, at 1,000,000 or more, or `E0`).
 //!
+//! `lru_crawler metadump` / `mgdump` replies are compared with `common::mask_dump` (item
+//! times, CAS and sizes masked, item lines sorted).
+//!
 //! (Without `--meta-protocol 1.6.45` ferrocache answers as 1.6.18, which rejects these flags:
 //! `tests/differential.rs` checks that against Debian's memcached.)
 //!
@@ -101,12 +104,19 @@ fn mask_hides_counter_cas_only() {
 
 /// Runs each script against fresh servers; panics listing every mismatch.
 fn compare(scripts: &[(&str, &[&str])]) {
+    compare_with(&[], mask, scripts);
+}
+
+/// `compare` with server flags `args` (given to both) and a chosen masking function.
+fn compare_with(args: &[&str], mask: fn(&[u8]) -> String, scripts: &[(&str, &[&str])]) {
     let mc = memcached_1645();
     let fc = ferrocache_path();
     let mut failures = Vec::new();
+    let mut f_args = args.to_vec();
+    f_args.extend(["--meta-protocol", "1.6.45"]);
     for (name, steps) in scripts {
-        let m = Server::start_with(mc, &[]);
-        let f = Server::start_with(&fc, &["--meta-protocol", "1.6.45"]);
+        let m = Server::start_with(mc, args);
+        let f = Server::start_with(&fc, &f_args);
         let (mp, fp) = (m.port, f.port);
         let owned: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
         let th = std::thread::spawn(move || {
@@ -246,4 +256,70 @@ fn diff_slabs_automove_window_bounds() {
             "slabs automove window 0 noreply\r\nslabs automove ratio 0.5\r\nmn\r\n",
         ],
     )]);
+}
+
+/// `lru_crawler mgdump` (1.6.19) and `metadump` as 1.6.45 frames them: a leading `OK`
+/// (1.6.43), `mg <key>` lines (base64 with ` b` for keys stored base64-encoded) then `EN`;
+/// metadump lines with `flags=<n> ` (1.6.24). `hash` walks the hash table: the same items.
+#[test]
+fn diff_lru_crawler_mgdump_and_metadump() {
+    let items = "set a 5 0 1\r\nx\r\nset b%20c 4294967295 100 2\r\nyy\r\n\
+                 ms AP8g 3 b F9\r\nabc\r\nms Zm9v 1 b\r\nz\r\nget a\r\nmg b%20c v\r\n";
+    compare_with(
+        &[],
+        mask_dump,
+        &[
+            (
+                "dumps",
+                &[
+                    items,
+                    "lru_crawler mgdump all\r\n",
+                    "lru_crawler mgdump hash\r\n",
+                    "lru_crawler mgdump 1\r\n",
+                    "lru_crawler mgdump 1,,2\r\n",
+                    "lru_crawler mgdump 5\r\n",
+                    "lru_crawler mgdump 63\r\n",
+                    "lru_crawler mgdump 64\r\n",
+                    "lru_crawler mgdump 0\r\n",
+                    "lru_crawler mgdump 1,x\r\n",
+                    "lru_crawler mgdump\r\n",
+                    "lru_crawler mgdump all extra\r\n",
+                    "lru_crawler metadump all\r\n",
+                    "lru_crawler metadump hash\r\n",
+                    "lru_crawler metadump 1\r\n",
+                    "lru_crawler metadump 5\r\n",
+                    "lru_crawler metadump 0\r\n",
+                    "md a\r\nflush_all\r\n",
+                    "lru_crawler mgdump all\r\n",
+                    "lru_crawler metadump all\r\n",
+                ],
+            ),
+            (
+                "pipelined",
+                &["set a 0 0 1\r\nx\r\nlru_crawler mgdump all\r\n", "mn\r\n"],
+            ),
+            // memcached then fails every later dump (it keeps the refused client): last.
+            ("no class", &["lru_crawler mgdump ,\r\n"]),
+        ],
+    );
+    compare_with(
+        &["-X"],
+        mask_dump,
+        &[(
+            "-X",
+            &[
+                "lru_crawler mgdump all\r\n",
+                "lru_crawler mgdump 0\r\n",
+                "lru_crawler metadump all\r\n",
+            ],
+        )],
+    );
+    compare_with(
+        &["-o", "no_lru_crawler"],
+        mask_dump,
+        &[(
+            "crawler off",
+            &["lru_crawler mgdump all\r\n", "lru_crawler metadump all\r\n"],
+        )],
+    );
 }

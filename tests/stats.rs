@@ -29,6 +29,42 @@ fn general_fields_present() {
     assert_eq!(m["bytes"], "0");
 }
 
+/// `gat`/`gats` count as touches only: memcached 1.6.18 leaves `cmd_get` (and the get
+/// hit/miss counters) alone (checked with `FERRO_TEST_SERVER=/usr/bin/memcached`).
+#[test]
+fn gat_counts_a_touch_not_a_get() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.roundtrip(b"set k 0 0 1\r\nv\r\n", b"STORED\r\n");
+    c.roundtrip(b"gat 0 k nope\r\n", b"VALUE k 0 1\r\nv\r\nEND\r\n");
+    c.send(b"gats 100 k\r\n");
+    assert!(c.read_line_str().starts_with("VALUE k 0 1 "));
+    c.expect(b"v\r\nEND\r\n");
+    let m = c.stats();
+    let got: Vec<(&str, u64)> = [
+        "cmd_get",
+        "get_hits",
+        "get_misses",
+        "cmd_touch",
+        "touch_hits",
+        "touch_misses",
+    ]
+    .into_iter()
+    .map(|k| (k, parse_stat(&m, k)))
+    .collect();
+    assert_eq!(
+        got,
+        [
+            ("cmd_get", 0),
+            ("get_hits", 0),
+            ("get_misses", 0),
+            ("cmd_touch", 3),
+            ("touch_hits", 2),
+            ("touch_misses", 1),
+        ]
+    );
+}
+
 #[test]
 fn counters() {
     let s = Server::start(&[]);

@@ -426,13 +426,14 @@ pub struct MetaCmd<'a> {
     pub data: &'a [u8],
 }
 
-/// Slab classes named by `lru_crawler crawl|metadump`.
+/// Slab classes named by `lru_crawler crawl|metadump|mgdump`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Classes {
     All,
-    /// `metadump hash`: walk the hash table instead of the LRUs (same items).
+    /// `metadump|mgdump hash`: walk the hash table instead of the LRUs (same items).
     Hash,
-    /// Class ids, each in memcached's 1..=62.
+    /// Class ids, each in memcached's 1..=63; empty for a list of commas only (memcached
+    /// then answers `NOTSTARTED no items to crawl`).
     List(Vec<usize>),
     /// A malformed list or an id out of range: `BADCLASS invalid class id`.
     Invalid,
@@ -447,6 +448,8 @@ pub enum CrawlerCmd {
     Crawl(Classes),
     /// Stream `key=... exp=... la=... cas=... fetch=... cls=... size=...` lines.
     Metadump(Classes),
+    /// `--meta-protocol 1.6.45` only (memcached 1.6.19): stream `mg <key>` lines.
+    Mgdump(Classes),
     /// Items to look at per class per run (0 = all).
     ToCrawl(u32),
     /// Microseconds to sleep between items (at most one second).

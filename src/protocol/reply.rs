@@ -93,10 +93,17 @@ impl Reply<'static> {
     /// `lru_crawler metadump` after replies still queued.
     pub const METADUMP_PIPELINED: Reply<'static> =
         Reply::ErrorMsg("cannot pipeline other commands before metadump");
+    /// `lru_crawler mgdump` with `-X` (memcached 1.6.45's words).
+    pub const MGDUMP_NOT_ALLOWED: Reply<'static> = Reply::ErrorMsg("key dump not allowed");
+    /// `lru_crawler mgdump` after replies still queued.
+    pub const MGDUMP_PIPELINED: Reply<'static> =
+        Reply::ErrorMsg("cannot pipeline other commands before mgdump");
     /// The crawler could not start.
     pub const CRAWLER_UNKNOWN_ERROR: Reply<'static> = Reply::ErrorMsg("an unknown error happened");
     /// `lru_crawler` with a bad class list.
     pub const BAD_CLASS: Reply<'static> = Reply::Line("BADCLASS invalid class id");
+    /// `lru_crawler crawl|metadump|mgdump` naming no class (a list of commas only).
+    pub const CRAWLER_NOT_STARTED: Reply<'static> = Reply::Line("NOTSTARTED no items to crawl");
     /// `lru_crawler crawl` while a crawl runs.
     pub const CRAWLER_BUSY: Reply<'static> =
         Reply::Line("BUSY currently processing crawler request");

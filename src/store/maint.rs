@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::engine::{Inner, SHARDS, SWEEP_CHUNK};
-use super::mem::{BIT_FETCHED, MoveDest, PAGE_SIZE};
+use super::mem::{BIT_FETCHED, BIT_KEY_BINARY, MoveDest, PAGE_SIZE};
 use super::moves::Victim;
 use super::shard::{Liveness, liveness};
 use super::{ItemCursor, ItemMeta};
@@ -35,6 +35,7 @@ struct MetaCopy {
     size: usize,
     value_len: usize,
     flags: u32,
+    key_binary: bool,
 }
 
 impl Inner {
@@ -262,6 +263,7 @@ impl Inner {
                         size: m.size,
                         value_len: m.value_len,
                         flags: m.flags,
+                        key_binary: m.key_binary,
                     };
                     start = m.key_end;
                     if !f(&meta) {
@@ -306,16 +308,18 @@ impl Inner {
                 0 => -1,
                 e => self.clock.unix_of(e),
             };
+            let bits = mem.bits(r);
             batch.push(MetaCopy {
                 key_end: keys.len(),
                 exptime,
                 last_access: self.clock.unix_of(mem.atime(r)),
                 cas: self.shown_cas(g.cas(mem, r)),
-                fetched: mem.bits(r) & BIT_FETCHED != 0,
+                fetched: bits & BIT_FETCHED != 0,
                 class: mem.class_of(r) + 1,
                 size: mem.item_size(r),
                 value_len: mem.value_len(r),
                 flags: mem.flags(r),
+                key_binary: bits & BIT_KEY_BINARY != 0,
             });
         });
         hi

@@ -230,6 +230,8 @@ pub struct ItemMeta<'a> {
     /// Bytes of the value alone.
     pub value_len: usize,
     pub flags: u32,
+    /// Stored by a meta command with a base64-encoded key (`b`).
+    pub key_binary: bool,
 }
 
 /// Store-wide counters, named as memcached's `stats` fields.

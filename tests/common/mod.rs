@@ -786,3 +786,47 @@ pub const GENERAL_STATS: &[&str] = &[
     "auth_errors",
     "slabs_moved",
 ];
+
+/// Masks what two servers' `lru_crawler metadump` lines must differ in and sorts each run
+/// of them (memcached walks its LRUs or hash table, ferrocache its index: the same items in
+/// another order): the values of `la=`, `cas=` and `size=` (ferrocache's item header is
+/// not memcached's, so an item's size differs), and `exp=` unless `-1`. Everything else
+/// (framing, keys, `fetch=`, `cls=`, `flags=`, spacing) is kept. Runs of `mg <key>` lines
+/// (`lru_crawler mgdump`) are sorted too. Non-dump lines pass through.
+pub fn mask_dump(raw: &[u8]) -> String {
+    fn flush(block: &mut Vec<String>, out: &mut String) {
+        block.sort();
+        for l in block.drain(..) {
+            out.push_str(&l);
+        }
+    }
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let mut dump: Vec<String> = Vec::new();
+    let mut mg: Vec<String> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("key=") {
+            let body = line.trim_end_matches('\n');
+            let masked: Vec<String> = body
+                .split(' ')
+                .map(|t| match t.split_once('=') {
+                    Some((k @ ("la" | "cas" | "size"), _)) => format!("{k}=<V>"),
+                    Some(("exp", v)) if v != "-1" => "exp=<T>".to_string(),
+                    _ => t.to_string(),
+                })
+                .collect();
+            dump.push(format!("{}{}", masked.join(" "), &line[body.len()..]));
+            continue;
+        }
+        flush(&mut dump, &mut out);
+        if line.starts_with("mg ") {
+            mg.push(line.to_string());
+            continue;
+        }
+        flush(&mut mg, &mut out);
+        out.push_str(line);
+    }
+    flush(&mut dump, &mut out);
+    flush(&mut mg, &mut out);
+    out
+}

@@ -19,11 +19,14 @@
 //!   ([`BinError::unlinks_key`]).
 //! * **Flush** when flushing is disabled (`-F`) answers `Status::AuthError` ("Auth failure.").
 //! * **Stat** answers one [`encode::stat`] frame per statistic, then [`encode::stat_end`];
-//!   an unknown group answers `Not found`.
+//!   an unknown group answers `Not found`. Which group a key names: [`stat::stat_key`]
+//!   (`detail on|off` answer the end frame alone; `detail dump` one stat, `detailed`,
+//!   whose value is the text dump).
 
 pub mod encode;
 pub mod header;
 pub mod request;
+pub mod stat;
 
 #[cfg(test)]
 mod tests;
@@ -36,6 +39,7 @@ pub use request::{
     BinCommand, BinError, BinRequest, Incoming, NO_AUTOCREATE, StoreOp, incoming, parse,
     parse_received,
 };
+pub use stat::{DETAIL_DUMP_KEY, StatKey, stat_key};
 
 /// Whether a reply with `status` to `opcode` goes on the wire (quiet-mode rules).
 ///

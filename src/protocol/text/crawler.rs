@@ -3,26 +3,31 @@
 //! memcached 1.6.18's forms (proto_text.c `process_lru_crawler_command`,
 //! `process_memlimit_command`): `lru_crawler crawl <classes>`, `metadump <classes|all|hash>`,
 //! `tocrawl <n>`, `sleep <usec>` take exactly one argument, `enable` / `disable` none;
-//! anything else is `ERROR`. A class list is `all` or comma-separated ids in 1..=62; a bad
-//! list is only reported (`BADCLASS`) after the executor's "crawler disabled" check, so it is
-//! carried as [`Classes::Invalid`] rather than failing the parse.
+//! anything else is `ERROR`. With `--meta-protocol 1.6.45` (`meta_new`) also
+//! `mgdump <classes|all|hash>` (memcached 1.6.19); 1.6.18 answers it `ERROR`.
+//!
+//! A class list is `all`, `hash` or ids in 1..=63 separated by commas (memcached splits it
+//! with `strtok_r`, so empty parts are skipped and a list of commas names no class). A bad
+//! list is only reported (`BADCLASS`) after the executor's "crawler disabled" check, so it
+//! is carried as [`Classes::Invalid`] rather than failing the parse; `hash` is parsed for
+//! `crawl` too, which memcached refuses later ("an unknown error happened").
 
 use super::num::strtoul;
 use super::{Line, ParseError};
 use crate::protocol::{Classes, Command, CrawlerCmd};
 
-/// memcached's `POWER_SMALLEST` .. `MAX_NUMBER_OF_SLAB_CLASSES - 1` (exclusive).
+/// memcached's `POWER_SMALLEST` .. `MAX_NUMBER_OF_SLAB_CLASSES` (exclusive).
 const FIRST_CLASS: u32 = 1;
-const CLASS_LIMIT: u32 = 63;
+const CLASS_LIMIT: u32 = 64;
 
-fn classes(tok: &[u8], hash_ok: bool) -> Classes {
+fn classes(tok: &[u8]) -> Classes {
     match tok {
         b"all" => return Classes::All,
-        b"hash" if hash_ok => return Classes::Hash,
+        b"hash" => return Classes::Hash,
         _ => {}
     }
     let mut ids = Vec::new();
-    for part in tok.split(|&b| b == b',') {
+    for part in tok.split(|&b| b == b',').filter(|p| !p.is_empty()) {
         match strtoul(part) {
             Some(id) if (FIRST_CLASS..CLASS_LIMIT).contains(&id) => ids.push(id as usize),
             _ => return Classes::Invalid,
@@ -31,11 +36,12 @@ fn classes(tok: &[u8], hash_ok: bool) -> Classes {
     Classes::List(ids)
 }
 
-/// `lru_crawler ...`.
-pub(super) fn lru_crawler<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseError> {
+/// `lru_crawler ...`; `meta_new`: `--meta-protocol 1.6.45` (`mgdump` exists).
+pub(super) fn lru_crawler<'a>(line: &Line<'a>, meta_new: bool) -> Result<Command<'a>, ParseError> {
     let cmd = match (line.n, line.tok(1)) {
-        (3, b"crawl") => CrawlerCmd::Crawl(classes(line.tok(2), false)),
-        (3, b"metadump") => CrawlerCmd::Metadump(classes(line.tok(2), true)),
+        (3, b"crawl") => CrawlerCmd::Crawl(classes(line.tok(2))),
+        (3, b"metadump") => CrawlerCmd::Metadump(classes(line.tok(2))),
+        (3, b"mgdump") if meta_new => CrawlerCmd::Mgdump(classes(line.tok(2))),
         (3, b"tocrawl") => match strtoul(line.tok(2)) {
             Some(n) => CrawlerCmd::ToCrawl(n),
             None => return Err(line.fail(crate::protocol::Reply::ClientError(super::BAD_FORMAT))),
@@ -80,8 +86,41 @@ pub(super) fn cache_memlimit<'a>(line: &Line<'a>) -> Result<Command<'a>, ParseEr
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::text::ParseError;
     use crate::protocol::text::tests::{cmd, err};
-    use crate::protocol::{Classes, Command, CrawlerCmd, Reply};
+    use crate::protocol::{Classes, Command, CrawlerCmd, Limits, Reply};
+
+    #[test]
+    fn mgdump_only_with_the_new_meta_protocol() {
+        fn parse(l: &[u8]) -> Result<Option<(Command<'_>, usize)>, ParseError> {
+            let new = Limits {
+                meta_new: true,
+                ..Limits::default()
+            };
+            crate::protocol::text::parse(l, &new)
+        }
+        for (l, want) in [
+            (&b"lru_crawler mgdump all\r\n"[..], Classes::All),
+            (b"lru_crawler mgdump hash\r\n", Classes::Hash),
+            (b"lru_crawler mgdump 1,3\r\n", Classes::List(vec![1, 3])),
+            (b"lru_crawler mgdump 0\r\n", Classes::Invalid),
+        ] {
+            match parse(l) {
+                Ok(Some((Command::LruCrawler(CrawlerCmd::Mgdump(c)), n))) => {
+                    assert_eq!((c, n), (want, l.len()), "{l:?}")
+                }
+                other => panic!("{l:?}: {other:?}"),
+            }
+        }
+        for l in [
+            &b"lru_crawler mgdump\r\n"[..],
+            b"lru_crawler mgdump 1 2\r\n",
+        ] {
+            assert_eq!(parse(l).unwrap_err().reply, Some(Reply::Error), "{l:?}");
+        }
+        // 1.6.18 (the default) does not know it.
+        assert_eq!(err(b"lru_crawler mgdump all\r\n").reply, Some(Reply::Error));
+    }
 
     fn crawler(l: &[u8]) -> CrawlerCmd {
         match cmd(l) {
@@ -102,7 +141,19 @@ mod tests {
             crawler(b"lru_crawler crawl 1,2,62\r\n"),
             CrawlerCmd::Crawl(Classes::List(vec![1, 2, 62]))
         );
-        for bad in [&b"99"[..], b"0", b"63", b"x", b"1,,2", b"hash", b"1,x"] {
+        // memcached's strtok_r: empty parts are skipped; 63 is a valid id.
+        for (l, ids) in [
+            (&b"lru_crawler crawl 1,,63\r\n"[..], vec![1, 63]),
+            (b"lru_crawler crawl ,2,\r\n", vec![2]),
+            (b"lru_crawler crawl ,\r\n", vec![]),
+        ] {
+            assert_eq!(crawler(l), CrawlerCmd::Crawl(Classes::List(ids)), "{l:?}");
+        }
+        assert_eq!(
+            crawler(b"lru_crawler crawl hash\r\n"),
+            CrawlerCmd::Crawl(Classes::Hash)
+        );
+        for bad in [&b"99"[..], b"0", b"64", b"x", b"1,x", b"-1"] {
             let mut l = b"lru_crawler crawl ".to_vec();
             l.extend_from_slice(bad);
             l.extend_from_slice(b"\r\n");

@@ -101,14 +101,19 @@ pub struct DumpItem<'a> {
     pub class: usize,
     /// Bytes the item takes.
     pub size: usize,
+    /// The client flags, listed as memcached 1.6.24 and later list them (`flags=<n> `);
+    /// `None`: 1.6.18's line, without them.
+    pub flags: Option<u32>,
 }
 
-/// memcached's metadump line (`\n`-terminated, key URL-encoded).
+/// memcached's metadump line (`\n`-terminated, key URL-encoded). With `flags` it is
+/// 1.6.45's line: ` flags=<n> ` follows `size`, trailing space included (memcached writes a
+/// space after every field).
 pub fn metadump_line(out: &mut Vec<u8>, m: &DumpItem<'_>) {
     use std::io::Write;
     out.extend_from_slice(b"key=");
     url_encode(out, m.key);
-    let _ = writeln!(
+    let _ = write!(
         out,
         " exp={} la={} cas={} fetch={} cls={} size={}",
         m.exptime,
@@ -118,6 +123,31 @@ pub fn metadump_line(out: &mut Vec<u8>, m: &DumpItem<'_>) {
         m.class,
         m.size
     );
+    if let Some(flags) = m.flags {
+        out.extend_from_slice(b" flags=");
+        put_u64(out, u64::from(flags));
+        out.push(b' ');
+    }
+    out.push(b'\n');
+}
+
+/// The line memcached 1.6.43 and later send before a metadump's or mgdump's item lines.
+pub const DUMP_OK: &[u8] = b"OK\r\n";
+
+/// The line that ends an `lru_crawler mgdump` (memcached's `EN`, as a meta miss).
+pub const MGDUMP_END: &[u8] = b"EN\r\n";
+
+/// One line of `lru_crawler mgdump`: `mg <key>\r\n`, or for a key stored base64-encoded
+/// (meta `b`) `mg <base64> b\r\n`, a request the client can send back as it is.
+pub fn mgdump_line(out: &mut Vec<u8>, key: &[u8], binary: bool) {
+    out.extend_from_slice(b"mg ");
+    if binary {
+        super::meta::base64_encode(out, key);
+        out.extend_from_slice(b" b\r\n");
+    } else {
+        out.extend_from_slice(key);
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 /// memcached's `uriencode`: unreserved characters (`A-Za-z0-9-_.~`) as they are, everything
@@ -209,12 +239,43 @@ mod tests {
                 fetched: false,
                 class: 1,
                 size: 61,
+                flags: None,
             },
         );
         assert_eq!(
             o,
             b"key=a exp=-1 la=1795453283 cas=1 fetch=no cls=1 size=61\n"
         );
+        // memcached 1.6.45's line (checked against its binary).
+        let mut o = Vec::new();
+        metadump_line(
+            &mut o,
+            &DumpItem {
+                key: b"a b",
+                exptime: 1795453300,
+                last_access: 1795453283,
+                cas: 2,
+                fetched: true,
+                class: 1,
+                size: 65,
+                flags: Some(4294967295),
+            },
+        );
+        assert_eq!(
+            o,
+            &b"key=a%20b exp=1795453300 la=1795453283 cas=2 fetch=yes cls=1 size=65 \
+               flags=4294967295 \n"[..]
+        );
+    }
+
+    #[test]
+    fn mgdump_lines() {
+        let mut o = Vec::new();
+        mgdump_line(&mut o, b"a", false);
+        mgdump_line(&mut o, b"foo", true);
+        mgdump_line(&mut o, &[0, 0xff, b' '], true);
+        o.extend_from_slice(MGDUMP_END);
+        assert_eq!(o, b"mg a\r\nmg Zm9v b\r\nmg AP8g b\r\nEN\r\n");
     }
     use proptest::prelude::*;
 

@@ -432,7 +432,7 @@ fn dispatch<'a>(line: &Line<'a>, buf: &'a [u8], limits: &Limits) -> Result<Parse
         }
         // Verbs memcached knows but we do not implement; memcached's replies to their
         // malformed forms are `ERROR` too, and they never get the HTTP check below.
-        b"lru_crawler" => line_cmd(crawler::lru_crawler(line)),
+        b"lru_crawler" => line_cmd(crawler::lru_crawler(line, limits.meta_new)),
         b"cache_memlimit" => line_cmd(crawler::cache_memlimit(line)),
         b"watch" => line_cmd(Ok(admin::watch(line))),
         b"lru" | b"extstore" | b"refresh_certs" => Err(line.error()),

@@ -8,10 +8,12 @@ use super::arith::arith;
 use super::ctx::{Ctx, Next, Via, store_value};
 use super::delete::delete;
 use super::get::fetch;
-use super::store::{StoreCall, refuse_too_large, run_store};
-use super::touch::touch;
+use super::store::{StoreCall, refuse_too_large, refused_detail, run_store};
+use super::touch::touch_counted;
+use crate::protocol::DetailArg;
 use crate::protocol::binary::{
-    BinCommand, BinError, BinRequest, NO_AUTOCREATE, Opcode, Status, StoreOp, encode, should_reply,
+    BinCommand, BinError, BinRequest, DETAIL_DUMP_KEY, NO_AUTOCREATE, Opcode, StatKey, Status,
+    StoreOp, encode, should_reply, stat_key,
 };
 use crate::server::net::outq::Out;
 use crate::store::{
@@ -134,7 +136,7 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             }
         }
         BinCommand::Touch { key, exptime } => {
-            match touch(ctx, key, i64::from(exptime), |item| {
+            match touch_counted(ctx, key, i64::from(exptime), |item| {
                 (item.flags(), item.cas())
             }) {
                 Lookup::Hit((flags, cas)) => encode::touch_hit(out, op, req.opaque, cas, flags),
@@ -184,7 +186,8 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
                 exptime: 0,
                 data_len,
                 unlinks: false,
-                detail: false,
+                // memcached counts binary Append/Prepend in `stats detail` (text ones too).
+                detail: true,
             };
             let opts = SetOpts {
                 concat_cas: req.cas,
@@ -249,14 +252,18 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
             Flushed::Done | Flushed::BadDelay => status(out, &req, Status::Success, 0),
         },
         BinCommand::Stat { key } => {
-            let group = match key {
-                b"" => Group::General,
-                b"settings" => Group::Settings,
-                b"items" => Group::Items,
-                b"slabs" => Group::Slabs,
-                b"sizes" => Group::Sizes,
-                b"reset" => Group::Reset,
-                _ => {
+            let group = match stat_key(key) {
+                StatKey::General => Group::General,
+                StatKey::Settings => Group::Settings,
+                StatKey::Items => Group::Items,
+                StatKey::Slabs => Group::Slabs,
+                StatKey::Sizes => Group::Sizes,
+                StatKey::Reset => Group::Reset,
+                StatKey::Detail(arg) => {
+                    stats_detail(ctx, req.opaque, arg, out);
+                    return Next::Continue;
+                }
+                StatKey::Unknown => {
                     encode::error(out, op, Status::KeyNotFound, req.opaque);
                     return Next::Continue;
                 }
@@ -280,6 +287,28 @@ pub fn execute(req: BinRequest<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut 
     Next::Continue
 }
 
+/// Stat `detail on|off|dump`, as memcached 1.6.18 answers it: `on`/`off` switch the
+/// per-prefix counters and answer the end frame alone; `dump` answers one stat,
+/// `detailed`, whose value is `stats detail dump`'s text, then the end frame; anything
+/// else after `detail` is `Not found`. (1.6.18 serves them with `-X` too; later releases
+/// answer `Not found` then.)
+fn stats_detail(ctx: &Ctx<'_>, opaque: u32, arg: DetailArg, out: &mut Vec<u8>) {
+    let detail = &ctx.shared.observe.detail;
+    match arg {
+        DetailArg::On | DetailArg::Off => detail.set_enabled(arg == DetailArg::On),
+        DetailArg::Dump => {
+            let mut text = Vec::new();
+            detail.dump(&mut text);
+            encode::stat(out, opaque, DETAIL_DUMP_KEY, &text);
+        }
+        DetailArg::Usage => {
+            encode::error(out, Opcode::Stat.as_u8(), Status::KeyNotFound, opaque);
+            return;
+        }
+    }
+    encode::stat_end(out, opaque);
+}
+
 /// memcached's binary status for a storage outcome, counting CAS and failures.
 fn store_status(sop: StoreOp, mode: SetMode, outcome: StoreOutcome) -> Status {
     match outcome {
@@ -298,10 +327,14 @@ fn store_status(sop: StoreOp, mode: SetMode, outcome: StoreOutcome) -> Status {
 }
 
 /// Answers a binary request the codec rejected (unlinking the key of a too-large Set).
+/// memcached counts every too-large storage request in `stats detail`: it records the set
+/// before it finds the value too large.
 pub fn parse_error(e: &BinError, input: &[u8], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
+    let key = e.key(input);
     if e.unlinks_key() {
-        let key = e.key(input);
-        refuse_too_large(ctx, (!key.is_empty()).then_some(key), false);
+        refuse_too_large(ctx, (!key.is_empty()).then_some(key), true);
+    } else if e.status == Some(Status::ValueTooLarge) {
+        refused_detail(ctx, key);
     }
     e.write_reply(out);
 }

@@ -1,6 +1,7 @@
 //! The crawler runner: `lru_crawler ...` and `cache_memlimit N`, runtime control of the
-//! store's expiry crawler and memory limit with memcached 1.6.18's replies. A metadump it
-//! starts is streamed by `dump.rs`.
+//! store's expiry crawler and memory limit with memcached 1.6.18's replies. A metadump or
+//! mgdump it starts is streamed by `dump.rs`; with `--meta-protocol 1.6.45` both are framed
+//! as memcached 1.6.45 frames them (a leading `OK`).
 //!
 //! Owns: the crawler settings memcached reports (`lru_crawler_sleep`, `_tocrawl`) and the
 //! one-at-a-time rule for crawls (`BUSY`).
@@ -46,7 +47,8 @@ impl Default for CrawlerState {
 const BADCLASS: Reply<'static> = Reply::BAD_CLASS;
 const DISABLED: Reply<'static> = Reply::CRAWLER_DISABLED;
 
-/// Executes an `lru_crawler` sub-command. `Next::Dump` hands a metadump to the worker.
+/// Executes an `lru_crawler` sub-command. `Next::Dump` hands a metadump or mgdump to the
+/// worker.
 pub fn lru_crawler(cmd: CrawlerCmd, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
     let store = &ctx.shared.store;
     let reply = match cmd {
@@ -74,36 +76,88 @@ pub fn lru_crawler(cmd: CrawlerCmd, ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Next {
             Reply::Ok
         }
         CrawlerCmd::Crawl(_) if !store.crawler_enabled() => DISABLED,
-        CrawlerCmd::Crawl(Classes::Invalid | Classes::Hash) => BADCLASS,
+        CrawlerCmd::Crawl(Classes::Invalid) => BADCLASS,
         CrawlerCmd::Crawl(classes) => crawl(ctx.shared, classes),
-        CrawlerCmd::Metadump(_) if !store.crawler_enabled() => DISABLED,
-        CrawlerCmd::Metadump(_) if !ctx.shared.config.dumping_enabled => {
-            Reply::METADUMP_NOT_ALLOWED
-        }
-        // memcached refuses when replies of earlier commands are still queued.
-        CrawlerCmd::Metadump(_) if !out.is_empty() => Reply::METADUMP_PIPELINED,
-        CrawlerCmd::Metadump(Classes::Invalid) => BADCLASS,
-        CrawlerCmd::Metadump(classes) => {
-            let classes = match classes {
-                Classes::List(ids) => Some(ids),
-                _ => None,
-            };
-            return Next::Dump(Dump::metadump(classes));
-        }
+        CrawlerCmd::Metadump(classes) => match start_dump(ctx, false, classes, out) {
+            Ok(dump) => return Next::Dump(dump),
+            Err(r) => r,
+        },
+        CrawlerCmd::Mgdump(classes) => match start_dump(ctx, true, classes, out) {
+            Ok(dump) => return Next::Dump(dump),
+            Err(r) => r,
+        },
     };
     encode::reply(out, &reply);
     Next::Continue
 }
 
+/// `lru_crawler metadump|mgdump <classes>`: memcached's refusals in its order, or the dump
+/// to stream, its leading `OK` (1.6.43 and later) already in `out`.
+fn start_dump(
+    ctx: &Ctx<'_>,
+    mgdump: bool,
+    classes: Classes,
+    out: &mut Vec<u8>,
+) -> Result<Box<Dump>, Reply<'static>> {
+    let config = &ctx.shared.config;
+    if !ctx.shared.store.crawler_enabled() {
+        return Err(DISABLED);
+    }
+    if !config.dumping_enabled {
+        return Err(if mgdump {
+            Reply::MGDUMP_NOT_ALLOWED
+        } else {
+            Reply::METADUMP_NOT_ALLOWED
+        });
+    }
+    // memcached refuses when replies of earlier commands are still queued.
+    if !out.is_empty() {
+        return Err(if mgdump {
+            Reply::MGDUMP_PIPELINED
+        } else {
+            Reply::METADUMP_PIPELINED
+        });
+    }
+    let classes = match classes {
+        Classes::Invalid => return Err(BADCLASS),
+        Classes::List(ids) if ids.is_empty() => return Err(Reply::CRAWLER_NOT_STARTED),
+        Classes::List(ids) => Some(ids),
+        Classes::All | Classes::Hash => None,
+    };
+    // mgdump exists only with `--meta-protocol 1.6.45`, so it is always framed that way.
+    let new = config.meta_new || mgdump;
+    if new {
+        out.extend_from_slice(encode::DUMP_OK);
+    }
+    Ok(match (mgdump, new) {
+        (true, _) => Dump::mgdump(classes),
+        (false, flags) => Dump::metadump(classes, flags),
+    })
+}
+
 /// Starts a crawl on its own thread (memcached's crawler runs beside the workers too).
+/// As memcached: `BUSY` first, then `hash` (a walk only dumps support) and a list naming no
+/// class are refused.
 fn crawl(shared: &Shared, classes: Classes) -> Reply<'static> {
     let busy = shared.crawler.busy.clone();
     if busy.swap(true, Ordering::AcqRel) {
         return Reply::CRAWLER_BUSY;
     }
     let ids = match classes {
+        Classes::List(ids) if ids.is_empty() => {
+            busy.store(false, Ordering::Release);
+            return Reply::CRAWLER_NOT_STARTED;
+        }
         Classes::List(ids) => Some(ids),
-        _ => None,
+        Classes::All => None,
+        Classes::Hash => {
+            busy.store(false, Ordering::Release);
+            return Reply::CRAWLER_UNKNOWN_ERROR;
+        }
+        Classes::Invalid => {
+            busy.store(false, Ordering::Release);
+            return BADCLASS;
+        }
     };
     let store = shared.store.clone();
     let spawned = std::thread::Builder::new()

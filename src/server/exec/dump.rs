@@ -1,5 +1,5 @@
-//! Streaming item listings: `lru_crawler metadump` (what `memcached-tool dump` reads) and
-//! `stats cachedump`. A dump is produced in slices as the client reads (the connection's
+//! Streaming item listings: `lru_crawler metadump` (what `memcached-tool dump` reads),
+//! `lru_crawler mgdump` (`--meta-protocol 1.6.45`) and `stats cachedump`. A dump is produced in slices as the client reads (the connection's
 //! driver calls [`fill_dump`] while output is below its high-water mark), so a dump of any
 //! size costs bounded memory. The line formats are the protocol's (`protocol::text::encode`).
 //!
@@ -10,14 +10,24 @@ use crate::protocol::text::encode;
 use crate::server::Shared;
 use crate::store::{ItemCursor, ItemMeta};
 
-/// A metadump (or `stats cachedump`) in progress on one connection.
-#[derive(Debug, Default)]
+/// A metadump, mgdump or `stats cachedump` in progress on one connection.
+#[derive(Debug)]
 pub struct Dump {
     cursor: ItemCursor,
     /// Only items of these classes; `None`: all.
     classes: Option<Vec<usize>>,
-    /// `Some`: a `stats cachedump` listing (`ITEM` lines, bounded), else a metadump.
-    cachedump: Option<Cachedump>,
+    kind: Kind,
+}
+
+/// What a dump lists, one line per item.
+#[derive(Debug)]
+enum Kind {
+    /// `key=... size=...` lines, then `END`; `flags`: with memcached 1.6.45's `flags=`.
+    Metadump { flags: bool },
+    /// `mg <key>` lines, then `EN`.
+    Mgdump,
+    /// `ITEM` lines (bounded), then `END`.
+    Cachedump(Cachedump),
 }
 
 /// What is left of a `stats cachedump <class> <limit>` listing.
@@ -41,7 +51,7 @@ pub fn cachedump(class: usize, limit: u32) -> Box<Dump> {
     Box::new(Dump {
         cursor: ItemCursor::default(),
         classes: Some(vec![class]),
-        cachedump: Some(Cachedump {
+        kind: Kind::Cachedump(Cachedump {
             left: (limit > 0).then_some(limit),
             budget: CACHEDUMP_MAX,
         }),
@@ -49,12 +59,22 @@ pub fn cachedump(class: usize, limit: u32) -> Box<Dump> {
 }
 
 impl Dump {
-    /// An `lru_crawler metadump` of `classes` (`None`: all).
-    pub fn metadump(classes: Option<Vec<usize>>) -> Box<Dump> {
+    /// An `lru_crawler metadump` of `classes` (`None`: all); `flags`: memcached 1.6.45's
+    /// lines (`flags=<n> `) rather than 1.6.18's.
+    pub fn metadump(classes: Option<Vec<usize>>, flags: bool) -> Box<Dump> {
         Box::new(Dump {
             cursor: ItemCursor::default(),
             classes,
-            cachedump: None,
+            kind: Kind::Metadump { flags },
+        })
+    }
+
+    /// An `lru_crawler mgdump` of `classes` (`None`: all).
+    pub fn mgdump(classes: Option<Vec<usize>>) -> Box<Dump> {
+        Box::new(Dump {
+            cursor: ItemCursor::default(),
+            classes,
+            kind: Kind::Mgdump,
         })
     }
 }
@@ -64,21 +84,22 @@ const DUMP_SLICE: usize = 256;
 /// Stop a turn once this much dump output is queued.
 const DUMP_CHUNK: usize = 64 * 1024;
 
-/// Appends the next slice of `dump` to `out`; true when the dump is complete (`END` sent).
+/// Appends the next slice of `dump` to `out`; true when the dump is complete (its last
+/// line, `END` or `EN`, sent).
 pub fn fill_dump(dump: &mut Dump, shared: &Shared, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     let mut full = false;
     while out.len() - start < DUMP_CHUNK && !dump.cursor.is_done() && !full {
         let classes = dump.classes.as_deref();
-        let listing = &mut dump.cachedump;
+        let kind = &mut dump.kind;
         shared
             .store
             .walk_items(&mut dump.cursor, DUMP_SLICE, |m: &ItemMeta<'_>| {
                 if classes.is_some_and(|c| !c.contains(&m.class)) {
                     return true;
                 }
-                match listing {
-                    None => encode::metadump_line(
+                match kind {
+                    Kind::Metadump { flags } => encode::metadump_line(
                         out,
                         &encode::DumpItem {
                             key: m.key,
@@ -88,9 +109,11 @@ pub fn fill_dump(dump: &mut Dump, shared: &Shared, out: &mut Vec<u8>) -> bool {
                             fetched: m.fetched,
                             class: m.class,
                             size: m.size,
+                            flags: flags.then_some(m.flags),
                         },
                     ),
-                    Some(c) => {
+                    Kind::Mgdump => encode::mgdump_line(out, m.key, m.key_binary),
+                    Kind::Cachedump(c) => {
                         full = !cachedump_line(out, m, c);
                         return !full;
                     }
@@ -99,7 +122,10 @@ pub fn fill_dump(dump: &mut Dump, shared: &Shared, out: &mut Vec<u8>) -> bool {
             });
     }
     if dump.cursor.is_done() || full {
-        encode::end(out);
+        match dump.kind {
+            Kind::Mgdump => out.extend_from_slice(encode::MGDUMP_END),
+            Kind::Metadump { .. } | Kind::Cachedump(_) => encode::end(out),
+        }
         return true;
     }
     false

@@ -15,8 +15,8 @@ use crate::store::{Entry, GetOpts, Lookup};
 pub enum GetCount {
     /// `get`, `gets`, binary Get: `cmd_get`, `get_hits`/`get_misses`, `stats detail`.
     Get,
-    /// `gat`, `gats`, binary Gat: `cmd_get` and `cmd_touch`, `touch_hits`/`touch_misses`,
-    /// `stats detail`.
+    /// `gat`, `gats`, binary Gat: `cmd_touch` (not `cmd_get`: memcached 1.6.18 counts
+    /// only the touch), `touch_hits`/`touch_misses`, `stats detail`.
     Touch,
     /// `mg` (no `stats detail`): a hit counts `cmd_touch` and `touch_hits` when the request
     /// set a TTL (`T`), else `cmd_get` and `get_hits`; a miss always counts `cmd_get` and
@@ -65,7 +65,7 @@ pub fn count_get<R>(ctx: &Ctx<'_>, key: &[u8], how: GetCount, found: &Lookup<R>)
     // (counts cmd_touch, counts cmd_get, hit counter, miss counter)
     let (touch, get, hits, misses) = match how {
         GetCount::Get => (false, true, &st.get_hits, &st.get_misses),
-        GetCount::Touch => (true, true, &st.touch_hits, &st.touch_misses),
+        GetCount::Touch => (true, false, &st.touch_hits, &st.touch_misses),
         GetCount::Meta { touched: true } if hit => (true, false, &st.touch_hits, &st.get_misses),
         GetCount::Meta { .. } => (false, true, &st.get_hits, &st.get_misses),
     };

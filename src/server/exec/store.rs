@@ -20,8 +20,8 @@ pub struct StoreCall<'k> {
     /// A failed allocation unlinks the old item (memcached logs that fetch): text and
     /// binary `set`, every meta `ms`.
     pub unlinks: bool,
-    /// Counted in `stats detail` (text storage commands, binary Set/Add/Replace; not
-    /// binary Append/Prepend or meta `ms`, as in memcached).
+    /// Counted in `stats detail` (text storage commands, binary Set/Add/Replace/Append/
+    /// Prepend; not meta `ms`, as in memcached).
     pub detail: bool,
 }
 
@@ -64,6 +64,12 @@ pub fn run_store_len(
         log_stored(ctx, &call, before, outcome);
     }
     (outcome, cas, len)
+}
+
+/// A binary Add/Replace/Append/Prepend the parser refused as larger than `-I`: memcached
+/// has counted it in `stats detail` by then (nothing else).
+pub fn refused_detail(ctx: &Ctx<'_>, key: &[u8]) {
+    ctx.shared.observe.detail.record(key, DetailOp::Set);
 }
 
 /// A `set` the parser refused as larger than `-I`: memcached counts it, logs it and

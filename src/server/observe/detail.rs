@@ -2,9 +2,11 @@
 //!
 //! A key's prefix is what comes before its first delimiter (`-D`, default `:`); keys
 //! without the delimiter are not counted. As in memcached 1.6.18: text `get`/`gets`/`gat`/
-//! `gats` count a get per key (and a hit when found), every text storage command counts a
-//! set whatever its outcome, `delete` counts a del hit or miss; meta commands, `touch` and
-//! `incr`/`decr` are not counted. `stats detail off` stops counting but keeps the numbers;
+//! `gats` and binary Get/GetK/GAT/Touch (and their quiet forms) count a get per key (and a
+//! hit when found), every text storage command and binary Set/Add/Replace/Append/Prepend
+//! counts a set whatever its outcome (too large included), `delete` and binary Delete
+//! count a del hit or miss; meta commands, text `touch` and `incr`/`decr` are not counted.
+//! Both protocols switch and dump it (binary: Stat `detail on|off|dump`). `stats detail off` stops counting but keeps the numbers;
 //! `stats reset` forgets them.
 //!
 //! memcached keeps the prefixes in a 256-bucket table hashed with its default hash
