@@ -403,6 +403,13 @@ impl Mem {
         self.side.fetch_add(n, Ordering::AcqRel);
     }
 
+    /// Bytes the budget could still give (a new page fits if this is at least a page).
+    #[cfg(test)]
+    pub(in crate::store) fn room(&self) -> usize {
+        self.limit()
+            .saturating_sub(self.used() + self.side_charged())
+    }
+
     /// Side-table bytes that count against the limit.
     fn side_charged(&self) -> usize {
         self.side.load(Ordering::Acquire).saturating_sub(SIDE_FREE)

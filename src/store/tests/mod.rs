@@ -20,6 +20,7 @@ mod ops;
 mod page_moves;
 mod pin_stress;
 mod pins;
+mod policy;
 mod stress;
 
 fn cfg(mem_mb: usize) -> StoreConfig {
