@@ -10,8 +10,6 @@
 # ferrocache (FERRO_BIN, default target/release/ferrocache, built if missing) with the
 # flags given before `--`, translating the options ferrocache spells differently:
 #   -o relaxed_privileges   dropped (ferrocache drops no privilege it was not asked to, -u);
-#   -o no_modern            memcached turns its crawler, page mover and automove off:
-#                           no_lru_crawler,no_slab_reassign,no_slab_automove,no_maxconns_fast;
 #   -o slab_chunk_max=N     N <= 1024 is in kilobytes since memcached 1.6.19 (1.6.18 and
 #                           ferrocache read bytes): N*1024.
 # The tree: MEMCACHED_SRC, else the directory of MEMCACHED_1645, else the reference build
@@ -71,7 +69,6 @@ args=()
 while [ $# -gt 0 ]; do
     if [ "$1" = "-o" ] && [ $# -ge 2 ]; then
         sub=$(printf '%s\n' "$2" | tr ',' '\n' | grep -v '^relaxed_privileges$' \
-            | sed 's/^no_modern$/no_lru_crawler,no_slab_reassign,no_slab_automove,no_maxconns_fast/' \
             | awk -F= '$1 == "slab_chunk_max" && $2 <= 1024 { print $1 "=" $2 * 1024; next } { print }' \
             | paste -sd, -)
         if [ -n "$sub" ]; then

@@ -140,15 +140,16 @@ fn apply(x: &mut Extended, opt: &str) -> Result<(), String> {
         // The modern defaults are ferrocache's defaults.
         "modern" => {}
         // memcached 1.6.18: no_modern turns off what "modern" turned on (the crawler, page
-        // moves, fast connection refusal) and, unless given before, makes a slab chunk as
-        // large as a page. (Its other effects, the hash and the LRU maintainer, have no
-        // counterpart here.)
+        // moves, fast connection refusal). Its other effects have no counterpart here: the
+        // hash, the LRU maintainer, and slab chunks as large as a page (memcached then
+        // chunks no item; ferrocache gives items over half a page their exact size anyway,
+        // and a class that would take whole pages per item could not get its first page
+        // under a hard -m where memcached grants it beyond the limit).
         "no_modern" => {
             x.lru_crawler = false;
             x.slab_reassign = false;
             x.slab_automove = 0;
             x.maxconns_fast = false;
-            x.slab_chunk_max.get_or_insert(1 << 20);
         }
         "idle_timeout" => x.idle_timeout = number(name, value)?,
         "maxconns_fast" => x.maxconns_fast = true,
@@ -277,10 +278,9 @@ mod tests {
     fn no_modern_is_memcached_1_6_18s() {
         let x = p(&["no_modern"]).unwrap();
         assert!(!x.lru_crawler && !x.slab_reassign && !x.maxconns_fast);
-        assert_eq!((x.slab_automove, x.slab_chunk_max), (0, Some(1 << 20)));
-        let x = p(&["slab_chunk_max=16384,no_modern,lru_crawler"]).unwrap();
-        assert_eq!(x.slab_chunk_max, Some(16384));
-        assert!(x.lru_crawler);
+        assert_eq!((x.slab_automove, x.slab_chunk_max), (0, None));
+        let x = p(&["no_modern,lru_crawler"]).unwrap();
+        assert!(x.lru_crawler && !x.slab_reassign);
     }
 
     #[test]
