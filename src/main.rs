@@ -57,7 +57,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    match run(config, store_config, cli, log) {
+    // memcached loads its certificates at start-up and exits 64 with its message.
+    let tls = match server::net::tls::TlsContext::load(&config.ext.tls) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    match run(config, store_config, cli, log, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
@@ -99,6 +107,7 @@ fn run(
     store_config: StoreConfig,
     cli: Vec<OsString>,
     log: ferrocache::logging::LogSink,
+    tls: Option<Arc<server::net::tls::TlsContext>>,
 ) -> std::io::Result<()> {
     for w in &config.warnings {
         log::warn!("{w}");
@@ -163,7 +172,7 @@ fn run(
     let pid_file = config.pid_file.clone();
     let leave_on_shutdown = config.cluster.leave_on_shutdown;
     let running = config.clone();
-    let handle = server::start(config, store, cluster.clone(), sockets)?;
+    let handle = server::start(config, store, cluster.clone(), sockets, tls)?;
     // Published once serving (the `.lck` descriptor, opened before binding and closed
     // only now, leaves the same gap below the listeners as in memcached).
     portfile::publish(port_file, &tcp_addrs, &udp_addrs);

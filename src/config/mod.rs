@@ -15,6 +15,7 @@
 mod cli;
 pub mod extended;
 pub mod file;
+pub mod tls;
 mod validate;
 
 pub use cli::Args;
@@ -71,6 +72,8 @@ pub struct Config {
     pub protocol: ProtocolMode,
     /// TCP sockets to open; a port 0 here is an ephemeral port (`-p -1`).
     pub listen: Vec<SocketAddr>,
+    /// TLS of each `listen` entry, in the same order (`notls:`/`btls:`/`mtls:` prefixes).
+    pub listen_tls: Vec<tls::ListenTls>,
     /// `-p` as memcached keeps it (`stats settings` `tcpport`): 0 is off, -1 ephemeral.
     pub port: i32,
     pub memory_limit: usize,

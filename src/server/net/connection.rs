@@ -27,6 +27,7 @@ pub use crate::server::exec::step::Proto;
 use crate::server::net::conns::{ConnInfo, ConnState};
 use crate::server::net::outq::Out;
 use crate::server::net::stream::Stream;
+use crate::server::net::tls::{TlsEvent, TlsSession};
 use crate::store::Reservation;
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -168,6 +169,12 @@ pub struct Connection {
     seen_cmd: bool,
     /// The TCP peer (`None` for a unix socket), for `watch connevents`.
     peer: Option<std::net::SocketAddr>,
+    /// TLS state on a TLS listener (`tls.rs`): reads and writes go through it.
+    tls: Option<Box<TlsSession>>,
+    /// Why TLS failed, for the worker's log line and counter.
+    tls_failure: Option<TlsEvent>,
+    /// The client certificate's subject (mTLS), for authentication and `-vv`.
+    tls_peer: Option<Box<str>>,
 }
 
 /// What the poll and the reads know of the socket, and what the worker asked of it.
@@ -194,6 +201,7 @@ impl Connection {
         peer: Option<std::net::SocketAddr>,
         budget: Arc<InputBudget>,
         store: &crate::store::Store,
+        tls: Option<TlsSession>,
     ) -> Connection {
         let state = info.state();
         Connection {
@@ -219,6 +227,39 @@ impl Connection {
             state,
             seen_cmd: false,
             peer,
+            tls: tls.map(Box::new),
+            tls_failure: None,
+            tls_peer: None,
+        }
+    }
+
+    /// The connection speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Why TLS failed (a read then returned an error), taken once.
+    pub fn take_tls_failure(&mut self) -> Option<TlsEvent> {
+        self.tls_failure.take()
+    }
+
+    /// The TLS handshake completed since the last call: the client certificate's subject
+    /// (kept on the connection, see `tls_peer`) and whether it was a new session.
+    pub fn take_tls_established(&mut self) -> Option<bool> {
+        let (subject, new) = self.tls.as_mut()?.take_established()?;
+        self.tls_peer = subject.map(String::into_boxed_str);
+        Some(new)
+    }
+
+    /// The verified client certificate's subject (`CN=..`), with mutual TLS.
+    pub fn tls_peer(&self) -> Option<&str> {
+        self.tls_peer.as_deref()
+    }
+
+    /// Closing: a TLS connection says close_notify (best effort).
+    pub fn say_goodbye(&mut self) {
+        if let Some(t) = self.tls.as_mut() {
+            t.close(&mut self.stream);
         }
     }
 
@@ -515,9 +556,9 @@ impl Connection {
         self.swallow == 0
     }
 
-    /// Output queued and not yet sent.
+    /// Output queued and not yet sent (on TLS, encrypted records waiting count as one).
     pub fn pending_output(&self) -> usize {
-        self.out.pending()
+        self.out.pending() + usize::from(self.tls.as_ref().is_some_and(|t| t.wants_write()))
     }
 
     /// The input passed the shared budget: answer memcached's error, drop what is buffered,
@@ -554,7 +595,10 @@ impl Connection {
         }
         self.ready.may_read = match got {
             Ok(Fill::More(_)) => true,
-            Ok(Fill::Drained(n)) => self.ready.peer_closed && n > 0,
+            // TLS saw the end of stream behind the plaintext it returned: come back for it.
+            Ok(Fill::Drained(n)) => {
+                (self.ready.peer_closed || self.tls.as_ref().is_some_and(|t| t.at_eof())) && n > 0
+            }
             Ok(Fill::Eof | Fill::NoRoom) | Err(_) => false,
         };
         got
@@ -566,7 +610,12 @@ impl Connection {
             && self.rpos == self.rend
         {
             // The value of a storage command: straight into its item.
-            let got = read_into(&mut self.stream, &mut rx.item.value_mut()[rx.got..])?;
+            let got = read_into(
+                &mut self.stream,
+                self.tls.as_deref_mut(),
+                &mut self.tls_failure,
+                &mut rx.item.value_mut()[rx.got..],
+            )?;
             if let Fill::More(n) | Fill::Drained(n) = got {
                 rx.got += n;
             }
@@ -586,7 +635,12 @@ impl Connection {
             self.rbuf.resize(grown, 0);
         }
         let end = self.rbuf.len().min(self.rend + READ_CHUNK);
-        let got = read_into(&mut self.stream, &mut self.rbuf[self.rend..end])?;
+        let got = read_into(
+            &mut self.stream,
+            self.tls.as_deref_mut(),
+            &mut self.tls_failure,
+            &mut self.rbuf[self.rend..end],
+        )?;
         if let Fill::More(n) | Fill::Drained(n) = got {
             self.rend += n;
         }
@@ -595,16 +649,35 @@ impl Connection {
 
     /// Writes queued output until done or the socket would block. Returns bytes written.
     pub fn flush(&mut self) -> io::Result<usize> {
-        self.out.write_to(&mut self.stream)
+        let Some(tls) = self.tls.as_mut() else {
+            return self.out.write_to(&mut self.stream);
+        };
+        tls.flush(&mut self.stream)?;
+        let n = if self.out.pending() > 0 {
+            self.out.write_to(&mut tls.writer(&mut self.stream))?
+        } else {
+            0
+        };
+        tls.flush(&mut self.stream)?;
+        Ok(n)
     }
 }
 
-/// One `read` into `buf` (not empty), retried on `Interrupted`: a short read means the
-/// socket is drained for now.
-fn read_into(stream: &mut Stream, buf: &mut [u8]) -> io::Result<Fill> {
+/// One `read` into `buf` (not empty), through TLS if the connection speaks it, retried on
+/// `Interrupted`: a short read means the socket is drained for now.
+fn read_into(
+    stream: &mut Stream,
+    mut tls: Option<&mut TlsSession>,
+    failure: &mut Option<TlsEvent>,
+    buf: &mut [u8],
+) -> io::Result<Fill> {
     let want = buf.len();
     loop {
-        match stream.read(buf) {
+        let got = match tls.as_deref_mut() {
+            Some(t) => t.read(stream, buf, failure),
+            None => stream.read(buf),
+        };
+        match got {
             Ok(0) => return Ok(Fill::Eof),
             Ok(n) if n < want => return Ok(Fill::Drained(n)),
             Ok(n) => return Ok(Fill::More(n)),

@@ -14,6 +14,7 @@ pub(crate) mod listener;
 pub(crate) mod outq;
 pub(crate) mod receive;
 pub(crate) mod stream;
+pub mod tls;
 pub mod udp;
 pub(crate) mod worker;
 
