@@ -217,6 +217,8 @@ fn run(
                         log::error!("SIGHUP: {e}; logging continues to the old file");
                     }
                     running = reload(&shared, &cluster, &cli, running);
+                    // memcached 1.6.40: SIGHUP also reloads the TLS certificates.
+                    server::reload::refresh_tls(&shared);
                     process::sd_notify("READY=1");
                     continue;
                 }
