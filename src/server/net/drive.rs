@@ -274,6 +274,17 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
             return Step::OutputFull;
         }
         if conn.proto() == Proto::Unknown {
+            // A TLS handshake record (0x16 0x03) on a plain listener: answered as memcached
+            // does (as text), and noted for the operator.
+            if !conn.is_tls() && conn.input().starts_with(&[0x16, 0x03]) {
+                let peer = conn
+                    .peer()
+                    .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+                log::info!(
+                    "<{} TLS ClientHello on a plain listener (client {peer}): is -Z missing, or should the client not use TLS?",
+                    conn.fd()
+                );
+            }
             let proto = step::sniff(ctx, conn.input().first());
             conn.set_proto(proto);
         }

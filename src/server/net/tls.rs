@@ -291,6 +291,7 @@ impl TlsContext {
                         conn,
                         eof: false,
                         established: false,
+                        received: false,
                         announced: false,
                         session_cache: self.settings.session_cache,
                     }
@@ -320,6 +321,8 @@ pub struct TlsSession {
     eof: bool,
     /// The handshake completed.
     established: bool,
+    /// Some bytes came from the peer.
+    received: bool,
     /// The worker was told of the completed handshake (`take_established`).
     announced: bool,
     session_cache: bool,
@@ -347,8 +350,8 @@ impl TlsSession {
         // reports WouldBlock once drained; the cap only guards against a misbehaving peer
         // keeping the worker here (the caller then sees a full read and comes back).
         for _ in 0..64 {
-            match self.conn.reader().read(&mut buf[got..]) {
-                Ok(0) => return Ok(got),
+            let ended = match self.conn.reader().read(&mut buf[got..]) {
+                Ok(0) => true,
                 Ok(n) => {
                     got += n;
                     if got == buf.len() {
@@ -356,13 +359,15 @@ impl TlsSession {
                     }
                     continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.eof,
                 // The peer closed the socket without close_notify: end of stream.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(got),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => true,
                 Err(e) => return Err(e),
-            }
-            if self.eof {
-                if !self.established {
+            };
+            if ended {
+                // A peer that closes before sending anything (a port probe) is no error,
+                // as in memcached.
+                if !self.established && self.received {
                     *failure = Some(TlsEvent::Failed {
                         handshake: true,
                         why: "peer closed the connection during the TLS handshake".into(),
@@ -373,7 +378,7 @@ impl TlsSession {
             }
             match self.conn.read_tls(sock) {
                 Ok(0) => self.eof = true,
-                Ok(_) => {}
+                Ok(_) => self.received = true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.flush(sock)?;
@@ -385,7 +390,7 @@ impl TlsSession {
                 // The alert rustls queued goes out if the socket takes it now.
                 let _ = self.flush(sock);
                 *failure = Some(TlsEvent::Failed {
-                    handshake: !self.established,
+                    handshake: self.conn.is_handshaking(),
                     why: e.to_string(),
                 });
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
