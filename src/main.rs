@@ -139,6 +139,9 @@ fn run(
     let cluster = server::cluster::Cluster::new(cluster_settings)
         .map(Arc::new)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if let Some(t) = &tls {
+        cluster.use_tls(t.clone());
+    }
     process::ensure_nofile(config.conn_limit)?;
     if config.enable_coredumps {
         process::enable_coredumps()?;

@@ -824,3 +824,81 @@ fn differential_through_tls_against_memcached() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// ---- the pool over TLS ----
+
+/// Pool flags: a shared secret, 1 s sync.
+fn pool_args(cert: &str, ca: &str, extra: &[&str]) -> Vec<String> {
+    let secret = std::env::temp_dir().join(format!("ferro-tls-secret-{}", std::process::id()));
+    std::fs::write(&secret, "tls-pool-secret-0123456789abcdef\n").unwrap();
+    let mut v: Vec<String> = vec![
+        "-Z".into(),
+        "-o".into(),
+        format!(
+            "ssl_chain_cert={},ssl_key={},ssl_ca_cert={}",
+            pem(&format!("{cert}.crt")),
+            pem(&format!("{cert}.key")),
+            pem(ca)
+        ),
+        "--cluster-admin".into(),
+        "--cluster-sync-interval".into(),
+        "1".into(),
+        "--cluster-secret-file".into(),
+        secret.display().to_string(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn start_node(cert: &str, ca: &str, extra: &[&str]) -> Server {
+    let args = pool_args(cert, ca, extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(&refs)
+}
+
+/// The node list a node serves (`config get cluster` over TLS).
+fn cluster_nodes(port: u16) -> String {
+    let mut c = Tls::connect(port, &client_cfg("ca.crt", Some("client"))).unwrap();
+    let raw = c.ask(b"config get cluster\r\n", b"END\r\n").unwrap();
+    String::from_utf8_lossy(&raw)
+        .lines()
+        .nth(2)
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn a_pool_over_tls_forms_and_refuses_an_untrusted_node() {
+    let a = start_node("server", "ca.crt", &[]);
+    let join = format!("127.0.0.1:{}", a.port);
+    let b = start_node("server", "ca.crt", &["--cluster-join", &join]);
+    let c = start_node("server", "ca.crt", &["--cluster-join", &join]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let lists: Vec<String> = [a.port, b.port, c.port]
+            .iter()
+            .map(|&p| cluster_nodes(p))
+            .collect();
+        if lists.iter().all(|l| l == &lists[0]) && lists[0].split(' ').count() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no convergence over TLS: {lists:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A node whose certificate the pool does not trust, and which does not trust the
+    // pool's, cannot join: it exits non-zero, and the pool stays at three.
+    let mut x = start_node("server2", "ca2.crt", &["--cluster-join", &join]);
+    let status = x.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "an untrusted node joined: {status:?}\n{}",
+        x.log()
+    );
+    assert!(x.log().contains("certificate"), "{}", x.log());
+    assert_eq!(cluster_nodes(a.port).split(' ').count(), 3);
+    // The refused handshakes were counted by the pool node.
+    assert!(stat(&tls_stats(a.port, ""), "ssl_handshake_errors") >= 1);
+}

@@ -354,6 +354,14 @@ impl Config {
             secret,
             fail_timeout: std::time::Duration::from_secs(a.cluster_fail_timeout),
         };
+        if ext.tls.enabled
+            && ext.tls.ca_cert.is_none()
+            && (cluster.file.is_some() || cluster.join.is_some())
+        {
+            return err(
+                "-Z with a pool (--cluster-file/--cluster-join): peers are reached over TLS and checked against -o ssl_ca_cert=FILE, which is missing",
+            );
+        }
         Ok(Config {
             cluster,
             protocol,
