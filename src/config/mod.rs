@@ -9,6 +9,7 @@
 //!
 //! Files, one job each: cli.rs (the clap definition of `Args`), validate.rs
 //! (`Config::from_args`, `parse_size`, `parse_listen`), extended.rs (`-o` options),
+//! tls.rs (`-Z`, the `ssl_*` options and the `notls:`/`btls:`/`mtls:` listener prefixes),
 //! file.rs (the config file's lines). The public names stay here: `crate::config::{Args,
 //! Config, ConfigError, load, parse_size, parse_listen, ...}`.
 

@@ -1,5 +1,6 @@
 //! One client connection (TCP or unix socket): its socket, read buffer, queued replies
-//! (`outq.rs`) and framing state.
+//! (`outq.rs`) and framing state; on a TLS listener also its TLS session (`tls.rs`), which
+//! reads and writes go through, and the client certificate's subject (mutual TLS).
 //!
 //! Owns: buffer management (fill, lend/give back, compact, flush), the `swallow` count of
 //! bytes to drop (data block of a rejected `set`), a storage command's value being read
