@@ -658,6 +658,65 @@ fn a_thousand_half_open_handshakes() {
     assert_eq!(c.ask(b"mn\r\n", b"\r\n").unwrap(), b"MN\r\n");
 }
 
+/// A handshake message as large as rustls takes (64 KiB), sent all but its last bytes.
+fn huge_partial_handshake() -> Vec<u8> {
+    const MSG: usize = 0xfff0;
+    let mut msg = vec![0x01, 0x00, (MSG >> 8) as u8, (MSG & 0xff) as u8];
+    msg.extend(std::iter::repeat_n(0x41u8, MSG - 16));
+    let mut out = Vec::new();
+    for chunk in msg.chunks(16 * 1024) {
+        out.extend_from_slice(&[0x16, 0x03, 0x01]);
+        out.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+#[test]
+fn large_partial_handshakes_hold_bounded_memory() {
+    const N: usize = 200;
+    raise_nofile(4096);
+    let s = start_tls("", &["-v"]);
+    let rss0 = rss_kib(s.pid());
+    let hs = huge_partial_handshake();
+    let mut held = Vec::with_capacity(N);
+    for _ in 0..N {
+        let mut h = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        h.write_all(&hs).unwrap();
+        held.push(h);
+    }
+    let mut c = Tls::connect(s.port, &client_cfg("ca.crt", None)).unwrap();
+    assert_eq!(c.ask(b"mn\r\n", b"\r\n").unwrap(), b"MN\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let per_conn = rss_kib(s.pid()).saturating_sub(rss0) / N as u64;
+    eprintln!("{N} connections holding a 64 KiB partial handshake: {per_conn} KiB RSS each");
+    // rustls buffers at most one 64 KiB handshake message; the rest is overhead.
+    assert!(per_conn < 100, "{per_conn} KiB per connection");
+    // One more record than the message needs: rustls refuses, counted and logged.
+    let mut over = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    let mut big = huge_partial_handshake();
+    big.extend_from_slice(&[0x16, 0x03, 0x01, 0x40, 0x00]);
+    big.extend(std::iter::repeat_n(0x41u8, 0x4000));
+    let _ = over.write_all(&big);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.log().contains("message buffer full") {
+        assert!(
+            Instant::now() < deadline,
+            "no log line for the refused handshake"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(held);
+    assert!(
+        wait_stat(
+            s.port,
+            "ssl_handshake_errors",
+            N as u64,
+            Duration::from_secs(10)
+        ) >= N as u64
+    );
+}
+
 /// Bad option values are refused at start-up, naming the option, with exit code 64.
 #[test]
 fn start_up_refusals_name_the_option() {

@@ -89,8 +89,9 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
         shared.cluster.reload_file();
         r.applied.push("--cluster-file re-read".into());
     }
-    let differs: [(bool, &str); 32] = [
+    let differs: [(bool, &str); 33] = [
         (new.listen != old.listen, "-l/-p"),
+        (new.listen_tls != old.listen_tls, "-l notls:/btls:/mtls:"),
         (new.threads != old.threads, "-t"),
         (new.item_size_max != old.item_size_max, "-I"),
         (new.growth_factor != old.growth_factor, "-f"),

@@ -384,7 +384,17 @@ impl TlsSession {
                     self.flush(sock)?;
                     return if got > 0 { Ok(got) } else { Err(would_block()) };
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // rustls' own refusals (a handshake message over 64 KiB) and any socket
+                    // error mid-handshake are TLS failures; a reset later is just a close.
+                    if self.conn.is_handshaking() || e.kind() == io::ErrorKind::Other {
+                        *failure = Some(TlsEvent::Failed {
+                            handshake: self.conn.is_handshaking(),
+                            why: e.to_string(),
+                        });
+                    }
+                    return Err(e);
+                }
             }
             if let Err(e) = self.conn.process_new_packets() {
                 // The alert rustls queued goes out if the socket takes it now.
