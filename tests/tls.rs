@@ -384,6 +384,73 @@ fn a_client_rejects_an_untrusted_server_certificate() {
     assert!(wait_stat(s.port, "ssl_handshake_errors", 1, Duration::from_secs(5)) >= 1);
 }
 
+/// A client configuration trusting the test CA that speaks only `version`.
+fn client_cfg_version(version: &'static rustls::SupportedProtocolVersion) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(pki().join("ca.crt")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+#[test]
+fn session_cache_resumes_and_counts_new_sessions_only() {
+    let s = start_tls("ssl_session_cache", &[]);
+    let cfg = client_cfg("ca.crt", None);
+    let mut first = Tls::connect(s.port, &cfg).unwrap();
+    // The session ticket arrives with the first reply.
+    assert_eq!(first.ask(b"mn\r\n", b"\r\n").unwrap(), b"MN\r\n");
+    let mut second = Tls::connect(s.port, &cfg).unwrap();
+    assert_eq!(
+        second.s.conn.handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed)
+    );
+    let raw = second.ask(b"stats\r\n", b"END\r\n").unwrap();
+    assert!(
+        String::from_utf8_lossy(&raw).contains("STAT ssl_new_sessions 1\r\n"),
+        "{}",
+        esc(&raw)
+    );
+    // Without ssl_session_cache nothing is resumed.
+    let plain = start_tls("", &[]);
+    let mut a = Tls::connect(plain.port, &cfg).unwrap();
+    assert_eq!(a.ask(b"mn\r\n", b"\r\n").unwrap(), b"MN\r\n");
+    let b = Tls::connect(plain.port, &cfg).unwrap();
+    assert_ne!(
+        b.s.conn.handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed)
+    );
+}
+
+#[test]
+fn min_version_and_ciphers_are_honoured() {
+    let s = start_tls("ssl_min_version=3", &[]);
+    assert!(refused(
+        s.port,
+        &client_cfg_version(&rustls::version::TLS12)
+    ));
+    let mut c = Tls::connect(s.port, &client_cfg_version(&rustls::version::TLS13)).unwrap();
+    assert_eq!(c.ask(b"mn\r\n", b"\r\n").unwrap(), b"MN\r\n");
+    assert_eq!(tls_stats(s.port, "settings")["ssl_min_version"], "tlsv1.3");
+
+    let s = start_tls("ssl_ciphers=ECDHE-ECDSA-CHACHA20-POLY1305", &[]);
+    let c = Tls::connect(s.port, &client_cfg_version(&rustls::version::TLS12)).unwrap();
+    assert_eq!(
+        format!("{:?}", c.s.conn.negotiated_cipher_suite().unwrap().suite()),
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+    );
+    assert_eq!(
+        tls_stats(s.port, "settings")["ssl_ciphers"],
+        "ECDHE-ECDSA-CHACHA20-POLY1305"
+    );
+}
+
 /// Copies `from`'s certificate and key over the files the server was started with.
 fn install(dir: &Path, from: &str) {
     std::fs::copy(pki().join(format!("{from}.crt")), dir.join("live.crt")).unwrap();
