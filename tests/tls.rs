@@ -451,6 +451,29 @@ fn min_version_and_ciphers_are_honoured() {
     );
 }
 
+#[test]
+fn tiny_records_are_reassembled_without_stalling() {
+    // 32-byte records with about 10 bytes of plaintext each: thousands of records per value,
+    // many socket reads per buffer of plaintext, a long value read into its item.
+    let s = start_tls("", &[]);
+    let mut cfg = (*client_cfg("ca.crt", None)).clone();
+    cfg.max_fragment_size = Some(32);
+    let mut c = Tls::connect(s.port, &Arc::new(cfg)).unwrap();
+    let value: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut req = b"set tiny 0 0 100000\r\n".to_vec();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    for i in 0..50 {
+        req.extend_from_slice(format!("set t{i} 0 0 1\r\n{}\r\n", i % 10).as_bytes());
+    }
+    let got = c.ask(&req, b"STORED\r\n".repeat(51).as_slice()).unwrap();
+    assert_eq!(got, b"STORED\r\n".repeat(51));
+    let got = c.ask(b"get tiny\r\n", b"END\r\n").unwrap();
+    let head = b"VALUE tiny 0 100000\r\n".len();
+    assert!(got.starts_with(b"VALUE tiny 0 100000\r\n"));
+    assert!(got[head..head + 100_000] == value[..], "value differs");
+}
+
 /// Copies `from`'s certificate and key over the files the server was started with.
 fn install(dir: &Path, from: &str) {
     std::fs::copy(pki().join(format!("{from}.crt")), dir.join("live.crt")).unwrap();

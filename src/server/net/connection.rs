@@ -85,7 +85,8 @@ impl InputBudget {
 
 /// Outcome of one attempt to read.
 pub enum Fill {
-    /// Got this many bytes; the socket may have more.
+    /// Got this many bytes; the socket may have more. `More(0)` (TLS only: records without
+    /// plaintext up to the read cap): come back after a poll round.
     More(usize),
     /// Got this many bytes (maybe 0) and the socket is drained until the next event.
     Drained(usize),
@@ -593,6 +594,13 @@ impl Connection {
         let mut got = self.read_once();
         if matches!(got, Ok(Fill::More(_) | Fill::Drained(_))) && !self.recharge() {
             got = Ok(Fill::NoRoom);
+        }
+        // TLS stopped at its cap with the socket not drained: not a short read (`More(n)`,
+        // possibly 0: the worker then comes back after a poll round).
+        if self.tls.as_mut().is_some_and(|t| t.take_more())
+            && let Ok(Fill::Drained(n)) = got
+        {
+            got = Ok(Fill::More(n));
         }
         self.ready.may_read = match got {
             Ok(Fill::More(_)) => true,

@@ -105,6 +105,14 @@ pub(super) fn drive_conn(
             tls_events(conn, ctx);
         }
         match filled {
+            Ok(Fill::More(0)) => {
+                // Nothing but TLS overhead so far: let the other connections run first.
+                if conn.mark_pending() {
+                    pending.push(key);
+                }
+                yielded = true;
+                break;
+            }
             Ok(Fill::More(n)) => {
                 ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             }

@@ -292,6 +292,7 @@ impl TlsContext {
                         eof: false,
                         established: false,
                         received: false,
+                        more: false,
                         announced: false,
                         session_cache: self.settings.session_cache,
                     }
@@ -323,6 +324,8 @@ pub struct TlsSession {
     established: bool,
     /// Some bytes came from the peer.
     received: bool,
+    /// `read` stopped at its cap with the socket not drained.
+    more: bool,
     /// The worker was told of the completed handshake (`take_established`).
     announced: bool,
     session_cache: bool,
@@ -346,9 +349,10 @@ impl TlsSession {
         failure: &mut Option<TlsEvent>,
     ) -> io::Result<usize> {
         let mut got = 0;
-        // Bounded: each round either fills `buf`, returns, or reads from the socket, which
-        // reports WouldBlock once drained; the cap only guards against a misbehaving peer
-        // keeping the worker here (the caller then sees a full read and comes back).
+        // Bounded: each round either fills `buf`, returns, or reads up to 4 KiB from the
+        // socket. A peer sending records with little or no plaintext (tiny or empty records)
+        // could keep the worker here: past the cap the session says `more` (the socket is not
+        // drained) and the worker comes back after a poll round.
         for _ in 0..64 {
             let ended = match self.conn.reader().read(&mut buf[got..]) {
                 Ok(0) => true,
@@ -410,7 +414,13 @@ impl TlsSession {
             }
             self.flush(sock)?;
         }
-        Ok(got)
+        self.more = true;
+        if got > 0 { Ok(got) } else { Err(would_block()) }
+    }
+
+    /// The last `read` stopped at its cap with the socket not drained (taken once).
+    pub fn take_more(&mut self) -> bool {
+        std::mem::take(&mut self.more)
     }
 
     /// The handshake completed since the last call: the peer certificate's subject (if the
