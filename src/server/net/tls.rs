@@ -124,8 +124,15 @@ fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path)
-        .map_err(|e| format!("Error loading the key: {} : {e}", path.display()))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        let why = match e {
+            rustls_pki_types::pem::Error::NoItemsFound => {
+                "no PEM private key in the file (-o ssl_key=FILE)".to_string()
+            }
+            e => e.to_string(),
+        };
+        format!("Error loading the key: {} : {why}", path.display())
+    })
 }
 
 fn load_roots(path: &Path) -> Result<Arc<RootCertStore>, String> {
