@@ -663,6 +663,19 @@ fn truncated_and_stalled_handshakes() {
     assert!(s.log().contains("TLS error"), "{}", s.log());
 }
 
+#[test]
+fn idle_timeout_closes_a_stalled_handshake() {
+    let s = start_tls("idle_timeout=1", &[]);
+    let hello = client_hello();
+    let mut stalled = s.connect();
+    stalled.send(&hello[..hello.len() / 2]);
+    assert!(
+        stalled.is_closed_within(Duration::from_secs(5)),
+        "a stalled handshake outlived -o idle_timeout=1"
+    );
+    assert!(stat(&tls_stats(s.port, ""), "idle_kicks") >= 1);
+}
+
 /// Raises this process's open-file limit to its hard limit (the test's own sockets).
 fn raise_nofile(want: u64) {
     let mut r = libc::rlimit {
