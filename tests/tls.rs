@@ -273,10 +273,14 @@ fn text_meta_and_binary_over_tls() {
     let big = vec![b'x'; 300_000];
     let mut req = b"set big 0 0 300000\r\n".to_vec();
     req.extend_from_slice(&big);
-    req.extend_from_slice(b"\r\n");
-    assert_eq!(c.ask(&req, b"\r\n").unwrap(), b"STORED\r\n");
-    let got = c.ask(b"get big\r\n", b"END\r\n").unwrap();
-    assert_eq!(got.len(), "VALUE big 0 300000\r\n".len() + 300_000 + 7);
+    // The `get` pipelined behind the value, in the same write, is answered at once
+    // (memcached 1.6.18 -Z waits for more bytes here).
+    req.extend_from_slice(b"\r\nget big\r\n");
+    let got = c.ask(&req, b"END\r\n").unwrap();
+    assert_eq!(
+        got.len(),
+        "STORED\r\nVALUE big 0 300000\r\n".len() + 300_000 + 7
+    );
     // Pipelined: many requests in one record, replies in order.
     let mut many = Vec::new();
     for i in 0..200 {
@@ -910,7 +914,79 @@ fn differential_through_tls_against_memcached() {
         mc.exists(),
         "{MEMCACHED} missing: scripts/test.sh installs it"
     );
+    // The first eight are tests/differential.rs scripts verbatim (diff_storage,
+    // diff_retrieval); the rest add what TLS changes: values across many records, binary
+    // frames sniffed from decrypted bytes, refresh_certs, and quit's close_notify.
+    let key250 = format!("set {0} 0 0 1\r\nx\r\nget {0}\r\n", "k".repeat(250));
+    let mut big = b"set big 0 0 200000\r\n".to_vec();
+    big.extend((0..200_000u32).map(|i| b'a' + (i % 26) as u8));
+    // (A `get` pipelined in the same write as this value is not answered by memcached
+    // 1.6.18 -Z until more bytes arrive: it misses requests left inside OpenSSL's buffer.
+    // ferrocache answers at once, see `tiny_records_are_reassembled_without_stalling`; here
+    // the `get` goes in its own step.)
+    big.extend_from_slice(b"\r\n");
     let scripts: Vec<(&str, Vec<&[u8]>)> = vec![
+        (
+            "set/get",
+            vec![
+                b"set foo 0 0 3\r\nbar\r\n",
+                b"get foo\r\n",
+                b"set foo 4294967295 0 0\r\n\r\n",
+                b"get foo\r\n",
+            ],
+        ),
+        (
+            "add",
+            vec![
+                b"add a 1 0 1\r\nx\r\n",
+                b"add a 2 0 1\r\ny\r\n",
+                b"add a 2 0 1 noreply\r\ny\r\nadd b 3 0 1 noreply\r\nz\r\nget a b\r\n",
+            ],
+        ),
+        (
+            "append/prepend",
+            vec![
+                b"append a 0 0 1\r\nx\r\nprepend a 0 0 1\r\nx\r\n",
+                b"set a 3 0 2\r\nmm\r\nappend a 9 9 1\r\nz\r\nprepend a 9 9 1\r\na\r\ngets a\r\n",
+                b"append a 0 0 1 noreply\r\n!\r\nprepend a 0 0 1 noreply\r\n^\r\nget a\r\n",
+            ],
+        ),
+        (
+            "cas",
+            vec![
+                b"cas a 0 0 1 1\r\nx\r\n",
+                b"set a 0 0 1\r\nx\r\ncas a 0 0 1 999999\r\ny\r\n",
+                b"cas a 0 0 1 1 noreply\r\ny\r\ncas q 0 0 1 1 noreply\r\ny\r\nget a\r\n",
+            ],
+        ),
+        (
+            "binary value",
+            vec![b"set b 0 0 10\r\n\0\r\n\r\nEND\r\n\r\nget b\r\n"],
+        ),
+        ("key 250", vec![key250.as_bytes()]),
+        (
+            "multi get",
+            vec![
+                b"get a b c\r\n",
+                b"set a 1 0 1\r\nA\r\nset c 3 0 3\r\nCCC\r\n",
+                b"get a b c a\r\n",
+                b"gets a b c\r\n",
+                b"get   a   c  \r\n",
+                b"get a\n",
+            ],
+        ),
+        (
+            "gat gats",
+            vec![
+                b"gat 100 a\r\n",
+                b"set a 1 0 1\r\nA\r\nset b 2 0 1\r\nB\r\n",
+                b"gat 100 a b x\r\n",
+                b"gats 100 a b\r\n",
+                b"gat 100\r\n",
+                b"gat -1 a\r\nget a\r\n",
+            ],
+        ),
+        ("200 KB value", vec![&big, b"get big big\r\n"]),
         (
             "storage",
             vec![
