@@ -30,6 +30,11 @@ fn main() -> ExitCode {
     }
     let config = match config::load(&cli) {
         Ok(c) if args.check_config => {
+            // The certificates too: a config naming a missing key is not OK.
+            if let Err(e) = server::net::tls::TlsContext::load(&c.ext.tls) {
+                eprintln!("{e}");
+                return ExitCode::from(EX_USAGE);
+            }
             for w in &c.warnings {
                 println!("warning: {w}");
             }

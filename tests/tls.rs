@@ -851,6 +851,15 @@ fn start_up_refusals_name_the_option() {
         ),
         (tls_args("ssl_verify_mode=2"), "ssl_ca_cert"),
         (
+            vec![
+                "-Z".to_string(),
+                "-o".into(),
+                "ssl_chain_cert=/nonexistent.pem".into(),
+                "--check-config".into(),
+            ],
+            "Error loading the certificate chain: /nonexistent.pem",
+        ),
+        (
             vec!["-l".to_string(), "notls:127.0.0.1".into()],
             "'notls' option is valid only when SSL is enabled",
         ),
