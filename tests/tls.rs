@@ -680,6 +680,40 @@ fn idle_timeout_closes_a_stalled_handshake() {
     assert!(stat(&tls_stats(s.port, ""), "idle_kicks") >= 1);
 }
 
+#[test]
+fn clients_that_do_not_read_their_replies_hold_bounded_memory() {
+    const N: usize = 20;
+    let s = start_tls("", &["-m", "64"]);
+    let mut c = Tls::connect(s.port, &client_cfg("ca.crt", None)).unwrap();
+    let mut req = b"set big 0 0 500000\r\n".to_vec();
+    req.extend(std::iter::repeat_n(b'v', 500_000));
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(c.ask(&req, b"\r\n").unwrap(), b"STORED\r\n");
+    let rss0 = rss_kib(s.pid());
+    // Each asks for 1,000 copies of a 500 KB value (500 MB of replies) and reads nothing.
+    let gets = b"get big\r\n".repeat(1000);
+    let mut stuck: Vec<Tls> = (0..N)
+        .map(|_| {
+            let mut t = Tls::connect(s.port, &client_cfg("ca.crt", None)).unwrap();
+            t.send(&gets).unwrap();
+            t
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let grown = rss_kib(s.pid()).saturating_sub(rss0);
+    eprintln!("{N} TLS clients not reading 500 MB of replies each: RSS +{grown} KiB");
+    // About 40 KiB each measured: 16 KiB of copied replies, ssl_wbuf_size of records.
+    assert!(grown < (N as u64) * 128, "RSS grew {grown} KiB");
+    // Others are served meanwhile, and a stuck client still gets its replies in order.
+    assert_eq!(c.ask(b"mn\r\n", b"\r\n").unwrap(), b"MN\r\n");
+    let mut tmp = vec![0u8; 600_000];
+    let mut got = 0;
+    while got < 19 {
+        got += stuck[0].s.read(&mut tmp[got..]).unwrap();
+    }
+    assert_eq!(&tmp[..19], b"VALUE big 0 500000\r");
+}
+
 /// Raises this process's open-file limit to its hard limit (the test's own sockets).
 fn raise_nofile(want: u64) {
     let mut r = libc::rlimit {
