@@ -27,7 +27,9 @@
 //!   `scripts/tls_idle_rss.py`), plus what rustls bounds while busy: one record or one
 //!   handshake message being assembled (at most 64 KiB), 16 KiB of decrypted input (never
 //!   read further while it holds any) and `ssl_wbuf_size` of encrypted output (replies wait
-//!   in `outq.rs` past it). `tests/tls.rs` measures 68 KiB for a 64 KiB partial handshake.
+//!   in `outq.rs` past it). An unfinished handshake's bytes count with the unparsed input
+//!   against `FREE_INPUT` and then the shared [`InputBudget`]: many large partial
+//!   handshakes are closed once it is spent, like long request lines.
 
 pub use crate::server::exec::step::Proto;
 use crate::server::net::conns::{ConnInfo, ConnState};
@@ -466,7 +468,9 @@ impl Connection {
     /// Charges the unparsed input beyond `FREE_INPUT` to the shared budget (or gives back
     /// what it no longer holds). `false`: the budget cannot take it.
     fn recharge(&mut self) -> bool {
-        let want = (self.rend - self.rpos).saturating_sub(FREE_INPUT);
+        // An unfinished TLS handshake counts what rustls may be holding of it (up to 64 KiB).
+        let tls_held = self.tls.as_ref().map_or(0, |t| t.handshake_held());
+        let want = (self.rend - self.rpos + tls_held).saturating_sub(FREE_INPUT);
         if want > self.charged && !self.budget.take(want - self.charged) {
             return false;
         }
@@ -599,6 +603,14 @@ impl Connection {
         let mut got = self.read_once();
         if matches!(got, Ok(Fill::More(_) | Fill::Drained(_))) && !self.recharge() {
             got = Ok(Fill::NoRoom);
+            // No reply can be sent before the handshake: close, counted and logged.
+            if self.tls.as_ref().is_some_and(|t| t.handshaking()) {
+                self.tls_failure = Some(TlsEvent::Failed {
+                    handshake: true,
+                    why: "handshake data past the shared input budget".into(),
+                });
+                got = Err(io::Error::from(io::ErrorKind::InvalidData));
+            }
         }
         // TLS stopped at its cap with the socket not drained: not a short read (`More(n)`,
         // possibly 0: the worker then comes back after a poll round).

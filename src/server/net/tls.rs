@@ -17,8 +17,10 @@
 //! decrypted input not yet read (at most 16 KiB: rustls stops reading the socket past it;
 //! this file never reads the socket while it holds any), and encrypted output not yet sent
 //! (`ssl_wbuf_size`, default 16 KiB: `write` takes no more plaintext past it, so replies
-//! wait in `outq.rs` under its own bound and back-pressure works as over plain TCP). Idle,
-//! rustls keeps its buffers' capacity: measured RSS per idle connection is in README.md.
+//! wait in `outq.rs` under its own bound and back-pressure works as over plain TCP). An
+//! unfinished handshake's bytes are charged with the connection's unparsed input
+//! (`handshake_held`, `connection.rs`): past 16 KiB they draw on the shared input budget.
+//! Idle, rustls keeps a 4 KiB read buffer: measured RSS per idle connection is in README.md.
 
 use crate::config::tls::{ListenTls, MinVersion, TlsSettings, VerifyMode};
 use crate::server::net::stream::Stream;
@@ -32,6 +34,9 @@ use std::io::{self, IoSlice, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The most handshake bytes rustls buffers (one 64 KiB handshake message and a 4 KiB read).
+const MAX_HANDSHAKE_HELD: usize = 68 * 1024;
 
 /// Sessions kept for resumption with `ssl_session_cache`.
 const SESSION_CACHE_ENTRIES: usize = 4096;
@@ -300,6 +305,7 @@ impl TlsContext {
                         established: false,
                         received: false,
                         more: false,
+                        handshake_bytes: 0,
                         announced: false,
                         session_cache: self.settings.session_cache,
                     }
@@ -333,6 +339,8 @@ pub struct TlsSession {
     received: bool,
     /// `read` stopped at its cap with the socket not drained.
     more: bool,
+    /// Bytes received before the handshake completed (what rustls may be holding).
+    handshake_bytes: usize,
     /// The worker was told of the completed handshake (`take_established`).
     announced: bool,
     session_cache: bool,
@@ -389,7 +397,12 @@ impl TlsSession {
             }
             match self.conn.read_tls(sock) {
                 Ok(0) => self.eof = true,
-                Ok(_) => self.received = true,
+                Ok(n) => {
+                    self.received = true;
+                    if !self.established {
+                        self.handshake_bytes = self.handshake_bytes.saturating_add(n);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.flush(sock)?;
@@ -445,6 +458,22 @@ impl TlsSession {
         let new = self.session_cache
             && self.conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed);
         Some((subject, new))
+    }
+
+    /// What rustls may hold of an unfinished handshake, as `connection.rs` charges it to the
+    /// shared input budget: the bytes received so far, at most what rustls buffers; 0 once
+    /// established.
+    pub fn handshake_held(&self) -> usize {
+        if self.established {
+            0
+        } else {
+            self.handshake_bytes.min(MAX_HANDSHAKE_HELD)
+        }
+    }
+
+    /// The handshake has not completed.
+    pub fn handshaking(&self) -> bool {
+        !self.established
     }
 
     /// The socket reached end of stream; a reader must come back for it.
