@@ -136,13 +136,44 @@ pub fn parse_config_reply(reply: &[u8]) -> Result<ClusterConfig, String> {
     discovery::parse_payload(payload)
 }
 
+/// Marks an error that retrying cannot fix: one side does not trust the other's TLS
+/// certificate (a join gives up at once, as for a wrong pool secret).
+const CERT_REFUSED: &str = "TLS certificate refused";
+
+/// A peer I/O error as a message, marked with `CERT_REFUSED` when it is a certificate
+/// refusal (ours of the peer's, or the peer's of ours).
+fn io_message(addr: &str, e: &io::Error) -> String {
+    use rustls::AlertDescription as A;
+    let refused = matches!(
+        e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        Some(
+            rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented
+                | rustls::Error::AlertReceived(
+                    A::BadCertificate
+                        | A::UnknownCA
+                        | A::CertificateRequired
+                        | A::CertificateUnknown
+                        | A::UnsupportedCertificate
+                        | A::CertificateExpired
+                        | A::AccessDenied
+                )
+        )
+    );
+    if refused {
+        format!("{addr}: {CERT_REFUSED}: {e}")
+    } else {
+        format!("{addr}: {e}")
+    }
+}
+
 /// Fetches a peer's cluster config.
 pub fn fetch(addr: &str, tls: &PeerTls) -> Result<ClusterConfig, String> {
     let mut s =
-        connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT, tls).map_err(|e| format!("{addr}: {e}"))?;
+        connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT, tls).map_err(|e| io_message(addr, &e))?;
     s.write_all(b"config get cluster\r\n")
-        .map_err(|e| format!("{addr}: {e}"))?;
-    let reply = read_until(&mut s, b"END\r\n").map_err(|e| format!("{addr}: {e}"))?;
+        .map_err(|e| io_message(addr, &e))?;
+    let reply = read_until(&mut s, b"END\r\n").map_err(|e| io_message(addr, &e))?;
     parse_config_reply(&reply).map_err(|e| format!("{addr}: {e}"))
 }
 
@@ -180,7 +211,7 @@ pub fn push(
     let mut req = format!("config set cluster 0 {}\r\n", payload.len()).into_bytes();
     req.extend_from_slice(&payload);
     req.extend_from_slice(b"\r\n");
-    let io = |e: io::Error| PushError::Io(format!("{addr}: {e}"));
+    let io = |e: io::Error| PushError::Io(io_message(addr, &e));
     let mut s = connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT, tls).map_err(io)?;
     s.write_all(&req).map_err(io)?;
     let reply = read_until(&mut s, b"\r\n").map_err(io)?;
@@ -456,8 +487,14 @@ impl Cluster {
                         }
                         // Lost a race with another change: fetch again.
                         Err(PushError::Refused(r)) => last_err = format!("{peer} answered {r}"),
+                        Err(PushError::Io(e)) if e.contains(CERT_REFUSED) => {
+                            return Err(format!("could not join via {peer}: {e}"));
+                        }
                         Err(PushError::Io(e)) => last_err = e,
                     }
+                }
+                Err(e) if e.contains(CERT_REFUSED) => {
+                    return Err(format!("could not join via {peer}: {e}"));
                 }
                 Err(e) => last_err = e,
             }
