@@ -94,7 +94,7 @@ def open_idle(port, n, ctx, timeout=120.0):
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
                 pass
     if pending:
-        sys.exit(f"only {done} of {n} connections ready within {timeout} s")
+        raise RuntimeError(f"only {done} of {n} connections ready within {timeout} s")
     return conns
 
 
@@ -118,17 +118,20 @@ def main():
         for name in a.servers.split():
             port = free_port()
             proc = start(name, pki, port)
-            time.sleep(0.3)
-            before = rss_kib(proc.pid)
-            conns = open_idle(port, a.n, ctx)
-            time.sleep(1.0)
-            after = rss_kib(proc.pid)
-            print(f"{name:<11} {r:>5} {len(conns):>6} {before:>14} {after:>13} "
-                  f"{(after - before) * 1024 / len(conns):>10.0f}", flush=True)
-            for c in conns:
-                c.close()
-            proc.kill()
-            proc.wait()
+            try:
+                time.sleep(0.3)
+                before = rss_kib(proc.pid)
+                conns = open_idle(port, a.n, ctx)
+                time.sleep(1.0)
+                after = rss_kib(proc.pid)
+                print(f"{name:<11} {r:>5} {len(conns):>6} {before:>14} {after:>13} "
+                      f"{(after - before) * 1024 / len(conns):>10.0f}", flush=True)
+                for c in conns:
+                    c.close()
+            finally:
+                # The server is stopped whatever happened (by its pid: ours).
+                proc.kill()
+                proc.wait()
 
 
 if __name__ == "__main__":
