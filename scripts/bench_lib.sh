@@ -8,6 +8,8 @@ FERRO_BIN=${FERRO_BIN:-$ROOT/target/release/ferrocache}
 CLK_TCK=$(getconf CLK_TCK)
 
 BL_PIDS=()
+# Extra loadgen flags for the readiness probe (e.g. --tls-ca FILE against TLS servers).
+BL_PROBE_ARGS=()
 SERVER_PID=
 SERVER_PORT=
 
@@ -110,7 +112,7 @@ bl_start_server() {
     BL_PIDS+=("$pid")
     for ((i = 0; i < 100; i++)); do
       kill -0 "$pid" 2>/dev/null || break
-      if "$LOADGEN" --addr "127.0.0.1:$port" --stats --timeout 2 >/dev/null 2>&1; then
+      if "$LOADGEN" --addr "127.0.0.1:$port" --stats --timeout 2 "${BL_PROBE_ARGS[@]}" >/dev/null 2>&1; then
         SERVER_PID=$pid
         SERVER_PORT=$port
         rm -f "$log"

@@ -9,7 +9,11 @@
 # usage: scripts/bench_vs_memcached.sh [-t SERVER_THREADS] [-d SECS] [-r ROUNDS]
 #            [--lg-threads N] [--conns N] [--scenarios "unpiped piped setonly"]
 #            [--servers "memcached ferrocache"] [--baseline LABEL] [--value-size BYTES]
-#            [--protocol text|binary] [--no-build]
+#            [--protocol text|binary] [--tls [DIR]] [--no-build]
+#
+# --tls: every server runs with TLS (`-Z`, certificate and key from DIR, made there by
+# scripts/tls-test-certs.sh when missing; default /tmp/ferro-bench-tls) and the load
+# generator speaks TLS to it (`--tls-ca DIR/ca.crt`): memcached -Z against ferrocache -Z.
 #
 # --servers: `memcached` ($MEMCACHED_BIN), `ferrocache` ($FERRO_BIN, built unless --no-build)
 # or LABEL=PATH for any other binary, e.g. "memcached prev=/tmp/ferro-prev new=/tmp/ferro-new".
@@ -43,6 +47,7 @@ PROTOCOL=""
 SERVERS="memcached ferrocache"
 BASELINE=
 BUILD=1
+TLS_DIR=
 
 while (($#)); do
   case $1 in
@@ -57,12 +62,22 @@ while (($#)); do
     --value-size) VALUE_SIZE=$2; shift 2 ;;
     --protocol) PROTOCOL=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --tls)
+      if [[ $# -gt 1 && $2 != -* ]]; then TLS_DIR=$2; shift 2; else TLS_DIR=/tmp/ferro-bench-tls; shift; fi ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) bl_die "unknown argument $1 (see --help)" ;;
   esac
 done
 
 bl_prepare "$SERVERS" "$BUILD"
+SERVER_TLS=()
+LG_TLS=()
+if [[ -n "$TLS_DIR" ]]; then
+  [[ -s "$TLS_DIR/server.crt" ]] || bash "$ROOT/scripts/tls-test-certs.sh" "$TLS_DIR"
+  SERVER_TLS=(-Z -o "ssl_chain_cert=$TLS_DIR/server.crt,ssl_key=$TLS_DIR/server.key")
+  LG_TLS=(--tls-ca "$TLS_DIR/ca.crt")
+  BL_PROBE_ARGS=("${LG_TLS[@]}")
+fi
 LABELS=$(for s in $SERVERS; do bl_label "$s"; done | xargs)
 BASELINE=${BASELINE:-${LABELS%% *}}
 [[ " $LABELS " == *" $BASELINE "* ]] || bl_die "--baseline $BASELINE is not one of: $LABELS"
@@ -90,7 +105,7 @@ fi
 RESULTS=$(mktemp /tmp/bench-results.XXXXXX)
 trap 'rm -f "$RESULTS"; bl_cleanup' EXIT
 
-echo "server flags: -t $THREADS -m 1024 | load: $CONNS conns, $LG_THREADS loadgen threads," \
+echo "server flags: -t $THREADS -m 1024 ${SERVER_TLS[*]} | load: $CONNS conns, $LG_THREADS loadgen threads," \
   "${DURATION}s per run, $ROUNDS rounds, keys $KEY_MAX, values $VALUE_SIZE B"
 printf '%-10s %-10s %5s %12s %10s %9s %9s %9s\n' \
   scenario server round ops/s cpu_us/req srv_cpu% p50_us p99_us
@@ -98,10 +113,10 @@ for scen in $SCENARIOS; do
   read -r -a sargs <<<"$(scenario_args "$scen")"
   for ((round = 1; round <= ROUNDS; round++)); do
     for server in $SERVERS; do
-      bl_start_server "$server" -t "$THREADS" -m 1024
+      bl_start_server "$server" -t "$THREADS" -m 1024 "${SERVER_TLS[@]}"
       addr=127.0.0.1:$SERVER_PORT
       common=(--addr "$addr" --conns "$CONNS" --threads "$LG_THREADS" --key-max "$KEY_MAX"
-        --value-size "$VALUE_SIZE" --seed "$round")
+        --value-size "$VALUE_SIZE" --seed "$round" "${LG_TLS[@]}")
       out=$("$LOADGEN" "${common[@]}" --prefill-only --timeout 60 2>&1) ||
         bl_die "$scen: prefill of $server failed: $out"
       t0=$(bl_cpu_ticks "$SERVER_PID")

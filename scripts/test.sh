@@ -34,6 +34,14 @@ if [ -z "${MEMCACHED_1645:-}" ]; then
 fi
 export MEMCACHED_1645
 
+# openssl for the TLS tests (scripts/tls-test-certs.sh makes their certificates; tests/tls.rs
+# also talks to the server with `openssl s_client`).
+if ! command -v openssl >/dev/null; then
+    echo "== installing openssl (for the TLS tests)"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y openssl
+fi
+
 # systemd-analyze for the unit checks (scripts/check_systemd.sh).
 if ! command -v systemd-analyze >/dev/null; then
     echo "== installing systemd (for systemd-analyze)"

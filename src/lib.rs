@@ -17,7 +17,7 @@
 //!   client/   ──► cluster, protocol        (a Rust client with auto-discovery, for tests and tools)
 //!   protocol/ ──► decimal                  (pure: bytes -> Command, outcome -> reply bytes)
 //!   store/    ──► decimal                  (items, slabs, eviction, expiry, CAS; no sockets, no protocol types)
-//!   config/   ──► auth, cluster::seal      (flags, config file, -o -> validated Config)
+//!   config/   ──► auth, cluster::seal      (flags, config file, -o and ssl_* -> validated Config)
 //!   auth, logging, decimal ──► (none)      (SASL/ascii credentials, log sink, safe_strtoull)
 //! ```
 //!
@@ -25,9 +25,10 @@
 //!
 //! ```text
 //!  socket ─► server/net/listener.rs ─(channel + Waker)─► server/net/worker.rs (one per -t)
-//!              accept, -c                                   poll, lend read/output buffers
+//!              accept, -c, listener's TLS mode              poll, lend read/output buffers
 //!                                                               │
-//!   server/net/drive.rs: flush queued output, read (connection.rs), then per request:
+//!   server/net/drive.rs: flush queued output, read (connection.rs; through tls.rs on a
+//!   TLS listener: records in, plaintext out), then per request:
 //!   server/exec/step.rs: sniff text/binary ─► protocol::text::parse / binary::parse ─► Command
 //!                                  │
 //!   server/exec/{text,meta,binary}.rs   decoders: one arm per command, no counting
@@ -39,7 +40,8 @@
 //!   protocol::text::{encode,meta_reply} / protocol::binary::encode   choose the reply bytes
 //!                                  │
 //!   server/net/outq.rs: copied bytes, and past 16 KiB of them item values spliced from pinned
-//!   item memory ─► one writev per read batch
+//!   item memory ─► one writev per read batch (TLS: encrypted by tls.rs, bounded by
+//!   ssl_wbuf_size)
 //! ```
 //!
 //! UDP datagrams (`server/net/udp.rs`) go through the same step and runners. A storage command
@@ -79,7 +81,8 @@
 //!
 //! Everything a client can make the server hold is bounded: items, pinned values, values in
 //! flight (at most half of `-m`) and the key index count in `-m`; a connection costs about 480
-//! bytes idle and tens of KiB at most when busy (`server/net/connection.rs`); long request
+//! bytes idle (about 8.7 KiB more over TLS: rustls' state) and tens of KiB at most when busy
+//! (`server/net/connection.rs`, `server/net/tls.rs`); long request
 //! lines share one budget of -m/16. `tests/memory_bound.rs` and `scripts/hostile_clients.py`
 //! check it.
 //!
@@ -94,7 +97,9 @@
 //! - **A counter or `stats` field**: the runner counts it (`server/exec/`), `server/observe/
 //!   stats.rs` prints it.
 //! - **Sockets, buffers, back-pressure, TLS**: `server/net/` (the worker and `drive.rs`
-//!   drive a connection; `connection.rs` owns its buffers and lifecycle).
+//!   drive a connection; `connection.rs` owns its buffers and lifecycle; `tls.rs` the TLS
+//!   context, its reload and one connection's rustls session). TLS options: `config/tls.rs`.
+//!   The pool's peer connections over TLS: `server/cluster.rs`.
 //! - **Pool membership**: the rules in `cluster/` (plain data, testable without sockets:
 //!   versions in `mod.rs`, failure detection in `health.rs`, the seal in `seal.rs`), the I/O
 //!   that moves them in `server/cluster.rs`.

@@ -102,6 +102,9 @@ pub fn init(verbosity: u32, logfile: Option<&Path>) -> io::Result<LogSink> {
         // Everything passes the builder's filter; `log::set_max_level` does the filtering so
         // that `verbosity` can change it at run time.
         b.filter_level(log::LevelFilter::Trace);
+        // rustls narrates every handshake and alert at debug: ferrocache logs TLS failures
+        // itself (`server/net/drive.rs`), so only rustls' warnings pass.
+        b.filter_module("rustls", log::LevelFilter::Warn);
     }
     b.format_timestamp_millis()
         .target(env_logger::Target::Pipe(Box::new(SinkWriter(

@@ -30,6 +30,11 @@ fn main() -> ExitCode {
     }
     let config = match config::load(&cli) {
         Ok(c) if args.check_config => {
+            // The certificates too: a config naming a missing key is not OK.
+            if let Err(e) = server::net::tls::TlsContext::load(&c.ext.tls) {
+                eprintln!("{e}");
+                return ExitCode::from(EX_USAGE);
+            }
             for w in &c.warnings {
                 println!("warning: {w}");
             }
@@ -57,7 +62,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    match run(config, store_config, cli, log) {
+    // memcached loads its certificates at start-up and exits 64 with its message.
+    let tls = match server::net::tls::TlsContext::load(&config.ext.tls) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    match run(config, store_config, cli, log, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
@@ -99,6 +112,7 @@ fn run(
     store_config: StoreConfig,
     cli: Vec<OsString>,
     log: ferrocache::logging::LogSink,
+    tls: Option<Arc<server::net::tls::TlsContext>>,
 ) -> std::io::Result<()> {
     for w in &config.warnings {
         log::warn!("{w}");
@@ -130,6 +144,9 @@ fn run(
     let cluster = server::cluster::Cluster::new(cluster_settings)
         .map(Arc::new)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if let Some(t) = &tls {
+        cluster.use_tls(t.clone());
+    }
     process::ensure_nofile(config.conn_limit)?;
     if config.enable_coredumps {
         process::enable_coredumps()?;
@@ -163,7 +180,7 @@ fn run(
     let pid_file = config.pid_file.clone();
     let leave_on_shutdown = config.cluster.leave_on_shutdown;
     let running = config.clone();
-    let handle = server::start(config, store, cluster.clone(), sockets)?;
+    let handle = server::start(config, store, cluster.clone(), sockets, tls)?;
     // Published once serving (the `.lck` descriptor, opened before binding and closed
     // only now, leaves the same gap below the listeners as in memcached).
     portfile::publish(port_file, &tcp_addrs, &udp_addrs);
@@ -208,6 +225,8 @@ fn run(
                         log::error!("SIGHUP: {e}; logging continues to the old file");
                     }
                     running = reload(&shared, &cluster, &cli, running);
+                    // memcached 1.6.40: SIGHUP also reloads the TLS certificates.
+                    server::reload::refresh_tls(&shared);
                     process::sd_notify("READY=1");
                     continue;
                 }

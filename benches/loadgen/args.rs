@@ -31,6 +31,9 @@ usage: cargo bench --bench loadgen -- --addr HOST:PORT [options]
   --verify-last K      fill mode: read back the last K keys written and check the values
 
   --stats              print the server's `stats` as name=value lines and exit
+  --tls-ca FILE        speak TLS, trusting the CA in FILE (the server must name the --addr host)
+  --tls-cert FILE      with --tls-key: present this client certificate (mutual TLS)
+  --tls-key FILE
 ";
 
 #[derive(Clone, Debug)]
@@ -55,6 +58,9 @@ pub(crate) struct Args {
     pub(crate) verify_last: u64,
     pub(crate) stats: bool,
     pub(crate) binary: bool,
+    pub(crate) tls_ca: Option<String>,
+    pub(crate) tls_cert: Option<String>,
+    pub(crate) tls_key: Option<String>,
 }
 
 impl Default for Args {
@@ -80,6 +86,9 @@ impl Default for Args {
             verify_last: 0,
             stats: false,
             binary: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -137,6 +146,9 @@ pub(crate) fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--key-prefix" => a.key_prefix = num(flag, it.next())?,
             "--verify-last" => a.verify_last = num(flag, it.next())?,
             "--stats" => a.stats = true,
+            "--tls-ca" => a.tls_ca = Some(num(flag, it.next())?),
+            "--tls-cert" => a.tls_cert = Some(num(flag, it.next())?),
+            "--tls-key" => a.tls_key = Some(num(flag, it.next())?),
             "--protocol" => match num::<String>(flag, it.next())?.as_str() {
                 "text" | "ascii" => a.binary = false,
                 "binary" => a.binary = true,

@@ -23,6 +23,8 @@ use crate::workload::{Expect, Mode, Shared, next_batch};
 
 pub(crate) struct Conn {
     stream: TcpStream,
+    /// `--tls-ca`: requests and replies go through this session.
+    tls: Option<Box<rustls::ClientConnection>>,
     wbuf: Vec<u8>,
     wpos: usize,
     /// Bytes read and not parsed yet: `rbuf[rstart..rend]`.
@@ -48,8 +50,15 @@ impl Conn {
 
     /// Writes what it can; Err on a broken connection.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if let Some(t) = self.tls.as_mut() {
+            crate::tls::flush(t, &mut self.stream)?;
+        }
         while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
+            let wrote = match self.tls.as_mut() {
+                Some(t) => crate::tls::write(t, &mut self.stream, &self.wbuf[self.wpos..]),
+                None => self.stream.write(&self.wbuf[self.wpos..]),
+            };
+            match wrote {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.wpos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -74,7 +83,11 @@ impl Conn {
                     self.rbuf.resize(len * 2, 0);
                 }
             }
-            match self.stream.read(&mut self.rbuf[self.rend..]) {
+            let got = match self.tls.as_mut() {
+                Some(t) => crate::tls::read(t, &mut self.stream, &mut self.rbuf[self.rend..]),
+                None => self.stream.read(&mut self.rbuf[self.rend..]),
+            };
+            match got {
                 Ok(0) => return Err("connection closed by server".into()),
                 Ok(n) => self.rend += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -138,6 +151,29 @@ pub(crate) fn run_thread(
             };
         }
     };
+    let tls_cfg = match sh.args.tls_ca.as_deref() {
+        None => None,
+        Some(ca) => {
+            match crate::tls::config(ca, sh.args.tls_cert.as_deref(), sh.args.tls_key.as_deref()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    fail(&mut counts, format!("--tls-ca: {e}"));
+                    return ThreadResult {
+                        counts,
+                        hist,
+                        timed_out: false,
+                    };
+                }
+            }
+        }
+    };
+    let host = sh
+        .args
+        .addr
+        .as_deref()
+        .and_then(|a| a.rsplit_once(':'))
+        .map_or("localhost", |(h, _)| h)
+        .to_string();
     let mut conns = Vec::with_capacity(nconns);
     for i in 0..nconns {
         let connect = StdTcpStream::connect_timeout(&addr, Duration::from_secs(5)).and_then(|s| {
@@ -152,6 +188,16 @@ pub(crate) fn run_thread(
                 continue;
             }
         };
+        let tls = match &tls_cfg {
+            None => None,
+            Some(cfg) => match crate::tls::session(cfg, &host) {
+                Ok(s) => Some(Box::new(s)),
+                Err(e) => {
+                    fail(&mut counts, format!("tls: {e}"));
+                    continue;
+                }
+            },
+        };
         let mut stream = TcpStream::from_std(std_stream);
         let tok = Token(conns.len());
         if let Err(e) =
@@ -163,6 +209,7 @@ pub(crate) fn run_thread(
         }
         conns.push(Conn {
             stream,
+            tls,
             wbuf: Vec::with_capacity(4096),
             wpos: 0,
             rbuf: vec![0; 64 * 1024],

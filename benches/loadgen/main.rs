@@ -29,7 +29,7 @@
 //! Layout (one job per file): `args` (flags), `keys` (deterministic keys and values),
 //! `workload` (what to send next), `request` (encoding), `reply` (parsing and counting),
 //! `histogram` (latency), `event_loop` (sockets and threads), and one file per mode:
-//! `closed_loop`, `fill`, `stats`. This file only parses the arguments and picks the mode;
+//! `closed_loop`, `fill`, `stats`; `tls` (the client side of `--tls-ca`). This file only parses the arguments and picks the mode;
 //! it must not grow any of those jobs back.
 
 mod args;
@@ -41,6 +41,7 @@ mod keys;
 mod reply;
 mod request;
 mod stats;
+mod tls;
 mod workload;
 
 use std::process::ExitCode;

@@ -206,7 +206,9 @@ pub struct Args {
     pub memory_file: Option<String>,
     #[arg(short = 'N', long = "napi-ids", hide = true)]
     pub napi_ids: Option<String>,
-    #[arg(short = 'Z', long = "enable-ssl", hide = true)]
+    /// TLS on every TCP listener (`-o ssl_chain_cert=..,ssl_key=..`; `-l notls:ADDR` keeps
+    /// one plain). Unix sockets and UDP stay plain, as in memcached.
+    #[arg(short = 'Z', long = "enable-ssl")]
     pub enable_ssl: bool,
 }
 

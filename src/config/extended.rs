@@ -2,7 +2,7 @@
 //!
 //! Owns: the list of option names memcached 1.6.18 knows, which of them ferrocache applies,
 //! which it accepts with a warning (they tune memcached machinery that has no equivalent
-//! here: segmented LRU, extstore, TLS, its hash table), and the rejection of unknown names
+//! here: segmented LRU, extstore, its hash table; the `ssl_*` options go to tls.rs), and the rejection of unknown names
 //! with memcached's message. Must not touch: sockets, the store.
 
 /// Settings from `-o` that ferrocache applies.
@@ -34,6 +34,8 @@ pub struct Extended {
     pub automove_ratio: f64,
     pub automove_window: u32,
     pub automove_freeratio: f64,
+    /// The `ssl_*` options (`config/tls.rs`); `enabled` is `-Z`, set by validate.rs.
+    pub tls: super::tls::TlsSettings,
     /// Options accepted but without effect here, one entry per option as given.
     pub ignored: Vec<String>,
 }
@@ -52,6 +54,7 @@ impl Default for Extended {
             automove_ratio: 0.8,
             automove_window: 30,
             automove_freeratio: 0.01,
+            tls: super::tls::TlsSettings::default(),
             ignored: Vec::new(),
         }
     }
@@ -96,16 +99,6 @@ const NO_EQUIVALENT: &[&str] = &[
     "ext_max_sleep",
     "ext_max_frag",
     "ext_drop_unread",
-    "ssl_chain_cert",
-    "ssl_key",
-    "ssl_verify_mode",
-    "ssl_keyformat",
-    "ssl_ciphers",
-    "ssl_ca_cert",
-    "ssl_wbuf_size",
-    "ssl_session_cache",
-    "ssl_kernel_tls",
-    "ssl_min_version",
 ];
 
 fn number(name: &str, value: Option<&str>) -> Result<u64, String> {
@@ -230,6 +223,7 @@ fn apply(x: &mut Extended, opt: &str) -> Result<(), String> {
             }
             x.ignored.push(opt.to_string());
         }
+        _ if name.starts_with("ssl_") && super::tls::apply(&mut x.tls, name, value)? => {}
         _ if NO_EQUIVALENT.contains(&name) => x.ignored.push(opt.to_string()),
         _ => return Err(format!("-o {opt}: illegal suboption \"{opt}\"")),
     }

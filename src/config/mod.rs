@@ -9,12 +9,14 @@
 //!
 //! Files, one job each: cli.rs (the clap definition of `Args`), validate.rs
 //! (`Config::from_args`, `parse_size`, `parse_listen`), extended.rs (`-o` options),
+//! tls.rs (`-Z`, the `ssl_*` options and the `notls:`/`btls:`/`mtls:` listener prefixes),
 //! file.rs (the config file's lines). The public names stay here: `crate::config::{Args,
 //! Config, ConfigError, load, parse_size, parse_listen, ...}`.
 
 mod cli;
 pub mod extended;
 pub mod file;
+pub mod tls;
 mod validate;
 
 pub use cli::Args;
@@ -71,6 +73,8 @@ pub struct Config {
     pub protocol: ProtocolMode,
     /// TCP sockets to open; a port 0 here is an ephemeral port (`-p -1`).
     pub listen: Vec<SocketAddr>,
+    /// TLS of each `listen` entry, in the same order (`notls:`/`btls:`/`mtls:` prefixes).
+    pub listen_tls: Vec<tls::ListenTls>,
     /// `-p` as memcached keeps it (`stats settings` `tcpport`): 0 is off, -1 ephemeral.
     pub port: i32,
     pub memory_limit: usize,

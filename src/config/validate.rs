@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use super::cli::Args;
-use super::{ClusterSettings, Config, ConfigError, ProtocolMode, extended};
+use super::{ClusterSettings, Config, ConfigError, ProtocolMode, extended, tls};
 
 fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
@@ -75,13 +75,12 @@ pub fn parse_listen(entry: &str, default_port: u16) -> Result<SocketAddr, Config
 
 /// memcached flags ferrocache refuses: they promise something it does not do.
 fn unsupported(a: &Args) -> Option<&'static str> {
-    let checks: [(bool, &'static str); 3] = [
+    let checks: [(bool, &'static str); 2] = [
         (
             a.memory_file.is_some(),
             "-e/--memory-file (restartable cache)",
         ),
         (a.napi_ids.is_some(), "-N/--napi-ids"),
-        (a.enable_ssl, "-Z/--enable-ssl (TLS)"),
     ];
     checks.iter().find(|(set, _)| *set).map(|(_, name)| *name)
 }
@@ -178,13 +177,22 @@ impl Config {
             .port
             .unwrap_or(if a.udp_port != 0 { a.udp_port } else { 11211 });
         let mut ifaces = Vec::new();
-        for entry in a.listen.iter().flat_map(|l| l.split(',')) {
-            let sa = parse_listen(entry, bind_port(port))?;
+        let mut iface_tls = Vec::new();
+        for entry in a.listen.iter().flat_map(|l| l.split([',', ';'])) {
+            let (mode, addr) = tls::split_listen_prefix(entry);
+            if !a.enable_ssl
+                && let Some(msg) = tls::prefix_without_tls(mode)
+            {
+                return err(format!("-l {entry}: {msg}"));
+            }
+            let sa = parse_listen(addr, bind_port(port))?;
             if !ifaces.contains(&sa) {
                 ifaces.push(sa);
+                iface_tls.push(mode);
             }
         }
-        let ext = extended::parse(&a.extended).map_err(ConfigError)?;
+        let mut ext = extended::parse(&a.extended).map_err(ConfigError)?;
+        ext.tls.enabled = a.enable_ssl;
         if let Some(n) = ext.slab_chunk_max {
             if n == 0 || n > 1 << 20 {
                 return err(format!(
@@ -235,11 +243,16 @@ impl Config {
                 .map(|sa| SocketAddr::new(sa.ip(), bind_port(a.udp_port)))
                 .collect()
         };
-        let listen = if port == 0 || !network {
-            Vec::new()
+        let (listen, listen_tls) = if port == 0 || !network {
+            (Vec::new(), Vec::new())
         } else {
-            ifaces
+            (ifaces, iface_tls)
         };
+        if ext.tls.enabled && listen.is_empty() {
+            // memcached: TLS needs a TCP port (unix sockets and UDP stay plain).
+            return err("-Z: ERROR: You cannot enable SSL without a TCP port.");
+        }
+        warnings.extend(tls::check(&ext.tls, &listen_tls).map_err(ConfigError)?);
         let mut text = String::new();
         let sasl_pwdb = a.sasl_pwdb.clone().or_else(|| {
             std::env::var_os("MEMCACHED_SASL_PWDB")
@@ -341,6 +354,14 @@ impl Config {
             secret,
             fail_timeout: std::time::Duration::from_secs(a.cluster_fail_timeout),
         };
+        if ext.tls.enabled
+            && ext.tls.ca_cert.is_none()
+            && (cluster.file.is_some() || cluster.join.is_some())
+        {
+            return err(
+                "-Z with a pool (--cluster-file/--cluster-join): peers are reached over TLS and checked against -o ssl_ca_cert=FILE, which is missing",
+            );
+        }
         Ok(Config {
             cluster,
             protocol,
@@ -348,6 +369,7 @@ impl Config {
             ascii_auth: a.auth_file.is_some(),
             credentials,
             listen,
+            listen_tls,
             port,
             memory_limit,
             conn_limit: a.conn_limit as usize,
@@ -475,7 +497,13 @@ mod tests {
                 .0
                 .contains("--sasl-pwdb")
         );
-        assert!(cfg(&["-Z"]).unwrap_err().0.contains("-Z"));
+        assert!(cfg(&["-Z"]).unwrap_err().0.contains("ssl_chain_cert"));
+        assert!(
+            cfg(&["-l", "notls:127.0.0.1"])
+                .unwrap_err()
+                .0
+                .contains("'notls'")
+        );
         assert!(cfg(&["-e", "/tmp/mem"]).unwrap_err().0.contains("-e"));
         assert!(cfg(&["-o", "fooble"]).unwrap_err().0.contains("fooble"));
         assert!(cfg(&["-D", "ab"]).unwrap_err().0.starts_with("-D"));

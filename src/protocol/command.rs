@@ -188,6 +188,8 @@ pub enum Command<'a> {
     Stats(StatsArg<'a>),
     /// `version`.
     Version,
+    /// `refresh_certs [anything] [noreply]`: reload the TLS certificates.
+    RefreshCerts { noreply: bool },
     /// `verbosity <level> [noreply]`.
     Verbosity { level: u32, noreply: bool },
     /// `quit`.

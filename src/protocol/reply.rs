@@ -63,6 +63,8 @@ impl Reply<'static> {
     /// `config set cluster` with a version far ahead of the running one.
     pub const CLUSTER_VERSION_TOO_FAR: Reply<'static> =
         Reply::ClientError("cluster version too far ahead");
+    /// `refresh_certs` on a server without TLS (memcached's words; sent even with noreply).
+    pub const TLS_NOT_ENABLED: Reply<'static> = Reply::Line("Error TLS not enabled");
     /// `flush_all` with `-F`.
     pub const FLUSH_ALL_NOT_ALLOWED: Reply<'static> = Reply::ClientError("flush_all not allowed");
     /// `flush_all` with a delay that is not a number.

@@ -7,6 +7,10 @@
 //! sockets, files and [`Membership`]. Peer traffic uses the text protocol with short
 //! timeouts, so a dead peer never stalls anything for long; every loop here is bounded.
 //! Lists pushed to peers are sealed with the pool's secret (`cluster/seal.rs`).
+//! When the node runs with TLS (`-Z`), every peer connection (sync, join, leave, probes) is
+//! TLS too, blocking rustls over the same timeouts, checking the peer's certificate against
+//! `ssl_ca_cert` and presenting this node's own certificate (`server/net/tls.rs` builds
+//! the client configuration; `refresh_certs` renews it).
 
 use crate::cluster::discovery::{self, ClusterFile};
 use crate::cluster::health::{self, Health, NodeKey, PeerState, Plan, View};
@@ -32,16 +36,73 @@ fn resolve(addr: &str) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address")))
 }
 
-fn connect(addr: &str, connect: Duration, io: Duration) -> io::Result<TcpStream> {
+/// How peer connections are made: plain, or TLS checked against `ssl_ca_cert`.
+#[derive(Clone)]
+pub enum PeerTls {
+    Plain,
+    Tls(Arc<rustls::ClientConfig>),
+    /// `-Z` without `ssl_ca_cert`: peers cannot be checked, so they are not contacted.
+    NoCa,
+}
+
+/// A connection to a peer.
+enum PeerStream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for PeerStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            PeerStream::Plain(s) => s.read(buf),
+            PeerStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for PeerStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            PeerStream::Plain(s) => s.write(buf),
+            PeerStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            PeerStream::Plain(s) => s.flush(),
+            PeerStream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Connects to `addr` (`host:port`) with the timeouts; over TLS, the handshake happens
+/// with the first request (within the same timeouts) and the certificate must name `host`.
+fn connect(addr: &str, connect: Duration, io: Duration, tls: &PeerTls) -> io::Result<PeerStream> {
+    if matches!(tls, PeerTls::NoCa) {
+        return Err(io::Error::other(
+            "the pool over TLS needs -o ssl_ca_cert to check its peers",
+        ));
+    }
     let s = TcpStream::connect_timeout(&resolve(addr)?, connect)?;
     s.set_read_timeout(Some(io))?;
     s.set_write_timeout(Some(io))?;
     s.set_nodelay(true)?;
-    Ok(s)
+    let PeerTls::Tls(cfg) = tls else {
+        return Ok(PeerStream::Plain(s));
+    };
+    let host = match addr.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+        None => addr,
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}")))?;
+    let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(io::Error::other)?;
+    Ok(PeerStream::Tls(Box::new(rustls::StreamOwned::new(conn, s))))
 }
 
 /// Reads until `buf` ends with `end` (bounded by size and the socket timeout).
-fn read_until(s: &mut TcpStream, end: &[u8]) -> io::Result<Vec<u8>> {
+fn read_until(s: &mut PeerStream, end: &[u8]) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while !buf.ends_with(end) {
@@ -75,12 +136,44 @@ pub fn parse_config_reply(reply: &[u8]) -> Result<ClusterConfig, String> {
     discovery::parse_payload(payload)
 }
 
+/// Marks an error that retrying cannot fix: one side does not trust the other's TLS
+/// certificate (a join gives up at once, as for a wrong pool secret).
+const CERT_REFUSED: &str = "TLS certificate refused";
+
+/// A peer I/O error as a message, marked with `CERT_REFUSED` when it is a certificate
+/// refusal (ours of the peer's, or the peer's of ours).
+fn io_message(addr: &str, e: &io::Error) -> String {
+    use rustls::AlertDescription as A;
+    let refused = matches!(
+        e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        Some(
+            rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented
+                | rustls::Error::AlertReceived(
+                    A::BadCertificate
+                        | A::UnknownCA
+                        | A::CertificateRequired
+                        | A::CertificateUnknown
+                        | A::UnsupportedCertificate
+                        | A::CertificateExpired
+                        | A::AccessDenied
+                )
+        )
+    );
+    if refused {
+        format!("{addr}: {CERT_REFUSED}: {e}")
+    } else {
+        format!("{addr}: {e}")
+    }
+}
+
 /// Fetches a peer's cluster config.
-pub fn fetch(addr: &str) -> Result<ClusterConfig, String> {
-    let mut s = connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT).map_err(|e| format!("{addr}: {e}"))?;
+pub fn fetch(addr: &str, tls: &PeerTls) -> Result<ClusterConfig, String> {
+    let mut s =
+        connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT, tls).map_err(|e| io_message(addr, &e))?;
     s.write_all(b"config get cluster\r\n")
-        .map_err(|e| format!("{addr}: {e}"))?;
-    let reply = read_until(&mut s, b"END\r\n").map_err(|e| format!("{addr}: {e}"))?;
+        .map_err(|e| io_message(addr, &e))?;
+    let reply = read_until(&mut s, b"END\r\n").map_err(|e| io_message(addr, &e))?;
     parse_config_reply(&reply).map_err(|e| format!("{addr}: {e}"))
 }
 
@@ -108,6 +201,7 @@ pub fn push(
     addr: &str,
     config: &ClusterConfig,
     secret: Option<&crate::cluster::seal::Secret>,
+    tls: &PeerTls,
 ) -> Result<(), PushError> {
     let plain = config.payload();
     let payload = match secret {
@@ -117,8 +211,8 @@ pub fn push(
     let mut req = format!("config set cluster 0 {}\r\n", payload.len()).into_bytes();
     req.extend_from_slice(&payload);
     req.extend_from_slice(b"\r\n");
-    let io = |e: io::Error| PushError::Io(format!("{addr}: {e}"));
-    let mut s = connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT).map_err(io)?;
+    let io = |e: io::Error| PushError::Io(io_message(addr, &e));
+    let mut s = connect(addr, CONNECT_TIMEOUT, IO_TIMEOUT, tls).map_err(io)?;
     s.write_all(&req).map_err(io)?;
     let reply = read_until(&mut s, b"\r\n").map_err(io)?;
     if reply == b"STORED\r\n" {
@@ -131,9 +225,14 @@ pub fn push(
 }
 
 /// Asks a peer for `stats cluster` on a kept-open connection: its view of the others.
-fn probe(conn: &mut Option<TcpStream>, addr: &str, timeout: Duration) -> Option<View> {
+fn probe(
+    conn: &mut Option<PeerStream>,
+    addr: &str,
+    timeout: Duration,
+    tls: &PeerTls,
+) -> Option<View> {
     if conn.is_none() {
-        *conn = connect(addr, timeout, timeout).ok();
+        *conn = connect(addr, timeout, timeout, tls).ok();
     }
     let s = conn.as_mut()?;
     let answer = s
@@ -193,6 +292,8 @@ pub struct Cluster {
     leaving: AtomicBool,
     /// Peers with a running prober thread.
     probing: parking_lot::Mutex<HashSet<NodeKey>>,
+    /// The node's TLS (`-Z`), set once at start-up: peer traffic uses it too.
+    tls: std::sync::OnceLock<Arc<crate::server::net::tls::TlsContext>>,
 }
 
 impl Cluster {
@@ -213,6 +314,7 @@ impl Cluster {
             member: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
             probing: parking_lot::Mutex::new(HashSet::new()),
+            tls: std::sync::OnceLock::new(),
         };
         if let Some(path) = c.settings.file.clone() {
             let file = read_file(&path)?;
@@ -220,6 +322,20 @@ impl Cluster {
             *c.file_mtime.lock() = mtime(&path);
         }
         Ok(c)
+    }
+
+    /// With `-Z`: peer traffic goes over TLS from now on (call before the sync thread and
+    /// any join start).
+    pub fn use_tls(&self, tls: Arc<crate::server::net::tls::TlsContext>) {
+        let _ = self.tls.set(tls);
+    }
+
+    /// How to reach peers now (the client configuration follows `refresh_certs`).
+    fn peer_tls(&self) -> PeerTls {
+        match self.tls.get() {
+            None => PeerTls::Plain,
+            Some(t) => t.client().map_or(PeerTls::NoCa, PeerTls::Tls),
+        }
     }
 
     /// Re-reads the cluster file (SIGHUP, or a changed mtime). A bad file is logged with
@@ -272,7 +388,7 @@ impl Cluster {
             if !self.answers(&peer) {
                 continue;
             }
-            match fetch(&peer.connect_addr()) {
+            match fetch(&peer.connect_addr(), &self.peer_tls()) {
                 Ok(cfg) => {
                     let v = cfg.version;
                     match self.membership.adopt(cfg) {
@@ -315,7 +431,7 @@ impl Cluster {
             targets.push(a.to_string());
         }
         for t in targets {
-            if let Err(e) = push(&t, &cfg, self.settings.secret.as_ref()) {
+            if let Err(e) = push(&t, &cfg, self.settings.secret.as_ref(), &self.peer_tls()) {
                 log::debug!("cluster: pushing version {} to {t}: {e}", cfg.version);
             }
         }
@@ -332,7 +448,7 @@ impl Cluster {
             if Instant::now() >= deadline || stop.load(Ordering::Acquire) {
                 break;
             }
-            match fetch(peer) {
+            match fetch(peer, &self.peer_tls()) {
                 Ok(cfg) if cfg.nodes.find(&self.me.host, self.me.port).is_some() => {
                     self.membership.adopt(cfg.clone());
                     self.member.store(true, Ordering::Release);
@@ -349,7 +465,7 @@ impl Cluster {
                         return Err(format!("{peer} serves the last possible version"));
                     };
                     cfg.version = next;
-                    match push(peer, &cfg, self.settings.secret.as_ref()) {
+                    match push(peer, &cfg, self.settings.secret.as_ref(), &self.peer_tls()) {
                         Ok(()) => {
                             // Tell the rest of the pool at once rather than at its next
                             // poll, then confirm (no pause: the seed has it).
@@ -371,8 +487,14 @@ impl Cluster {
                         }
                         // Lost a race with another change: fetch again.
                         Err(PushError::Refused(r)) => last_err = format!("{peer} answered {r}"),
+                        Err(PushError::Io(e)) if e.contains(CERT_REFUSED) => {
+                            return Err(format!("could not join via {peer}: {e}"));
+                        }
                         Err(PushError::Io(e)) => last_err = e,
                     }
+                }
+                Err(e) if e.contains(CERT_REFUSED) => {
+                    return Err(format!("could not join via {peer}: {e}"));
                 }
                 Err(e) => last_err = e,
             }
@@ -393,7 +515,7 @@ impl Cluster {
         loop {
             self.push_all(None);
             let converged = self.peers().iter().all(|p| {
-                fetch(&p.connect_addr()).is_ok_and(|c| {
+                fetch(&p.connect_addr(), &self.peer_tls()).is_ok_and(|c| {
                     c.version >= v && c.nodes.find(&self.me.host, self.me.port).is_none()
                 })
             });
@@ -442,7 +564,7 @@ impl Cluster {
         let mut conn = None;
         while !stop.load(Ordering::Acquire) && self.listed(&key) {
             let t0 = Instant::now();
-            let answer = probe(&mut conn, &addr, timeout);
+            let answer = probe(&mut conn, &addr, timeout, &self.peer_tls());
             self.health.lock().observe(&key, answer, Instant::now());
             sleep_unless(stop, every.saturating_sub(t0.elapsed()));
         }

@@ -70,6 +70,8 @@ pub struct Shared {
     pub observe: observe::Observe,
     /// `lru_crawler` settings and the running crawl.
     pub crawler: exec::crawler::CrawlerState,
+    /// TLS (`-Z`): certificates, per-listener configurations, counters.
+    pub tls: Option<Arc<net::tls::TlsContext>>,
     /// Set once: stop accepting, flush, exit.
     shutting_down: AtomicBool,
     /// Wakers of the listener and every worker, to deliver shutdown.
@@ -207,6 +209,7 @@ pub fn start(
     store: Store,
     cluster: Arc<cluster::Cluster>,
     sockets: Sockets,
+    tls: Option<Arc<net::tls::TlsContext>>,
 ) -> io::Result<ServerHandle> {
     let Sockets { tcp, unix, udp } = sockets;
     let udp_blocks = usize::from(!udp.is_empty());
@@ -252,6 +255,7 @@ pub fn start(
         cluster,
         shutting_down: AtomicBool::new(false),
         crawler: exec::crawler::CrawlerState::default(),
+        tls,
         wakers: parking_lot::Mutex::new(Vec::new()),
         listener_waker: OnceLock::new(),
         bound: parking_lot::Mutex::new(bound),

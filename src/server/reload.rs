@@ -1,12 +1,25 @@
 //! SIGHUP: apply a re-read configuration to the running server.
 //!
 //! Owns: deciding, setting by setting, what changes live (verbosity, memory limit,
-//! connection limit, idle timeout, the cluster file) and what needs a restart. Must not
-//! touch: reading the file (that is `config::load`), sockets.
+//! connection limit, idle timeout, the cluster file, the TLS certificates) and what needs a
+//! restart. Must not touch: reading the file (that is `config::load`), sockets.
 
 use super::Shared;
 use crate::config::Config;
 use std::sync::atomic::Ordering;
+
+/// SIGHUP with `-Z`: re-reads the TLS certificate, key and CA files, as `refresh_certs`
+/// does (new connections use them, established ones keep theirs). A failure is logged and
+/// keeps the running certificates.
+pub fn refresh_tls(shared: &Shared) {
+    let Some(tls) = shared.tls.as_deref() else {
+        return;
+    };
+    match tls.refresh(shared.store.uptime()) {
+        Ok(()) => log::info!("SIGHUP: TLS certificates reloaded"),
+        Err(e) => log::error!("SIGHUP: TLS certificates not reloaded, running ones kept: {e}"),
+    }
+}
 
 /// What a reload did.
 #[derive(Debug)]
@@ -76,8 +89,9 @@ pub fn apply(shared: &Shared, old: &Config, new: &Config) -> ReloadReport {
         shared.cluster.reload_file();
         r.applied.push("--cluster-file re-read".into());
     }
-    let differs: [(bool, &str); 32] = [
+    let differs: [(bool, &str); 33] = [
         (new.listen != old.listen, "-l/-p"),
+        (new.listen_tls != old.listen_tls, "-l notls:/btls:/mtls:"),
         (new.threads != old.threads, "-t"),
         (new.item_size_max != old.item_size_max, "-I"),
         (new.growth_factor != old.growth_factor, "-f"),

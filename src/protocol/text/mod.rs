@@ -435,7 +435,10 @@ fn dispatch<'a>(line: &Line<'a>, buf: &'a [u8], limits: &Limits) -> Result<Parse
         b"lru_crawler" => line_cmd(crawler::lru_crawler(line, limits.meta_new)),
         b"cache_memlimit" => line_cmd(crawler::cache_memlimit(line)),
         b"watch" => line_cmd(Ok(admin::watch(line))),
-        b"lru" | b"extstore" | b"refresh_certs" => Err(line.error()),
+        b"refresh_certs" => line_cmd(Ok(Command::RefreshCerts {
+            noreply: line.noreply(),
+        })),
+        b"lru" | b"extstore" => Err(line.error()),
         // memcached only gets to its final `else` (and the HTTP check) for verbs not starting
         // with one of these letters; e.g. `set / HTTP/1.1` is a plain `ERROR`.
         [b's' | b'a' | b'c' | b'i' | b'd' | b't', ..] => Err(line.error()),
@@ -593,12 +596,27 @@ pub(crate) mod tests {
 
     #[test]
     fn unsupported_verbs_answer_error() {
-        // Divergences from memcached, which answers these (lru mode flat -> OK,
-        // refresh_certs -> `Error TLS not enabled`). Not implemented: ERROR. (`watch` is
-        // parsed; the executor refuses it.)
-        for l in [b"lru mode flat\r\n", b"refresh_certs\r\n"] {
-            assert_eq!(err(l), error(l));
-        }
+        // Divergences from memcached, which answers this (lru mode flat -> OK). Not
+        // implemented: ERROR. (`watch` is parsed; the executor refuses it.)
+        let l = b"lru mode flat\r\n";
+        assert_eq!(err(l), error(l));
+    }
+
+    #[test]
+    fn refresh_certs_takes_any_arguments_and_noreply() {
+        // memcached 1.6.18: `refresh_certs foo` -> OK, `refresh_certs noreply` -> nothing.
+        assert_eq!(
+            cmd(b"refresh_certs\r\n"),
+            Command::RefreshCerts { noreply: false }
+        );
+        assert_eq!(
+            cmd(b"refresh_certs foo\r\n"),
+            Command::RefreshCerts { noreply: false }
+        );
+        assert_eq!(
+            cmd(b"refresh_certs noreply\r\n"),
+            Command::RefreshCerts { noreply: true }
+        );
     }
 
     #[test]

@@ -200,3 +200,30 @@ pub fn config_delete(ctx: &Ctx<'_>, key: &[u8], authenticated: bool) -> ConfigAn
 pub fn operator(ctx: &Ctx<'_>) -> bool {
     ctx.shared.config.auth_required()
 }
+
+/// What `refresh_certs` did.
+pub enum Refreshed {
+    Ok,
+    /// No `-Z`.
+    NotEnabled,
+    /// memcached's message (one line), nothing changed.
+    Failed(String),
+}
+
+/// `refresh_certs`: re-reads the TLS certificate, key and CA files; new connections use
+/// them, established ones keep theirs.
+pub fn refresh_certs(ctx: &Ctx<'_>) -> Refreshed {
+    let Some(tls) = ctx.shared.tls.as_deref() else {
+        return Refreshed::NotEnabled;
+    };
+    match tls.refresh(ctx.shared.store.uptime()) {
+        Ok(()) => {
+            log::info!("refresh_certs: TLS certificates reloaded");
+            Refreshed::Ok
+        }
+        Err(e) => {
+            log::warn!("refresh_certs: {e}");
+            Refreshed::Failed(e.replace(['\r', '\n'], " "))
+        }
+    }
+}

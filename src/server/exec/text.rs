@@ -223,6 +223,15 @@ pub fn execute(cmd: Command<'_>, ctx: &Ctx<'_>, authed: &mut bool, out: &mut Out
             crawler::cache_memlimit(megabytes, noreply, ctx, out);
             Next::Continue
         }
+        Command::RefreshCerts { noreply } => {
+            // memcached: OK obeys noreply, its error lines do not.
+            match admin::refresh_certs(ctx) {
+                admin::Refreshed::Ok => say(ctx, out, noreply, Reply::Ok),
+                admin::Refreshed::NotEnabled => encode::reply(out, &Reply::TLS_NOT_ENABLED),
+                admin::Refreshed::Failed(e) => encode::reply(out, &Reply::Line(&e)),
+            }
+            Next::Continue
+        }
         Command::Version => {
             encode::reply(out, &Reply::Version(crate::server::VERSION));
             Next::Continue

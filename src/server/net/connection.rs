@@ -1,5 +1,6 @@
 //! One client connection (TCP or unix socket): its socket, read buffer, queued replies
-//! (`outq.rs`) and framing state.
+//! (`outq.rs`) and framing state; on a TLS listener also its TLS session (`tls.rs`), which
+//! reads and writes go through, and the client certificate's subject (mutual TLS).
 //!
 //! Owns: buffer management (fill, lend/give back, compact, flush), the `swallow` count of
 //! bytes to drop (data block of a rejected `set`), a storage command's value being read
@@ -22,11 +23,19 @@
 //!   values of 1 KiB or more are spliced from item memory (pinned, inside `-m`), at most
 //!   256 KiB queued. About 68
 //!   KiB of RSS measured per such connection (`tests/memory_bound.rs`).
+//! - **TLS** (`tls.rs`): rustls' state, about 8.7 KB more idle (10,000 connections:
+//!   `scripts/tls_idle_rss.py`), plus what rustls bounds while busy: one record or one
+//!   handshake message being assembled (at most 64 KiB), 16 KiB of decrypted input (never
+//!   read further while it holds any) and `ssl_wbuf_size` of encrypted output (replies wait
+//!   in `outq.rs` past it). An unfinished handshake's bytes count with the unparsed input
+//!   against `FREE_INPUT` and then the shared [`InputBudget`]: many large partial
+//!   handshakes are closed once it is spent, like long request lines.
 
 pub use crate::server::exec::step::Proto;
 use crate::server::net::conns::{ConnInfo, ConnState};
 use crate::server::net::outq::Out;
 use crate::server::net::stream::Stream;
+use crate::server::net::tls::{TlsEvent, TlsSession};
 use crate::store::Reservation;
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -83,7 +92,8 @@ impl InputBudget {
 
 /// Outcome of one attempt to read.
 pub enum Fill {
-    /// Got this many bytes; the socket may have more.
+    /// Got this many bytes; the socket may have more. `More(0)` (TLS only: records without
+    /// plaintext up to the read cap): come back after a poll round.
     More(usize),
     /// Got this many bytes (maybe 0) and the socket is drained until the next event.
     Drained(usize),
@@ -168,6 +178,12 @@ pub struct Connection {
     seen_cmd: bool,
     /// The TCP peer (`None` for a unix socket), for `watch connevents`.
     peer: Option<std::net::SocketAddr>,
+    /// TLS state on a TLS listener (`tls.rs`): reads and writes go through it.
+    tls: Option<Box<TlsSession>>,
+    /// Why TLS failed, for the worker's log line and counter.
+    tls_failure: Option<TlsEvent>,
+    /// The client certificate's subject (mTLS), for authentication and `-vv`.
+    tls_peer: Option<Box<str>>,
 }
 
 /// What the poll and the reads know of the socket, and what the worker asked of it.
@@ -194,6 +210,7 @@ impl Connection {
         peer: Option<std::net::SocketAddr>,
         budget: Arc<InputBudget>,
         store: &crate::store::Store,
+        tls: Option<TlsSession>,
     ) -> Connection {
         let state = info.state();
         Connection {
@@ -219,6 +236,39 @@ impl Connection {
             state,
             seen_cmd: false,
             peer,
+            tls: tls.map(Box::new),
+            tls_failure: None,
+            tls_peer: None,
+        }
+    }
+
+    /// The connection speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Why TLS failed (a read then returned an error), taken once.
+    pub fn take_tls_failure(&mut self) -> Option<TlsEvent> {
+        self.tls_failure.take()
+    }
+
+    /// The TLS handshake completed since the last call: the client certificate's subject
+    /// (kept on the connection, see `tls_peer`) and whether it was a new session.
+    pub fn take_tls_established(&mut self) -> Option<bool> {
+        let (subject, new) = self.tls.as_mut()?.take_established()?;
+        self.tls_peer = subject.map(String::into_boxed_str);
+        Some(new)
+    }
+
+    /// The verified client certificate's subject (`CN=..`), with mutual TLS.
+    pub fn tls_peer(&self) -> Option<&str> {
+        self.tls_peer.as_deref()
+    }
+
+    /// Closing: a TLS connection says close_notify (best effort).
+    pub fn say_goodbye(&mut self) {
+        if let Some(t) = self.tls.as_mut() {
+            t.close(&mut self.stream);
         }
     }
 
@@ -418,7 +468,9 @@ impl Connection {
     /// Charges the unparsed input beyond `FREE_INPUT` to the shared budget (or gives back
     /// what it no longer holds). `false`: the budget cannot take it.
     fn recharge(&mut self) -> bool {
-        let want = (self.rend - self.rpos).saturating_sub(FREE_INPUT);
+        // An unfinished TLS handshake counts what rustls may be holding of it (up to 64 KiB).
+        let tls_held = self.tls.as_ref().map_or(0, |t| t.handshake_held());
+        let want = (self.rend - self.rpos + tls_held).saturating_sub(FREE_INPUT);
         if want > self.charged && !self.budget.take(want - self.charged) {
             return false;
         }
@@ -515,9 +567,9 @@ impl Connection {
         self.swallow == 0
     }
 
-    /// Output queued and not yet sent.
+    /// Output queued and not yet sent (on TLS, encrypted records waiting count as one).
     pub fn pending_output(&self) -> usize {
-        self.out.pending()
+        self.out.pending() + usize::from(self.tls.as_ref().is_some_and(|t| t.wants_write()))
     }
 
     /// The input passed the shared budget: answer memcached's error, drop what is buffered,
@@ -551,10 +603,28 @@ impl Connection {
         let mut got = self.read_once();
         if matches!(got, Ok(Fill::More(_) | Fill::Drained(_))) && !self.recharge() {
             got = Ok(Fill::NoRoom);
+            // No reply can be sent before the handshake: close, counted and logged.
+            if self.tls.as_ref().is_some_and(|t| t.handshaking()) {
+                self.tls_failure = Some(TlsEvent::Failed {
+                    handshake: true,
+                    why: "handshake data past the shared input budget".into(),
+                });
+                got = Err(io::Error::from(io::ErrorKind::InvalidData));
+            }
+        }
+        // TLS stopped at its cap with the socket not drained: not a short read (`More(n)`,
+        // possibly 0: the worker then comes back after a poll round).
+        if self.tls.as_mut().is_some_and(|t| t.take_more())
+            && let Ok(Fill::Drained(n)) = got
+        {
+            got = Ok(Fill::More(n));
         }
         self.ready.may_read = match got {
             Ok(Fill::More(_)) => true,
-            Ok(Fill::Drained(n)) => self.ready.peer_closed && n > 0,
+            // TLS saw the end of stream behind the plaintext it returned: come back for it.
+            Ok(Fill::Drained(n)) => {
+                (self.ready.peer_closed || self.tls.as_ref().is_some_and(|t| t.at_eof())) && n > 0
+            }
             Ok(Fill::Eof | Fill::NoRoom) | Err(_) => false,
         };
         got
@@ -566,7 +636,12 @@ impl Connection {
             && self.rpos == self.rend
         {
             // The value of a storage command: straight into its item.
-            let got = read_into(&mut self.stream, &mut rx.item.value_mut()[rx.got..])?;
+            let got = read_into(
+                &mut self.stream,
+                self.tls.as_deref_mut(),
+                &mut self.tls_failure,
+                &mut rx.item.value_mut()[rx.got..],
+            )?;
             if let Fill::More(n) | Fill::Drained(n) = got {
                 rx.got += n;
             }
@@ -586,7 +661,12 @@ impl Connection {
             self.rbuf.resize(grown, 0);
         }
         let end = self.rbuf.len().min(self.rend + READ_CHUNK);
-        let got = read_into(&mut self.stream, &mut self.rbuf[self.rend..end])?;
+        let got = read_into(
+            &mut self.stream,
+            self.tls.as_deref_mut(),
+            &mut self.tls_failure,
+            &mut self.rbuf[self.rend..end],
+        )?;
         if let Fill::More(n) | Fill::Drained(n) = got {
             self.rend += n;
         }
@@ -595,16 +675,35 @@ impl Connection {
 
     /// Writes queued output until done or the socket would block. Returns bytes written.
     pub fn flush(&mut self) -> io::Result<usize> {
-        self.out.write_to(&mut self.stream)
+        let Some(tls) = self.tls.as_mut() else {
+            return self.out.write_to(&mut self.stream);
+        };
+        tls.flush(&mut self.stream)?;
+        let n = if self.out.pending() > 0 {
+            self.out.write_to(&mut tls.writer(&mut self.stream))?
+        } else {
+            0
+        };
+        tls.flush(&mut self.stream)?;
+        Ok(n)
     }
 }
 
-/// One `read` into `buf` (not empty), retried on `Interrupted`: a short read means the
-/// socket is drained for now.
-fn read_into(stream: &mut Stream, buf: &mut [u8]) -> io::Result<Fill> {
+/// One `read` into `buf` (not empty), through TLS if the connection speaks it, retried on
+/// `Interrupted`: a short read means the socket is drained for now.
+fn read_into(
+    stream: &mut Stream,
+    mut tls: Option<&mut TlsSession>,
+    failure: &mut Option<TlsEvent>,
+    buf: &mut [u8],
+) -> io::Result<Fill> {
     let want = buf.len();
     loop {
-        match stream.read(buf) {
+        let got = match tls.as_deref_mut() {
+            Some(t) => t.read(stream, buf, failure),
+            None => stream.read(buf),
+        };
+        match got {
             Ok(0) => return Ok(Fill::Eof),
             Ok(n) if n < want => return Ok(Fill::Drained(n)),
             Ok(n) => return Ok(Fill::More(n)),

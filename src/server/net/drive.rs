@@ -12,6 +12,8 @@ use crate::server::exec::step::{self, Stepped};
 use crate::server::exec::{Ctx, Next};
 use crate::server::net::connection::{Connection, Fill, Life, Proto};
 use crate::server::net::receive::{finish_received, receive_into_item, receive_into_item_binary};
+use crate::server::net::tls::TlsEvent;
+use crate::server::observe::trace;
 use crate::server::observe::watch::{CloseReason, Watcher};
 use std::io;
 use std::sync::atomic::Ordering;
@@ -98,7 +100,19 @@ pub(super) fn drive_conn(
         if matches!(conn.life(), Life::Closing { .. }) || !conn.may_read() {
             break;
         }
-        match conn.fill() {
+        let filled = conn.fill();
+        if conn.is_tls() {
+            tls_events(conn, ctx);
+        }
+        match filled {
+            Ok(Fill::More(0)) => {
+                // Nothing but TLS overhead so far: let the other connections run first.
+                if conn.mark_pending() {
+                    pending.push(key);
+                }
+                yielded = true;
+                break;
+            }
             Ok(Fill::More(n)) => {
                 ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             }
@@ -145,6 +159,42 @@ pub(super) fn drive_conn(
     Fate::Keep
 }
 
+/// Counts and logs what TLS reported during the last read: a completed handshake (the
+/// client certificate's subject at `-vv`, `ssl_new_sessions`) or a failure
+/// (`ssl_handshake_errors` / `ssl_proto_errors`, one log line at `-v`).
+fn tls_events(conn: &mut Connection, ctx: &Ctx<'_>) {
+    let Some(tls) = ctx.shared.tls.as_deref() else {
+        return;
+    };
+    let fd = conn.fd();
+    if let Some(TlsEvent::Failed { handshake, why }) = conn.take_tls_failure() {
+        let (counter, what) = if handshake {
+            (&tls.stats.handshake_errors, "TLS handshake failed")
+        } else {
+            (&tls.stats.proto_errors, "TLS error")
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let peer = conn
+            .peer()
+            .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+        log::info!("<{fd} {what} (client {peer}): {why}");
+    }
+    if let Some(new) = conn.take_tls_established() {
+        if new {
+            tls.stats.new_sessions.fetch_add(1, Ordering::Relaxed);
+        }
+        // At -vv, the client certificate's subject (mutual TLS); without one, the -vv trace
+        // stays memcached's.
+        if ctx.trace
+            && let Some(subject) = conn.tls_peer()
+        {
+            trace::event(format_args!(
+                "<{fd} TLS established, client certificate {subject}"
+            ));
+        }
+    }
+}
+
 /// A connection streaming a `watch` log: its input is read and dropped (memcached ignores
 /// it; reading is how a closed peer shows), its queued lines are sent.
 pub(super) fn drive_watcher(conn: &mut Connection, w: &Watcher, ctx: &Ctx<'_>) -> Fate {
@@ -153,7 +203,11 @@ pub(super) fn drive_watcher(conn: &mut Connection, w: &Watcher, ctx: &Ctx<'_>) -
         if !conn.may_read() {
             break;
         }
-        match conn.fill() {
+        let filled = conn.fill();
+        if conn.is_tls() {
+            tls_events(conn, ctx);
+        }
+        match filled {
             Ok(Fill::More(n) | Fill::Drained(n)) => {
                 ctx.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             }
@@ -229,6 +283,17 @@ fn process(conn: &mut Connection, ctx: &Ctx<'_>, budget: &mut usize, now: u64) -
             return Step::OutputFull;
         }
         if conn.proto() == Proto::Unknown {
+            // A TLS handshake record (0x16 0x03) on a plain listener: answered as memcached
+            // does (as text), and noted for the operator.
+            if !conn.is_tls() && conn.input().starts_with(&[0x16, 0x03]) {
+                let peer = conn
+                    .peer()
+                    .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+                log::info!(
+                    "<{} TLS ClientHello on a plain listener (client {peer}): is -Z missing, or should the client not use TLS?",
+                    conn.fd()
+                );
+            }
             let proto = step::sniff(ctx, conn.input().first());
             conn.set_proto(proto);
         }

@@ -10,6 +10,7 @@
 //!
 //! Must not: read or write client requests (workers do), touch the store.
 
+use crate::config::tls::ListenTls;
 use crate::server::Shared;
 use crate::server::net::stream::{Acceptor, Stream};
 use crate::server::observe::stats::ListenerStats;
@@ -35,7 +36,8 @@ const PAUSED_RECHECK: Duration = Duration::from_millis(100);
 
 /// The sending half of a worker's hand-off queue.
 pub struct Handoff {
-    pub tx: crossbeam_channel::Sender<Stream>,
+    /// The socket and the TLS of the listener that accepted it.
+    pub tx: crossbeam_channel::Sender<(Stream, ListenTls)>,
     pub waker: Arc<Waker>,
 }
 
@@ -97,6 +99,8 @@ pub struct Listener {
     poll: Poll,
     waker: Arc<Waker>,
     listeners: Vec<Acceptor>,
+    /// TLS of each listener (unix sockets: plain, as in memcached).
+    modes: Vec<ListenTls>,
     workers: Vec<Handoff>,
     next: usize,
     stats: Arc<ListenerStats>,
@@ -120,13 +124,18 @@ impl Listener {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let mut listeners = Vec::new();
-        for l in tcp {
+        let mut modes = Vec::new();
+        let tls_on = shared.tls.is_some();
+        for (i, l) in tcp.into_iter().enumerate() {
             l.set_nonblocking(true)?;
             listeners.push(Acceptor::Tcp(TcpListener::from_std(l)));
+            let mode = shared.config.listen_tls.get(i).copied().unwrap_or_default();
+            modes.push(if tls_on { mode } else { ListenTls::Off });
         }
         if let Some(l) = unix {
             l.set_nonblocking(true)?;
             listeners.push(Acceptor::Unix(UnixListener::from_std(l)));
+            modes.push(ListenTls::Off);
         }
         for (i, l) in listeners.iter_mut().enumerate() {
             poll.registry().register(l, Token(i), Interest::READABLE)?;
@@ -137,6 +146,7 @@ impl Listener {
             poll,
             waker,
             listeners,
+            modes,
             workers,
             next: 0,
             stats,
@@ -226,7 +236,10 @@ impl Listener {
                 return;
             };
             match l.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
+                Ok((stream, peer)) => {
+                    let mode = self.modes.get(idx).copied().unwrap_or(ListenTls::Off);
+                    self.admit(stream, peer, mode)
+                }
                 Err(e) if would_block(&e) => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -238,7 +251,7 @@ impl Listener {
         }
     }
 
-    fn admit(&mut self, mut stream: Stream, peer: Option<SocketAddr>) {
+    fn admit(&mut self, mut stream: Stream, peer: Option<SocketAddr>, mode: ListenTls) {
         let limit = self.shared.live.conn_limit.load(Ordering::Relaxed);
         let curr = self.shared.clients.open.fetch_add(1, Ordering::AcqRel) + 1;
         if curr > limit {
@@ -260,7 +273,7 @@ impl Listener {
         let n = self.workers.len();
         let w = &self.workers[self.next % n];
         self.next = self.next.wrapping_add(1);
-        if w.tx.send(stream).is_err() {
+        if w.tx.send((stream, mode)).is_err() {
             self.shared.clients.open.fetch_sub(1, Ordering::AcqRel);
             return;
         }

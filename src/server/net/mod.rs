@@ -1,5 +1,6 @@
-//! The network room: sockets, threads and buffers. The listener accepts and hands sockets
-//! to the workers; a worker polls its connections, reads requests, runs them through
+//! The network room: sockets, threads, buffers and TLS. The listener accepts and hands
+//! sockets to the workers; a worker polls its connections (TLS sessions included, `tls.rs`),
+//! reads requests, runs them through
 //! [`crate::server::exec`] and writes the replies; the UDP thread does the same per
 //! datagram.
 //!
@@ -14,6 +15,7 @@ pub(crate) mod listener;
 pub(crate) mod outq;
 pub(crate) mod receive;
 pub(crate) mod stream;
+pub mod tls;
 pub mod udp;
 pub(crate) mod worker;
 

@@ -35,7 +35,7 @@ pub struct Worker {
     id: usize,
     shared: Arc<Shared>,
     poll: Poll,
-    rx: crossbeam_channel::Receiver<Stream>,
+    rx: crossbeam_channel::Receiver<(Stream, crate::config::tls::ListenTls)>,
     conns: Slab<Connection>,
     pending: Vec<usize>,
     stats: Arc<ThreadStats>,
@@ -140,7 +140,16 @@ impl Worker {
 
     /// Takes connections handed over by the listener.
     fn adopt_new(&mut self) {
-        while let Ok(stream) = self.rx.try_recv() {
+        while let Ok((stream, mode)) = self.rx.try_recv() {
+            let tls = match self.shared.tls.as_ref().and_then(|t| t.session(mode)) {
+                None => None,
+                Some(Ok(s)) => Some(s),
+                Some(Err(e)) => {
+                    log::warn!("starting a TLS session failed: {e}");
+                    self.shared.conn_closed();
+                    continue;
+                }
+            };
             let peer = match &stream {
                 Stream::Tcp(s) => s.peer_addr().ok(),
                 Stream::Unix(_) => None,
@@ -151,7 +160,8 @@ impl Worker {
             let fd = info.fd;
             let authed = !self.shared.config.auth_required();
             let budget = self.shared.clients.input_budget.clone();
-            let mut conn = Connection::new(stream, authed, info, peer, budget, &self.shared.store);
+            let mut conn =
+                Connection::new(stream, authed, info, peer, budget, &self.shared.store, tls);
             if let Err(e) =
                 self.poll
                     .registry()
@@ -261,6 +271,7 @@ impl Worker {
     fn close(&mut self, key: usize, reason: CloseReason) {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
+            conn.say_goodbye();
             let _ = self.poll.registry().deregister(conn.stream_mut());
             self.shared.clients.registry.remove(self.id, key);
             self.shared.conn_closed();

@@ -181,6 +181,21 @@ pub fn general(shared: &Shared) -> StatList {
     out.add("log_watcher_skipped", log.skipped);
     out.add("log_watcher_sent", log.sent);
     out.add("log_watchers", log.watchers);
+    // memcached prints its TLS counters here, with -Z only.
+    if let Some(tls) = shared.tls.as_deref() {
+        let t = &tls.stats;
+        if tls.settings().session_cache {
+            out.add("ssl_new_sessions", get(&t.new_sessions));
+        }
+        out.add("ssl_handshake_errors", get(&t.handshake_errors));
+        out.add("ssl_proto_errors", get(&t.proto_errors));
+        // memcached's relative clock starts at 62 s (ITEM_UPDATE_INTERVAL + 2).
+        let uptime = store.uptime();
+        out.add(
+            "time_since_server_cert_refresh",
+            tls.since_refresh(uptime, uptime + 62),
+        );
+    }
     out.add("bytes", s.bytes);
     out.add("curr_items", s.curr_items);
     out.add("total_items", s.total_items);
@@ -302,7 +317,24 @@ pub fn settings(shared: &Shared) -> StatList {
         "slab_automove_freeratio",
         format_args!("{:.3}", ratio(&shared.live.automove_freeratio)),
     );
-    out.add("ssl_enabled", "no");
+    // memcached (built with TLS, as Debian's is) prints these with or without -Z.
+    let t = &c.ext.tls;
+    let path = |p: &Option<std::path::PathBuf>, none: &str| {
+        p.as_deref()
+            .map_or(none.to_string(), |p| p.display().to_string())
+    };
+    out.add("ssl_enabled", yes_no(t.enabled));
+    out.add("ssl_chain_cert", path(&t.chain_cert, "(null)"));
+    out.add("ssl_key", path(&t.key, "(null)"));
+    out.add("ssl_verify_mode", t.verify_mode.openssl_flags());
+    out.add("ssl_keyformat", t.keyformat);
+    out.add("ssl_ciphers", t.ciphers.as_deref().unwrap_or("NULL"));
+    out.add("ssl_ca_cert", path(&t.ca_cert, "NULL"));
+    out.add("ssl_wbuf_size", t.wbuf_size);
+    out.add("ssl_session_cache", yes_no(t.session_cache));
+    // Asked for or not, there is no kernel offload (a start-up warning says so).
+    out.add("ssl_kernel_tls", "no");
+    out.add("ssl_min_version", t.min_version.name());
     std::mem::take(out)
 }
 
