@@ -4,7 +4,7 @@
 # own `tests/setup_tests.sh` starts memcached 1.6.45 on fixed ports; this script starts
 # ferrocache on the same ports, sockets and certificates instead, then runs `cargo test` in a
 # copy of the crate (its unit tests, its tests/ directory, and the async tests with the
-# `tokio` feature). Exit status: that of the tests.
+# `tokio` feature), one test at a time. Exit status: that of the tests.
 #
 #   bash scripts/check_memcache_crate.sh [path/to/ferrocache]
 #
@@ -91,8 +91,10 @@ if [ "$up" -ne 9 ]; then
 fi
 
 cd "$WORK/crate"
-echo "== memcache $VERSION: cargo test (unit tests and tests/)"
-cargo test --quiet --no-fail-fast
+# One test at a time: the crate's tests (its doctests too) share the servers, and many end
+# with a `flush_all` that would empty them under a test running in parallel.
+echo "== memcache $VERSION: cargo test (unit tests, tests/ and doctests)"
+cargo test --quiet --no-fail-fast -- --test-threads=1
 echo "== memcache $VERSION: async tests (feature tokio)"
-cargo test --quiet --no-fail-fast --features tokio --test test_async_memcache
+cargo test --quiet --no-fail-fast --features tokio --test test_async_memcache -- --test-threads=1
 echo "== memcache $VERSION: all tests passed against $BIN"
