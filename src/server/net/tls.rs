@@ -41,9 +41,6 @@ const MAX_HANDSHAKE_HELD: usize = 68 * 1024;
 /// Sessions kept for resumption with `ssl_session_cache`.
 const SESSION_CACHE_ENTRIES: usize = 4096;
 
-/// memcached's reply to `refresh_certs` on a server without TLS.
-pub const NOT_ENABLED: &str = "Error TLS not enabled";
-
 /// The TLS counters memcached prints in `stats`.
 #[derive(Debug, Default)]
 pub struct TlsStats {
