@@ -90,4 +90,9 @@ for t in "$@"; do
     tests+=("t/$(basename "$t")")
 done
 cd "$work"
-prove -v "${tests[@]}"
+# MEMCACHED_T_VERBOSE=1: every assertion (prove -v); by default failures and the summary.
+if [ "${MEMCACHED_T_VERBOSE:-0}" = 1 ]; then
+    prove -v "${tests[@]}"
+else
+    prove "${tests[@]}"
+fi
