@@ -22,13 +22,11 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Equal in time that depends only on the lengths.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for (x, y) in a.iter().zip(b.iter()) {
-        diff |= x ^ y;
-    }
-    diff == 0
+/// Equal in time that depends only on the lengths (`subtle`, which also keeps the compiler
+/// from turning the comparison back into an early exit).
+fn ct_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b)
 }
 
 impl Credentials {
@@ -63,13 +61,12 @@ impl Credentials {
 
     /// Whether `user` / `password` is one of the entries.
     pub fn check(&self, user: &[u8], password: &[u8]) -> bool {
-        let mut ok = false;
+        let mut ok = subtle::Choice::from(0);
         for (u, p) in &self.users {
-            // Both compared every time: no short-circuit.
-            let hit = ct_eq(u, user) & ct_eq(p, password);
-            ok |= hit;
+            // Both compared every time, every entry examined: no short-circuit.
+            ok |= ct_eq(u, user) & ct_eq(p, password);
         }
-        ok
+        ok.into()
     }
 
     /// SASL PLAIN: `[authzid] NUL authcid NUL password`; an authzid, if given, must equal
