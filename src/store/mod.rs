@@ -1,7 +1,7 @@
-//! The item store: items in slab size classes under a hard memory limit, per-class LRU
+//! The item store: items in slab size classes under a hard memory limit, per-class S3-FIFO
 //! eviction, lazy and background expiry, CAS uniques.
 //!
-//! Owns: item memory, the key index, LRU order, expiry, CAS, per-class statistics.
+//! Owns: item memory, the key index, eviction order, expiry, CAS, per-class statistics.
 //! Must not touch: sockets, threads other than its own sweeper, protocol types or words.
 //! It returns outcome enums; the protocol layer picks the words.
 //!
@@ -10,7 +10,9 @@
 //! ```text
 //!            key ──ahash──► shard (64, parking_lot::Mutex each)
 //!                           ├─ index: open addressing, 8-byte slots (tag:32 | Ref:32)
-//!                           ├─ LRU head/tail per class (links live in the item header)
+//!                           ├─ small and main queue heads/tails per class (links live
+//!                           │  in the item header), ghost table of evicted keys
+//!                           ├─ CAS values clients chose (meta `E`), a side table
 //!                           └─ per-class counters
 //!   Ref ──► page table ──► 1 MiB slab page (one size class) ──► chunk: header|key|value
 //!      └──► large allocation (items bigger than slab_chunk_max, default half a page;
@@ -62,9 +64,12 @@
 //! the allocation for `set`): their options are plain values read before the lock, and
 //! meta's vivify takes a separate path.
 //!
-//! Eviction is CLOCK per shard and class: a fetch sets a reference bit; the LRU tail moves
-//! referenced items to the head once and evicts the first unreferenced one. Expired and
-//! flushed items at the tail are reclaimed before anything is evicted. A background sweeper
+//! Eviction is S3-FIFO per shard and class (`shard.rs`): new items enter a small
+//! probationary queue; those fetched while there move to the main queue (a CLOCK with a
+//! 2-bit access count), the others are evicted and remembered in a ghost table so that they
+//! enter the main queue directly if they come back. A fetch only counts up 2 header bits.
+//! Shards take turns to give up items. Expired and flushed items at a queue's tail are
+//! reclaimed before anything is evicted. A background sweeper
 //! (`start_sweeper`, one `run_maintenance` tick every 100 ms) reclaims expired/flushed items
 //! in bounded steps while the crawler is enabled (`set_crawler_enabled`, memcached's
 //! `lru_crawler`); `crawl_classes` is the synchronous pass of `lru_crawler crawl`.
