@@ -5,7 +5,7 @@
 //! class).
 
 use super::*;
-use crate::store::mem::{HEADER, PAGE_SIZE};
+use crate::store::mem::{BIT_SMALL, HEADER, PAGE_SIZE};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -80,6 +80,14 @@ fn run_policy(ops: &[Op]) {
     assert_eq!(cs.iter().map(|c| c.number).sum::<u64>(), st.curr_items);
     let (small, number) = s.inner.shards().iter().fold((0, 0), |(a, b), sh| {
         let g = sh.0.lock();
+        // Every shard's small-queue count is the number of its items marked small.
+        let bits = g.index_bits();
+        let mut marked = 0u64;
+        g.walk_residues(bits, 0, 1 << bits, |r| {
+            marked += u64::from(s.inner.mem.bits(r) & BIT_SMALL != 0);
+        });
+        let counted: u64 = g.counters.iter().map(|c| c.small).sum();
+        assert_eq!(marked, counted);
         g.counters
             .iter()
             .fold((a, b), |(a, b), c| (a + c.small, b + c.number))
