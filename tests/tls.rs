@@ -187,22 +187,25 @@ fn stat(s: &std::collections::HashMap<String, String>, name: &str) -> u64 {
         .unwrap()
 }
 
-/// `stats` (or `stats ARG`) over TLS.
+/// `stats` (or `stats ARG`) over TLS, with a client certificate (mutual-TLS servers take it,
+/// others never ask for it).
 fn tls_stats(port: u16, arg: &str) -> std::collections::HashMap<String, String> {
-    // With a client certificate: mutual-TLS servers take it, others never ask for it.
-    let mut c = Tls::connect(port, &client_cfg("ca.crt", Some("client"))).unwrap();
+    tls_stats_with(port, &client_cfg("ca.crt", Some("client")), arg)
+}
+
+/// `stats` (or `stats ARG`) over TLS with client configuration `cfg`.
+fn tls_stats_with(
+    port: u16,
+    cfg: &Arc<ClientConfig>,
+    arg: &str,
+) -> std::collections::HashMap<String, String> {
+    let mut c = Tls::connect(port, cfg).unwrap();
     let req = if arg.is_empty() {
         "stats\r\n".to_string()
     } else {
         format!("stats {arg}\r\n")
     };
-    let raw = c.ask(req.as_bytes(), b"END\r\n").unwrap();
-    String::from_utf8_lossy(&raw)
-        .lines()
-        .filter_map(|l| l.strip_prefix("STAT "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    parse_stats(&c.ask(req.as_bytes(), b"END\r\n").unwrap())
 }
 
 /// Waits (bounded) until `stats` says `name` is at least `want`; returns the last value.
@@ -525,7 +528,7 @@ fn refresh_certs_and_sighup_swap_certificates_under_an_established_connection() 
     assert_eq!(old.ask(b"incr k 1\r\n", b"\r\n").unwrap(), b"2\r\n");
     assert!(
         stat(
-            &tls_stats_with(s.port, &ca2),
+            &tls_stats_with(s.port, &ca2, ""),
             "time_since_server_cert_refresh"
         ) <= 2
     );
@@ -546,17 +549,6 @@ fn refresh_certs_and_sighup_swap_certificates_under_an_established_connection() 
     assert_eq!(old.ask(b"incr k 1\r\n", b"\r\n").unwrap(), b"3\r\n");
     assert_eq!(new.ask(b"incr k 1\r\n", b"\r\n").unwrap(), b"4\r\n");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tls_stats_with(port: u16, cfg: &Arc<ClientConfig>) -> std::collections::HashMap<String, String> {
-    let mut c = Tls::connect(port, cfg).unwrap();
-    let raw = c.ask(b"stats\r\n", b"END\r\n").unwrap();
-    String::from_utf8_lossy(&raw)
-        .lines()
-        .filter_map(|l| l.strip_prefix("STAT "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[test]

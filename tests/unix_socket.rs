@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{esc, is_memcached, server_path};
+use common::{esc, is_memcached, parse_stats, server_path};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -145,13 +145,7 @@ impl Conn {
         } else {
             format!("stats {arg}\r\n")
         };
-        let raw = self.ask(req.as_bytes(), b"END\r\n");
-        String::from_utf8_lossy(&raw)
-            .lines()
-            .filter_map(|l| l.strip_prefix("STAT "))
-            .filter_map(|l| l.split_once(' '))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        parse_stats(&self.ask(req.as_bytes(), b"END\r\n"))
     }
 }
 
