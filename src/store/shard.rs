@@ -409,11 +409,16 @@ impl ShardCore {
         mem.set_next(r, NIL);
     }
 
+    /// The large class (the last one): its items use the main queue only.
+    fn is_large(&self, class: usize) -> bool {
+        class == self.counters.len() - 1
+    }
+
     /// A new item of `class` under `tag` enters the small queue, or the main one if its key
     /// was evicted from the small queue recently (a ghost hit). Large items: main.
     fn admit(&mut self, mem: &Mem, class: usize, tag: u32, r: Ref) {
         let bits = mem.bits(r) & !BIT_SMALL;
-        if class == self.counters.len() - 1 {
+        if self.is_large(class) {
             mem.set_bits(r, bits);
         } else if self.ghost.take(tag) {
             self.counters[class].ghost_hits += 1;
@@ -472,7 +477,7 @@ impl ShardCore {
         // so its queues, changed: then it is on probation again), keeping its reference.
         let keep = if nc == oc {
             mem.bits(old) & (BIT_SMALL | FREQ_BITS)
-        } else if nc == self.counters.len() - 1 {
+        } else if self.is_large(nc) {
             0
         } else {
             BIT_SMALL

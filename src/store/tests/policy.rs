@@ -126,3 +126,33 @@ fn fills_past_the_limit_evict_and_stay_bounded() {
     assert!(s.stats().evictions > 0);
     check_bound(&s, true);
 }
+
+#[test]
+fn shards_take_turns_to_give_up_items() {
+    // New keys that all live in one shard must take memory from every shard, not only from
+    // their own (starting eviction at the storing key's shard let such a shard shrink while
+    // it was written and evict what had just been read).
+    let s = store(4);
+    s.set_automove(false);
+    let mut i = 0u32;
+    while s.stats().evictions == 0 {
+        let k = format!("fill{i}").into_bytes();
+        assert_eq!(set(&s, &k, &pattern(&k, 100)), StoreOutcome::Stored);
+        i += 1;
+    }
+    let len = |shard: usize| s.inner.shards()[shard].0.lock().len();
+    let before = len(0);
+    let mut added = 0;
+    let mut j = 0u32;
+    while added < 2000 {
+        let k = format!("hot{j}").into_bytes();
+        j += 1;
+        if s.inner.slot(&k).shard != 0 {
+            continue;
+        }
+        assert_eq!(set(&s, &k, &pattern(&k, 100)), StoreOutcome::Stored);
+        added += 1;
+    }
+    // Almost all of the 2000 took another shard's memory (each gives up 1 in 64).
+    assert!(len(0) > before + 1800, "shard 0: {before} -> {}", len(0));
+}
