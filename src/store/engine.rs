@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use super::StoreConfig;
 use super::clock::Clock;
-use super::mem::{Geometry, HEADER, MAX_SHARD_IDS, Mem, NIL, Ref};
+use super::mem::{Geometry, HEADER, MAX_SHARD_IDS, MIN_CHUNK_SIZE, Mem, NIL, PAGE_SIZE, Ref};
 use super::shard::{Shard, ShardCore};
 
 /// Number of lock shards (power of two).
@@ -79,8 +79,8 @@ pub(super) struct Inner {
     pub(super) mover: Mutex<()>,
     pub(super) moves: MoveCounters,
     pub(super) automove: AtomicBool,
-    /// Per class `evicted` sums seen by the previous automove step.
-    pub(super) automove_prev: Mutex<Vec<u64>>,
+    /// Per class `evicted` sums seen by the previous automove step, and eviction rates.
+    pub(super) automove_prev: Mutex<super::moves::AutomoveState>,
     pub(super) sweeper_stop: AtomicBool,
     pub(super) sweepers: Mutex<Vec<std::thread::Thread>>,
     /// The sweeper's background expiry crawl runs (`lru_crawler enable|disable`).
@@ -122,7 +122,7 @@ impl Inner {
             mover: Mutex::new(()),
             moves: MoveCounters::default(),
             automove: AtomicBool::new(true),
-            automove_prev: Mutex::new(Vec::new()),
+            automove_prev: Mutex::new(Default::default()),
             sweeper_stop: AtomicBool::new(false),
             sweepers: Mutex::new(Vec::new()),
             crawler: AtomicBool::new(cfg.crawler_enabled),
@@ -220,7 +220,13 @@ impl Inner {
         let large = class == geo.large();
         // Budget of pages released for this large item and not used yet.
         let mut held = 0;
-        for _ in 0..ALLOC_ROUNDS {
+        let mut rounds = 0;
+        // Chunks of a page being moved that the pulls gave to the mover: they do not count
+        // as rounds (a page's items are often next to each other in a queue, so the tail can
+        // be all of it), but there are at most a page's worth of them per move.
+        let mut moving = 0;
+        while rounds < ALLOC_ROUNDS {
+            rounds += 1;
             let got = if large {
                 self.mem.alloc_large_held(total, &mut held)
             } else {
@@ -244,7 +250,13 @@ impl Inner {
                 },
                 None => break,
                 // A chunk of a page being moved: give it to the mover instead.
-                Some(r) if !large && self.mem.is_moving(r) => self.mem.free(r),
+                Some(r) if !large && self.mem.is_moving(r) => {
+                    self.mem.free(r);
+                    if moving < PAGE_SIZE / MIN_CHUNK_SIZE {
+                        moving += 1;
+                        rounds -= 1;
+                    }
+                }
                 Some(r) if !large => return Some(r),
                 Some(r) => self.mem.free(r),
             }

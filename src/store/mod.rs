@@ -115,16 +115,20 @@
 //!   `-M` nothing is moved or evicted and the answer stays `NoMemory`.
 //! - **automove** (sweeper, every 100 ms, `set_automove`): if a class evicted since the last
 //!   step while another class has more than 2.5 pages' worth of free chunks, one page of the
-//!   latter moves to the former (to the budget for large items).
+//!   latter moves to the former (to the budget for large items). Otherwise, among the slab
+//!   classes that evict steadily (over the last 2 s), a page moves towards equal pages per
+//!   item eviction rate, at most one every 2 s (`moves::balance_target`): that keeps an item
+//!   for a time inversely proportional to its size, i.e. the keys with the most reads per
+//!   byte, where memcached's age balancing gives big items as long a stay as small ones.
 //! - **`reassign(from, to)`**: the admin command, memcached's rules and errors.
 //! - **release steps** after `set_mem_limit` lowered the limit (see above).
 //!
 //! The chunk state table costs one byte per chunk of the smallest class per page (about 1.1%
 //! of `mem_limit` with the default classes), outside `mem_limit` like the index.
 //!
-//! Limits: automove does not balance classes by LRU age the way memcached's does (only
-//! "evicting while another class has free pages"); a move evicts the items it cannot rescue
-//! (memcached does the same when the source class has no free chunk).
+//! Limits: a move evicts the items it cannot rescue (memcached does the same when the source
+//! class has no free chunk); those evictions (`evicted_by_move`) do not count as the source
+//! class' need for memory.
 
 mod api;
 mod arith;

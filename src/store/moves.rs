@@ -296,29 +296,38 @@ impl Inner {
         self.automove.store(on, Ordering::Relaxed);
     }
 
-    /// One automove step (sweeper): if a class evicted since the previous step and has less
-    /// than a page free, while another slab class has more than 2.5 pages worth of free
-    /// chunks, move the emptiest page of the latter (the one with the most free chunks) to the
-    /// former (for the large class: give it to the budget). At most one page per step;
-    /// skipped while another move runs. `true` if a page moved.
+    /// One automove step (sweeper), at most one page moved:
+    /// 1. **Free pages first:** if a class evicted since the previous step and has less than
+    ///    a page free, while another slab class has more than 2.5 pages worth of free chunks,
+    ///    the emptiest page of the latter moves to the former (for the large class: it goes
+    ///    to the budget).
+    /// 2. **Memory per byte:** otherwise, among the slab classes that evict, memory moves
+    ///    towards an equal ratio of pages to item evictions per second (`balance_target`).
+    ///
+    /// Skipped while another move runs. `true` if a page moved.
     pub(super) fn automove_step(&self) -> bool {
         if !self.automove.load(Ordering::Relaxed) {
             return false;
         }
         let geo = &self.mem.geo;
         let sums = self.sum_counters();
-        let deltas: Vec<u64> = {
-            let mut prev = self.automove_prev.lock();
-            prev.resize(sums.len(), 0);
-            let d = sums
+        let (deltas, rates): (Vec<u64>, Option<Vec<f64>>) = {
+            let mut st = self.automove_prev.lock();
+            st.prev.resize(sums.len(), 0);
+            // Evictions by the store's own page moves are left out: a class that just lost
+            // a page would look in need of one.
+            let d: Vec<u64> = sums
                 .iter()
-                .zip(prev.iter())
-                .map(|(c, p)| c.evicted.saturating_sub(*p))
+                .zip(st.prev.iter())
+                .map(|(c, p)| (c.evicted - c.evicted_by_move).saturating_sub(*p))
                 .collect();
-            for (p, c) in prev.iter_mut().zip(&sums) {
-                *p = c.evicted;
+            for (p, c) in st.prev.iter_mut().zip(&sums) {
+                *p = c.evicted - c.evicted_by_move;
             }
-            d
+            let rates = st.record(&d);
+            let cooled = st.cooldown == 0;
+            st.cooldown = st.cooldown.saturating_sub(1);
+            (d, rates.filter(|_| cooled))
         };
         let large = geo.large();
         let dst = (0..=large)
@@ -326,19 +335,39 @@ impl Inner {
                 deltas[c] > 0 && (c == large || self.mem.class_mem(c).free_chunks < geo.per_page(c))
             })
             .max_by_key(|&c| deltas[c]);
-        let Some(dst) = dst else {
-            return false;
-        };
         let src = (0..geo.n_slab())
-            .filter(|&c| c != dst)
+            .filter(|&c| Some(c) != dst)
             .filter_map(|c| {
                 let free = self.mem.class_mem(c).free_chunks;
                 let per = geo.per_page(c);
                 (free * 2 > per * 5).then_some((free * 1000 / per, c))
             })
             .max();
-        let Some((_, src)) = src else {
-            return false;
+        let (src, dest) = match (dst, src) {
+            (Some(dst), Some((_, src))) => {
+                let dest = if dst == large {
+                    MoveDest::Release
+                } else {
+                    MoveDest::Class(dst, false)
+                };
+                (src, dest)
+            }
+            _ => {
+                let Some(rates) = rates else {
+                    return false;
+                };
+                let pages: Vec<usize> = (0..geo.n_slab())
+                    .map(|c| self.mem.class_mem(c).pages)
+                    .collect();
+                match balance_target(&pages, &rates[..geo.n_slab()]) {
+                    Some((src, dst)) => {
+                        // The classes' eviction rates settle before the next such move.
+                        self.automove_prev.lock().cooldown = BALANCE_COOLDOWN;
+                        (src, MoveDest::Class(dst, false))
+                    }
+                    None => return false,
+                }
+            }
         };
         let Some(guard) = self.mover.try_lock() else {
             return false;
@@ -346,15 +375,118 @@ impl Inner {
         let Some(pick) = self.mem.pick_page(src) else {
             return false;
         };
-        let dest = if dst == large {
-            MoveDest::Release
-        } else {
-            MoveDest::Class(dst, false)
-        };
         let moved = self.move_page(&guard, src, pick.pid, dest).is_ok();
         if moved && dest == MoveDest::Release {
             self.mem.unreserve_held(PAGE_SIZE);
         }
         moved
+    }
+}
+
+/// What automove remembers between steps.
+#[derive(Default)]
+pub(super) struct AutomoveState {
+    /// Per class sums of `evicted` less `evicted_by_move` seen by the previous step.
+    prev: Vec<u64>,
+    /// Per class evictions of each of the last `WINDOW` steps (`class * WINDOW + step`).
+    window: Vec<u64>,
+    /// Steps recorded.
+    steps: usize,
+    /// Steps left before the next balancing move.
+    cooldown: u32,
+}
+
+/// Steps (of 100 ms) between two balancing moves: a page given to a class is first filled
+/// (no evictions there meanwhile) and the rates follow the change.
+const BALANCE_COOLDOWN: u32 = WINDOW as u32;
+
+impl AutomoveState {
+    /// Record one step's evictions per class. Once `WINDOW` steps are recorded, returns
+    /// each class' mean evictions per step over them, or 0 for a class that did not evict in
+    /// every one of them but `WINDOW / 10` (it had free memory some of that time, so its rate
+    /// says nothing of its need).
+    fn record(&mut self, deltas: &[u64]) -> Option<Vec<f64>> {
+        self.window.resize(deltas.len() * WINDOW, 0);
+        let at = self.steps % WINDOW;
+        for (c, &d) in deltas.iter().enumerate() {
+            self.window[c * WINDOW + at] = d;
+        }
+        self.steps += 1;
+        if self.steps < WINDOW {
+            return None;
+        }
+        let rates = self
+            .window
+            .chunks(WINDOW)
+            .map(|w| {
+                let quiet = w.iter().filter(|&&d| d == 0).count();
+                if quiet > WINDOW / 10 {
+                    0.0
+                } else {
+                    w.iter().sum::<u64>() as f64 / WINDOW as f64
+                }
+            })
+            .collect();
+        Some(rates)
+    }
+}
+
+/// Steps over which eviction rates are measured (2 s).
+const WINDOW: usize = 20;
+/// Classes whose eviction rate is below this (items per step) are not balanced.
+const MIN_RATE: f64 = 1.0;
+/// Pages per eviction rate must differ by this factor before a page moves (eviction rates
+/// are noisy; each move evicts a page of items).
+const MIN_IMBALANCE: f64 = 1.1;
+
+/// The page move (source class, destination class) that brings the slab classes that evict
+/// closer to an equal ratio of pages to evictions, or `None` when no move would (or no
+/// class evicts enough to judge).
+///
+/// Why that ratio: a class that holds `m` bytes and evicts `e` items per second keeps an
+/// item about `n / e` seconds (`n` items of size `s`, `m = n s`), so a key is kept when it is
+/// read more often than once per `n / e` seconds. Equal `m / e` over the classes makes that
+/// rate proportional to the item size, which keeps the keys with the most reads per byte:
+/// what the static optimum keeps, and what memcached's age balancing (equal `n / e`) does not
+/// do, as it gives large items as long a stay as small ones. A move is only made when the
+/// ratios differ by `MIN_IMBALANCE` and the move leaves them closer than before (so it
+/// stops within a page of balance), and never takes a class' last page.
+pub(super) fn balance_target(pages: &[usize], rates: &[f64]) -> Option<(usize, usize)> {
+    let ratio = |c: usize, p: usize| p as f64 / rates[c];
+    let live: Vec<usize> = (0..pages.len())
+        .filter(|&c| rates[c] >= MIN_RATE && pages[c] > 0)
+        .collect();
+    let src = *live
+        .iter()
+        .filter(|&&c| pages[c] > 1)
+        .max_by(|&&a, &&b| ratio(a, pages[a]).total_cmp(&ratio(b, pages[b])))?;
+    let dst = *live
+        .iter()
+        .min_by(|&&a, &&b| ratio(a, pages[a]).total_cmp(&ratio(b, pages[b])))?;
+    let before = ratio(src, pages[src]) - ratio(dst, pages[dst]);
+    let after = (ratio(src, pages[src] - 1) - ratio(dst, pages[dst] + 1)).abs();
+    let uneven = ratio(src, pages[src]) > MIN_IMBALANCE * ratio(dst, pages[dst]);
+    (src != dst && uneven && after < before).then_some((src, dst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balance_target;
+
+    #[test]
+    fn balance_moves_pages_towards_equal_pages_per_eviction_rate() {
+        // Equal eviction rates: 6 and 2 pages become 5 and 3, then 4 and 4, then stay.
+        assert_eq!(balance_target(&[6, 2], &[50.0, 50.0]), Some((0, 1)));
+        assert_eq!(balance_target(&[5, 3], &[50.0, 50.0]), Some((0, 1)));
+        assert_eq!(balance_target(&[4, 4], &[50.0, 50.0]), None);
+        // Class 1 evicts three times as many items: it should hold three times the pages.
+        assert_eq!(balance_target(&[4, 4], &[10.0, 30.0]), Some((0, 1)));
+        assert_eq!(balance_target(&[2, 6], &[10.0, 30.0]), None);
+        // A class that does not evict (or hardly) is left alone, and so is a class' last page.
+        assert_eq!(balance_target(&[6, 2, 9], &[0.0, 50.0, 0.5]), None);
+        assert_eq!(balance_target(&[1, 2], &[1.0, 50.0]), None);
+        // Within 10%: no move for noise.
+        assert_eq!(balance_target(&[10, 10], &[50.0, 54.0]), None);
+        assert_eq!(balance_target(&[], &[]), None);
     }
 }

@@ -446,3 +446,67 @@ fn client_cas_follows_rescues_and_goes_with_its_item() {
     }
     assert_eq!(side(&s) as u64, s.stats().curr_items);
 }
+
+#[test]
+fn automove_balances_pages_to_item_evictions() {
+    // Two full classes that evict the same number of items per step (new keys of 60 and
+    // 3000 bytes, never read): memory per byte balancing gives them the same number of
+    // pages, whatever the item size (age balancing would give the big items 50 times the
+    // small items' memory).
+    let s = store(8);
+    let mut i = 0u32;
+    while !i.is_multiple_of(100) || s.stats().total_malloced < 6 << 20 {
+        let k = format!("s{i:06}");
+        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 60));
+        i += 1;
+    }
+    let mut j = 0u32;
+    while s.stats().evictions == 0 {
+        let k = format!("m{j}");
+        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 3000));
+        j += 1;
+    }
+    let small = class_of_value(&s, b"s000000", 60);
+    let mid = class_of_value(&s, b"m1", 3000);
+    assert_eq!((pages_of(&s, small), pages_of(&s, mid)), (6, 2));
+    let mut moved = 0;
+    for _ in 0..100 {
+        for _ in 0..200 {
+            let k = format!("s{i:06}");
+            set(&s, k.as_bytes(), &pattern(k.as_bytes(), 60));
+            i += 1;
+            let k = format!("m{j}");
+            set(&s, k.as_bytes(), &pattern(k.as_bytes(), 3000));
+            j += 1;
+        }
+        if s.inner.automove_step() {
+            moved += 1;
+        }
+    }
+    assert_eq!(
+        (pages_of(&s, small), pages_of(&s, mid)),
+        (4, 4),
+        "moved {moved}"
+    );
+    assert_eq!(s.stats().slabs_moved, moved);
+    // The newest small values read back whole (the class holds thousands); of the newest
+    // 3000-byte ones (a probation queue of about one item per shard) each is whole or gone.
+    for n in i - 50..i {
+        let k = format!("s{n:06}");
+        assert_eq!(
+            value(&s, k.as_bytes()),
+            Some(pattern(k.as_bytes(), 60)),
+            "{k}"
+        );
+    }
+    let mut held = 0;
+    for n in j - 200..j {
+        let k = format!("m{n}");
+        if let Some(v) = value(&s, k.as_bytes()) {
+            assert_eq!(v, pattern(k.as_bytes(), 3000), "{k}");
+            held += 1;
+        }
+    }
+    assert!(held > 0);
+    check_bound(&s, true);
+}
