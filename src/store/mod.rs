@@ -45,9 +45,10 @@
 //!
 //! **Per-item overhead**: a 34-byte header (LRU links 2×4, CAS/sequence 8, exptime 4,
 //! access time 4, flags 4, value length 4, key length 1, bits 1) plus one 8-byte index slot
-//! at 40–80% load, i.e. 10–20 bytes (about 13 on average): **≈ 44–54 bytes per item**, before
-//! rounding up to the class chunk size (memcached: 56-byte header + 3 bytes of NUL/CRLF, plus
-//! an 8-byte hash bucket pointer share). The index and the chunk state tables count against
+//! at 45–90% load, i.e. 9–18 bytes, plus the ghost table's 2 bytes per two index slots (1–2
+//! bytes): **≈ 44–54 bytes per item**, before rounding up to the class chunk size (memcached:
+//! 56-byte header + 3 bytes of NUL/CRLF, plus an 8-byte hash bucket pointer share). The
+//! index, the ghost table and the chunk state tables count against
 //! `mem_limit` beyond their first 1 MiB (`Mem::charge_side`): as the index grows, fewer
 //! pages fit, and the sweeper gives pages back if it passes the limit (stats `hash_bytes`).
 //!
