@@ -205,25 +205,45 @@ fn reassign_rescues_items_into_free_chunks() {
     }
 }
 
-#[test]
-fn automove_gives_free_pages_to_an_evicting_class() {
-    let s = store(8);
-    // Small items take 6 pages, 3000-byte items 2.
+/// Keys `s000000..` with 60-byte values and `m0..` with 3000-byte values, as left by
+/// `fill_small_then_mid`: the next key numbers and the two classes.
+struct Filled {
+    i: u32,
+    j: u32,
+    small: usize,
+    mid: usize,
+}
+
+/// In an 8 MiB store, small items take 6 pages, then 3000-byte items the other 2 until the
+/// first eviction.
+fn fill_small_then_mid(s: &Store) -> Filled {
     let mut i = 0u32;
     while !i.is_multiple_of(100) || s.stats().total_malloced < 6 << 20 {
         let k = format!("s{i:06}");
-        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 60));
+        set(s, k.as_bytes(), &pattern(k.as_bytes(), 60));
         i += 1;
     }
     let mut j = 0u32;
     while s.stats().evictions == 0 {
         let k = format!("m{j}");
-        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 3000));
+        set(s, k.as_bytes(), &pattern(k.as_bytes(), 3000));
         j += 1;
     }
-    let small = class_of_value(&s, b"s000000", 60);
-    let mid = class_of_value(&s, b"m1", 3000);
-    assert_eq!((pages_of(&s, small), pages_of(&s, mid)), (6, 2));
+    let small = class_of_value(s, b"s000000", 60);
+    let mid = class_of_value(s, b"m1", 3000);
+    assert_eq!((pages_of(s, small), pages_of(s, mid)), (6, 2));
+    Filled { i, j, small, mid }
+}
+
+#[test]
+fn automove_gives_free_pages_to_an_evicting_class() {
+    let s = store(8);
+    let Filled {
+        i,
+        mut j,
+        small,
+        mid,
+    } = fill_small_then_mid(&s);
     // Nothing to balance yet: the small class has no free pages.
     s.inner.automove_step();
     assert!(!s.inner.automove_step());
@@ -454,21 +474,12 @@ fn automove_balances_pages_to_item_evictions() {
     // pages, whatever the item size (age balancing would give the big items 50 times the
     // small items' memory).
     let s = store(8);
-    let mut i = 0u32;
-    while !i.is_multiple_of(100) || s.stats().total_malloced < 6 << 20 {
-        let k = format!("s{i:06}");
-        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 60));
-        i += 1;
-    }
-    let mut j = 0u32;
-    while s.stats().evictions == 0 {
-        let k = format!("m{j}");
-        set(&s, k.as_bytes(), &pattern(k.as_bytes(), 3000));
-        j += 1;
-    }
-    let small = class_of_value(&s, b"s000000", 60);
-    let mid = class_of_value(&s, b"m1", 3000);
-    assert_eq!((pages_of(&s, small), pages_of(&s, mid)), (6, 2));
+    let Filled {
+        mut i,
+        mut j,
+        small,
+        mid,
+    } = fill_small_then_mid(&s);
     let mut moved = 0;
     for _ in 0..100 {
         for _ in 0..200 {
