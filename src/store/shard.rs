@@ -75,7 +75,7 @@ const PROMOTE: u8 = 1;
 /// The ghost table has half as many slots as the index (`capacity >> GHOST_SHIFT`).
 /// Measured on benches/hitratio: twice or four times the index lose up to 1.3 points on the
 /// flat profiles (c45, c48: a longer memory lets more lukewarm keys straight into the main
-/// queue); half and a quarter of it equal the index' size within noise (0.1 point), a
+/// queue); half and a quarter of it equal the index' size within noise (0.2 point), a
 /// sixteenth loses 0.8; half keeps the noise-level best at half the bytes.
 const GHOST_SHIFT: u32 = 1;
 
