@@ -79,8 +79,8 @@ pub(super) struct Inner {
     pub(super) mover: Mutex<()>,
     pub(super) moves: MoveCounters,
     pub(super) automove: AtomicBool,
-    /// Per class `evicted` sums seen by the previous automove step, and eviction rates.
-    pub(super) automove_prev: Mutex<super::moves::AutomoveState>,
+    /// What automove remembers between steps (eviction counts and rates, cooldown).
+    pub(super) automove_state: Mutex<super::moves::AutomoveState>,
     pub(super) sweeper_stop: AtomicBool,
     pub(super) sweepers: Mutex<Vec<std::thread::Thread>>,
     /// The sweeper's background expiry crawl runs (`lru_crawler enable|disable`).
@@ -122,7 +122,7 @@ impl Inner {
             mover: Mutex::new(()),
             moves: MoveCounters::default(),
             automove: AtomicBool::new(true),
-            automove_prev: Mutex::new(Default::default()),
+            automove_state: Mutex::new(Default::default()),
             sweeper_stop: AtomicBool::new(false),
             sweepers: Mutex::new(Vec::new()),
             crawler: AtomicBool::new(cfg.crawler_enabled),

@@ -9,10 +9,8 @@
 //! kept sorted by home slot (Robin Hood insertion), so a lookup stops as soon as it passes
 //! where its key would be: a miss costs about as many probes as a hit, which allows a 90%
 //! maximum load. The table doubles when it would pass it, so it holds between 0.45 and 0.9
-//! items per slot after the first growth: 9–18 bytes per item (at 80% it was 10–20, and at
-//! `-m 64` with 100-byte values the index doubled just before memory ran out: 8 MiB for
-//! 0.4 items per slot). It never shrinks; its size is bounded by the number of items that
-//! fit in `mem_limit`.
+//! items per slot after the first growth: 9–18 bytes per item. It never shrinks; its size is
+//! bounded by the number of items that fit in `mem_limit`.
 
 use super::mem::Ref;
 

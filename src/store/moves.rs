@@ -312,7 +312,7 @@ impl Inner {
         let geo = &self.mem.geo;
         let sums = self.sum_counters();
         let (deltas, rates): (Vec<u64>, Option<Vec<f64>>) = {
-            let mut st = self.automove_prev.lock();
+            let mut st = self.automove_state.lock();
             st.prev.resize(sums.len(), 0);
             // Evictions by the store's own page moves are left out: a class that just lost
             // a page would look in need of one.
@@ -343,6 +343,7 @@ impl Inner {
                 (free * 2 > per * 5).then_some((free * 1000 / per, c))
             })
             .max();
+        let balancing = dst.is_none() || src.is_none();
         let (src, dest) = match (dst, src) {
             (Some(dst), Some((_, src))) => {
                 let dest = if dst == large {
@@ -360,11 +361,7 @@ impl Inner {
                     .map(|c| self.mem.class_mem(c).pages)
                     .collect();
                 match balance_target(&pages, &rates[..geo.n_slab()]) {
-                    Some((src, dst)) => {
-                        // The classes' eviction rates settle before the next such move.
-                        self.automove_prev.lock().cooldown = BALANCE_COOLDOWN;
-                        (src, MoveDest::Class(dst, false))
-                    }
+                    Some((src, dst)) => (src, MoveDest::Class(dst, false)),
                     None => return false,
                 }
             }
@@ -378,6 +375,10 @@ impl Inner {
         let moved = self.move_page(&guard, src, pick.pid, dest).is_ok();
         if moved && dest == MoveDest::Release {
             self.mem.unreserve_held(PAGE_SIZE);
+        }
+        if moved && balancing {
+            // The classes' eviction rates settle before the next such move.
+            self.automove_state.lock().cooldown = BALANCE_COOLDOWN;
         }
         moved
     }

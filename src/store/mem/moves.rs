@@ -14,6 +14,12 @@ impl Mem {
             && self.id_slot(pid).meta.moving.load(Ordering::Relaxed)
     }
 
+    /// The page id of chunk `r`, for tests that move a chosen page.
+    #[cfg(test)]
+    pub(in crate::store) fn page_of(&self, r: Ref) -> u32 {
+        r >> IDX_BITS
+    }
+
     /// The page of `class` with the fewest chunks in use (not already moving, nor skipped
     /// after a move that gave up), with the class' page count.
     pub(in crate::store) fn pick_page(&self, class: usize) -> Option<PagePick> {

@@ -521,3 +521,42 @@ fn automove_balances_pages_to_item_evictions() {
     assert!(held > 0);
     check_bound(&s, true);
 }
+
+#[test]
+fn sets_are_stored_while_the_page_at_the_queue_tails_is_moving() {
+    // The oldest items of a class sit in its first page, so while that page is being moved
+    // every pull from a queue tail hands a chunk to the mover. A set must keep pulling until
+    // it reaches an item of another page, not answer out of memory after ALLOC_ROUNDS.
+    let s = store(4);
+    fill_until_evicting(&s, "k");
+    let class = class_of_value(&s, b"k0", 100) - 1;
+    // The oldest key still held, found without a read (a read would promote it).
+    let oldest = (0..400_000)
+        .find_map(|i| {
+            let k = format!("k{i}");
+            let at = s.inner.slot(k.as_bytes());
+            let g = s.inner.lock(at.shard);
+            g.lookup(&s.inner.mem, at.tag, k.as_bytes()).map(|(_, r)| r)
+        })
+        .expect("a key is held");
+    let pid = s.inner.mem.page_of(oldest);
+    assert!(s.inner.mem.begin_move(class, pid));
+    for n in 0..300 {
+        let k = format!("new{n}");
+        assert_eq!(
+            set(&s, k.as_bytes(), &pattern(k.as_bytes(), 100)),
+            StoreOutcome::Stored,
+            "{k}"
+        );
+    }
+    s.inner.mem.cancel_move(class, pid);
+    for n in 250..300 {
+        let k = format!("new{n}");
+        assert_eq!(
+            value(&s, k.as_bytes()),
+            Some(pattern(k.as_bytes(), 100)),
+            "{k}"
+        );
+    }
+    check_bound(&s, true);
+}
