@@ -16,9 +16,18 @@ const SYNC: &str = "1"; // --cluster-sync-interval, seconds
 const SECRET: &str = "test-pool-secret-0123456789";
 
 /// A file holding `secret` (one per process and name, removed by the OS temp cleaner).
+/// Written beside it and renamed into place: tests run in parallel threads, and a node
+/// another test started could read the file between a rewrite's truncation and its write
+/// (it then exited at start-up: "the secret must be at least 16 characters").
 fn secret_file(name: &str, secret: &str) -> String {
-    let p = std::env::temp_dir().join(format!("ferro-secret-{}-{name}", std::process::id()));
-    std::fs::write(&p, format!("{secret}\n")).expect("secret file");
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir();
+    let pid = std::process::id();
+    let p = dir.join(format!("ferro-secret-{pid}-{name}"));
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("ferro-secret-{pid}-{name}.{n}.tmp"));
+    std::fs::write(&tmp, format!("{secret}\n")).expect("secret file");
+    std::fs::rename(&tmp, &p).expect("secret file rename");
     p.to_string_lossy().into_owned()
 }
 

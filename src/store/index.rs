@@ -51,7 +51,6 @@ impl Index {
         }
     }
 
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.len
     }

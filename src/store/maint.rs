@@ -118,8 +118,8 @@ impl Inner {
         true
     }
 
-    /// What to give back next when over the limit: a free or nearly empty page (less than a
-    /// quarter used; few items lost) if any class has one, else the emptiest page of the
+    /// What to give back next when over the limit: a free page, or a nearly empty one (less
+    /// than a quarter used; few items lost) of a class with another page, if any, else the emptiest page of the
     /// class with the most pages, or the oldest large item if large items hold more memory
     /// than that class. So a lower limit takes memory from every class in proportion to
     /// what it holds. (The age criterion of `pick_victim` does not suit shrinking: with
@@ -127,7 +127,7 @@ impl Inner {
     fn shrink_victim(&self) -> Option<Victim> {
         let geo = &self.mem.geo;
         if let Some(Victim::Page(c, p)) = self.pick_victim(None, 1, false)
-            && p.in_use * 4 < geo.per_page(c)
+            && (p.in_use == 0 || (p.in_use * 4 < geo.per_page(c) && p.pages >= 2))
         {
             return Some(Victim::Page(c, p));
         }
@@ -153,7 +153,7 @@ impl Inner {
         let now = self.clock.now();
         let fs = self.flush_seq(now);
         let mut g = self.lock(shard);
-        let pulled = g.pull_tail(&self.mem, &self.hasher, large, now, fs, true);
+        let pulled = g.pull_tail(&self.mem, &self.hasher, large, now, fs, true, u64::MAX);
         drop(g);
         match pulled {
             Some((r, _)) => {
@@ -176,6 +176,7 @@ impl Inner {
                 }
             }
         }
+        self.count_items();
         self.automove_step();
         if self.mem.over_limit() > 0 {
             self.release_step(Instant::now() + RELEASE_STEP);

@@ -49,8 +49,11 @@
 //! bytes): **≈ 44–54 bytes per item**, before rounding up to the class chunk size (memcached:
 //! 56-byte header + 3 bytes of NUL/CRLF, plus an 8-byte hash bucket pointer share). The
 //! index, the ghost table and the chunk state tables count against
-//! `mem_limit` beyond their first 1 MiB (`Mem::charge_side`): as the index grows, fewer
+//! `mem_limit` (`Mem::charge_side`; below `-m 64` a small allowance, 1 MiB less a 64th of
+//! the limit, is not counted, so that `-m 1` keeps its page): as the index grows, fewer
 //! pages fit, and the sweeper gives pages back if it passes the limit (stats `hash_bytes`).
+//! The ghost table is charged when the index grows, before it is filled, so a full store
+//! has already left room for it when eviction starts.
 //!
 //! **Pins** (`mem/pins.rs`): a reply may send an item's value straight from item memory
 //! (`Entry::pin_with` gives a [`PinnedValue`]); while pinned, the value
@@ -272,8 +275,8 @@ pub struct StoreStats {
     /// Crawls begun: background expiry passes over the whole index and `lru_crawler
     /// crawl` requests (memcached's `lru_crawler_starts`).
     pub crawler_starts: u64,
-    /// Bytes of the key index (all shards). Together with the chunk state tables, what
-    /// exceeds 1 MiB of it counts against the memory limit.
+    /// Bytes of the key index (all shards). With the ghost and chunk state tables it counts
+    /// against the memory limit (below `-m 64`, less a small allowance).
     pub hash_bytes: u64,
 }
 

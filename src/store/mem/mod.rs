@@ -276,7 +276,7 @@ pub(super) struct Mem {
     /// Time base of `PageMeta::skip_until`.
     born: std::time::Instant,
     /// Bytes of side tables: the shards' indexes (grown beyond their initial size) and the
-    /// chunk state tables. Beyond `SIDE_FREE` they count against the limit (`charge_side`).
+    /// chunk state tables. Beyond `side_free` they count against the limit (`charge_side`).
     side: AtomicUsize,
 }
 
@@ -292,10 +292,14 @@ fn clear_skip(m: &PageMeta) {
     }
 }
 
-/// Side-table bytes that do not count against the limit, so that tiny limits (`-m 1`)
-/// keep their pages: at `-m 64` the RSS stays within the limit plus the process' own few
-/// MiB plus this.
-const SIDE_FREE: usize = 1 << 20;
+/// Side-table bytes that do not count against a limit of `l` bytes: 1 MiB less a 64th of
+/// the limit, so tiny limits (`-m 1`: its one page's state table, the shards' first ghost
+/// tables) keep their pages, while from `-m 64` up every side-table byte counts and the
+/// RSS stays within the limit plus the process' own few MiB (issue 14: `-m` + 10%). The
+/// limit plus this allowance still grows with the limit.
+fn side_free(limit: usize) -> usize {
+    (1usize << 20).saturating_sub(limit / 64)
+}
 
 impl Mem {
     /// Default geometry (`-n`, `-f`, chunks up to half a page), for tests.
@@ -412,7 +416,9 @@ impl Mem {
 
     /// Side-table bytes that count against the limit.
     fn side_charged(&self) -> usize {
-        self.side.load(Ordering::Acquire).saturating_sub(SIDE_FREE)
+        self.side
+            .load(Ordering::Acquire)
+            .saturating_sub(side_free(self.limit()))
     }
 
     /// Bytes charged against the limit (pages × 1 MiB + large bytes).

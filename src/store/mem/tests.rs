@@ -257,3 +257,16 @@ fn concurrent_alloc_write_free() {
     assert!(m.used() <= 8 * PAGE_SIZE);
     assert_eq!(m.large_bytes(), 0);
 }
+
+#[test]
+fn side_table_allowance_shrinks_to_nothing_at_64_mib_and_the_budget_still_grows() {
+    assert_eq!(super::side_free(64 << 20), 0);
+    assert_eq!(super::side_free(1 << 30), 0);
+    assert_eq!(super::side_free(1 << 20), (1 << 20) - (1 << 14));
+    let mut last = 0;
+    for mb in 1..=80usize {
+        let budget = (mb << 20) + super::side_free(mb << 20);
+        assert!(budget > last, "-m {mb}");
+        last = budget;
+    }
+}

@@ -560,3 +560,57 @@ fn sets_are_stored_while_the_page_at_the_queue_tails_is_moving() {
     }
     check_bound(&s, true);
 }
+
+/// A full store with a class `a` that stores rarely (one page, a few items) and a class of
+/// 3000-byte values that fills the rest.
+fn rare_class_then_full(s: &Store) -> usize {
+    s.set_automove(false);
+    for i in 0..50 {
+        let k = format!("a{i}").into_bytes();
+        assert_eq!(set(s, &k, &pattern(&k, 60)), StoreOutcome::Stored);
+    }
+    let mut i = 0;
+    while s.stats().evictions == 0 {
+        let k = format!("f{i}").into_bytes();
+        assert_eq!(set(s, &k, &pattern(&k, 3000)), StoreOutcome::Stored);
+        i += 1;
+        assert!(i < 20_000, "never evicted");
+    }
+    let a = class_of_value(s, b"a0", 60);
+    assert_eq!(pages_of(s, a), 1);
+    a
+}
+
+fn rare_class_intact(s: &Store, a: usize) {
+    assert_eq!(pages_of(s, a), 1, "class {a} lost its only page");
+    for i in 0..50 {
+        let k = format!("a{i}").into_bytes();
+        assert_eq!(value(s, &k), Some(pattern(&k, 60)), "a{i}");
+    }
+}
+
+#[test]
+fn a_new_class_takes_its_page_from_a_class_with_pages_to_spare() {
+    // A class that stores rarely has one page, almost empty. A new class needing memory
+    // used to take that page (the emptiest), losing its items; the class then took one back
+    // on its next store, and two such classes took each other's page on every store.
+    let s = store(8);
+    let a = rare_class_then_full(&s);
+    for i in 0..20 {
+        let k = format!("c{i}").into_bytes();
+        assert_eq!(set(&s, &k, &pattern(&k, 600)), StoreOutcome::Stored);
+    }
+    rare_class_intact(&s, a);
+    let c = class_of_value(&s, b"c0", 600);
+    assert_eq!(pages_of(&s, c), 1);
+}
+
+#[test]
+fn a_lowered_limit_takes_pages_from_a_class_with_pages_to_spare() {
+    let s = store(8);
+    let a = rare_class_then_full(&s);
+    assert!(s.set_mem_limit(7 << 20));
+    assert!(shrink_done(&s));
+    rare_class_intact(&s, a);
+    check_bound(&s, true);
+}
