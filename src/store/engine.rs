@@ -289,15 +289,11 @@ impl Inner {
         } else {
             self.evict_turn.fetch_add(1, Ordering::Relaxed)
         };
-        let mut items = self.items_counted.load(Ordering::Relaxed);
-        if items == 0 {
-            items = self.count_items();
-        }
         // Items stored within the last twentieth of the items' number in stores are young.
         let young_after = self
             .seq
             .load(Ordering::Relaxed)
-            .saturating_sub(items / SMALL_SHARE);
+            .saturating_sub(self.items() / SMALL_SHARE);
         for i in 0..SHARDS {
             let s = (hint + i) & (SHARDS - 1);
             let mut g = self.lock(s);
@@ -320,6 +316,22 @@ impl Inner {
             }
         }
         None
+    }
+
+    /// The number of items as last counted (counted now if never).
+    pub(super) fn items(&self) -> u64 {
+        match self.items_counted.load(Ordering::Relaxed) {
+            0 => self.count_items(),
+            n => n,
+        }
+    }
+
+    /// The store sequence before which one FIFO over all items would have evicted an item:
+    /// the number of items ago.
+    pub(super) fn fifo_horizon(&self) -> u64 {
+        self.seq
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.items())
     }
 
     /// Count the items of all shards into `items_counted` (one lock at a time); returns it.

@@ -118,17 +118,15 @@ impl Inner {
         true
     }
 
-    /// What to give back next when over the limit: a free page, or a nearly empty one (less
-    /// than a quarter used; few items lost) of a class with another page, if any, else the emptiest page of the
+    /// What to give back next when over the limit: a free or nearly empty page (less than a
+    /// quarter used; few items lost; see `pick_victim`) if any class has one, else the emptiest page of the
     /// class with the most pages, or the oldest large item if large items hold more memory
     /// than that class. So a lower limit takes memory from every class in proportion to
     /// what it holds. (The age criterion of `pick_victim` does not suit shrinking: with
     /// whole pages of mixed ages it would drain the class with the oldest tail entirely.)
     fn shrink_victim(&self) -> Option<Victim> {
         let geo = &self.mem.geo;
-        if let Some(Victim::Page(c, p)) = self.pick_victim(None, 1, false)
-            && (p.in_use == 0 || (p.in_use * 4 < geo.per_page(c) && p.pages >= 2))
-        {
+        if let Some((Victim::Page(c, p), true)) = self.pick_victim(None, 1, false) {
             return Some(Victim::Page(c, p));
         }
         let biggest = (0..geo.n_slab())

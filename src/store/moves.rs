@@ -60,7 +60,7 @@ impl Inner {
         }
         let (src, pick) = match self.pick_victim((!large).then_some(class), 1, !large) {
             None => return Room::Nothing,
-            Some(Victim::Large) => {
+            Some((Victim::Large, _)) => {
                 drop(guard);
                 let now = self.clock.now();
                 let fs = self.flush_seq(now);
@@ -69,7 +69,7 @@ impl Inner {
                 }
                 return Room::Retry;
             }
-            Some(Victim::Page(src, pick)) => (src, pick),
+            Some((Victim::Page(src, pick), _)) => (src, pick),
         };
         let dest = if large {
             MoveDest::Release
@@ -89,9 +89,14 @@ impl Inner {
     /// What to take memory from for `dst` (a slab class, or `None` for the large class /
     /// the budget; never `dst` itself), best first:
     /// 1. a completely free page (nothing to evict);
-    /// 2. a page less than a quarter used, the emptiest, of a class with another page (cheap:
-    ///    few items lost; typically a page just given to a class that rarely stores, so pages
-    ///    do not keep flushing full classes when there are fewer pages than active classes);
+    /// 2. a page less than a quarter used, the emptiest (cheap: few items lost; typically a
+    ///    page just given to a class that rarely stores, so pages do not keep flushing full
+    ///    classes when there are fewer pages than active classes), of a class with another
+    ///    page or whose newest item is older than one FIFO over all items would keep (stored
+    ///    more than the number of items ago), so a class that stopped storing gives its page
+    ///    back. A class that stores rarely but steadily keeps its page, as in memcached: at
+    ///    `-m 64` with Twitter-like sizes (benches/hitratio c45, c48), 3 to 4 such pages
+    ///    held a few hundred items, about 5% of the memory;
     /// 3. whichever holds the oldest least recently used item: the emptiest page of that slab
     ///    class, or (if `large_ok`) the oldest large item, whose budget becomes a page. This
     ///    is memcached's age criterion; at page granularity it approximates one LRU over all
@@ -104,15 +109,17 @@ impl Inner {
     /// other's items (seen as 2.5% of the newest writes lost under mixed value sizes, 1,700
     /// moves in a 300,000-set fill).
     ///
-    /// Only slab classes with at least `min_pages` pages.
+    /// Only slab classes with at least `min_pages` pages. With the victim: whether it is
+    /// cheap (rules 1 and 2).
     pub(super) fn pick_victim(
         &self,
         dst: Option<usize>,
         min_pages: usize,
         large_ok: bool,
-    ) -> Option<Victim> {
+    ) -> Option<(Victim, bool)> {
         use std::cmp::Reverse;
-        let ages = self.tail_ages();
+        let (ages, newest) = self.class_ages();
+        let horizon = self.fifo_horizon();
         let geo = &self.mem.geo;
         type Key = (u8, Reverse<usize>, Reverse<(u32, u64)>);
         let mut best: Option<(Key, Victim)> = None;
@@ -134,7 +141,7 @@ impl Inner {
             let per = geo.per_page(c);
             let key = if p.in_use == 0 {
                 (3, Reverse(0), Reverse((0, 0)))
-            } else if p.in_use * 4 < per && p.pages >= 2 {
+            } else if p.in_use * 4 < per && (p.pages >= 2 || newest[c] < horizon) {
                 (2, Reverse(p.in_use * 1024 / per), Reverse((0, 0)))
             } else {
                 // No tail while chunks are in use: they are all in flight (e.g. a page the
@@ -151,14 +158,15 @@ impl Inner {
         if large_ok && let Some(age) = ages[geo.large()] {
             consider((1, Reverse(0), Reverse(age)), Victim::Large);
         }
-        best.map(|(_, v)| v)
+        best.map(|((tier, _, _), v)| (v, tier >= 2))
     }
 
     /// Per class (large class included), `(atime, sequence)` of its least recently used
-    /// item over all shards.
-    fn tail_ages(&self) -> Vec<Option<(u32, u64)>> {
+    /// item over all shards, and the store sequence of its newest item (0: none).
+    fn class_ages(&self) -> (Vec<Option<(u32, u64)>>, Vec<u64>) {
         let n = self.mem.geo.n_slab() + 1;
         let mut ages: Vec<Option<(u32, u64)>> = vec![None; n];
+        let mut newest = vec![0; n];
         for s in self.shards.iter() {
             let g = s.0.lock();
             for (class, age) in ages.iter_mut().enumerate() {
@@ -169,9 +177,10 @@ impl Inner {
                         *age = Some(a);
                     }
                 }
+                newest[class] = newest[class].max(g.newest_seq(&self.mem, class));
             }
         }
-        ages
+        (ages, newest)
     }
 
     /// Move page `pid` out of slab class `src` to `dest`. The caller holds the mover mutex
@@ -290,7 +299,7 @@ impl Inner {
         };
         let (src, pick) = if from == 0 {
             match self.pick_victim(dst, 2, false) {
-                Some(Victim::Page(c, p)) => (c, p),
+                Some((Victim::Page(c, p), _)) => (c, p),
                 _ => return Err(ReassignError::NoSpare),
             }
         } else {

@@ -384,6 +384,17 @@ impl ShardCore {
         }
     }
 
+    /// The store sequence of the newest item of `class` at its queues' heads (0: none).
+    pub(super) fn newest_seq(&self, mem: &Mem, class: usize) -> u64 {
+        let (m, s) = (self.heads[2 * class + MAIN], self.heads[2 * class + SMALL]);
+        [m, s]
+            .into_iter()
+            .filter(|&r| r != NIL)
+            .map(|r| mem.seq(r))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Index position and ref of `key`.
     #[inline]
     pub(super) fn lookup(&self, mem: &Mem, tag: u32, key: &[u8]) -> Option<(usize, Ref)> {

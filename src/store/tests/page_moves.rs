@@ -561,16 +561,16 @@ fn sets_are_stored_while_the_page_at_the_queue_tails_is_moving() {
     check_bound(&s, true);
 }
 
-/// A full store with a class `a` that stores rarely (one page, a few items) and a class of
-/// 3000-byte values that fills the rest.
+/// A full store with a class `a` that stores rarely (one page, a few items, one store in
+/// ten) and a class of 3000-byte values that fills the rest.
 fn rare_class_then_full(s: &Store) -> usize {
     s.set_automove(false);
-    for i in 0..50 {
-        let k = format!("a{i}").into_bytes();
-        assert_eq!(set(s, &k, &pattern(&k, 60)), StoreOutcome::Stored);
-    }
     let mut i = 0;
-    while s.stats().evictions == 0 {
+    while s.stats().evictions == 0 || i < 5000 {
+        let k = format!("a{}", i % 50).into_bytes();
+        if i % 10 == 0 || i < 50 {
+            assert_eq!(set(s, &k, &pattern(&k, 60)), StoreOutcome::Stored);
+        }
         let k = format!("f{i}").into_bytes();
         assert_eq!(set(s, &k, &pattern(&k, 3000)), StoreOutcome::Stored);
         i += 1;
@@ -603,6 +603,31 @@ fn a_new_class_takes_its_page_from_a_class_with_pages_to_spare() {
     rare_class_intact(&s, a);
     let c = class_of_value(&s, b"c0", 600);
     assert_eq!(pages_of(&s, c), 1);
+}
+
+#[test]
+fn a_class_whose_items_are_all_old_gives_its_only_page() {
+    // Its newest item was stored more stores ago than there are items: one FIFO over all
+    // items would have evicted them all, so its page is as cheap as a nearly empty one.
+    let s = store(8);
+    s.set_automove(false);
+    for i in 0..50 {
+        let k = format!("a{i}").into_bytes();
+        assert_eq!(set(&s, &k, &pattern(&k, 60)), StoreOutcome::Stored);
+    }
+    for i in 0..10_000 {
+        let k = format!("f{i}").into_bytes();
+        assert_eq!(set(&s, &k, &pattern(&k, 3000)), StoreOutcome::Stored);
+    }
+    assert!(s.stats().curr_items < 5_000);
+    let a = class_of_value(&s, b"a0", 60);
+    let f = class_of_value(&s, b"f0", 3000);
+    let f_pages = pages_of(&s, f);
+    assert_eq!(pages_of(&s, a), 1);
+    let k = b"c0";
+    assert_eq!(set(&s, k, &pattern(k, 600)), StoreOutcome::Stored);
+    assert_eq!(pages_of(&s, a), 0);
+    assert_eq!(pages_of(&s, f), f_pages);
 }
 
 #[test]
