@@ -289,11 +289,7 @@ impl Inner {
         } else {
             self.evict_turn.fetch_add(1, Ordering::Relaxed)
         };
-        // Items stored within the last twentieth of the items' number in stores are young.
-        let young_after = self
-            .seq
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.items() / SMALL_SHARE);
+        let young_after = self.young_after();
         for i in 0..SHARDS {
             let s = (hint + i) & (SHARDS - 1);
             let mut g = self.lock(s);
@@ -326,12 +322,12 @@ impl Inner {
         }
     }
 
-    /// The store sequence before which one FIFO over all items would have evicted an item:
-    /// the number of items ago.
-    pub(super) fn fifo_horizon(&self) -> u64 {
+    /// Items stored after this store sequence are young: stored within the last twentieth
+    /// of the items' number in stores (S3-FIFO's small queue share).
+    pub(super) fn young_after(&self) -> u64 {
         self.seq
             .load(Ordering::Relaxed)
-            .saturating_sub(self.items())
+            .saturating_sub(self.items() / SMALL_SHARE)
     }
 
     /// Count the items of all shards into `items_counted` (one lock at a time); returns it.

@@ -92,11 +92,10 @@ impl Inner {
     /// 2. a page less than a quarter used, the emptiest (cheap: few items lost; typically a
     ///    page just given to a class that rarely stores, so pages do not keep flushing full
     ///    classes when there are fewer pages than active classes), of a class with another
-    ///    page or whose newest item is older than one FIFO over all items would keep (stored
-    ///    more than the number of items ago), so a class that stopped storing gives its page
-    ///    back. A class that stores rarely but steadily keeps its page, as in memcached: at
-    ///    `-m 64` with Twitter-like sizes (benches/hitratio c45, c48), 3 to 4 such pages
-    ///    held a few hundred items, about 5% of the memory;
+    ///    page or one that has not stored lately (its newest item is not young: stored more
+    ///    than a twentieth of the items' number of stores ago, `young_after`). A class that
+    ///    stores often keeps its only page, as in memcached: a nearly empty page is what a
+    ///    class that is still filling has;
     /// 3. whichever holds the oldest least recently used item: the emptiest page of that slab
     ///    class, or (if `large_ok`) the oldest large item, whose budget becomes a page. This
     ///    is memcached's age criterion; at page granularity it approximates one LRU over all
@@ -104,10 +103,13 @@ impl Inner {
     ///    automove rule), so a class that stores rarely keeps its page;
     /// 4. as 3, among the classes with fewer pages: only when nothing else can give.
     ///
-    /// Taking the only page of a class that still stores is what rules 2 and 3 avoid: two
+    /// Taking the only page of a class that stores often is what rules 2 and 3 avoid: two
     /// such classes would take it from each other on every store, each move evicting the
     /// other's items (seen as 2.5% of the newest writes lost under mixed value sizes, 1,700
-    /// moves in a 300,000-set fill).
+    /// moves in a 300,000-set fill). Classes that store rarely but steadily each keep a
+    /// page when no such class needs one: at `-m 64` with Twitter-like sizes
+    /// (benches/hitratio c45, c48) 3 or 4 pages held a few hundred items, about 4% of the
+    /// memory.
     ///
     /// Only slab classes with at least `min_pages` pages. With the victim: whether it is
     /// cheap (rules 1 and 2).
@@ -119,7 +121,7 @@ impl Inner {
     ) -> Option<(Victim, bool)> {
         use std::cmp::Reverse;
         let (ages, newest) = self.class_ages();
-        let horizon = self.fifo_horizon();
+        let young_after = self.young_after();
         let geo = &self.mem.geo;
         type Key = (u8, Reverse<usize>, Reverse<(u32, u64)>);
         let mut best: Option<(Key, Victim)> = None;
@@ -141,7 +143,7 @@ impl Inner {
             let per = geo.per_page(c);
             let key = if p.in_use == 0 {
                 (3, Reverse(0), Reverse((0, 0)))
-            } else if p.in_use * 4 < per && (p.pages >= 2 || newest[c] < horizon) {
+            } else if p.in_use * 4 < per && (p.pages >= 2 || newest[c] <= young_after) {
                 (2, Reverse(p.in_use * 1024 / per), Reverse((0, 0)))
             } else {
                 // No tail while chunks are in use: they are all in flight (e.g. a page the

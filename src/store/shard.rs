@@ -650,7 +650,7 @@ impl ShardCore {
         let main_tail = self.tails[2 * class + MAIN];
         let small_tail = self.tails[2 * class + SMALL];
         let small_first = main_tail == NIL || c.small * SMALL_SHARE > c.number;
-        if small_first && small_tail != NIL && mem.seq(small_tail) > young_after {
+        if evict && small_first && small_tail != NIL && mem.seq(small_tail) > young_after {
             return None;
         }
         let order = if small_first {

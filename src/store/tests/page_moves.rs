@@ -607,8 +607,8 @@ fn a_new_class_takes_its_page_from_a_class_with_pages_to_spare() {
 
 #[test]
 fn a_class_whose_items_are_all_old_gives_its_only_page() {
-    // Its newest item was stored more stores ago than there are items: one FIFO over all
-    // items would have evicted them all, so its page is as cheap as a nearly empty one.
+    // Its newest item is not young (stored more than a twentieth of the items' number of
+    // stores ago): the class does not store lately, so its nearly empty page is cheap.
     let s = store(8);
     s.set_automove(false);
     for i in 0..50 {
