@@ -112,6 +112,9 @@ done
 "$STAGE/usr/local/bin/ferrocache" --config-file "$STAGE/etc/ferrocache/ferrocache.conf" --check-config
 rm -rf "$STAGE"
 
+echo "== memory at -m 64 against memcached: scripts/memory_bound.sh (items held, peak RSS, the newest 1,000 writes read back, 100-byte and 10-4,000-byte values)"
+bash scripts/memory_bound.sh --no-build
+
 echo "== fault suite: scripts/pool_faults.py --quick (5 nodes, each in its own network namespace)"
 if [ "$(id -u)" -ne 0 ]; then
     echo "error: the fault suite (scripts/pool_faults.py) needs root: it creates network namespaces," >&2
