@@ -72,11 +72,14 @@
 //! probationary queue; those fetched while there move to the main queue (a CLOCK with a
 //! 2-bit access count), the others are evicted and remembered in a ghost table so that they
 //! enter the main queue directly if they come back. A fetch only counts up 2 header bits.
-//! Shards take turns to give up items. Expired and flushed items at a queue's tail are
-//! reclaimed before anything is evicted. A background sweeper
-//! (`start_sweeper`, one `run_maintenance` tick every 100 ms) reclaims expired/flushed items
-//! in bounded steps while the crawler is enabled (`set_crawler_enabled`, memcached's
-//! `lru_crawler`); `crawl_classes` is the synchronous pass of `lru_crawler crawl`.
+//! Shards take turns to give up items; the first few asked pass over a small queue whose
+//! oldest item is young (stored within the last twentieth of the items' number of stores),
+//! so a shard whose queue ran short does not give up what was just written. Expired and
+//! flushed items at a queue's tail are reclaimed before anything is evicted. A background
+//! sweeper (`start_sweeper`, one `run_maintenance` tick every 100 ms) reclaims
+//! expired/flushed items in bounded steps while the crawler is enabled
+//! (`set_crawler_enabled`, memcached's `lru_crawler`); `crawl_classes` is the synchronous
+//! pass of `lru_crawler crawl`.
 //!
 //! **Runtime memory limit** (`set_mem_limit`, memcached's `cache_memlimit`): raising it takes
 //! effect at once (the per-id table is allocated in segments on demand). Lowering it stops
