@@ -7,7 +7,8 @@
 # (curr_items, evictions, bytes, limit_maxbytes) and the server's VmRSS / VmHWM, and reads
 # back the last VERIFY keys written (each value checked byte for byte).
 #
-# Workloads: small = 100-byte values (~10.7M sets), mixed = sizes uniform in 10..4000 bytes.
+# Workloads: small = 100-byte values (~10.7M sets), mixed = sizes uniform in 10..4000 bytes,
+# tiny = 1-byte values (not in the default list: use it with a smaller --fill, e.g. 5m).
 #
 # PASS/FAIL for ferrocache, per workload:
 #   - peak RSS (VmHWM) <= 64 MiB * 1.25 + 16 MiB = 96 MiB
@@ -56,6 +57,7 @@ workload_args() {
   case $1 in
     small) echo "--value-size 100" ;;
     mixed) echo "--value-min 10 --value-max 4000" ;;
+    tiny) echo "--value-size 1" ;;
     *) bl_die "unknown workload $1" ;;
   esac
 }

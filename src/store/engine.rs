@@ -79,7 +79,8 @@ pub(super) struct Inner {
     /// The shard whose turn it is to give up an item (`pull_any`).
     evict_turn: std::sync::atomic::AtomicUsize,
     /// The number of items, as last counted (`count_items`: each sweeper tick, and at the
-    /// first eviction); 0 until then. Sets how many stores an item stays young (`pull_any`).
+    /// first eviction); 0 until then. Sets how many stores an item stays young
+    /// (`young_after`: `pull_any`, `pick_victim`).
     items_counted: AtomicU64,
     /// `lru_crawler_starts`.
     pub(super) crawler_starts: AtomicU64,

@@ -224,6 +224,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::xorshift;
     use std::collections::HashMap;
 
     #[test]
@@ -233,9 +234,7 @@ mod tests {
         let mut model: HashMap<u32, u32> = HashMap::new(); // ref -> tag
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for step in 0..50_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            xorshift(&mut x);
             let r = (x % 3000) as u32;
             let tag = ((x >> 20) % 64) as u32 * 0x0101_0101; // few distinct tags, many collisions
             let tag = model.get(&r).copied().unwrap_or(tag);
@@ -267,12 +266,7 @@ mod tests {
     fn residue_walk_sees_survivors_exactly_once_across_changes() {
         let mut idx = Index::new(16);
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rnd = move || xorshift(&mut x);
         // Refs 0..500 stay for the whole walk; others come and go between batches.
         let tags: Vec<u32> = (0..2000).map(|_| rnd() as u32).collect();
         for r in 0..500u32 {
@@ -330,12 +324,7 @@ mod tests {
         // absent ones are not.
         let mut idx = Index::new(1 << 12);
         let mut x: u64 = 0x1234_5678_9abc_def1;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rnd = move || xorshift(&mut x);
         let tags: Vec<u32> = (0..3686).map(|_| rnd() as u32).collect();
         for (r, &t) in tags.iter().enumerate() {
             idx.insert(t, r as u32);

@@ -296,9 +296,7 @@ fn mem_limit_shrink_under_concurrent_sets() {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) && i > 1_000 {
                         break;
                     }
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    xorshift(&mut x);
                     let len = match x % 100 {
                         0 => 200_000,
                         1..=15 => 2_500,

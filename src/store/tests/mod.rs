@@ -63,6 +63,15 @@ fn set(s: &Store, k: &[u8], v: &[u8]) -> StoreOutcome {
 
 // ---- page moves (slab reassign / automove) -------------------------------------------------
 
+/// One step of Marsaglia's xorshift64 (the tests' seeded pseudo-random numbers); `*x` must
+/// not be 0.
+pub(super) fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
 /// The value stored under `k` with length `len`: the key and a `|`, repeated. Lets a reader
 /// check that a value belongs to its key whatever its length.
 fn pattern(k: &[u8], len: usize) -> Vec<u8> {

@@ -306,9 +306,7 @@ fn stress_page_moves_under_concurrent_sets() {
                 let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
                 let (mut no_memory, mut hits) = (0u32, 0u32);
                 for n in 0..ops {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    xorshift(&mut x);
                     let k = format!("k{}", x % 5000);
                     let k = k.as_bytes();
                     let vlen = match (x >> 8) % 1000 {

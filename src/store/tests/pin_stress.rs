@@ -116,13 +116,6 @@ fn digest(v: &[u8]) -> u64 {
     })
 }
 
-fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
-
 /// Segment words of a stress value: mostly small, some 2–3 KiB, a few large (> 512 KiB).
 fn stress_words(r: u64) -> usize {
     let pick = (r >> 50) as usize;

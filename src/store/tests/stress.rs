@@ -43,9 +43,7 @@ fn stress_threads_consistent_counts() {
             std::thread::spawn(move || {
                 let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
                 for _ in 0..ops {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    xorshift(&mut x);
                     let k = format!("k{}", x % 20_000);
                     let k = k.as_bytes();
                     let vlen = (x >> 40) as usize % 300;
