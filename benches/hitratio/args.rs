@@ -6,18 +6,26 @@ use crate::server::Spec;
 
 pub const USAGE: &str = "\
 hitratio: cache-aside hit-ratio benchmark, memcached vs ferrocache (see the header of
-benches/hitratio/main.rs). Without --run, --self-test or --list it prints this and exits 0.
+benches/hitratio/main.rs). Without --run, --simulate, --self-test or --list it prints this and
+exits 0.
 
   cargo build --release
   cargo bench --bench hitratio -- --run            # full: all profiles, ~6 minutes
   cargo bench --bench hitratio -- --run --quick    # ~1.5 minutes
   cargo bench --bench hitratio -- --self-test      # determinism and bound checks
+  cargo bench --bench hitratio -- --simulate       # policy models, no servers, ~1 minute
 
   --run                 run the benchmark
   --self-test           replay twice against each server with -m 1024 (hits must equal the
                         trace's unlimited-memory hits and each other), exit 1 on a mismatch
   --list                print the profiles and what they are based on
   --bounds-only         with --run: generate the traces and print their bounds, no servers
+  --simulate            no servers: replay each trace against in-process models of
+                        published policies (LRU, S3-FIFO, W-TinyLFU, an LFU with perfect
+                        memory) with the bound's accounting (sim.rs)
+  --sim-memory-pct N    with --simulate: give the models N% of -m (default 100)
+  --sim-slab            with --simulate: items cost a slab chunk (34-byte header, classes
+                        88 B x 1.25) instead of key + value + 48
   --quick               shorter traces (--duration 4 instead of 20)
   --profiles a,b        profiles to run (default: all; see --list)
   --servers a,b         memcached, ferrocache or LABEL=PATH (default: memcached,ferrocache)
@@ -43,6 +51,8 @@ pub struct Args {
     pub self_test: bool,
     pub list: bool,
     pub bounds_only: bool,
+    pub simulate: bool,
+    pub sim: crate::sim::SimOpts,
     pub profiles: Vec<String>,
     pub servers: Vec<Spec>,
     pub memory_mb: u64,
@@ -76,6 +86,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         self_test: false,
         list: false,
         bounds_only: false,
+        simulate: false,
+        sim: crate::sim::SimOpts::default(),
         profiles: Vec::new(),
         servers: Vec::new(),
         memory_mb: 64,
@@ -109,6 +121,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--self-test" => a.self_test = true,
             "--list" => a.list = true,
             "--bounds-only" => a.bounds_only = true,
+            "--simulate" => a.simulate = true,
+            "--sim-memory-pct" => a.sim.memory_pct = num(flag, val()?)?,
+            "--sim-slab" => a.sim.slab = true,
             "--quick" => quick = true,
             "--bench" => {} // passed by a bare `cargo bench`
             "--profiles" => a.profiles = val()?.split(',').map(str::to_string).collect(),
@@ -166,6 +181,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     }
     if a.requests() == 0 || a.requests() >= u64::from(u32::MAX) {
         return Err("the trace must have 1..2^32 requests".into());
+    }
+    if !(1..=1000).contains(&a.sim.memory_pct) {
+        return Err("--sim-memory-pct must be 1..=1000".into());
     }
     if a.servers.is_empty() {
         return Err("no servers".into());

@@ -11,6 +11,7 @@
 //! cargo bench --bench hitratio -- --run --quick    # ~1.5 min
 //! cargo bench --bench hitratio -- --run --profiles c4,scan --json /tmp/hit.json
 //! cargo bench --bench hitratio -- --self-test      # determinism / unlimited-memory check
+//! cargo bench --bench hitratio -- --simulate       # policy models only (sim.rs), ~1 min
 //! cargo test --test hitratio_units                 # unit tests (bound, trace, dists)
 //! ```
 //!
@@ -31,6 +32,10 @@
 //! `recency` (a hot set that moves) and `scan` (a one-pass sweep in the middle of a Zipf
 //! workload). TTLs are scaled by `--ttl-scale` (1/20: 60 s expire after 3 s of replay).
 //!
+//! `--simulate` runs no server: it replays each trace against in-process models of LRU,
+//! S3-FIFO, W-TinyLFU and an LFU with perfect memory (`sim.rs`), to tell what an online
+//! policy can reach on a profile.
+//!
 //! Every loop is bounded: the replay by `--duration`-derived timeouts, socket I/O by 10 s
 //! timeouts, the sampler by the replay's end. Servers are killed when their handle drops
 //! (also on a panic or Ctrl-C) and, through `PR_SET_PDEATHSIG`, when the benchmark dies.
@@ -45,6 +50,7 @@ mod replay;
 mod report;
 mod selftest;
 mod server;
+mod sim;
 mod trace;
 
 use std::process::ExitCode;
@@ -80,6 +86,9 @@ fn main() -> ExitCode {
             );
         }
         return ExitCode::SUCCESS;
+    }
+    if args.simulate {
+        return simulate(&args);
     }
     if !args.run && !args.self_test {
         print!("{USAGE}");
@@ -132,6 +141,22 @@ fn main() -> ExitCode {
         eprintln!("hitratio: writing {path}: {e}");
         return ExitCode::from(1);
     }
+    ExitCode::SUCCESS
+}
+
+/// `--simulate`: every chosen profile against the in-process models (`sim.rs`).
+fn simulate(args: &Args) -> ExitCode {
+    let t0 = Instant::now();
+    for p in PROFILES
+        .iter()
+        .filter(|p| args.profiles.is_empty() || args.profiles.iter().any(|n| n == p.name))
+    {
+        let trace = trace::generate(p, trace_params(args, args.requests()));
+        let bound = bound::compute(&trace, args.memory_mb << 20);
+        let runs = sim::run(&trace, args.memory_mb << 20, args.sim);
+        sim::print(p.name, &bound, &runs);
+    }
+    eprintln!("simulated in {:.1} s", t0.elapsed().as_secs_f64());
     ExitCode::SUCCESS
 }
 

@@ -12,6 +12,8 @@ mod bound;
 mod dist;
 #[path = "profiles.rs"]
 mod profiles;
+#[path = "sim.rs"]
+mod sim;
 #[path = "trace.rs"]
 mod trace;
 
@@ -159,12 +161,11 @@ mod trace_tests {
     }
 }
 
-mod bound_tests {
-    use crate::bound::*;
+mod hand {
     use crate::trace::{Req, Trace, TraceParams};
 
     /// A hand-made trace: one connection, batches of `batch`, one request per second.
-    fn trace(reqs: &[(u32, bool)], sizes: &[u32], ttls: &[u32], batch: usize) -> Trace {
+    pub fn trace(reqs: &[(u32, bool)], sizes: &[u32], ttls: &[u32], batch: usize) -> Trace {
         Trace {
             name: "hand".into(),
             params: TraceParams {
@@ -195,6 +196,11 @@ mod bound_tests {
             one_shot: 0,
         }
     }
+}
+
+mod bound_tests {
+    use crate::bound::*;
+    use crate::hand::trace;
 
     #[test]
     fn hand_checked_static_optimum() {
@@ -257,5 +263,59 @@ mod bound_tests {
         let b = compute(&t, 1000);
         assert_eq!((b.compulsory, b.inf_hits), (4, 2));
         assert_eq!((b.distinct, b.once), (2, 0));
+    }
+}
+
+mod sim_tests {
+    use crate::bound::compute;
+    use crate::hand::trace;
+    use crate::profiles::find;
+    use crate::sim::{SimOpts, run};
+    use crate::trace::{TraceParams, generate};
+
+    #[test]
+    fn every_model_hits_all_it_can_when_everything_fits() {
+        for name in ["c45", "c4", "recency", "scan"] {
+            let p = find(name).expect("profile");
+            let params = TraceParams {
+                seed: 3,
+                requests: 40_000,
+                mem_bytes: 1 << 20,
+                ttl_scale: 0.05,
+                conns: 2,
+                batch: 16,
+                rate: 2_000.0,
+            };
+            let t = generate(p, params);
+            let b = compute(&t, u64::MAX / 4);
+            for slab in [false, true] {
+                let opts = SimOpts {
+                    memory_pct: 100,
+                    slab,
+                };
+                // Slab chunks cost at most twice the bound's item cost.
+                for r in run(&t, 2 * b.footprint + (1 << 20), opts) {
+                    assert_eq!((r.gets, r.hits), (b.gets, b.inf_hits), "{name} {}", r.name);
+                }
+            }
+            // With a tenth of the footprint every model misses more.
+            for r in run(&t, b.footprint / 10, SimOpts::default()) {
+                assert!(r.hits < b.inf_hits, "{name} {}", r.name);
+            }
+        }
+    }
+
+    #[test]
+    fn hand_checked_lru_and_lfu() {
+        // Three keys of 100 bytes (10 + 42 + 48), room for two. Reads A B A C B A:
+        // LRU: miss, miss, hit, miss (evicts B), miss (evicts A), miss: 1 hit.
+        // LFU with memory: C evicts B (tie at one read, lower key first), B (now two reads)
+        // evicts C, so the last A hits: 2 hits.
+        let reqs: Vec<(u32, bool)> = [0, 1, 0, 2, 1, 0].iter().map(|&k| (k, false)).collect();
+        let t = trace(&reqs, &[42, 42, 42], &[0, 0, 0], 1);
+        let runs = run(&t, 200, SimOpts::default());
+        let hits = |n: &str| runs.iter().find(|r| r.name == n).map(|r| r.hits);
+        assert_eq!(hits("lru"), Some(1));
+        assert_eq!(hits("lfu-oracle"), Some(2));
     }
 }

@@ -1,0 +1,619 @@
+//! Policy simulator (`--simulate`): the same trace, replayed in process against models of
+//! published eviction policies, to tell what an online policy can reach on a profile and
+//! which one to build. No server, no socket: a profile takes seconds.
+//!
+//! The models share the bound's accounting (`bound.rs`): memory = `-m`, item cost = key +
+//! value + 48 bytes, batches in the order they are due (reads see the cache as it was when
+//! the batch was due, then every miss and write is set). An item whose TTL ran out is a
+//! miss and is dropped when read. So a model's ratio is comparable with the static-optimal
+//! bound and with the other models, not with a server's (a server has less room: its index,
+//! slab rounding, per-class queues).
+//!
+//! Models:
+//! - `lru`: one LRU list (what memcached approximates);
+//! - `s3fifo`: S3-FIFO (Yang et al., SOSP'23): a small FIFO of 10% of the bytes; an item
+//!   read at least `threshold` times while there moves to the main FIFO, the others leave
+//!   and their keys enter a ghost FIFO (as many bytes as the main queue); a key set again
+//!   while in the ghost goes straight to the main queue, which is a CLOCK with a 2-bit count;
+//! - `wtinylfu`: W-TinyLFU (Einziger et al., and Caffeine): a window LRU of `window` of the
+//!   bytes, then a segmented LRU (20% probation, 80% protected); a window item that leaves
+//!   enters probation only if a count-min sketch (4 rows of 4-bit counters, halved every 10 ×
+//!   its width reads, with a doorkeeper bit array) says it is read more often than each
+//!   probation victim it would push out;
+//! - `lfu-oracle`: keeps the items with the most reads per byte *so far* (counts never
+//!   forgotten, evicted items included): a frequency-ranking policy with perfect memory, the
+//!   most any frequency-based admission can learn online on a trace without drift.
+//!
+//! Owns: the models and the `--simulate` table. Must not touch sockets or the bound.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::bound::{self, Bound};
+use crate::dist::mix;
+use crate::trace::Trace;
+
+/// No key / end of a list.
+const NONE: u32 = u32::MAX;
+
+/// Doubly linked lists threaded through per-key arrays: a key is in at most one list.
+struct Lists {
+    prev: Vec<u32>,
+    next: Vec<u32>,
+    /// Which list a key is in (0 = none).
+    of: Vec<u8>,
+    head: Vec<u32>,
+    tail: Vec<u32>,
+    bytes: Vec<u64>,
+}
+
+impl Lists {
+    fn new(keys: usize, lists: usize) -> Lists {
+        Lists {
+            prev: vec![NONE; keys],
+            next: vec![NONE; keys],
+            of: vec![0; keys],
+            head: vec![NONE; lists + 1],
+            tail: vec![NONE; lists + 1],
+            bytes: vec![0; lists + 1],
+        }
+    }
+
+    fn push_head(&mut self, l: u8, k: u32, cost: u64) {
+        let (ku, li) = (k as usize, l as usize);
+        self.of[ku] = l;
+        self.prev[ku] = NONE;
+        self.next[ku] = self.head[li];
+        if self.head[li] != NONE {
+            self.prev[self.head[li] as usize] = k;
+        } else {
+            self.tail[li] = k;
+        }
+        self.head[li] = k;
+        self.bytes[li] += cost;
+    }
+
+    fn unlink(&mut self, k: u32, cost: u64) -> u8 {
+        let ku = k as usize;
+        let l = self.of[ku];
+        if l == 0 {
+            return 0;
+        }
+        let li = l as usize;
+        let (p, n) = (self.prev[ku], self.next[ku]);
+        if p != NONE {
+            self.next[p as usize] = n;
+        } else {
+            self.head[li] = n;
+        }
+        if n != NONE {
+            self.prev[n as usize] = p;
+        } else {
+            self.tail[li] = p;
+        }
+        self.of[ku] = 0;
+        self.bytes[li] -= cost;
+        l
+    }
+}
+
+/// A model: `get` says whether `k` is held (and records the read), `set` stores `k`
+/// (evicting as needed), `remove` drops it (TTL ran out).
+trait Model {
+    fn get(&mut self, k: u32) -> bool;
+    fn set(&mut self, k: u32, cost: u64);
+    fn remove(&mut self, k: u32);
+}
+
+struct Lru {
+    l: Lists,
+    cost: Vec<u64>,
+    cap: u64,
+}
+
+impl Model for Lru {
+    fn get(&mut self, k: u32) -> bool {
+        if self.l.of[k as usize] == 0 {
+            return false;
+        }
+        let c = self.cost[k as usize];
+        self.l.unlink(k, c);
+        self.l.push_head(1, k, c);
+        true
+    }
+    fn set(&mut self, k: u32, cost: u64) {
+        self.remove(k);
+        self.cost[k as usize] = cost;
+        self.l.push_head(1, k, cost);
+        while self.l.bytes[1] > self.cap {
+            let t = self.l.tail[1];
+            self.remove(t);
+        }
+    }
+    fn remove(&mut self, k: u32) {
+        self.l.unlink(k, self.cost[k as usize]);
+    }
+}
+
+const SMALL: u8 = 1;
+const MAIN: u8 = 2;
+
+struct S3Fifo {
+    l: Lists,
+    cost: Vec<u64>,
+    freq: Vec<u8>,
+    cap: u64,
+    small_cap: u64,
+    threshold: u8,
+    /// Ghost FIFO of (key, generation); a key is a ghost while `ghost_gen[k]` matches.
+    ghost: VecDeque<(u32, u32)>,
+    ghost_gen: Vec<u32>,
+    ghost_bytes: u64,
+    stamp: u32,
+}
+
+impl S3Fifo {
+    fn in_ghost(&self, k: u32) -> bool {
+        self.ghost_gen[k as usize] != 0
+    }
+
+    fn evict_one(&mut self) {
+        let small_over = self.l.bytes[SMALL as usize] > self.small_cap;
+        if small_over || self.l.tail[MAIN as usize] == NONE {
+            let t = self.l.tail[SMALL as usize];
+            let c = self.cost[t as usize];
+            self.l.unlink(t, c);
+            if self.freq[t as usize] >= self.threshold {
+                self.freq[t as usize] = 0;
+                self.l.push_head(MAIN, t, c);
+            } else {
+                self.stamp += 1;
+                self.ghost_gen[t as usize] = self.stamp;
+                self.ghost.push_back((t, self.stamp));
+                self.ghost_bytes += c;
+                let ghost_cap = self.cap - self.small_cap;
+                while self.ghost_bytes > ghost_cap {
+                    let Some((g, at)) = self.ghost.pop_front() else {
+                        break;
+                    };
+                    self.ghost_bytes -= self.cost[g as usize];
+                    if self.ghost_gen[g as usize] == at {
+                        self.ghost_gen[g as usize] = 0;
+                    }
+                }
+            }
+        } else {
+            let t = self.l.tail[MAIN as usize];
+            let c = self.cost[t as usize];
+            self.l.unlink(t, c);
+            if self.freq[t as usize] > 0 {
+                self.freq[t as usize] -= 1;
+                self.l.push_head(MAIN, t, c);
+            }
+        }
+    }
+}
+
+impl Model for S3Fifo {
+    fn get(&mut self, k: u32) -> bool {
+        if self.l.of[k as usize] == 0 {
+            return false;
+        }
+        let f = &mut self.freq[k as usize];
+        *f = (*f + 1).min(3);
+        true
+    }
+    fn set(&mut self, k: u32, cost: u64) {
+        let ku = k as usize;
+        let was = self.l.unlink(k, self.cost[ku]);
+        // The ghost entry's bytes stay counted until it leaves the FIFO (as its cost was).
+        let to = if was == MAIN || self.in_ghost(k) {
+            self.ghost_gen[ku] = 0;
+            MAIN
+        } else {
+            SMALL
+        };
+        if was == 0 {
+            self.freq[ku] = 0;
+        }
+        self.cost[ku] = cost;
+        self.l.push_head(to, k, cost);
+        while self.l.bytes[SMALL as usize] + self.l.bytes[MAIN as usize] > self.cap {
+            self.evict_one();
+        }
+    }
+    fn remove(&mut self, k: u32) {
+        self.l.unlink(k, self.cost[k as usize]);
+    }
+}
+
+/// Count-min sketch with 4-bit counters (kept in bytes), a doorkeeper and periodic halving.
+struct Sketch {
+    table: Vec<u8>,
+    mask: usize,
+    door: Vec<u64>,
+    adds: u64,
+    sample: u64,
+}
+
+impl Sketch {
+    fn new(width: usize) -> Sketch {
+        let w = width.next_power_of_two().max(64);
+        Sketch {
+            table: vec![0; w * 4],
+            mask: w - 1,
+            door: vec![0; w / 64],
+            adds: 0,
+            sample: 10 * w as u64,
+        }
+    }
+
+    fn slots(&self, k: u32) -> [usize; 4] {
+        let h = mix(u64::from(k) ^ 0x9e37_79b9_7f4a_7c15);
+        let w = self.mask + 1;
+        std::array::from_fn(|i| i * w + ((h >> (i * 16)) as usize & self.mask))
+    }
+
+    fn door_bit(&self, k: u32) -> (usize, u64) {
+        let h = mix(u64::from(k) ^ 0x51_7cc1_b727_220a) as usize & (self.door.len() * 64 - 1);
+        (h / 64, 1 << (h % 64))
+    }
+
+    fn add(&mut self, k: u32) {
+        let (w, b) = self.door_bit(k);
+        if self.door[w] & b == 0 {
+            self.door[w] |= b;
+        } else {
+            for s in self.slots(k) {
+                self.table[s] = (self.table[s] + 1).min(15);
+            }
+        }
+        self.adds += 1;
+        if self.adds >= self.sample {
+            self.adds /= 2;
+            for c in &mut self.table {
+                *c /= 2;
+            }
+            self.door.iter_mut().for_each(|d| *d = 0);
+        }
+    }
+
+    fn freq(&self, k: u32) -> u32 {
+        let (w, b) = self.door_bit(k);
+        let min = self
+            .slots(k)
+            .iter()
+            .map(|&s| self.table[s])
+            .min()
+            .unwrap_or(0);
+        u32::from(min) + u32::from(self.door[w] & b != 0)
+    }
+}
+
+const WINDOW: u8 = 1;
+const PROBATION: u8 = 2;
+const PROTECTED: u8 = 3;
+
+struct WTinyLfu {
+    l: Lists,
+    cost: Vec<u64>,
+    window_cap: u64,
+    main_cap: u64,
+    protected_cap: u64,
+    sketch: Sketch,
+}
+
+impl WTinyLfu {
+    fn main_bytes(&self) -> u64 {
+        self.l.bytes[PROBATION as usize] + self.l.bytes[PROTECTED as usize]
+    }
+
+    /// The window's oldest items leave for probation, if the sketch admits them.
+    fn drain_window(&mut self) {
+        while self.l.bytes[WINDOW as usize] > self.window_cap {
+            let cand = self.l.tail[WINDOW as usize];
+            let cc = self.cost[cand as usize];
+            self.l.unlink(cand, cc);
+            let fc = self.sketch.freq(cand);
+            let mut admit = true;
+            while self.main_bytes() + cc > self.main_cap {
+                let mut v = self.l.tail[PROBATION as usize];
+                if v == NONE {
+                    v = self.l.tail[PROTECTED as usize];
+                }
+                if v == NONE {
+                    break;
+                }
+                if fc > self.sketch.freq(v) {
+                    let vc = self.cost[v as usize];
+                    self.l.unlink(v, vc);
+                } else {
+                    admit = false;
+                    break;
+                }
+            }
+            if admit {
+                self.l.push_head(PROBATION, cand, cc);
+            }
+        }
+    }
+}
+
+impl Model for WTinyLfu {
+    fn get(&mut self, k: u32) -> bool {
+        self.sketch.add(k);
+        let ku = k as usize;
+        let c = self.cost[ku];
+        match self.l.unlink(k, c) {
+            0 => false,
+            WINDOW => {
+                self.l.push_head(WINDOW, k, c);
+                true
+            }
+            _ => {
+                self.l.push_head(PROTECTED, k, c);
+                while self.l.bytes[PROTECTED as usize] > self.protected_cap {
+                    let t = self.l.tail[PROTECTED as usize];
+                    let tc = self.cost[t as usize];
+                    self.l.unlink(t, tc);
+                    self.l.push_head(PROBATION, t, tc);
+                }
+                true
+            }
+        }
+    }
+    fn set(&mut self, k: u32, cost: u64) {
+        let ku = k as usize;
+        let was = self.l.unlink(k, self.cost[ku]);
+        self.cost[ku] = cost;
+        if was == 0 || was == WINDOW {
+            self.l.push_head(WINDOW, k, cost);
+            self.drain_window();
+        } else {
+            // An update keeps its place in the main segments (Caffeine), within the limit.
+            self.l.push_head(was, k, cost);
+            while self.main_bytes() > self.main_cap {
+                let mut v = self.l.tail[PROBATION as usize];
+                if v == NONE {
+                    v = self.l.tail[PROTECTED as usize];
+                }
+                let vc = self.cost[v as usize];
+                self.l.unlink(v, vc);
+            }
+        }
+    }
+    fn remove(&mut self, k: u32) {
+        self.l.unlink(k, self.cost[k as usize]);
+    }
+}
+
+/// Keeps the items with the most reads per byte so far; counts survive eviction.
+struct LfuOracle {
+    reads: Vec<u32>,
+    cost: Vec<u64>,
+    held: Vec<bool>,
+    /// (reads per byte × 2^32, key) of the held items.
+    order: BTreeSet<(u64, u32)>,
+    bytes: u64,
+    cap: u64,
+}
+
+impl LfuOracle {
+    fn prio(&self, k: u32) -> u64 {
+        (u64::from(self.reads[k as usize]) << 32) / self.cost[k as usize].max(1)
+    }
+}
+
+impl Model for LfuOracle {
+    fn get(&mut self, k: u32) -> bool {
+        let ku = k as usize;
+        if !self.held[ku] {
+            self.reads[ku] += 1;
+            return false;
+        }
+        self.order.remove(&(self.prio(k), k));
+        self.reads[ku] += 1;
+        self.order.insert((self.prio(k), k));
+        true
+    }
+    fn set(&mut self, k: u32, cost: u64) {
+        self.remove(k);
+        let ku = k as usize;
+        self.cost[ku] = cost;
+        self.held[ku] = true;
+        self.bytes += cost;
+        self.order.insert((self.prio(k), k));
+        while self.bytes > self.cap {
+            let Some((_, v)) = self.order.pop_first() else {
+                break;
+            };
+            self.held[v as usize] = false;
+            self.bytes -= self.cost[v as usize];
+        }
+    }
+    fn remove(&mut self, k: u32) {
+        let ku = k as usize;
+        if self.held[ku] {
+            self.order.remove(&(self.prio(k), k));
+            self.held[ku] = false;
+            self.bytes -= self.cost[ku];
+        }
+    }
+}
+
+/// One model's result on one trace.
+pub struct SimRun {
+    pub name: String,
+    pub hits: u64,
+    pub gets: u64,
+}
+
+/// The batches of every connection, in the order they are due (then by connection).
+fn batches(trace: &Trace) -> Vec<(f64, &[crate::trace::Req])> {
+    let mut all: Vec<(f64, usize, &[crate::trace::Req])> = Vec::new();
+    for (c, reqs) in trace.conns.iter().enumerate() {
+        for b in reqs.chunks(trace.params.batch) {
+            all.push((trace.due(&b[0]), c, b));
+        }
+    }
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    all.into_iter().map(|(t, _, b)| (t, b)).collect()
+}
+
+/// How the models count memory.
+#[derive(Clone, Copy, Debug)]
+pub struct SimOpts {
+    /// Memory given to the models, in percent of `-m` (a server's side tables take some).
+    pub memory_pct: u64,
+    /// Item cost = the chunk of ferrocache's default slab classes that holds a 34-byte header,
+    /// the key and the value (88 bytes, then × 1.25 rounded up to 8), instead of the bound's
+    /// key + value + 48: what a slab store pays, index aside.
+    pub slab: bool,
+}
+
+impl Default for SimOpts {
+    fn default() -> SimOpts {
+        SimOpts {
+            memory_pct: 100,
+            slab: false,
+        }
+    }
+}
+
+/// The cost of key `k`'s item under `opts`.
+pub fn cost_of(trace: &Trace, k: u32, opts: SimOpts) -> u64 {
+    if !opts.slab {
+        return bound::item_cost(trace, k);
+    }
+    let need = 34 + trace.key_size as u64 + u64::from(trace.value_size[k as usize]);
+    let mut chunk = 88u64;
+    while chunk < need && chunk < 512 * 1024 {
+        chunk = (chunk * 5 / 4).div_ceil(8) * 8;
+    }
+    chunk.max(need)
+}
+
+fn replay(trace: &Trace, model: &mut dyn Model, opts: SimOpts) -> (u64, u64) {
+    let keys = trace.value_size.len();
+    let mut expires: Vec<f64> = vec![f64::INFINITY; keys];
+    let (mut hits, mut gets) = (0u64, 0u64);
+    let mut pending: Vec<u32> = Vec::with_capacity(trace.params.batch);
+    for (t, batch) in batches(trace) {
+        pending.clear();
+        for r in batch {
+            if r.write {
+                pending.push(r.key);
+                continue;
+            }
+            gets += 1;
+            let k = r.key as usize;
+            if expires[k] <= t {
+                model.remove(r.key);
+                expires[k] = f64::INFINITY;
+            }
+            if model.get(r.key) {
+                hits += 1;
+            } else {
+                pending.push(r.key);
+            }
+        }
+        for &k in &pending {
+            let ttl = trace.ttl[k as usize];
+            expires[k as usize] = if ttl > 0 {
+                t + f64::from(ttl)
+            } else {
+                f64::INFINITY
+            };
+            model.set(k, cost_of(trace, k, opts));
+        }
+    }
+    (hits, gets)
+}
+
+/// Every model on `trace` with `opts.memory_pct` of `mem` bytes.
+pub fn run(trace: &Trace, mem: u64, opts: SimOpts) -> Vec<SimRun> {
+    let mem = mem * opts.memory_pct / 100;
+    let keys = trace.value_size.len();
+    let mean_cost = {
+        let total: u64 = (0..keys as u32).map(|k| cost_of(trace, k, opts)).sum();
+        (total / keys.max(1) as u64).max(1)
+    };
+    let items = (mem / mean_cost) as usize;
+    let mut runs = Vec::new();
+    let mut go = |name: String, m: &mut dyn Model| {
+        let (hits, gets) = replay(trace, m, opts);
+        runs.push(SimRun { name, hits, gets });
+    };
+    go(
+        "lru".into(),
+        &mut Lru {
+            l: Lists::new(keys, 1),
+            cost: vec![0; keys],
+            cap: mem,
+        },
+    );
+    for threshold in [1, 2] {
+        go(
+            format!("s3fifo-t{threshold}"),
+            &mut S3Fifo {
+                l: Lists::new(keys, 2),
+                cost: vec![0; keys],
+                freq: vec![0; keys],
+                cap: mem,
+                small_cap: mem / 10,
+                threshold,
+                ghost: VecDeque::new(),
+                ghost_gen: vec![0; keys],
+                ghost_bytes: 0,
+                stamp: 0,
+            },
+        );
+    }
+    for window_pct in [1, 10] {
+        let window_cap = mem * window_pct / 100;
+        let main_cap = mem - window_cap;
+        go(
+            format!("wtinylfu-w{window_pct}"),
+            &mut WTinyLfu {
+                l: Lists::new(keys, 3),
+                cost: vec![0; keys],
+                window_cap,
+                main_cap,
+                protected_cap: main_cap * 8 / 10,
+                sketch: Sketch::new(items),
+            },
+        );
+    }
+    go(
+        "lfu-oracle".into(),
+        &mut LfuOracle {
+            reads: vec![0; keys],
+            cost: vec![0; keys],
+            held: vec![false; keys],
+            order: BTreeSet::new(),
+            bytes: 0,
+            cap: mem,
+        },
+    );
+    runs
+}
+
+/// Prints one profile's table: each model's hit ratio and the share of the gap between
+/// `lru` and the static optimum it closes.
+pub fn print(name: &str, bound: &Bound, runs: &[SimRun]) {
+    let opt = bound.static_ratio();
+    let lru = runs.first().map_or(0.0, |r| bound::ratio(r.hits, r.gets));
+    println!(
+        "\n### {name}: static-opt {opt:.4}, unlimited {:.4}",
+        bound.inf_ratio()
+    );
+    println!("| model | hit ratio | gap to static-opt closed vs lru |\n|---|---:|---:|");
+    for r in runs {
+        let h = bound::ratio(r.hits, r.gets);
+        let closed = if opt > lru {
+            format!("{:.0}%", 100.0 * (h - lru) / (opt - lru))
+        } else {
+            "-".into()
+        };
+        println!("| {} | {h:.4} | {closed} |", r.name);
+    }
+}
