@@ -26,6 +26,7 @@ exits 0.
   --sim-memory-pct N    with --simulate: give the models N% of -m (default 100)
   --sim-slab            with --simulate: items cost a slab chunk (34-byte header, classes
                         88 B x 1.25) instead of key + value + 48
+  --sim-overhead N      with --simulate: per-item bytes besides key and value (default 48)
   --quick               shorter traces (--duration 4 instead of 20)
   --profiles a,b        profiles to run (default: all; see --list)
   --servers a,b         memcached, ferrocache or LABEL=PATH (default: memcached,ferrocache)
@@ -124,6 +125,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--simulate" => a.simulate = true,
             "--sim-memory-pct" => a.sim.memory_pct = num(flag, val()?)?,
             "--sim-slab" => a.sim.slab = true,
+            "--sim-overhead" => a.sim.overhead = num(flag, val()?)?,
             "--quick" => quick = true,
             "--bench" => {} // passed by a bare `cargo bench`
             "--profiles" => a.profiles = val()?.split(',').map(str::to_string).collect(),

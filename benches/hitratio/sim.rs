@@ -468,6 +468,9 @@ pub struct SimOpts {
     /// the key and the value (88 bytes, then × 1.25 rounded up to 8), instead of the bound's
     /// key + value + 48: what a slab store pays, index aside.
     pub slab: bool,
+    /// Per-item bytes besides key and value when not `slab` (the bound's 48 by default; a
+    /// segment store such as Segcache pays about 5, plus its index).
+    pub overhead: u64,
 }
 
 impl Default for SimOpts {
@@ -475,6 +478,7 @@ impl Default for SimOpts {
         SimOpts {
             memory_pct: 100,
             slab: false,
+            overhead: bound::ITEM_OVERHEAD,
         }
     }
 }
@@ -482,7 +486,7 @@ impl Default for SimOpts {
 /// The cost of key `k`'s item under `opts`.
 pub fn cost_of(trace: &Trace, k: u32, opts: SimOpts) -> u64 {
     if !opts.slab {
-        return bound::item_cost(trace, k);
+        return trace.key_size as u64 + u64::from(trace.value_size[k as usize]) + opts.overhead;
     }
     let need = 34 + trace.key_size as u64 + u64::from(trace.value_size[k as usize]);
     let mut chunk = 88u64;

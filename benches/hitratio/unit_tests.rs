@@ -290,8 +290,8 @@ mod sim_tests {
             let b = compute(&t, u64::MAX / 4);
             for slab in [false, true] {
                 let opts = SimOpts {
-                    memory_pct: 100,
                     slab,
+                    ..SimOpts::default()
                 };
                 // Slab chunks cost at most twice the bound's item cost.
                 for r in run(&t, 2 * b.footprint + (1 << 20), opts) {
