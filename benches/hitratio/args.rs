@@ -21,8 +21,9 @@ exits 0.
   --list                print the profiles and what they are based on
   --bounds-only         with --run: generate the traces and print their bounds, no servers
   --simulate            no servers: replay each trace against in-process models of
-                        published policies (LRU, S3-FIFO, W-TinyLFU, an LFU with perfect
-                        memory) with the bound's accounting (sim.rs)
+                        published policies (LRU, S3-FIFO per item and in segments,
+                        W-TinyLFU, an LFU with perfect memory) with the bound's accounting
+                        (sim.rs)
   --sim-memory-pct N    with --simulate: give the models N% of -m (default 100)
   --sim-slab            with --simulate: items cost a slab chunk (34-byte header, classes
                         88 B x 1.25) instead of key + value + 48

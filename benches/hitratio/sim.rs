@@ -23,6 +23,12 @@
 //!   enters probation only if a count-min sketch (4 rows of 4-bit counters, halved every 10 ×
 //!   its width reads, with a doorkeeper bit array) says it is read more often than each
 //!   probation victim it would push out;
+//! - `s3fifo-segments`, `s3fifo-segments-clean90`: S3-FIFO in a log-structured store (1 MiB
+//!   segments, as Segcache): items appended to a small and a main log, evicted a whole
+//!   segment at a time, items that were read copied forward; overwritten and expired copies
+//!   stay as dead bytes until their segment goes, or (`clean90`) segments less than 90%
+//!   live are compacted first. Its note gives the bytes copied per byte set and the share
+//!   of the segments live items fill;
 //! - `lfu-oracle`: keeps the items with the most reads per byte *so far* (counts never
 //!   forgotten, evicted items included): a frequency-ranking policy with perfect memory, the
 //!   most any frequency-based admission can learn online on a trace without drift.
@@ -105,6 +111,10 @@ trait Model {
     fn get(&mut self, k: u32) -> bool;
     fn set(&mut self, k: u32, cost: u64);
     fn remove(&mut self, k: u32);
+    /// Anything worth printing beside the hit ratio.
+    fn note(&self) -> String {
+        String::new()
+    }
 }
 
 struct Lru {
@@ -443,11 +453,282 @@ impl Model for LfuOracle {
     }
 }
 
+/// S3-FIFO in a log-structured store (segments, as Segcache keeps items): items are
+/// appended to fixed-size segments of a small or a main log; memory is whole segments. When
+/// the segments fill `-m`, the oldest segment of the small log (while that log holds more
+/// than its share) or of the main log is emptied: live items of the small log that were
+/// read are copied to the main log, the others leave for the ghost; live items of the main
+/// log that were read since their last pass are copied to its head (CLOCK by copying), the
+/// others leave. Overwritten and expired copies stay as dead bytes until their segment is
+/// emptied, or, with `clean_below`, until a main segment whose live share fell below it is
+/// compacted (its live items copied to the head, counts kept) instead of evicting one.
+struct SegLog {
+    /// Per log (`SMALL - 1`, `MAIN - 1`): segment ids, oldest first.
+    logs: [VecDeque<usize>; 2],
+    /// Per segment id: its (key, version) entries and its live bytes.
+    entries: Vec<Vec<(u32, u32)>>,
+    seg_live: Vec<u64>,
+    /// Bytes appended to each log's newest segment.
+    head_bytes: [u64; 2],
+    seg: u64,
+    cap_segs: usize,
+    small_segs: usize,
+    clean_below: Option<f64>,
+    /// Version of each key's live copy; a segment entry with another version is dead.
+    ver: Vec<u32>,
+    next_ver: u32,
+    /// Which log holds a key's live copy (0: none), and in which segment.
+    log_of: Vec<u8>,
+    seg_of: Vec<u32>,
+    cost: Vec<u64>,
+    freq: Vec<u8>,
+    ghost: VecDeque<(u32, u32)>,
+    ghost_gen: Vec<u32>,
+    ghost_bytes: u64,
+    ghost_cap: u64,
+    stamp: u32,
+    /// Bytes copied by evictions and compactions, bytes set.
+    copied: u64,
+    set_bytes: u64,
+    /// Sum over evictions of the live share of the segments.
+    live_share: f64,
+    evictions: u64,
+}
+
+impl SegLog {
+    fn new(keys: usize, mem: u64, seg: u64, small_pct: u64, clean_below: Option<f64>) -> SegLog {
+        let cap_segs = ((mem / seg) as usize).max(2);
+        SegLog {
+            logs: [VecDeque::new(), VecDeque::new()],
+            entries: Vec::new(),
+            seg_live: Vec::new(),
+            head_bytes: [0; 2],
+            seg,
+            cap_segs,
+            small_segs: (cap_segs * small_pct as usize / 100).max(1),
+            clean_below,
+            ver: vec![0; keys],
+            next_ver: 0,
+            log_of: vec![0; keys],
+            seg_of: vec![0; keys],
+            cost: vec![0; keys],
+            freq: vec![0; keys],
+            ghost: VecDeque::new(),
+            ghost_gen: vec![0; keys],
+            ghost_bytes: 0,
+            ghost_cap: mem - mem * small_pct / 100,
+            stamp: 0,
+            copied: 0,
+            set_bytes: 0,
+            live_share: 0.0,
+            evictions: 0,
+        }
+    }
+
+    fn segments(&self) -> usize {
+        self.logs[0].len() + self.logs[1].len()
+    }
+
+    fn append(&mut self, log: u8, k: u32) {
+        let (l, c) = (usize::from(log - 1), self.cost[k as usize]);
+        if self.logs[l].is_empty() || self.head_bytes[l] + c > self.seg {
+            self.logs[l].push_back(self.entries.len());
+            self.entries.push(Vec::new());
+            self.seg_live.push(0);
+            self.head_bytes[l] = 0;
+        }
+        let id = self.entries.len() - 1;
+        let id = *self.logs[l].back().unwrap_or(&id);
+        self.next_ver += 1;
+        let ku = k as usize;
+        self.ver[ku] = self.next_ver;
+        self.log_of[ku] = log;
+        self.seg_of[ku] = id as u32;
+        self.head_bytes[l] += c;
+        self.seg_live[id] += c;
+        self.entries[id].push((k, self.next_ver));
+    }
+
+    /// Drop key `k`'s live copy (it becomes dead bytes of its segment).
+    fn kill(&mut self, k: u32) {
+        let ku = k as usize;
+        if self.log_of[ku] != 0 {
+            self.log_of[ku] = 0;
+            self.seg_live[self.seg_of[ku] as usize] -= self.cost[ku];
+        }
+    }
+
+    fn remember_evicted(&mut self, k: u32) {
+        self.stamp += 1;
+        self.ghost_gen[k as usize] = self.stamp;
+        self.ghost.push_back((k, self.stamp));
+        self.ghost_bytes += self.cost[k as usize];
+        while self.ghost_bytes > self.ghost_cap {
+            let Some((g, at)) = self.ghost.pop_front() else {
+                break;
+            };
+            self.ghost_bytes -= self.cost[g as usize];
+            if self.ghost_gen[g as usize] == at {
+                self.ghost_gen[g as usize] = 0;
+            }
+        }
+    }
+
+    /// The live entries of segment `id`, which has left its log.
+    fn take_live(&mut self, id: usize) -> Vec<u32> {
+        let entries = std::mem::take(&mut self.entries[id]);
+        entries
+            .into_iter()
+            .filter(|&(k, v)| self.ver[k as usize] == v && self.log_of[k as usize] != 0)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Compact the segment (not a log's newest) with the least live bytes, if below
+    /// `clean_below` of a segment: its live items are copied to the head of their log,
+    /// counts kept. `true` if one was.
+    fn compact(&mut self) -> bool {
+        let Some(limit) = self.clean_below else {
+            return false;
+        };
+        let mut best: Option<(u64, usize, usize)> = None;
+        for (l, log) in self.logs.iter().enumerate() {
+            for (pos, &id) in log.iter().enumerate().take(log.len().saturating_sub(1)) {
+                if best.is_none_or(|(b, _, _)| self.seg_live[id] < b) {
+                    best = Some((self.seg_live[id], l, pos));
+                }
+            }
+        }
+        let Some((live, l, pos)) = best else {
+            return false;
+        };
+        if live as f64 >= limit * self.seg as f64 {
+            return false;
+        }
+        let Some(id) = self.logs[l].remove(pos) else {
+            return false;
+        };
+        for k in self.take_live(id) {
+            self.kill(k);
+            self.copied += self.cost[k as usize];
+            self.append(l as u8 + 1, k);
+        }
+        true
+    }
+
+    fn evict_segment(&mut self) {
+        let live: u64 = self
+            .logs
+            .iter()
+            .flatten()
+            .map(|&id| self.seg_live[id])
+            .sum();
+        self.live_share += live as f64 / (self.segments() as f64 * self.seg as f64);
+        self.evictions += 1;
+        if self.compact() {
+            return;
+        }
+        let small = self.logs[0].len() > self.small_segs || self.logs[1].len() <= 1;
+        let l = usize::from(!small);
+        let Some(id) = self.logs[l].pop_front() else {
+            return;
+        };
+        if self.logs[l].is_empty() {
+            self.head_bytes[l] = 0;
+        }
+        for k in self.take_live(id) {
+            let ku = k as usize;
+            self.kill(k);
+            if small && self.freq[ku] >= 1 {
+                self.freq[ku] = 0;
+                self.copied += self.cost[ku];
+                self.append(MAIN, k);
+            } else if small {
+                self.remember_evicted(k);
+            } else if self.freq[ku] > 0 {
+                self.freq[ku] -= 1;
+                self.copied += self.cost[ku];
+                self.append(MAIN, k);
+            }
+        }
+    }
+}
+
+impl Model for SegLog {
+    fn get(&mut self, k: u32) -> bool {
+        if self.log_of[k as usize] == 0 {
+            return false;
+        }
+        let f = &mut self.freq[k as usize];
+        *f = (*f + 1).min(3);
+        true
+    }
+    fn set(&mut self, k: u32, cost: u64) {
+        let ku = k as usize;
+        let was = self.log_of[ku];
+        let to = if was == MAIN || self.ghost_gen[ku] != 0 {
+            self.ghost_gen[ku] = 0;
+            MAIN
+        } else {
+            SMALL
+        };
+        if was == 0 {
+            self.freq[ku] = 0;
+        }
+        self.kill(k);
+        self.cost[ku] = cost;
+        self.set_bytes += cost;
+        self.append(to, k);
+        // Each pass over a main segment lowers the counts it copies and a compaction frees
+        // at least `1 - clean_below` of a segment, so this ends.
+        while self.segments() > self.cap_segs {
+            self.evict_segment();
+        }
+    }
+    fn remove(&mut self, k: u32) {
+        self.kill(k);
+    }
+    fn note(&self) -> String {
+        format!(
+            "{:.2} bytes copied per byte set; live items fill {:.0}% of the segments",
+            self.copied as f64 / self.set_bytes.max(1) as f64,
+            100.0 * self.live_share / self.evictions.max(1) as f64
+        )
+    }
+}
+
+/// Segment size of the log-structured model (Segcache's default).
+const SEGMENT: u64 = 1 << 20;
+
+/// The log-structured S3-FIFO model with segments of `seg` bytes, compacting segments less
+/// than `clean_below` live first.
+pub fn run_segments(
+    trace: &Trace,
+    mem: u64,
+    opts: SimOpts,
+    seg: u64,
+    clean_below: Option<f64>,
+) -> SimRun {
+    let mut m = SegLog::new(trace.value_size.len(), mem, seg, 10, clean_below);
+    let (hits, gets) = replay(trace, &mut m, opts);
+    let name = match clean_below {
+        None => "s3fifo-segments".to_string(),
+        Some(c) => format!("s3fifo-segments-clean{:.0}", c * 100.0),
+    };
+    SimRun {
+        name,
+        hits,
+        gets,
+        note: m.note(),
+    }
+}
+
 /// One model's result on one trace.
 pub struct SimRun {
     pub name: String,
     pub hits: u64,
     pub gets: u64,
+    pub note: String,
 }
 
 /// The batches of every connection, in the order they are due (then by connection).
@@ -548,7 +829,13 @@ pub fn run(trace: &Trace, mem: u64, opts: SimOpts) -> Vec<SimRun> {
     let mut runs = Vec::new();
     let mut go = |name: String, m: &mut dyn Model| {
         let (hits, gets) = replay(trace, m, opts);
-        runs.push(SimRun { name, hits, gets });
+        let note = m.note();
+        runs.push(SimRun {
+            name,
+            hits,
+            gets,
+            note,
+        });
     };
     go(
         "lru".into(),
@@ -601,6 +888,9 @@ pub fn run(trace: &Trace, mem: u64, opts: SimOpts) -> Vec<SimRun> {
             cap: mem,
         },
     );
+    for clean in [None, Some(0.9)] {
+        runs.push(run_segments(trace, mem, opts, SEGMENT, clean));
+    }
     runs
 }
 
@@ -613,7 +903,7 @@ pub fn print(name: &str, bound: &Bound, runs: &[SimRun]) {
         "\n### {name}: static-opt {opt:.4}, unlimited {:.4}",
         bound.inf_ratio()
     );
-    println!("| model | hit ratio | gap to static-opt closed vs lru |\n|---|---:|---:|");
+    println!("| model | hit ratio | gap to static-opt closed vs lru | note |\n|---|---:|---:|---|");
     for r in runs {
         let h = bound::ratio(r.hits, r.gets);
         let closed = if opt > lru {
@@ -621,6 +911,6 @@ pub fn print(name: &str, bound: &Bound, runs: &[SimRun]) {
         } else {
             "-".into()
         };
-        println!("| {} | {h:.4} | {closed} |", r.name);
+        println!("| {} | {h:.4} | {closed} | {} |", r.name, r.note);
     }
 }

@@ -270,7 +270,7 @@ mod sim_tests {
     use crate::bound::compute;
     use crate::hand::trace;
     use crate::profiles::find;
-    use crate::sim::{SimOpts, run};
+    use crate::sim::{SimOpts, run, run_segments};
     use crate::trace::{TraceParams, generate};
 
     #[test]
@@ -317,5 +317,27 @@ mod sim_tests {
         let hits = |n: &str| runs.iter().find(|r| r.name == n).map(|r| r.hits);
         assert_eq!(hits("lru"), Some(1));
         assert_eq!(hits("lfu-oracle"), Some(2));
+    }
+
+    #[test]
+    fn segment_compaction_keeps_what_overwrites_would_push_out() {
+        // Items of 100 bytes (10 + 42 + 48), segments of 400, memory of 5 segments. Keys 0
+        // to 3 are read twice, then 20 keys read once push them from the small log to the
+        // main log; then key 0 is written 40 times, each write leaving a dead copy in the
+        // main log. Without compaction the dead copies fill the segments and the main log's
+        // oldest segment, keys 1 to 3, is evicted; compacting the segments that are mostly
+        // dead keeps them, so their last reads hit.
+        let mut reqs: Vec<(u32, bool)> = Vec::new();
+        for _ in 0..2 {
+            reqs.extend((0..4).map(|k| (k, false)));
+        }
+        reqs.extend((4..24).map(|k| (k, false)));
+        reqs.extend(std::iter::repeat_n((0, true), 40));
+        reqs.extend((1..4).map(|k| (k, false)));
+        let t = trace(&reqs, &[42; 24], &[0; 24], 1);
+        let plain = run_segments(&t, 2000, SimOpts::default(), 400, None);
+        let clean = run_segments(&t, 2000, SimOpts::default(), 400, Some(0.9));
+        assert_eq!((clean.gets, clean.hits), (31, 7), "{}", clean.note);
+        assert_eq!((plain.gets, plain.hits), (31, 4), "{}", plain.note);
     }
 }
