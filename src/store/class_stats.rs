@@ -78,11 +78,7 @@ impl Inner {
             } else {
                 (geo.chunk_size(class), geo.per_page(class))
             };
-            let total_chunks = if large {
-                c.number as usize
-            } else {
-                m.pages * per_page
-            };
+            let total_chunks = if large { c.number as usize } else { m.chunks };
             out.push(ClassStats {
                 id: class + 1,
                 chunk_size,

@@ -237,13 +237,28 @@ impl Inner {
         let mut moving = 0;
         while rounds < ALLOC_ROUNDS {
             rounds += 1;
-            let got = if large {
-                self.mem.alloc_large_held(total, &mut held)
+            let (got, only_starter) = if large {
+                (self.mem.alloc_large_held(total, &mut held), false)
             } else {
-                self.mem.alloc(class)
+                match self.mem.alloc_or_tell(class) {
+                    Ok(r) => (Some(r), false),
+                    Err(only_starter) => (None, only_starter),
+                }
             };
             if got.is_some() {
                 return got;
+            }
+            // A class that filled its starter page takes a full page, as a class without a
+            // page would (`make_room`), before it evicts its own items: else the classes
+            // whose starters fill after the budget ran out would each keep a quarter page
+            // (with sizes of 10 to 4,000 bytes: 0.76 times memcached's items). A class that
+            // stores rarely never fills its starter and keeps only that.
+            if rounds == 1
+                && only_starter
+                && self.cfg.evictions
+                && let Room::Chunk(r) = self.make_room(class, total, hint, &mut held)
+            {
+                return Some(r);
             }
             let now = self.clock.now();
             let fs = self.flush_seq(now);
@@ -370,5 +385,11 @@ impl Inner {
     #[cfg(test)]
     pub(super) fn slab_pages(&self) -> usize {
         self.mem.slab_pages()
+    }
+
+    /// Bytes of the slab pages, for tests.
+    #[cfg(test)]
+    pub(super) fn slab_bytes(&self) -> usize {
+        self.mem.slab_bytes()
     }
 }

@@ -105,8 +105,9 @@ impl Inner {
                     }
                 }
                 Some(Victim::Page(class, pick)) => {
+                    let len = self.mem.page_len(pick.pid);
                     match self.move_page(&guard, class, pick.pid, MoveDest::Release) {
-                        Ok(_) => self.mem.unreserve_held(PAGE_SIZE),
+                        Ok(_) => self.mem.unreserve_held(len),
                         Err(_) => failures += 1,
                     }
                 }
@@ -136,7 +137,12 @@ impl Inner {
         let large = self.mem.large_bytes();
         match biggest {
             Some((pages, _)) if large > pages * PAGE_SIZE => Some(Victim::Large),
-            Some((_, c)) => self.mem.pick_page(c).map(|p| Victim::Page(c, p)),
+            // A class with only its starter page gives that when nothing bigger is left.
+            Some((_, c)) => self
+                .mem
+                .pick_page(c)
+                .or_else(|| self.mem.pick_starter(c))
+                .map(|p| Victim::Page(c, p)),
             None if large > 0 => Some(Victim::Large),
             None => None,
         }

@@ -14,7 +14,8 @@
 //!                           │  in the item header), ghost table of evicted keys
 //!                           ├─ CAS values clients chose (meta `E`), a side table
 //!                           └─ per-class counters
-//!   Ref ──► page table ──► 1 MiB slab page (one size class) ──► chunk: header|key|value
+//!   Ref ──► page table ──► slab page (one size class; 1 MiB, or a class' first page a
+//!           quarter of that: a starter page) ──► chunk: header|key|value
 //!      └──► large allocation (items bigger than slab_chunk_max, default half a page;
 //!           exactly sized)
 //!   one global budget: pages × 1 MiB + large bytes <= mem_limit (hard; after a runtime
@@ -101,6 +102,13 @@
 //! sequence at or below it are invisible. A delayed flush records a deadline that the first
 //! operation to observe it turns into such a sequence.
 //!
+//! **Starter pages** (`mem/mod.rs`, `STARTER_SIZE`): from `-m 32` up, a class' first page is
+//! a quarter page (for chunks up to 64 KiB, while starters hold at most an eighth of the
+//! limit), so a class that stores rarely does not hold a whole page it never fills (with
+//! Twitter-like sizes, 3 to 5 classes held 3 to 4 MiB of `-m 64` that way). A starter page
+//! never changes class; a class that fills its starter and finds no budget takes a full page
+//! (`make_room`) before it evicts its own items; a lowered limit releases starters last.
+//!
 //! **Page moves** (memcached's `slab_reassign`, always available, and `slab_automove=1`, on by
 //! default): a 1 MiB page can leave its class. Its chunk state table (`mem/`) tells the
 //! mover which chunks hold linked items and in which shard; the page is marked "moving" so
@@ -112,8 +120,8 @@
 //! can hold large items. Moves are serialised by one mover mutex and never hold a class
 //! mutex while taking a shard mutex (`shard.rs`). Four users:
 //! - **allocation**: with evictions on, when a class has no free chunk, no budget for a page
-//!   and nothing to reclaim or evict at its own LRU tails, it takes memory elsewhere: a
-//!   completely free page if any class has one; else a page less than a quarter used (the
+//!   and nothing to reclaim or evict at its own LRU tails (or only its starter page), it
+//!   takes memory elsewhere: a completely free page if any class has one; else a page less than a quarter used (the
 //!   emptiest: few items lost); else whichever holds the oldest least recently used item:
 //!   that class' emptiest page, or the oldest large item, whose budget becomes a page
 //!   (memcached's age criterion; at page granularity it approximates one LRU over all
@@ -131,7 +139,7 @@
 //! - **release steps** after `set_mem_limit` lowered the limit (see above).
 //!
 //! The chunk state table costs one byte per chunk of the smallest class per page (about 1.1%
-//! of `mem_limit` with the default classes), outside `mem_limit` like the index.
+//! of `mem_limit` with the default classes), counted in `mem_limit` like the index.
 //!
 //! Limits: a move evicts the items it cannot rescue (memcached does the same when the source
 //! class has no free chunk); those evictions (`evicted_by_move`) do not count as the source
@@ -305,8 +313,11 @@ pub enum ReassignError {
 pub struct ClassStats {
     pub id: usize,
     pub chunk_size: usize,
+    /// Chunks of a full page.
     pub chunks_per_page: usize,
+    /// Pages, a starter page (a quarter of a full page) included.
     pub total_pages: usize,
+    /// Chunks over all pages: fewer than `total_pages × chunks_per_page` with a starter.
     pub total_chunks: usize,
     pub used_chunks: usize,
     pub free_chunks: usize,

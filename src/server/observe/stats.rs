@@ -371,7 +371,7 @@ pub fn slabs(shared: &Shared) -> StatList {
         ] {
             out.add(format!("{id}:{name}"), v);
         }
-        malloced += (c.total_pages * c.chunks_per_page * c.chunk_size) as u64;
+        malloced += (c.total_chunks * c.chunk_size) as u64;
     }
     let active = classes.iter().filter(|c| c.total_pages > 0).count();
     out.add("active_slabs", active);

@@ -21,28 +21,45 @@ impl Mem {
     }
 
     /// A private chunk of slab class `class` (< `geo.n_slab()`), from a page with a free
-    /// chunk, or a new page if the budget allows. `None` when the budget is exhausted.
+    /// chunk, or a new page if the budget allows (a starter page if it is the class' first,
+    /// `starter_len`). `None` when the budget is exhausted.
     pub(in crate::store) fn alloc(&self, class: usize) -> Option<Ref> {
+        self.alloc_or_tell(class).ok()
+    }
+
+    /// `alloc`, or, when the budget is exhausted, whether the class holds only its starter
+    /// page (`Err(true)`): told under the same lock, so the engine's eviction path pays no
+    /// second one.
+    pub(in crate::store) fn alloc_or_tell(&self, class: usize) -> Result<Ref, bool> {
         let mut c = self.classes[class].lock();
         if let Some(r) = self.take_chunk(class, &mut c) {
-            return Some(r);
+            return Ok(r);
         }
-        if !self.reserve(PAGE_SIZE) {
-            return None;
+        let only_starter = c.pages.len() == 1 && c.pages.iter().all(|&p| self.is_starter(p));
+        let len = if c.pages.is_empty() {
+            self.starter_len(class)
+        } else {
+            PAGE_SIZE
+        };
+        if !self.reserve(len) {
+            return Err(only_starter);
         }
         let Some(pid) = self.ids.lock().take() else {
-            self.unreserve(PAGE_SIZE);
-            return None;
+            self.unreserve(len);
+            return Err(only_starter);
         };
         // Zeroed so the OS can hand out untouched pages lazily (calloc / mmap).
-        let page: Box<[u8]> = vec![0u8; PAGE_SIZE].into_boxed_slice();
+        let page: Box<[u8]> = vec![0u8; len].into_boxed_slice();
         let base = Box::into_raw(page).cast::<u8>();
         let i = pid as usize;
         self.id_slot(i).kind.store(class as u8, Ordering::Release);
-        self.id_slot(i).len.store(PAGE_SIZE, Ordering::Release);
+        self.id_slot(i).len.store(len, Ordering::Release);
+        if len < PAGE_SIZE {
+            self.starter_bytes.fetch_add(len, Ordering::Relaxed);
+        }
         self.id_slot(i).ptr.store(base, Ordering::Release);
         self.slab_pages.fetch_add(1, Ordering::Relaxed);
-        self.add_page(class, &mut c, pid, true)
+        self.add_page(class, &mut c, pid, true).ok_or(false)
     }
 
     /// A private chunk of `class` from its existing pages only (never a new page, never a
@@ -52,14 +69,46 @@ impl Mem {
         self.take_chunk(class, &mut c)
     }
 
-    pub(super) fn page_avail(&self, class: usize, m: &PageMeta) -> usize {
-        let carved = m.carved.load(Ordering::Relaxed) as usize;
-        m.free_count.load(Ordering::Relaxed) as usize + self.geo.per_page(class) - carved
+    /// The length of `class`' first page: `STARTER_SIZE` if it holds at least 4 of its
+    /// chunks, the limit is at least `STARTER_MIN_LIMIT` and the starter pages stay within
+    /// an eighth of it, else a full page.
+    pub(super) fn starter_len(&self, class: usize) -> usize {
+        let starters = self.starter_bytes.load(Ordering::Relaxed);
+        let limit = self.limit();
+        if self.geo.chunk_size(class) * 4 <= STARTER_SIZE
+            && limit >= STARTER_MIN_LIMIT
+            && starters + STARTER_SIZE <= limit / 8
+        {
+            STARTER_SIZE
+        } else {
+            PAGE_SIZE
+        }
     }
 
+    /// Bytes of page `pid` (a full or a starter page).
+    pub(in crate::store) fn page_len(&self, pid: u32) -> usize {
+        self.id_slot(pid as usize).len.load(Ordering::Acquire)
+    }
+
+    /// Is page `pid` a starter page (shorter than `PAGE_SIZE`)? Such a page never moves.
+    pub(super) fn is_starter(&self, pid: u32) -> bool {
+        self.id_slot(pid as usize).len.load(Ordering::Acquire) < PAGE_SIZE
+    }
+
+    /// Free (listed or uncarved) chunks of a page. Caller holds its class mutex.
+    pub(super) fn page_avail(&self, _class: usize, m: &PageMeta) -> usize {
+        let carved = m.carved.load(Ordering::Relaxed) as usize;
+        m.free_count.load(Ordering::Relaxed) as usize + m.chunks.load(Ordering::Relaxed) as usize
+            - carved
+    }
+
+    /// Page `pid`'s chunk state table, created on first use for its length (set before):
+    /// one byte per chunk of the smallest class. A starter page is never freed, so its id
+    /// (and short table) never becomes a full page's.
     pub(super) fn states(&self, pid: u32) -> &[AtomicU8] {
         self.id_slot(pid as usize).meta.states.get_or_init(|| {
-            let n = self.geo.per_page(0);
+            let len = self.id_slot(pid as usize).len.load(Ordering::Acquire);
+            let n = len / self.geo.chunk_size(0);
             self.charge_side(n);
             (0..n).map(|_| AtomicU8::new(ST_FREE)).collect()
         })
@@ -89,7 +138,7 @@ impl Mem {
             head
         } else {
             let n = m.carved.load(Ordering::Relaxed);
-            debug_assert!((n as usize) < self.geo.per_page(class));
+            debug_assert!(n < m.chunks.load(Ordering::Relaxed));
             m.carved.store(n + 1, Ordering::Relaxed);
             n
         };
@@ -112,6 +161,14 @@ impl Mem {
     ) -> Option<Ref> {
         let m = &self.id_slot(pid as usize).meta;
         let states = self.states(pid);
+        let len = self.id_slot(pid as usize).len.load(Ordering::Acquire);
+        let chunks = len / self.geo.chunk_size(class);
+        // The state table is sized for the smallest class at the page length it first had.
+        assert!(
+            chunks <= states.len(),
+            "page {pid} holds more chunks than its state table"
+        );
+        m.chunks.store(chunks as u32, Ordering::Relaxed);
         m.free_head.store(NIL, Ordering::Relaxed);
         m.free_count.store(0, Ordering::Relaxed);
         m.carved.store(take_first as u32, Ordering::Relaxed);
@@ -299,8 +356,14 @@ impl Mem {
             };
         }
         let c = self.classes[class].lock();
+        let chunks = c
+            .pages
+            .iter()
+            .map(|&p| self.id_slot(p as usize).meta.chunks.load(Ordering::Relaxed) as usize)
+            .sum();
         ClassMem {
             pages: c.pages.len(),
+            chunks,
             free_chunks: c.avail,
             outofmemory,
         }

@@ -73,10 +73,12 @@ impl Mem {
             return (base, self.id_slot(pid).len.load(Ordering::Acquire));
         }
         let size = self.geo.chunk_size(kind as usize);
-        assert!((idx + 1) * size <= PAGE_SIZE, "chunk index out of page");
-        // SAFETY: `base` points to a live PAGE_SIZE allocation (a page is only freed by
-        // `finish_move` when no chunk of it is owned, and the caller owns chunk `r`) and
-        // `idx * size + size <= PAGE_SIZE` was just checked, so the offset stays inside it.
+        let len = self.id_slot(pid).len.load(Ordering::Acquire);
+        assert!((idx + 1) * size <= len, "chunk index out of page");
+        // SAFETY: `base` points to a live allocation of `len` bytes (the page: `PAGE_SIZE`,
+        // or `STARTER_SIZE` for a starter page; a page is only freed by `finish_move` when no
+        // chunk of it is owned, and the caller owns chunk `r`) and `idx * size + size <= len`
+        // was just checked, so the offset stays inside it.
         (unsafe { base.add(idx * size) }, size)
     }
 

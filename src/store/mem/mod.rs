@@ -134,6 +134,18 @@ pub(super) const NIL: Ref = u32::MAX;
 pub(super) const PAGE_SIZE: usize = 1 << 20;
 /// Bytes of item header before the key.
 pub(super) const HEADER: usize = 34;
+/// A class' first page when its chunks are small enough (`starter_len`): a quarter page,
+/// so that a class that stores rarely (a few dozen big items, or a few thousand small ones)
+/// does not hold a whole 1 MiB page that it never fills, memory no other class can use.
+/// Seen at `-m 64` with Twitter-like sizes: 3 to 5 such classes held 3 to 4 MiB. A starter
+/// page stays with its class (the mover moves only full pages between classes); only a
+/// lowered limit releases one, when no full page is left to give. Starter pages hold at most
+/// an eighth of the limit; beyond that a class' first page is a full one. Only from a limit
+/// of `STARTER_MIN_LIMIT`: starters leave up to 3/4 of a page of the budget that no full page
+/// fits (new starters and large items still use it), which only a large limit can spare.
+pub(super) const STARTER_SIZE: usize = PAGE_SIZE / 4;
+/// The smallest limit with starter pages (see `STARTER_SIZE`).
+pub(super) const STARTER_MIN_LIMIT: usize = 32 * PAGE_SIZE;
 /// Smallest chunk, so that a page never has more than 2^IDX_BITS chunks.
 pub(super) const MIN_CHUNK_SIZE: usize = 64;
 /// At most this many slab classes (plus the large class), like memcached's 63.
@@ -176,6 +188,8 @@ struct PageMeta {
     free_count: AtomicU32,
     /// Chunks handed out at least once since the page got its class; the rest are uncarved.
     carved: AtomicU32,
+    /// Chunks the page holds for its class (its length over the chunk size).
+    chunks: AtomicU32,
     /// Set while the mover empties the page: the allocator skips it, frees do not relist it.
     moving: AtomicBool,
     /// Milliseconds (`Mem::now_ms`) until which the mover leaves this page alone: a move of
@@ -191,8 +205,9 @@ struct PageMeta {
 pub(super) enum MoveDest {
     /// Re-carve it for this slab class; `true`: hand its first chunk to the caller.
     Class(usize, bool),
-    /// Drop its memory; its `PAGE_SIZE` bytes of budget stay reserved for the caller, who
-    /// passes them to `alloc_large_held` or gives them back with `unreserve_held`.
+    /// Drop its memory; its bytes of budget (`PAGE_SIZE`, or `STARTER_SIZE` for a starter
+    /// page: `page_len` before the move) stay reserved for the caller, who passes them to
+    /// `alloc_large_held` or gives them back with `unreserve_held`.
     Release,
 }
 
@@ -207,7 +222,10 @@ pub(super) struct PagePick {
 /// Figures of one class allocator for `stats slabs`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct ClassMem {
+    /// Pages, a starter page included.
     pub pages: usize,
+    /// Chunks over all pages.
+    pub chunks: usize,
     pub free_chunks: usize,
     pub outofmemory: u64,
 }
@@ -236,7 +254,7 @@ impl IdPool {
 struct IdSlot {
     /// Base pointer; null when the id is unused.
     ptr: AtomicPtr<u8>,
-    /// Allocation length (PAGE_SIZE or the large item's size).
+    /// Allocation length (`PAGE_SIZE`, `STARTER_SIZE` or the large item's size).
     len: AtomicUsize,
     /// Class id, `KIND_LARGE` for large allocations.
     kind: AtomicU8,
@@ -256,12 +274,12 @@ pub(super) struct Mem {
     pub(super) geo: Geometry,
     /// The budget (`-m`, or `cache_memlimit` at runtime): nothing is reserved past it.
     limit: AtomicUsize,
-    /// Bytes charged to the budget: slab pages × PAGE_SIZE + large allocation sizes. May
+    /// Bytes charged to the budget: slab page lengths + large allocation sizes. May
     /// exceed `limit` only after the limit was lowered, until the store gives memory back.
     used: AtomicUsize,
     large_bytes: AtomicUsize,
-    /// Slab pages allocated (counted after their budget is reserved, uncounted before it is
-    /// given back, so `slab_pages × PAGE_SIZE + large_bytes <= used` at every instant).
+    /// Slab pages allocated, starter pages included (counted after their budget is
+    /// reserved, uncounted before it is given back).
     slab_pages: AtomicUsize,
     /// Per page id, in segments of `SEG_LEN` allocated the first time one of their ids is
     /// used (so the limit can be raised at runtime without a table sized for the largest).
@@ -273,6 +291,8 @@ pub(super) struct Mem {
     pub(super) sizes: SizeHist,
     /// Chunks whose value a reply sends from item memory (`mem/pins.rs`).
     pins: Pins,
+    /// Bytes of starter pages: at most an eighth of the limit (`starter_len`).
+    starter_bytes: AtomicUsize,
     /// Time base of `PageMeta::skip_until`.
     born: std::time::Instant,
     /// Bytes of side tables: the shards' indexes (grown beyond their initial size) and the
@@ -345,6 +365,7 @@ impl Mem {
             outofmemory: (0..n_classes).map(|_| AtomicU64::new(0)).collect(),
             sizes: SizeHist::new(item_size_max),
             pins: Pins::new(),
+            starter_bytes: AtomicUsize::new(0),
             born: std::time::Instant::now(),
             side: AtomicUsize::new(0),
             geo,
@@ -364,6 +385,7 @@ impl Mem {
                         free_head: AtomicU32::new(NIL),
                         free_count: AtomicU32::new(0),
                         carved: AtomicU32::new(0),
+                        chunks: AtomicU32::new(0),
                         moving: AtomicBool::new(false),
                         skip_until: AtomicU64::new(0),
                         states: OnceLock::new(),
@@ -434,6 +456,16 @@ impl Mem {
     #[cfg(test)]
     pub(super) fn slab_pages(&self) -> usize {
         self.slab_pages.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the slab pages of every class (starter pages are shorter), for tests.
+    #[cfg(test)]
+    pub(super) fn slab_bytes(&self) -> usize {
+        self.classes
+            .iter()
+            .flat_map(|c| c.lock().pages.clone())
+            .map(|p| self.id_slot(p as usize).len.load(Ordering::Acquire))
+            .sum()
     }
 }
 

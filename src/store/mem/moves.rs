@@ -20,8 +20,10 @@ impl Mem {
         r >> IDX_BITS
     }
 
-    /// The page of `class` with the fewest chunks in use (not already moving, nor skipped
-    /// after a move that gave up), with the class' page count.
+    /// The full page of `class` with the fewest chunks in use (not a starter page, not
+    /// already moving, nor skipped after a move that gave up), with the class' count of full
+    /// pages (a class with a starter page and one full page counts as one page: its fresh
+    /// full page is nearly empty, and other classes must not take it for spare).
     pub(in crate::store) fn pick_page(&self, class: usize) -> Option<PagePick> {
         let c = self.classes[class].lock();
         let per = self.geo.per_page(class);
@@ -30,7 +32,9 @@ impl Mem {
             .iter()
             .filter(|&&p| {
                 let m = &self.id_slot(p as usize).meta;
-                !m.moving.load(Ordering::Relaxed) && m.skip_until.load(Ordering::Relaxed) <= now
+                !self.is_starter(p)
+                    && !m.moving.load(Ordering::Relaxed)
+                    && m.skip_until.load(Ordering::Relaxed) <= now
             })
             .map(|&p| {
                 (
@@ -42,12 +46,28 @@ impl Mem {
             .map(|(in_use, pid)| PagePick {
                 pid,
                 in_use,
-                pages: c.pages.len(),
+                pages: c.pages.iter().filter(|&&p| !self.is_starter(p)).count(),
             })
     }
 
+    /// The starter page of `class`, if it has one that is not moving, for a lowered limit
+    /// that finds no full page to release.
+    pub(in crate::store) fn pick_starter(&self, class: usize) -> Option<PagePick> {
+        let c = self.classes[class].lock();
+        let &pid = c.pages.iter().find(|&&p| {
+            self.is_starter(p) && !self.id_slot(p as usize).meta.moving.load(Ordering::Relaxed)
+        })?;
+        let m = &self.id_slot(pid as usize).meta;
+        Some(PagePick {
+            pid,
+            in_use: m.chunks.load(Ordering::Relaxed) as usize - self.page_avail(class, m),
+            pages: 0,
+        })
+    }
+
     /// Start moving page `pid` out of `class`: from now on no chunk of it is handed out.
-    /// `false` if the page is not (or no longer) a page of `class`, or already moving.
+    /// `false` if the page is not (or no longer) a page of `class`, or already moving. A
+    /// starter page may only be released (`MoveDest::Release`), never re-carved.
     pub(in crate::store) fn begin_move(&self, class: usize, pid: u32) -> bool {
         let mut c = self.classes[class].lock();
         let m = &self.id_slot(pid as usize).meta;
@@ -141,6 +161,7 @@ impl Mem {
         // is off every partial list and all its carved chunks were free.
         match dest {
             MoveDest::Class(to, take_first) => {
+                assert!(!self.is_starter(pid), "a starter page cannot change class");
                 self.id_slot(i).kind.store(to as u8, Ordering::Release);
                 let mut c = self.classes[to].lock();
                 Ok(self.add_page(to, &mut c, pid, take_first))
@@ -149,11 +170,14 @@ impl Mem {
                 let base = self.id_slot(i).ptr.swap(ptr::null_mut(), Ordering::AcqRel);
                 let len = self.id_slot(i).len.swap(0, Ordering::AcqRel);
                 assert!(
-                    !base.is_null() && len == PAGE_SIZE,
+                    !base.is_null() && (len == PAGE_SIZE || len == STARTER_SIZE),
                     "release of a missing page"
                 );
-                // SAFETY: `base` came from `Box::into_raw` of a `Box<[u8]>` of `PAGE_SIZE`
-                // bytes in `alloc`. No thread owns a chunk of this page (all carved chunks were
+                if len < PAGE_SIZE {
+                    self.starter_bytes.fetch_sub(len, Ordering::Relaxed);
+                }
+                // SAFETY: `base` came from `Box::into_raw` of a `Box<[u8]>` of `len` bytes
+                // (a full or a starter page) in `alloc`. No thread owns a chunk of this page (all carved chunks were
                 // on its free list, checked under the class mutex, and the page was off the
                 // partial list so none could be handed out since), so nothing points into it;
                 // we removed the pointer from the table, so it is dropped exactly once.

@@ -86,15 +86,16 @@ fn check_bound(s: &Store, quiet: bool) {
     let limit = s.inner.mem.limit();
     let (used, large) = s.inner.mem_used();
     let pages = s.inner.slab_pages();
+    let page_bytes = s.inner.slab_bytes();
     assert!(used <= limit, "used {used} > {limit}");
-    assert!(pages << 20 <= limit && large <= limit);
+    assert!(page_bytes <= limit && large <= limit);
     if quiet {
         let shown: usize = s.class_stats().iter().map(|c| c.total_pages).sum();
         assert_eq!(shown, pages);
         assert_eq!(
-            (pages << 20) + large,
+            page_bytes + large,
             used,
-            "{pages} pages + {large} large bytes"
+            "{pages} pages of {page_bytes} bytes + {large} large bytes"
         );
     }
 }
