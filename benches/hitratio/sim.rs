@@ -150,6 +150,52 @@ impl Model for Lru {
 const SMALL: u8 = 1;
 const MAIN: u8 = 2;
 
+/// S3-FIFO's ghost: a FIFO of the keys evicted from the small queue, up to `cap` bytes of
+/// their items. A key is a ghost while its newest entry is in the FIFO.
+struct Ghost {
+    fifo: VecDeque<(u32, u32, u64)>,
+    /// Per key: the stamp of its newest entry (0: not a ghost).
+    stamp_of: Vec<u32>,
+    bytes: u64,
+    cap: u64,
+    stamp: u32,
+}
+
+impl Ghost {
+    fn new(keys: usize, cap: u64) -> Ghost {
+        Ghost {
+            fifo: VecDeque::new(),
+            stamp_of: vec![0; keys],
+            bytes: 0,
+            cap,
+            stamp: 0,
+        }
+    }
+
+    fn remember(&mut self, k: u32, cost: u64) {
+        self.stamp += 1;
+        self.stamp_of[k as usize] = self.stamp;
+        self.fifo.push_back((k, self.stamp, cost));
+        self.bytes += cost;
+        while self.bytes > self.cap {
+            let Some((g, at, c)) = self.fifo.pop_front() else {
+                break;
+            };
+            self.bytes -= c;
+            if self.stamp_of[g as usize] == at {
+                self.stamp_of[g as usize] = 0;
+            }
+        }
+    }
+
+    /// Where S3-FIFO stores key `k`, which was in queue `was` (0: none): the main queue if
+    /// it was there or is a ghost (then no longer), else the small queue.
+    fn placement(&mut self, k: u32, was: u8) -> u8 {
+        let ghost = std::mem::take(&mut self.stamp_of[k as usize]) != 0;
+        if was == MAIN || ghost { MAIN } else { SMALL }
+    }
+}
+
 struct S3Fifo {
     l: Lists,
     cost: Vec<u64>,
@@ -157,18 +203,10 @@ struct S3Fifo {
     cap: u64,
     small_cap: u64,
     threshold: u8,
-    /// Ghost FIFO of (key, generation); a key is a ghost while `ghost_gen[k]` matches.
-    ghost: VecDeque<(u32, u32)>,
-    ghost_gen: Vec<u32>,
-    ghost_bytes: u64,
-    stamp: u32,
+    ghost: Ghost,
 }
 
 impl S3Fifo {
-    fn in_ghost(&self, k: u32) -> bool {
-        self.ghost_gen[k as usize] != 0
-    }
-
     fn evict_one(&mut self) {
         let small_over = self.l.bytes[SMALL as usize] > self.small_cap;
         if small_over || self.l.tail[MAIN as usize] == NONE {
@@ -179,20 +217,7 @@ impl S3Fifo {
                 self.freq[t as usize] = 0;
                 self.l.push_head(MAIN, t, c);
             } else {
-                self.stamp += 1;
-                self.ghost_gen[t as usize] = self.stamp;
-                self.ghost.push_back((t, self.stamp));
-                self.ghost_bytes += c;
-                let ghost_cap = self.cap - self.small_cap;
-                while self.ghost_bytes > ghost_cap {
-                    let Some((g, at)) = self.ghost.pop_front() else {
-                        break;
-                    };
-                    self.ghost_bytes -= self.cost[g as usize];
-                    if self.ghost_gen[g as usize] == at {
-                        self.ghost_gen[g as usize] = 0;
-                    }
-                }
+                self.ghost.remember(t, c);
             }
         } else {
             let t = self.l.tail[MAIN as usize];
@@ -218,13 +243,7 @@ impl Model for S3Fifo {
     fn set(&mut self, k: u32, cost: u64) {
         let ku = k as usize;
         let was = self.l.unlink(k, self.cost[ku]);
-        // The ghost entry's bytes stay counted until it leaves the FIFO (as its cost was).
-        let to = if was == MAIN || self.in_ghost(k) {
-            self.ghost_gen[ku] = 0;
-            MAIN
-        } else {
-            SMALL
-        };
+        let to = self.ghost.placement(k, was);
         if was == 0 {
             self.freq[ku] = 0;
         }
@@ -482,11 +501,7 @@ struct SegLog {
     seg_of: Vec<u32>,
     cost: Vec<u64>,
     freq: Vec<u8>,
-    ghost: VecDeque<(u32, u32)>,
-    ghost_gen: Vec<u32>,
-    ghost_bytes: u64,
-    ghost_cap: u64,
-    stamp: u32,
+    ghost: Ghost,
     /// Bytes copied by evictions and compactions, bytes set.
     copied: u64,
     set_bytes: u64,
@@ -513,11 +528,7 @@ impl SegLog {
             seg_of: vec![0; keys],
             cost: vec![0; keys],
             freq: vec![0; keys],
-            ghost: VecDeque::new(),
-            ghost_gen: vec![0; keys],
-            ghost_bytes: 0,
-            ghost_cap: mem - mem * small_pct / 100,
-            stamp: 0,
+            ghost: Ghost::new(keys, mem - mem * small_pct / 100),
             copied: 0,
             set_bytes: 0,
             live_share: 0.0,
@@ -555,22 +566,6 @@ impl SegLog {
         if self.log_of[ku] != 0 {
             self.log_of[ku] = 0;
             self.seg_live[self.seg_of[ku] as usize] -= self.cost[ku];
-        }
-    }
-
-    fn remember_evicted(&mut self, k: u32) {
-        self.stamp += 1;
-        self.ghost_gen[k as usize] = self.stamp;
-        self.ghost.push_back((k, self.stamp));
-        self.ghost_bytes += self.cost[k as usize];
-        while self.ghost_bytes > self.ghost_cap {
-            let Some((g, at)) = self.ghost.pop_front() else {
-                break;
-            };
-            self.ghost_bytes -= self.cost[g as usize];
-            if self.ghost_gen[g as usize] == at {
-                self.ghost_gen[g as usize] = 0;
-            }
         }
     }
 
@@ -644,7 +639,7 @@ impl SegLog {
                 self.copied += self.cost[ku];
                 self.append(MAIN, k);
             } else if small {
-                self.remember_evicted(k);
+                self.ghost.remember(k, self.cost[ku]);
             } else if self.freq[ku] > 0 {
                 self.freq[ku] -= 1;
                 self.copied += self.cost[ku];
@@ -666,12 +661,7 @@ impl Model for SegLog {
     fn set(&mut self, k: u32, cost: u64) {
         let ku = k as usize;
         let was = self.log_of[ku];
-        let to = if was == MAIN || self.ghost_gen[ku] != 0 {
-            self.ghost_gen[ku] = 0;
-            MAIN
-        } else {
-            SMALL
-        };
+        let to = self.ghost.placement(k, was);
         if was == 0 {
             self.freq[ku] = 0;
         }
@@ -855,10 +845,7 @@ pub fn run(trace: &Trace, mem: u64, opts: SimOpts) -> Vec<SimRun> {
                 cap: mem,
                 small_cap: mem / 10,
                 threshold,
-                ghost: VecDeque::new(),
-                ghost_gen: vec![0; keys],
-                ghost_bytes: 0,
-                stamp: 0,
+                ghost: Ghost::new(keys, mem - mem / 10),
             },
         );
     }

@@ -652,11 +652,40 @@ fn full_with_starters(s: &Store) -> usize {
     class_of_value(s, b"s0", 100)
 }
 
-fn class_chunks(s: &Store, id: usize) -> usize {
+/// `(total_chunks, chunks_per_page)` of class `id` in `stats slabs`.
+fn class_chunks_and_per_page(s: &Store, id: usize) -> (usize, usize) {
     s.class_stats()
         .iter()
         .find(|c| c.id == id)
-        .map_or(0, |c| c.total_chunks)
+        .map_or((0, 0), |c| (c.total_chunks, c.chunks_per_page))
+}
+
+/// Store keys `{prefix}0..n` with values of `len` bytes.
+fn store_all(s: &Store, prefix: &str, n: usize, len: usize) {
+    for i in 0..n {
+        let k = format!("{prefix}{i}").into_bytes();
+        assert_eq!(
+            set(s, &k, &pattern(&k, len)),
+            StoreOutcome::Stored,
+            "{prefix}{i}"
+        );
+    }
+}
+
+/// Every key `{prefix}0..n` reads back its value of `len` bytes.
+fn all_read_back(s: &Store, prefix: &str, n: usize, len: usize) {
+    for i in 0..n {
+        let k = format!("{prefix}{i}").into_bytes();
+        assert_eq!(value(s, &k), Some(pattern(&k, len)), "{prefix}{i}");
+    }
+}
+
+fn class_chunks(s: &Store, id: usize) -> usize {
+    class_chunks_and_per_page(s, id).0
+}
+
+fn per_page(s: &Store, id: usize) -> usize {
+    class_chunks_and_per_page(s, id).1
 }
 
 #[test]
@@ -666,30 +695,15 @@ fn a_class_that_stores_rarely_holds_a_quarter_page() {
     // the starter never moves, however old they get.
     let s = store(32);
     let small = full_with_starters(&s);
-    let per_page = |id: usize| {
-        s.class_stats()
-            .iter()
-            .find(|c| c.id == id)
-            .map_or(0, |c| c.chunks_per_page)
-    };
     // The first class' first page was a starter too: one more page's worth of chunks fits
     // less than a whole page.
-    assert!(!class_chunks(&s, small).is_multiple_of(per_page(small)));
-    for i in 0..10 {
-        let k = format!("rare{i}").into_bytes();
-        assert_eq!(set(&s, &k, &pattern(&k, 1000)), StoreOutcome::Stored);
-    }
+    assert!(!class_chunks(&s, small).is_multiple_of(per_page(&s, small)));
+    store_all(&s, "rare", 10, 1000);
     let rare = class_of_value(&s, b"rare0", 1000);
     assert_eq!(pages_of(&s, rare), 1);
-    assert_eq!(class_chunks(&s, rare), per_page(rare) / 4);
-    for i in 0..50_000u32 {
-        let k = format!("t{i}").into_bytes();
-        assert_eq!(set(&s, &k, &pattern(&k, 100)), StoreOutcome::Stored);
-    }
-    for i in 0..10 {
-        let k = format!("rare{i}").into_bytes();
-        assert_eq!(value(&s, &k), Some(pattern(&k, 1000)), "rare{i}");
-    }
+    assert_eq!(class_chunks(&s, rare), per_page(&s, rare) / 4);
+    store_all(&s, "t", 50_000, 100);
+    all_read_back(&s, "rare", 10, 1000);
     check_bound(&s, true);
 }
 
@@ -707,17 +721,11 @@ fn a_class_that_fills_its_starter_page_takes_a_full_page() {
         class_chunks(&s, class_of_value(&s, k, 1000))
     };
     let n = starter_holds + 50;
-    for i in 0..n {
-        let k = format!("mid{i}").into_bytes();
-        assert_eq!(set(&s, &k, &pattern(&k, 1000)), StoreOutcome::Stored);
-    }
+    store_all(&s, "mid", n, 1000);
     let mid = class_of_value(&s, b"mid0", 1000);
     assert_eq!(pages_of(&s, mid), 2);
     // Nothing of the class was evicted: all of them read back.
-    for i in 0..n {
-        let k = format!("mid{i}").into_bytes();
-        assert_eq!(value(&s, &k), Some(pattern(&k, 1000)), "mid{i}");
-    }
+    all_read_back(&s, "mid", n, 1000);
     check_bound(&s, true);
 }
 
@@ -732,12 +740,6 @@ fn starter_pages_stay_within_an_eighth_of_the_limit_and_a_lowered_limit_releases
         let k = format!("c{i}").into_bytes();
         assert_eq!(set(&s, &k, &pattern(&k, len)), StoreOutcome::Stored);
     }
-    let per_page = |id: usize| {
-        s.class_stats()
-            .iter()
-            .find(|c| c.id == id)
-            .map_or(0, |c| c.chunks_per_page)
-    };
     let starters = s
         .class_stats()
         .iter()
@@ -746,7 +748,7 @@ fn starter_pages_stay_within_an_eighth_of_the_limit_and_a_lowered_limit_releases
     assert!((1..=16).contains(&starters), "{starters} starter pages");
     assert!(sizes.iter().enumerate().any(|(i, &len)| {
         let id = class_of_value(&s, format!("c{i}").as_bytes(), len);
-        class_chunks(&s, id) == per_page(id)
+        class_chunks(&s, id) == per_page(&s, id)
     }));
     check_bound(&s, true);
     assert!(s.set_mem_limit(1 << 20));
