@@ -102,13 +102,12 @@ impl Mem {
             - carved
     }
 
-    /// Page `pid`'s chunk state table, created on first use for its length (set before):
-    /// one byte per chunk of the smallest class. A starter page is never freed, so its id
-    /// (and short table) never becomes a full page's.
+    /// Page `pid`'s chunk state table, created on first use: one byte per chunk of the
+    /// smallest class in a full page, also for a starter page (a released starter's id may
+    /// become a full page's).
     pub(super) fn states(&self, pid: u32) -> &[AtomicU8] {
         self.id_slot(pid as usize).meta.states.get_or_init(|| {
-            let len = self.id_slot(pid as usize).len.load(Ordering::Acquire);
-            let n = len / self.geo.chunk_size(0);
+            let n = self.geo.per_page(0);
             self.charge_side(n);
             (0..n).map(|_| AtomicU8::new(ST_FREE)).collect()
         })
@@ -163,7 +162,7 @@ impl Mem {
         let states = self.states(pid);
         let len = self.id_slot(pid as usize).len.load(Ordering::Acquire);
         let chunks = len / self.geo.chunk_size(class);
-        // The state table is sized for the smallest class at the page length it first had.
+        // The state table is sized for the smallest class in a full page.
         assert!(
             chunks <= states.len(),
             "page {pid} holds more chunks than its state table"

@@ -672,9 +672,9 @@ fn store_all(s: &Store, prefix: &str, n: usize, len: usize) {
     }
 }
 
-/// Every key `{prefix}0..n` reads back its value of `len` bytes.
-fn all_read_back(s: &Store, prefix: &str, n: usize, len: usize) {
-    for i in 0..n {
+/// Every key `{prefix}i`, `i` in `keys`, reads back its value of `len` bytes.
+fn all_read_back(s: &Store, prefix: &str, keys: std::ops::Range<usize>, len: usize) {
+    for i in keys {
         let k = format!("{prefix}{i}").into_bytes();
         assert_eq!(value(s, &k), Some(pattern(&k, len)), "{prefix}{i}");
     }
@@ -703,7 +703,7 @@ fn a_class_that_stores_rarely_holds_a_quarter_page() {
     assert_eq!(pages_of(&s, rare), 1);
     assert_eq!(class_chunks(&s, rare), per_page(&s, rare) / 4);
     store_all(&s, "t", 50_000, 100);
-    all_read_back(&s, "rare", 10, 1000);
+    all_read_back(&s, "rare", 0..10, 1000);
     check_bound(&s, true);
 }
 
@@ -725,7 +725,7 @@ fn a_class_that_fills_its_starter_page_takes_a_full_page() {
     let mid = class_of_value(&s, b"mid0", 1000);
     assert_eq!(pages_of(&s, mid), 2);
     // Nothing of the class was evicted: all of them read back.
-    all_read_back(&s, "mid", n, 1000);
+    all_read_back(&s, "mid", 0..n, 1000);
     check_bound(&s, true);
 }
 
@@ -754,4 +754,9 @@ fn starter_pages_stay_within_an_eighth_of_the_limit_and_a_lowered_limit_releases
     assert!(s.set_mem_limit(1 << 20));
     assert!(shrink_done(&s));
     check_bound(&s, true);
+    // The released pages' ids come back as full pages of a raised limit.
+    assert!(s.set_mem_limit(32 << 20));
+    store_all(&s, "again", 300_000, 100);
+    check_bound(&s, true);
+    all_read_back(&s, "again", 300_000 - 1_000..300_000, 100);
 }
