@@ -295,6 +295,18 @@ fn stats_items_and_slabs() {
         .map(|(_, v)| v.parse::<u64>().unwrap())
         .sum();
     assert_eq!(used, 3);
+    // At -m 64 each class' first page is a starter page, a quarter of 1 MiB: the two classes
+    // hold 512 KiB, and their chunks are a quarter of a full page's.
+    assert_eq!(
+        slabs.get("total_malloced").map(String::as_str),
+        Some("524288")
+    );
+    for (k, v) in slabs.iter().filter(|(k, _)| k.ends_with(":total_chunks")) {
+        let id = k.trim_end_matches(":total_chunks");
+        let per: u64 = slabs[&format!("{id}:chunks_per_page")].parse().unwrap();
+        assert_eq!(slabs[&format!("{id}:total_pages")], "1");
+        assert_eq!(v.parse::<u64>().unwrap(), per / 4, "{k}");
+    }
     for f in [
         "chunk_size",
         "chunks_per_page",

@@ -32,7 +32,7 @@ impl Mem {
     /// second one.
     pub(in crate::store) fn alloc_or_tell(&self, class: usize) -> Result<Ref, bool> {
         let mut c = self.classes[class].lock();
-        if let Some(r) = self.take_chunk(class, &mut c) {
+        if let Some(r) = self.take_chunk(&mut c) {
             return Ok(r);
         }
         let only_starter = c.pages.len() == 1 && c.pages.iter().all(|&p| self.is_starter(p));
@@ -66,7 +66,7 @@ impl Mem {
     /// page being moved): where the mover rescues live items.
     pub(in crate::store) fn alloc_spare(&self, class: usize) -> Option<Ref> {
         let mut c = self.classes[class].lock();
-        self.take_chunk(class, &mut c)
+        self.take_chunk(&mut c)
     }
 
     /// The length of `class`' first page: `STARTER_SIZE` if it holds at least 4 of its
@@ -90,13 +90,14 @@ impl Mem {
         self.id_slot(pid as usize).len.load(Ordering::Acquire)
     }
 
-    /// Is page `pid` a starter page (shorter than `PAGE_SIZE`)? Such a page never moves.
+    /// Is page `pid` a starter page (shorter than `PAGE_SIZE`)? Such a page never changes
+    /// class; only a lowered limit releases it.
     pub(super) fn is_starter(&self, pid: u32) -> bool {
-        self.id_slot(pid as usize).len.load(Ordering::Acquire) < PAGE_SIZE
+        self.page_len(pid) < PAGE_SIZE
     }
 
     /// Free (listed or uncarved) chunks of a page. Caller holds its class mutex.
-    pub(super) fn page_avail(&self, _class: usize, m: &PageMeta) -> usize {
+    pub(super) fn page_avail(&self, m: &PageMeta) -> usize {
         let carved = m.carved.load(Ordering::Relaxed) as usize;
         m.free_count.load(Ordering::Relaxed) as usize + m.chunks.load(Ordering::Relaxed) as usize
             - carved
@@ -124,7 +125,7 @@ impl Mem {
     }
 
     /// Take a free chunk from the newest page with one. Caller holds `classes[class]`.
-    pub(super) fn take_chunk(&self, class: usize, c: &mut ClassAlloc) -> Option<Ref> {
+    pub(super) fn take_chunk(&self, c: &mut ClassAlloc) -> Option<Ref> {
         let &pid = c.partial.last()?;
         let m = &self.id_slot(pid as usize).meta;
         let head = m.free_head.load(Ordering::Relaxed);
@@ -141,7 +142,7 @@ impl Mem {
             m.carved.store(n + 1, Ordering::Relaxed);
             n
         };
-        if self.page_avail(class, m) == 0 {
+        if self.page_avail(m) == 0 {
             c.partial.pop();
         }
         c.avail -= 1;
@@ -168,12 +169,13 @@ impl Mem {
             "page {pid} holds more chunks than its state table"
         );
         m.chunks.store(chunks as u32, Ordering::Relaxed);
+        c.chunks += chunks;
         m.free_head.store(NIL, Ordering::Relaxed);
         m.free_count.store(0, Ordering::Relaxed);
         m.carved.store(take_first as u32, Ordering::Relaxed);
         m.moving.store(false, Ordering::Relaxed);
         c.pages.push(pid);
-        let avail = self.page_avail(class, m);
+        let avail = self.page_avail(m);
         c.avail += avail;
         if avail > 0 {
             c.partial.push(pid);
@@ -294,7 +296,7 @@ impl Mem {
             m.free_count.fetch_add(1, Ordering::Relaxed);
             clear_skip(m);
             c.avail += 1;
-            if !m.moving.load(Ordering::Relaxed) && self.page_avail(class, m) == 1 {
+            if !m.moving.load(Ordering::Relaxed) && self.page_avail(m) == 1 {
                 c.partial.push(pid as u32);
             }
         }
@@ -355,14 +357,9 @@ impl Mem {
             };
         }
         let c = self.classes[class].lock();
-        let chunks = c
-            .pages
-            .iter()
-            .map(|&p| self.id_slot(p as usize).meta.chunks.load(Ordering::Relaxed) as usize)
-            .sum();
         ClassMem {
             pages: c.pages.len(),
-            chunks,
+            chunks: c.chunks,
             free_chunks: c.avail,
             outofmemory,
         }

@@ -178,6 +178,8 @@ struct ClassAlloc {
     partial: Vec<u32>,
     /// Free chunks over all pages of the class.
     avail: usize,
+    /// Chunks over all pages of the class (a starter page has a quarter of a full one's).
+    chunks: usize,
 }
 
 /// Per page id: the page's own free list and carving point (guarded by the mutex of the
@@ -359,6 +361,7 @@ impl Mem {
                         pages: Vec::new(),
                         partial: Vec::new(),
                         avail: 0,
+                        chunks: 0,
                     })
                 })
                 .collect(),

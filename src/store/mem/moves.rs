@@ -36,12 +36,7 @@ impl Mem {
                     && !m.moving.load(Ordering::Relaxed)
                     && m.skip_until.load(Ordering::Relaxed) <= now
             })
-            .map(|&p| {
-                (
-                    per - self.page_avail(class, &self.id_slot(p as usize).meta),
-                    p,
-                )
-            })
+            .map(|&p| (per - self.page_avail(&self.id_slot(p as usize).meta), p))
             .min()
             .map(|(in_use, pid)| PagePick {
                 pid,
@@ -51,7 +46,7 @@ impl Mem {
     }
 
     /// The starter page of `class`, if it has one that is not moving, for a lowered limit
-    /// that finds no full page to release.
+    /// that finds no full page to release (`pages` is 0: it counts full pages).
     pub(in crate::store) fn pick_starter(&self, class: usize) -> Option<PagePick> {
         let c = self.classes[class].lock();
         let &pid = c.pages.iter().find(|&&p| {
@@ -60,7 +55,7 @@ impl Mem {
         let m = &self.id_slot(pid as usize).meta;
         Some(PagePick {
             pid,
-            in_use: m.chunks.load(Ordering::Relaxed) as usize - self.page_avail(class, m),
+            in_use: m.chunks.load(Ordering::Relaxed) as usize - self.page_avail(m),
             pages: 0,
         })
     }
@@ -91,7 +86,7 @@ impl Mem {
         m.moving.store(false, Ordering::Relaxed);
         m.skip_until
             .store(self.now_ms() + SKIP_BUSY_MS, Ordering::Relaxed);
-        if self.page_avail(class, m) > 0 {
+        if self.page_avail(m) > 0 {
             c.partial.push(pid);
         }
     }
@@ -136,6 +131,10 @@ impl Mem {
     ) -> Result<Option<Ref>, ()> {
         let i = pid as usize;
         let m = &self.id_slot(i).meta;
+        assert!(
+            dest == MoveDest::Release || !self.is_starter(pid),
+            "a starter page cannot change class"
+        );
         {
             let mut c = self.classes[class].lock();
             debug_assert!(m.moving.load(Ordering::Relaxed));
@@ -152,7 +151,8 @@ impl Mem {
                 return Err(());
             };
             c.pages.swap_remove(at);
-            c.avail -= self.page_avail(class, m);
+            c.avail -= self.page_avail(m);
+            c.chunks -= m.chunks.load(Ordering::Relaxed) as usize;
             m.free_head.store(NIL, Ordering::Relaxed);
             m.free_count.store(0, Ordering::Relaxed);
             m.carved.store(0, Ordering::Relaxed);
@@ -161,7 +161,6 @@ impl Mem {
         // is off every partial list and all its carved chunks were free.
         match dest {
             MoveDest::Class(to, take_first) => {
-                assert!(!self.is_starter(pid), "a starter page cannot change class");
                 self.id_slot(i).kind.store(to as u8, Ordering::Release);
                 let mut c = self.classes[to].lock();
                 Ok(self.add_page(to, &mut c, pid, take_first))
@@ -176,11 +175,12 @@ impl Mem {
                 if len < PAGE_SIZE {
                     self.starter_bytes.fetch_sub(len, Ordering::Relaxed);
                 }
-                // SAFETY: `base` came from `Box::into_raw` of a `Box<[u8]>` of `len` bytes
-                // (a full or a starter page) in `alloc`. No thread owns a chunk of this page (all carved chunks were
-                // on its free list, checked under the class mutex, and the page was off the
-                // partial list so none could be handed out since), so nothing points into it;
-                // we removed the pointer from the table, so it is dropped exactly once.
+                // SAFETY: `base` came from `Box::into_raw` of a `Box<[u8]>` of `len` bytes (a
+                // full or a starter page) in `alloc`. No thread owns a chunk of this page (all
+                // carved chunks were on its free list, checked under the class mutex, and the
+                // page was off the partial list so none could be handed out since), so nothing
+                // points into it; we removed the pointer from the table, so it is dropped
+                // exactly once.
                 unsafe { drop(Box::from_raw(ptr::slice_from_raw_parts_mut(base, len))) };
                 self.slab_pages.fetch_sub(1, Ordering::Relaxed);
                 m.moving.store(false, Ordering::Relaxed);
