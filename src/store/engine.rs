@@ -90,6 +90,11 @@ pub(super) struct Inner {
     pub(super) automove: AtomicBool,
     /// What automove remembers between steps (eviction counts and rates, cooldown).
     pub(super) automove_state: Mutex<super::moves::AutomoveState>,
+    /// Per slab class: hold the class to its starter page when it fills it (`alloc`), set
+    /// each sweeper tick by `update_starter_holds` (`moves.rs`).
+    pub(super) starter_hold: Box<[AtomicBool]>,
+    /// What `update_starter_holds` remembers between ticks (per class read rates).
+    pub(super) hold_state: Mutex<super::moves::HoldState>,
     pub(super) sweeper_stop: AtomicBool,
     pub(super) sweepers: Mutex<Vec<std::thread::Thread>>,
     /// The sweeper's background expiry crawl runs (`lru_crawler enable|disable`).
@@ -133,6 +138,8 @@ impl Inner {
             moves: MoveCounters::default(),
             automove: AtomicBool::new(true),
             automove_state: Mutex::new(Default::default()),
+            starter_hold: (0..n_classes).map(|_| AtomicBool::new(false)).collect(),
+            hold_state: Mutex::new(Default::default()),
             sweeper_stop: AtomicBool::new(false),
             sweepers: Mutex::new(Vec::new()),
             crawler: AtomicBool::new(cfg.crawler_enabled),
@@ -252,10 +259,12 @@ impl Inner {
             // page would (`make_room`), before it evicts its own items: else the classes
             // whose starters fill after the budget ran out would each keep a quarter page
             // (with sizes of 10 to 4,000 bytes: 0.76 times memcached's items). A class that
-            // stores rarely never fills its starter and keeps only that.
+            // stores rarely never fills its starter and keeps only that; nor does a class
+            // whose items are read far less per byte than the others' (`starter_hold`).
             if rounds == 1
                 && only_starter
                 && self.cfg.evictions
+                && !self.starter_hold[class].load(Ordering::Relaxed)
                 && let Room::Chunk(r) = self.make_room(class, total, hint, &mut held)
             {
                 return Some(r);

@@ -181,6 +181,7 @@ impl Inner {
             }
         }
         self.count_items();
+        self.update_starter_holds();
         self.automove_step();
         if self.mem.over_limit() > 0 {
             self.release_step(Instant::now() + RELEASE_STEP);

@@ -107,7 +107,11 @@
 //! limit), so a class that stores rarely does not hold a whole page it never fills (with
 //! Twitter-like sizes, 3 to 5 classes held 3 to 4 MiB of `-m 64` that way). A starter page
 //! never changes class; a class that fills its starter and finds no budget takes a full page
-//! (`make_room`) before it evicts its own items; a lowered limit releases starters last.
+//! (`make_room`) before it evicts its own items, unless it is held to its starter: while the
+//! store is read (100 hits a second or more), a class whose items are read less than twice
+//! as much per byte held as the store's evicts within its starter instead, and only automove
+//! gives it pages (`moves::update_starter_holds`, each sweeper tick). A lowered limit
+//! releases starters last.
 //!
 //! **Page moves** (memcached's `slab_reassign`, always available, and `slab_automove=1`, on by
 //! default): a 1 MiB page can leave its class. Its chunk state table (`mem/`) tells the

@@ -730,6 +730,68 @@ fn a_class_that_fills_its_starter_page_takes_a_full_page() {
 }
 
 #[test]
+fn a_class_read_far_less_per_byte_than_the_others_keeps_its_starter_page() {
+    // While the store serves reads (at least 100 hits a second) and a class' items are not
+    // read at least twice as much per byte as the store's, the class evicts within its
+    // starter page once it fills it, instead of taking a full page from other items.
+    let s = store(32);
+    full_with_starters(&s);
+    let stored = s.stats().total_items as usize;
+    let k = b"mid0";
+    assert_eq!(set(&s, k, &pattern(k, 1000)), StoreOutcome::Stored);
+    let mid = class_of_value(&s, k, 1000);
+    let starter = class_chunks(&s, mid);
+    // 30,000 hits on the newest 100-byte items, none on the class of 1000-byte ones.
+    for round in 0..30 {
+        for i in stored - 1000..stored {
+            let k = format!("s{i}").into_bytes();
+            assert!(matches!(get(&s, &k), Lookup::Hit(_)), "s{i} round {round}");
+        }
+    }
+    s.run_maintenance();
+    let evictions = s.stats().evictions;
+    let n = starter + 50;
+    store_all(&s, "mid", n, 1000);
+    assert_eq!(pages_of(&s, mid), 1, "held to its starter page");
+    assert_eq!(class_chunks(&s, mid), starter);
+    // It made room by evicting its own items, not the 100-byte ones.
+    assert_eq!(s.stats().evictions - evictions, (n - starter) as u64);
+    let held = (0..n)
+        .filter(|i| value(&s, format!("mid{i}").as_bytes()).is_some())
+        .count();
+    assert_eq!(held, starter);
+    all_read_back(&s, "s", stored - 1000..stored, 100);
+    // Reads stop: as the read rate decays under 100 a second, the hold ends (1,500 hits a
+    // tick decay by 5% a tick: 98 ticks), and the class takes a full page.
+    for _ in 0..120 {
+        s.run_maintenance();
+    }
+    store_all(&s, "more", 50, 1000);
+    assert_eq!(
+        pages_of(&s, mid),
+        2,
+        "a full page once the store is not read"
+    );
+    all_read_back(&s, "more", 0..50, 1000);
+    check_bound(&s, true);
+}
+
+#[test]
+fn which_classes_are_held_to_their_starter_page() {
+    use crate::store::moves::starter_holds;
+    // Below 10 hits a tick no class is held, however its reads compare.
+    assert_eq!(starter_holds(&[9.0, 0.0], &[100, 100]), [false, false]);
+    // Hits per byte, against the store's 1: class 0 is read 9 times that, class 1 a ninth;
+    // class 2 holds nothing.
+    assert_eq!(
+        starter_holds(&[9000.0, 1000.0, 0.0], &[1000, 9000, 0]),
+        [false, true, false]
+    );
+    // Exactly twice the store's per byte is not held.
+    assert_eq!(starter_holds(&[2000.0, 0.0], &[1000, 1000]), [false, true]);
+}
+
+#[test]
 fn starter_pages_stay_within_an_eighth_of_the_limit_and_a_lowered_limit_releases_them() {
     // Values of 30 sizes, one class each: at -m 32 at most 16 starter pages (4 MiB); later
     // classes get a full first page. Then the limit drops to 1 MiB, below what the starters
