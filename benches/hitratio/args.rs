@@ -28,6 +28,7 @@ exits 0.
   --sim-slab            with --simulate: items cost a slab chunk (34-byte header, classes
                         88 B x 1.25) instead of key + value + 48
   --sim-overhead N      with --simulate: per-item bytes besides key and value (default 48)
+  --sim-eager-expiry    with --simulate: drop items when their TTL runs out, not when read
   --quick               shorter traces (--duration 4 instead of 20)
   --profiles a,b        profiles to run (default: all; see --list)
   --servers a,b         memcached, ferrocache or LABEL=PATH (default: memcached,ferrocache)
@@ -127,6 +128,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--sim-memory-pct" => a.sim.memory_pct = num(flag, val()?)?,
             "--sim-slab" => a.sim.slab = true,
             "--sim-overhead" => a.sim.overhead = num(flag, val()?)?,
+            "--sim-eager-expiry" => a.sim.eager_expiry = true,
             "--quick" => quick = true,
             "--bench" => {} // passed by a bare `cargo bench`
             "--profiles" => a.profiles = val()?.split(',').map(str::to_string).collect(),

@@ -320,6 +320,45 @@ mod sim_tests {
     }
 
     #[test]
+    fn hand_checked_lfu_by_reads_per_byte_and_by_reads() {
+        // Memory 200; A costs 140 (10 + 82 + 48), B and C 60. Reads A A B C B C A.
+        // Per byte: C's arrival evicts A (2 reads / 140 bytes is the least), so B and C hit
+        // (3 hits). By reads: it evicts B (1 read, the lower key of the tie with C), B's
+        // return evicts C, C's return evicts A (all at 2, the lowest key): 1 hit. LRU evicts
+        // A for C, then B and C hit: 3.
+        let (a, b, c) = (0, 1, 2);
+        let reqs: Vec<(u32, bool)> = [a, a, b, c, b, c, a].iter().map(|&k| (k, false)).collect();
+        let t = trace(&reqs, &[82, 2, 2], &[0, 0, 0], 1);
+        let runs = run(&t, 200, SimOpts::default());
+        let hits = |n: &str| runs.iter().find(|r| r.name == n).map(|r| r.hits);
+        assert_eq!(hits("lfu-oracle"), Some(3));
+        assert_eq!(hits("lfu-oracle-count"), Some(1));
+        assert_eq!(hits("lru"), Some(3));
+    }
+
+    #[test]
+    fn eager_expiry_frees_room_before_it_is_needed() {
+        // Room for two items of 100 bytes. Key 0 (TTL 3) is set at 0 and read at 2 (a hit,
+        // so LRU keeps it over key 1, set at 1). At 3 key 0 has run out and key 2 arrives:
+        // eagerly, key 0 is gone and key 2 takes its room, so key 1's read at 4 hits; lazily,
+        // key 0 still holds its room and LRU evicts key 1.
+        let reqs: Vec<(u32, bool)> = [0, 1, 0, 2, 1].iter().map(|&k| (k, false)).collect();
+        let t = trace(&reqs, &[42, 42, 42], &[3, 0, 0], 1);
+        let lru = |eager_expiry| {
+            let opts = SimOpts {
+                eager_expiry,
+                ..SimOpts::default()
+            };
+            run(&t, 200, opts)
+                .into_iter()
+                .find(|r| r.name == "lru")
+                .map(|r| r.hits)
+        };
+        assert_eq!(lru(false), Some(1));
+        assert_eq!(lru(true), Some(2));
+    }
+
+    #[test]
     fn segment_compaction_keeps_what_overwrites_would_push_out() {
         // Items of 100 bytes (10 + 42 + 48), segments of 400, memory of 5 segments. Keys 0
         // to 3 are read twice, then 20 keys read once push them from the small log to the
