@@ -181,8 +181,9 @@ impl Inner {
             }
         }
         self.count_items();
-        self.update_starter_holds();
-        self.automove_step();
+        let sums = self.sum_counters();
+        self.update_starter_holds(&sums);
+        self.automove_with(&sums);
         if self.mem.over_limit() > 0 {
             self.release_step(Instant::now() + RELEASE_STEP);
         }

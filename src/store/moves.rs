@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::ReassignError;
 use super::engine::{Inner, Room, SHARDS};
 use super::mem::{MoveDest, NIL, PAGE_SIZE, PagePick, Ref};
-use super::shard::{Liveness, Pulled, liveness};
+use super::shard::{ClassCounters, Liveness, Pulled, liveness};
 
 /// Scans of a moving page before the mover gives up on chunks that stay in flight. The first
 /// `MOVE_SPIN_PASSES` waits yield, the others sleep `MOVE_WAIT`: at most about 20 ms.
@@ -323,23 +323,20 @@ impl Inner {
         self.automove.store(on, Ordering::Relaxed);
     }
 
-    /// One automove step (sweeper), at most one page moved:
-    /// 1. **Free pages first:** if a class evicted since the previous step and has less than
-    ///    a page free, while another slab class has more than 2.5 pages worth of free chunks,
-    ///    the emptiest page of the latter moves to the former (for the large class: it goes
-    ///    to the budget).
-    /// 2. **Memory per byte:** otherwise, among the slab classes that evict, memory moves
-    ///    towards an equal ratio of pages to item evictions per second (`balance_target`).
-    ///
-    /// Skipped while another move runs. `true` if a page moved.
+    /// One automove step with freshly summed counters (tests; the sweeper uses
+    /// `automove_with`).
+    #[cfg(test)]
+    pub(super) fn automove_step(&self) -> bool {
+        self.automove_with(&self.sum_counters())
+    }
+
     /// Sweeper tick: update `starter_hold` from each class' reads per byte held. A class
     /// that fills its starter page takes a full page at once only if its items are read at
     /// least twice as much per byte as the store's on average (or the store is hardly
     /// read). Else it evicts within its starter: the page it would take holds items of other
     /// classes that are worth as much, and automove still gives it pages if it evicts more
-    /// than they do.
-    pub(super) fn update_starter_holds(&self) {
-        let sums = self.sum_counters();
+    /// than they do. `sums`: the classes' counters (`sum_counters`).
+    pub(super) fn update_starter_holds(&self, sums: &[ClassCounters]) {
         let n = self.mem.geo.n_slab();
         let mut st = self.hold_state.lock();
         st.prev_hits.resize(n, 0);
@@ -360,12 +357,21 @@ impl Inner {
         }
     }
 
-    pub(super) fn automove_step(&self) -> bool {
+    /// One automove step (sweeper), at most one page moved:
+    /// 1. **Free pages first:** if a class evicted since the previous step and has less than
+    ///    a page free, while another slab class has more than 2.5 pages worth of free chunks,
+    ///    the emptiest page of the latter moves to the former (for the large class: it goes
+    ///    to the budget).
+    /// 2. **Memory per byte:** otherwise, among the slab classes that evict, memory moves
+    ///    towards an equal ratio of pages to item evictions per second (`balance_target`).
+    ///
+    /// Skipped while another move runs. `true` if a page moved. `sums`: the classes'
+    /// counters (`sweeper_tick` sums them once for this and `update_starter_holds`).
+    pub(super) fn automove_with(&self, sums: &[ClassCounters]) -> bool {
         if !self.automove.load(Ordering::Relaxed) {
             return false;
         }
         let geo = &self.mem.geo;
-        let sums = self.sum_counters();
         let (deltas, rates): (Vec<u64>, Option<Vec<f64>>) = {
             let mut st = self.automove_state.lock();
             st.prev.resize(sums.len(), 0);
@@ -376,7 +382,7 @@ impl Inner {
                 .zip(st.prev.iter())
                 .map(|(c, p)| (c.evicted - c.evicted_by_move).saturating_sub(*p))
                 .collect();
-            for (p, c) in st.prev.iter_mut().zip(&sums) {
+            for (p, c) in st.prev.iter_mut().zip(sums) {
                 *p = c.evicted - c.evicted_by_move;
             }
             let rates = st.record(&d);
