@@ -4,13 +4,15 @@
 //! metadump but count them in `curr_items` and `bytes` until they are reclaimed, and in
 //! both the metadump's `size=` fields add up to `bytes` (checked by hand on an idle server),
 //! so expired bytes = bytes − the sizes of the listed items, and expired items likewise.
+//! The stats are averaged over before and after the dump, which is not an atomic snapshot:
+//! each sample is an estimate, good to the items stored or evicted during the dump (a few
+//! milliseconds).
+//!
 //! The server's view decides what has expired, not the `exp` fields against this clock: a
 //! server's seconds tick from its start, up to a second off the unix seconds `exp` is
 //! printed in, so with TTLs of a few seconds (`--ttl-scale`) comparing `exp` with the unix
 //! time counted live items as expired for up to a third of their life: 2.7% (memcached)
-//! and 5.2% (ferrocache) of c4's bytes, where the servers' own views give 0.4% and 0.7%. The stats are averaged over before and after the dump, which is
-//! not an atomic snapshot: each sample is an estimate, good to the items stored or evicted
-//! during the dump (a few milliseconds).
+//! and 5.2% (ferrocache) of c4's bytes, where the servers' own views give 0.4% and 0.7%.
 //!
 //! Owns: the sampler. Must not touch the replay's connections.
 
@@ -74,7 +76,7 @@ fn num(m: &std::collections::HashMap<String, String>, k: &str) -> f64 {
 fn sample(c: &mut Conn, t0: Instant) -> io::Result<Option<Sample>> {
     let before = c.stats("")?;
     let (mut listed, mut live_bytes) = (0u64, 0u64);
-    let done = c.metadump(|_exp, size| {
+    let done = c.metadump(|size| {
         listed += 1;
         live_bytes += size;
     })?;

@@ -161,9 +161,10 @@ impl Conn {
         Err(bad("stats reply too long".into()))
     }
 
-    /// `lru_crawler metadump all`: calls `item` with each line's `exp` and `size` fields;
-    /// returns Ok(false) if the server answered `BUSY` (memcached's crawler was running).
-    pub fn metadump(&mut self, mut item: impl FnMut(i64, u64)) -> io::Result<bool> {
+    /// `lru_crawler metadump all`: calls `item` with each line's `size` field (the server
+    /// lists only the items it holds as live, see `expired.rs`); returns Ok(false) if the
+    /// server answered `BUSY` (memcached's crawler was running).
+    pub fn metadump(&mut self, mut item: impl FnMut(u64)) -> io::Result<bool> {
         self.send(b"lru_crawler metadump all\r\n")?;
         // Bounded by the number of items a -m limit can hold (8 bytes each at least).
         for _ in 0..1u64 << 30 {
@@ -177,22 +178,14 @@ impl Conn {
             if line.starts_with(b"ERROR") || line.starts_with(b"CLIENT_ERROR") {
                 return Err(bad(String::from_utf8_lossy(line).into_owned()));
             }
-            let (mut exp, mut size) = (None, None);
-            for f in line.split(|&b| b == b' ') {
-                let num = |p: &[u8]| {
-                    std::str::from_utf8(&f[p.len()..])
-                        .ok()
-                        .and_then(|s| s.parse::<i64>().ok())
-                };
-                if f.starts_with(b"exp=") {
-                    exp = num(b"exp=");
-                } else if f.starts_with(b"size=") {
-                    size = num(b"size=");
-                }
-            }
-            match (exp, size) {
-                (Some(e), Some(s)) => item(e, s.max(0) as u64),
-                _ => {
+            let size = line
+                .split(|&b| b == b' ')
+                .find_map(|f| f.strip_prefix(b"size="))
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            match size {
+                Some(s) => item(s),
+                None => {
                     return Err(bad(format!(
                         "unexpected metadump line: {}",
                         String::from_utf8_lossy(line)
