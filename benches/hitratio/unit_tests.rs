@@ -270,7 +270,7 @@ mod sim_tests {
     use crate::bound::compute;
     use crate::hand::trace;
     use crate::profiles::find;
-    use crate::sim::{SimOpts, run, run_segments};
+    use crate::sim::{Climber, Model, SimOpts, Sketch, WTinyLfu, run, run_segments};
     use crate::trace::{TraceParams, generate};
 
     #[test]
@@ -378,5 +378,55 @@ mod sim_tests {
         let clean = run_segments(&t, 2000, SimOpts::default(), 400, Some(0.9));
         assert_eq!((clean.gets, clean.hits), (31, 7), "{}", clean.note);
         assert_eq!((plain.gets, plain.hits), (31, 4), "{}", plain.note);
+    }
+
+    #[test]
+    fn hill_climber_keeps_a_direction_that_pays_and_reverses_one_that_does_not() {
+        // Memory 1000, a sample every 2 reads, the window at 500. The step starts at −62.5
+        // (6.25% of memory, shrinking first) and stays whole while the hit ratio moves by 5
+        // points or more, else decays by 2% a sample. Samples hit 1/2 (up from 0: keep going,
+        // 500 − 62.5 → 437), 2/2 (up: 437 − 62.5 → 374), 1/2 (down 50 points: reverse,
+        // 374 + 62.5 → 436; a big move keeps the step whole), 2/2 (up: 436 + 62.5 → 498),
+        // 2/2 (no change: keep going, 498 + 62.5 → 560, the step now decayed to 61.25), 2/2
+        // (560 + 61.25 → 621).
+        let mut c = Climber::new(1000, 2);
+        let mut window = 500;
+        let mut seen = Vec::new();
+        for hits in [1, 2, 1, 2, 2, 2] {
+            assert_eq!(c.read(hits >= 1, window), None);
+            window = c.read(hits >= 2, window).expect("a sample ends");
+            seen.push(window);
+        }
+        assert_eq!(seen, [437, 374, 436, 498, 560, 621]);
+        // The window stays within 0.5% and 80% of memory.
+        let mut c = Climber::new(1000, 1);
+        assert_eq!(c.read(true, 10), Some(5));
+        let mut c = Climber::new(1000, 1);
+        c.read(true, 500);
+        assert_eq!(c.read(false, 790), Some(800));
+    }
+
+    #[test]
+    fn tinylfu_admission_by_reads_per_byte_prefers_the_small_item() {
+        // Memory 300 with a window of 3 bytes, so every item goes straight to admission. B
+        // (200 bytes) is read twice, C (100 bytes) twice, then C is stored: by reads they tie
+        // and the victim B stays (C is rejected); by reads per byte C's 2/100 beats B's
+        // 2/200, so B is evicted and C admitted.
+        let (b, c) = (1, 2);
+        for per_byte in [false, true] {
+            let mut m = WTinyLfu::new(4, 300, 3, Sketch::new(64));
+            m.per_byte = per_byte;
+            assert!(!m.get(b));
+            m.set(b, 200);
+            assert!(m.get(b));
+            assert!(!m.get(c));
+            assert!(!m.get(c));
+            m.set(c, 100);
+            assert_eq!(
+                (m.get(c), m.get(b)),
+                (per_byte, !per_byte),
+                "per_byte {per_byte}"
+            );
+        }
     }
 }
