@@ -51,7 +51,8 @@ pub struct Args {
     #[arg(short = 'f', long = "slab-growth-factor", default_value_t = 1.25)]
     pub slab_growth_factor: f64,
 
-    /// Minimum space for key, value and flags in the smallest chunk.
+    /// Space for key and value in the first chunk of the progression (a 64-byte class for
+    /// tiny items comes before it).
     #[arg(short = 'n', long = "slab-min-size", default_value_t = 48)]
     pub slab_min_size: u32,
 

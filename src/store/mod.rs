@@ -142,8 +142,11 @@
 //! - **`reassign(from, to)`**: the admin command, memcached's rules and errors.
 //! - **release steps** after `set_mem_limit` lowered the limit (see above).
 //!
-//! The chunk state table costs one byte per chunk of the smallest class per page (about 1.1%
-//! of `mem_limit` with the default classes), counted in `mem_limit` like the index.
+//! The chunk state table costs one byte per chunk of the smallest class of the `-n`
+//! progression per page (about 1.1% of `mem_limit` with the default classes), counted in
+//! `mem_limit` like the index; a page first given to the 64-byte class of tiny items has one
+//! byte per 64-byte chunk (1.6%), and a page that moves there later carves only as many
+//! chunks as its table has bytes.
 //!
 //! Limits: a move evicts the items it cannot rescue (memcached does the same when the source
 //! class has no free chunk); those evictions (`evicted_by_move`) do not count as the source

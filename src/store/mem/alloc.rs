@@ -103,12 +103,21 @@ impl Mem {
             - carved
     }
 
-    /// Page `pid`'s chunk state table, created on first use: one byte per chunk of the
-    /// smallest class in a full page, also for a starter page (a released starter's id may
-    /// become a full page's).
+    /// Page `pid`'s chunk state table, created on first use (`add_page`): one byte per
+    /// chunk of the smallest class of the `-n` progression in a full page, also for a
+    /// starter page (a released starter's id may become a full page's), or per chunk of
+    /// the tiny items' class if that class is the first to get the id. A page that moves to
+    /// the tiny class with the smaller table carves only as many chunks (`add_page`).
     pub(super) fn states(&self, pid: u32) -> &[AtomicU8] {
+        self.states_for(pid, None)
+    }
+
+    /// `states`, created for `class` if it does not exist yet.
+    fn states_for(&self, pid: u32, class: Option<usize>) -> &[AtomicU8] {
         self.id_slot(pid as usize).meta.states.get_or_init(|| {
-            let n = self.geo.per_page(0);
+            let n = class
+                .map_or(0, |c| self.geo.per_page(c))
+                .max(self.geo.states_len);
             self.charge_side(n);
             (0..n).map(|_| AtomicU8::new(ST_FREE)).collect()
         })
@@ -160,14 +169,11 @@ impl Mem {
         take_first: bool,
     ) -> Option<Ref> {
         let m = &self.id_slot(pid as usize).meta;
-        let states = self.states(pid);
+        let states = self.states_for(pid, Some(class));
         let len = self.id_slot(pid as usize).len.load(Ordering::Acquire);
-        let chunks = len / self.geo.chunk_size(class);
-        // The state table is sized for the smallest class in a full page.
-        assert!(
-            chunks <= states.len(),
-            "page {pid} holds more chunks than its state table"
-        );
+        // At most one chunk per state byte: a page first used by a bigger class has fewer
+        // bytes of state than the tiny class has chunks (11,915 of 16,384 by default).
+        let chunks = (len / self.geo.chunk_size(class)).min(states.len());
         m.chunks.store(chunks as u32, Ordering::Relaxed);
         c.chunks += chunks;
         m.free_head.store(NIL, Ordering::Relaxed);

@@ -12,23 +12,39 @@ pub(super) fn align8(n: usize) -> usize {
 pub(in crate::store) struct Geometry {
     pub(super) sizes: Vec<usize>,
     pub(super) per_page: Vec<usize>,
+    /// Chunks per page of the smallest class but the tiny items' class (`new`): the length
+    /// of a page's chunk state table unless the page was first given to the tiny class.
+    pub(super) states_len: usize,
 }
 
 impl Geometry {
     /// memcached's progression: from `HEADER + min_chunk` (at least `MIN_CHUNK_SIZE`), each
     /// class `factor` times the previous (8-byte aligned), up to `chunk_max`, which is always
-    /// the last class (memcached `-o slab_chunk_max`, default half a page).
+    /// the last class (memcached `-o slab_chunk_max`, default half a page). When the
+    /// progression starts above `MIN_CHUNK_SIZE` (88 bytes with the default `-n 48`), a
+    /// class of `MIN_CHUNK_SIZE` comes first, for tiny items: a 1-byte value under a 10-byte
+    /// key is a 45-byte item, which an 88-byte chunk held at half density (0.92 times
+    /// memcached's items at `-m 64`, whose smallest chunk is 96 bytes with a 56-byte header).
+    /// The rest of the progression is unchanged, so no other item changes class.
     pub(in crate::store) fn new(min_chunk: usize, factor: f64, chunk_max: usize) -> Geometry {
         let max = clamp_chunk_max(chunk_max);
         let mut sizes = Vec::new();
         let mut size = align8((HEADER + min_chunk).max(MIN_CHUNK_SIZE));
+        let tiny = size > MIN_CHUNK_SIZE && max > MIN_CHUNK_SIZE;
+        if tiny {
+            sizes.push(MIN_CHUNK_SIZE);
+        }
         while sizes.len() < MAX_SLAB_CLASSES - 1 && size < max {
             sizes.push(size);
             let next = align8((size as f64 * factor) as usize);
             size = next.max(size + 8);
         }
         sizes.push(max);
-        Geometry::from_sizes(sizes)
+        let mut g = Geometry::from_sizes(sizes);
+        if tiny {
+            g.states_len = g.per_page[1];
+        }
+        g
     }
 
     /// Explicit class sizes (memcached `-o slab_sizes`), each rounded up to 8 bytes, then
@@ -49,8 +65,12 @@ impl Geometry {
     }
 
     pub(super) fn from_sizes(sizes: Vec<usize>) -> Geometry {
-        let per_page = sizes.iter().map(|s| PAGE_SIZE / s).collect();
-        Geometry { sizes, per_page }
+        let per_page: Vec<usize> = sizes.iter().map(|s| PAGE_SIZE / s).collect();
+        Geometry {
+            states_len: per_page[0],
+            sizes,
+            per_page,
+        }
     }
 
     /// Number of slab classes; the large class has this id.

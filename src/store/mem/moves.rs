@@ -26,7 +26,6 @@ impl Mem {
     /// full page is nearly empty, and other classes must not take it for spare).
     pub(in crate::store) fn pick_page(&self, class: usize) -> Option<PagePick> {
         let c = self.classes[class].lock();
-        let per = self.geo.per_page(class);
         let now = self.now_ms();
         c.pages
             .iter()
@@ -36,7 +35,13 @@ impl Mem {
                     && !m.moving.load(Ordering::Relaxed)
                     && m.skip_until.load(Ordering::Relaxed) <= now
             })
-            .map(|&p| (per - self.page_avail(&self.id_slot(p as usize).meta), p))
+            .map(|&p| {
+                let m = &self.id_slot(p as usize).meta;
+                (
+                    m.chunks.load(Ordering::Relaxed) as usize - self.page_avail(m),
+                    p,
+                )
+            })
             .min()
             .map(|(in_use, pid)| PagePick {
                 pid,

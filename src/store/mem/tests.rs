@@ -8,16 +8,23 @@ use std::sync::Arc;
 #[test]
 fn geometry_classes_grow_and_end_at_half_page() {
     let g = Geometry::new(48, 1.25, PAGE_SIZE / 2);
-    assert_eq!(g.chunk_size(0), 88);
+    // The tiny items' class, then memcached's progression from HEADER + 48 = 82 → 88.
+    let first: Vec<usize> = (0..5).map(|c| g.chunk_size(c)).collect();
+    assert_eq!(first, [MIN_CHUNK_SIZE, 88, 112, 144, 184]);
     for c in 1..g.n_slab() {
         assert!(g.chunk_size(c) > g.chunk_size(c - 1));
         assert_eq!(g.chunk_size(c) % 8, 0);
     }
     assert_eq!(g.chunk_size(g.n_slab() - 1), PAGE_SIZE / 2);
     assert_eq!(g.class_for(1), 0);
-    assert_eq!(g.class_for(88), 0);
-    assert_eq!(g.class_for(89), 1);
+    assert_eq!(g.class_for(MIN_CHUNK_SIZE), 0);
+    assert_eq!(g.class_for(MIN_CHUNK_SIZE + 1), 1);
+    assert_eq!(g.class_for(88), 1);
+    assert_eq!(g.class_for(89), 2);
     assert_eq!(g.class_for(PAGE_SIZE / 2 + 1), g.large());
+    // A progression that starts at the smallest chunk gets no extra class.
+    let g = Geometry::new(16, 1.25, PAGE_SIZE / 2);
+    assert_eq!((g.chunk_size(0), g.chunk_size(1)), (MIN_CHUNK_SIZE, 80));
     // Tiny factor: capped at MAX_SLAB_CLASSES.
     let g = Geometry::new(1, 1.0001, PAGE_SIZE / 2);
     assert_eq!(g.n_slab(), MAX_SLAB_CLASSES);
@@ -269,4 +276,41 @@ fn side_table_allowance_shrinks_to_nothing_at_64_mib_and_the_budget_still_grows(
         assert!(budget > last, "-m {mb}");
         last = budget;
     }
+}
+
+#[test]
+fn a_page_has_a_state_byte_per_chunk_of_the_class_it_was_first_given() {
+    // Default geometry: the tiny items' class 0 (64-byte chunks, 16,384 a page), then the
+    // -n progression from 88 bytes (11,915 a page), which sizes the other pages' tables.
+    let m = Mem::new(2 * PAGE_SIZE, 48, 1.25);
+    let (tiny, small) = (m.geo.per_page(0), m.geo.per_page(1));
+    assert_eq!((tiny, small), (16_384, 11_915));
+    let a: Vec<Ref> = (0..small).map(|_| m.alloc(1).expect("chunk")).collect();
+    let p = a[0] >> IDX_BITS;
+    assert_eq!(m.states(p).len(), small);
+    let b: Vec<Ref> = (0..tiny).map(|_| m.alloc(0).expect("chunk")).collect();
+    let q = b[0] >> IDX_BITS;
+    assert_eq!(m.states(q).len(), tiny);
+    assert!(b.iter().all(|&r| r >> IDX_BITS == q));
+    assert!(
+        m.alloc(0).is_none() && m.alloc(1).is_none(),
+        "the budget is spent"
+    );
+    // Page p moves to the tiny class: it has state bytes for 11,915 chunks, so it carves
+    // that many (not 16,384), all within the page.
+    for &r in &a {
+        m.free(r);
+    }
+    assert!(m.begin_move(1, p));
+    assert_eq!(m.finish_move(1, p, MoveDest::Class(0, false)), Ok(None));
+    assert_eq!(m.class_mem(0).pages, 2);
+    assert_eq!(m.class_mem(0).free_chunks, small);
+    let c: Vec<Ref> = std::iter::from_fn(|| m.alloc(0)).take(tiny).collect();
+    assert_eq!(c.len(), small);
+    assert!(
+        c.iter()
+            .all(|&r| r >> IDX_BITS == p && (r & IDX_MASK) < small as u32)
+    );
+    let pick = m.pick_page(0).expect("pages");
+    assert_eq!((pick.in_use, pick.pages), (small, 2));
 }
