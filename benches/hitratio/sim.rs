@@ -428,6 +428,15 @@ impl WTinyLfu {
         self.l.bytes[PROBATION as usize] + self.l.bytes[PROTECTED as usize]
     }
 
+    /// The main segments' next victim: probation's oldest, else protected's (`NONE` if both
+    /// are empty).
+    fn main_victim(&self) -> u32 {
+        match self.l.tail[PROBATION as usize] {
+            NONE => self.l.tail[PROTECTED as usize],
+            v => v,
+        }
+    }
+
     /// Candidate `cand` (read `fc` times, `cc` bytes) wins over victim `v`.
     fn wins(&self, fc: u32, cc: u64, v: u32) -> bool {
         let fv = self.sketch.freq(v);
@@ -446,10 +455,7 @@ impl WTinyLfu {
         self.main_cap = mem - window;
         self.protected_cap = self.main_cap * 8 / 10;
         while self.main_bytes() > self.main_cap {
-            let mut v = self.l.tail[PROBATION as usize];
-            if v == NONE {
-                v = self.l.tail[PROTECTED as usize];
-            }
+            let v = self.main_victim();
             let vc = self.cost[v as usize];
             self.l.unlink(v, vc);
             self.l.push_head(WINDOW, v, vc);
@@ -487,10 +493,7 @@ impl WTinyLfu {
             let fc = self.sketch.freq(cand);
             let mut admit = true;
             while self.main_bytes() + cc > self.main_cap {
-                let mut v = self.l.tail[PROBATION as usize];
-                if v == NONE {
-                    v = self.l.tail[PROTECTED as usize];
-                }
+                let v = self.main_victim();
                 if v == NONE {
                     break;
                 }
@@ -543,10 +546,7 @@ impl Model for WTinyLfu {
             // An update keeps its place in the main segments (Caffeine), within the limit.
             self.l.push_head(was, k, cost);
             while self.main_bytes() > self.main_cap {
-                let mut v = self.l.tail[PROBATION as usize];
-                if v == NONE {
-                    v = self.l.tail[PROTECTED as usize];
-                }
+                let v = self.main_victim();
                 let vc = self.cost[v as usize];
                 self.l.unlink(v, vc);
             }
