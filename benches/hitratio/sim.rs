@@ -449,7 +449,7 @@ impl WTinyLfu {
 
     /// The window takes `window` bytes of memory, the main segments the rest: items move
     /// between them without admission (Caffeine's `climb`), oldest first.
-    fn resize(&mut self, window: u64) {
+    pub fn resize(&mut self, window: u64) {
         let mem = self.window_cap + self.main_cap;
         self.window_cap = window;
         self.main_cap = mem - window;
@@ -468,7 +468,7 @@ impl WTinyLfu {
         }
         self.demote();
         while self.main_bytes() > self.main_cap {
-            let v = self.l.tail[PROBATION as usize];
+            let v = self.main_victim();
             let vc = self.cost[v as usize];
             self.l.unlink(v, vc);
         }

@@ -429,4 +429,36 @@ mod sim_tests {
             );
         }
     }
+
+    #[test]
+    fn resizing_the_window_moves_items_without_dropping_any_that_fit() {
+        // Memory 1000, items of 100: nine fit whatever the split. The window grows from 100
+        // to 500 (the main segments give up nothing: they hold 400 of their 500), four more
+        // keys fill it; it shrinks to 100 (four window items go to probation), grows to 800
+        // (six main items come into the window) and shrinks to 10: every key still hits.
+        let mut m = WTinyLfu::new(16, 1000, 100, Sketch::new(64));
+        let all_hit = |m: &mut WTinyLfu, n: u32, when: &str| {
+            for k in 0..n {
+                assert!(m.get(k), "key {k} after {when}");
+            }
+        };
+        for k in 0..5 {
+            assert!(!m.get(k));
+            m.set(k, 100);
+        }
+        all_hit(&mut m, 5, "filling");
+        m.resize(500);
+        for k in 5..9 {
+            assert!(!m.get(k));
+            m.set(k, 100);
+        }
+        for (window, when) in [
+            (100, "shrinking"),
+            (800, "growing"),
+            (10, "shrinking again"),
+        ] {
+            m.resize(window);
+            all_hit(&mut m, 9, when);
+        }
+    }
 }

@@ -93,9 +93,9 @@
 //! **Item walk** (`walk_items`, `lru_crawler metadump`): each shard's index is walked by
 //! home slot residue (`index.rs`), which sees every item present for the whole walk exactly
 //! once although the lock is released between bounded batches. **Size histogram**
-//! (`set_track_sizes`, `stats sizes`): `sizes.rs`. **Class geometry**: `-f`/`-n`, or
-//! explicit `-o slab_sizes`, up to `-o slab_chunk_max`; the validating functions config uses
-//! are re-exported here.
+//! (`set_track_sizes`, `stats sizes`): `sizes.rs`. **Class geometry**: `-f`/`-n` after a
+//! 64-byte class for tiny items (`mem/geometry.rs`), or explicit `-o slab_sizes`, up to
+//! `-o slab_chunk_max`; the validating functions config uses are re-exported here.
 //!
 //! Flush: every successful store takes the next value of one global sequence counter (the
 //! CAS unique, kept even with `-C`). `flush_all` records the current counter; items with a
